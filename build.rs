@@ -1,0 +1,29 @@
+//! Embeds every `stdlib/*.rhai` module into the binary, so `import "release"` works from
+//! an installed runbook with no files beside it.
+
+use std::fmt::Write;
+
+fn main() {
+    println!("cargo:rerun-if-changed=stdlib");
+    let mut modules: Vec<(String, String)> = std::fs::read_dir("stdlib")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+                .map(|p| {
+                    let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+                    let abs = std::fs::canonicalize(&p).unwrap().display().to_string();
+                    (name, abs)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    modules.sort();
+    let mut code = String::from("/// Embedded standard library: (module name, source).\npub static STDLIB: &[(&str, &str)] = &[\n");
+    for (name, path) in modules {
+        writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
+    }
+    code.push_str("];\n");
+    let out = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("stdlib.rs");
+    std::fs::write(out, code).unwrap();
+}

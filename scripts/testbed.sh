@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Test hosts for runbook: Docker engine + the bare server image `runbook/testhost:bookworm`.
+#
+#   scripts/testbed.sh setup            install docker.io/debootstrap, start dockerd, build the image (cached by tag)
+#   scripts/testbed.sh start N [PREFIX] start N hosts, print an inventory (TOML) on stdout
+#   scripts/testbed.sh stop [PREFIX]    remove the hosts started with PREFIX
+#
+# Everything fails loudly: a missing engine or image is an error, never a skipped test.
+set -euo pipefail
+
+IMAGE="${RUNBOOK_TESTHOST_IMAGE:-runbook/testhost:bookworm}"
+STATE_DIR="${RUNBOOK_TESTBED_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/runbook-testbed}"
+KEY="$STATE_DIR/id_ed25519"
+
+log() { echo "testbed: $*" >&2; }
+die() { echo "testbed: error: $*" >&2; exit 1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_packages() {
+    local missing=()
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+    command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+start_dockerd() {
+    if docker info >/dev/null 2>&1; then return; fi
+    log "starting dockerd"
+    as_root sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && return
+        sleep 1
+    done
+    tail -n 30 /var/log/dockerd.log >&2 || true
+    die "dockerd did not answer within 60 s (see /var/log/dockerd.log)"
+}
+
+debian_mirror() {
+    local uri=""
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+    fi
+    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+        uri=$(awk '/^deb / && $2 ~ /^http/ {print $2; exit}' /etc/apt/sources.list)
+    fi
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+build_image() {
+    if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+        log "image $IMAGE is cached"
+        return
+    fi
+    local rootfs
+    rootfs=$(mktemp -d /tmp/runbook-rootfs.XXXXXX)
+    trap 'as_root rm -rf "$rootfs"' RETURN
+    local mirror
+    mirror=$(debian_mirror)
+    log "debootstrap bookworm from $mirror (about a minute)"
+    as_root debootstrap --variant=minbase \
+        --include=openssh-server,sudo,iproute2,procps,systemd,systemd-sysv,dbus,ca-certificates,curl,python3 \
+        bookworm "$rootfs" "$mirror" >/tmp/runbook-debootstrap.log 2>&1 \
+        || { tail -n 30 /tmp/runbook-debootstrap.log >&2; die "debootstrap failed"; }
+    # This network intercepts TLS: the hosts must trust its CA like the controller does.
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        as_root cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+    fi
+    as_root chroot "$rootfs" update-ca-certificates >/dev/null
+    as_root chroot "$rootfs" systemctl enable ssh >/dev/null 2>&1
+    # Node/npm inside hosts read NODE_EXTRA_CA_CERTS; npm reads its cafile.
+    echo 'NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' | as_root tee -a "$rootfs/etc/environment" >/dev/null
+    echo 'cafile=/etc/ssl/certs/ca-certificates.crt' | as_root tee "$rootfs/etc/npmrc" >/dev/null
+    as_root mkdir -p "$rootfs/usr/etc"
+    as_root ln -sf /etc/npmrc "$rootfs/usr/etc/npmrc"
+    # Like a fresh droplet: apt lists are fetched by the playbooks, the host keys are made per container.
+    as_root rm -f "$rootfs"/etc/ssh/ssh_host_*
+    as_root mkdir -p "$rootfs/etc/systemd/system/ssh.service.d"
+    printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+        | as_root tee "$rootfs/etc/systemd/system/ssh.service.d/hostkeys.conf" >/dev/null
+    echo "runbook-testhost" | as_root tee "$rootfs/etc/hostname" >/dev/null
+    as_root rm -rf "$rootfs"/var/cache/apt/archives/*.deb
+    log "importing $IMAGE"
+    as_root tar -C "$rootfs" -c . | docker import --change 'CMD ["/sbin/init"]' - "$IMAGE" >/dev/null
+}
+
+ensure_key() {
+    mkdir -p "$STATE_DIR"
+    [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C runbook-testbed -f "$KEY"
+}
+
+# The flags DESIGN.md verified: systemd as PID 1, sshd running, ufw enforceable.
+RUN_FLAGS=(--cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined
+    --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock)
+
+start_hosts() {
+    local n="$1" prefix="${2:-rbtest}"
+    ensure_key
+    local pub
+    pub=$(cat "$KEY.pub")
+    echo "[ssh]"
+    echo "user = \"root\""
+    echo "key = \"$KEY\""
+    echo
+    for i in $(seq 1 "$n"); do
+        local name="$prefix-$i"
+        docker rm -f "$name" >/dev/null 2>&1 || true
+        docker run -d --name "$name" --hostname "$name" --label runbook.testbed="$prefix" \
+            "${RUN_FLAGS[@]}" "$IMAGE" >/dev/null
+        docker exec "$name" sh -c "mkdir -p /root/.ssh && chmod 700 /root/.ssh && echo '$pub' >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys"
+        local ip
+        ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
+        echo "[hosts.$name]"
+        echo "address = \"$ip\""
+        echo
+    done
+}
+
+stop_hosts() {
+    local prefix="${1:-rbtest}"
+    local ids
+    ids=$(docker ps -aq --filter "label=runbook.testbed=$prefix")
+    [ -z "$ids" ] || docker rm -f $ids >/dev/null
+}
+
+case "${1:-setup}" in
+    setup) install_packages; start_dockerd; build_image; ensure_key ;;
+    start) start_hosts "${2:?start N [PREFIX]}" "${3:-rbtest}" ;;
+    stop) stop_hosts "${2:-rbtest}" ;;
+    *) die "usage: $0 setup | start N [PREFIX] | stop [PREFIX]" ;;
+esac

@@ -1,0 +1,82 @@
+//! Command-line interface (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::OutputFormat;
+
+const EXAMPLES: &str = "\
+Examples:
+  runbook play playbooks/provision.rhai --inventory local
+  runbook play playbooks/release.rhai -i prod --var version=1.4.2 --limit 'app*'
+  runbook play playbooks/harden.rhai -i prod --dry-run
+  runbook check playbooks/replicate.rhai
+  runbook inventory -i prod --graph";
+
+#[derive(Debug, Parser)]
+#[command(name = "runbook", version, about = "Infrastructure as code you can read, dry-run, resume and repeat", after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a playbook against the hosts of an inventory
+    #[command(after_help = EXAMPLES)]
+    Play(PlayArgs),
+    /// Compile a playbook and the modules it imports, without touching any host
+    Check {
+        /// The playbook (.rhai)
+        playbook: PathBuf,
+    },
+    /// Show an inventory's groups, hosts and merged variables
+    Inventory(InventoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// The playbook (.rhai)
+    pub playbook: PathBuf,
+    /// Inventory name (inventory/NAME.toml) or path
+    #[arg(short, long, env = "RUNBOOK_INVENTORY")]
+    pub inventory: String,
+    /// Only these hosts: groups, names, globs (web*), unions (web,db), exclusions (!db2)
+    #[arg(short, long)]
+    pub limit: Option<String>,
+    /// Set a variable, overriding the inventory (repeatable): --var version=1.2.0
+    #[arg(short = 'e', long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// How many hosts a step runs on at once
+    #[arg(short, long, default_value_t = 32, env = "RUNBOOK_FORKS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
+    /// Look at every host and print what would change, changing nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format: text for people, json (one event per line) for CI
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Time limit of every command unless the playbook sets one (e.g. 10m, 1h)
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub command_timeout: std::time::Duration,
+    /// Record the host keys of hosts not yet in known_hosts (trust on first use)
+    #[arg(long)]
+    pub trust_new_hosts: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Inventory name (inventory/NAME.toml) or path
+    #[arg(short, long, env = "RUNBOOK_INVENTORY")]
+    pub inventory: String,
+    /// Show the group tree
+    #[arg(long, conflicts_with = "json")]
+    pub graph: bool,
+    /// Print groups, hosts and merged variables as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Set a variable, as for `play`
+    #[arg(short = 'e', long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+}

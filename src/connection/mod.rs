@@ -1,0 +1,111 @@
+//! How runbook reaches a host: run a command, upload and download files.
+//! `local` runs on the controller; `ssh` (russh, pooled) reaches servers.
+
+pub mod local;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::shell::{self, Become};
+
+/// One command to run on a host.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    /// Shell text, run by `sh -c` (local) or the remote user's shell (ssh).
+    pub script: String,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+    pub stdin: Option<Vec<u8>>,
+    pub timeout: Option<Duration>,
+    pub become_: Become,
+}
+
+impl ExecRequest {
+    pub fn new(script: impl Into<String>) -> Self {
+        ExecRequest { script: script.into(), ..Default::default() }
+    }
+
+    /// The full shell text sent to the host: env, cwd and sudo applied.
+    pub fn command_line(&self) -> String {
+        shell::wrap(&self.script, &self.env, self.cwd.as_deref(), &self.become_)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Exit code; a command killed by a signal reports 128 + signal, like a shell.
+    pub code: i32,
+}
+
+impl ExecOutput {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// What to upload: bytes in memory or a local file (streamed).
+#[derive(Debug, Clone)]
+pub enum UploadSource {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnError {
+    /// The host could not be reached or refused us (connect, handshake, auth, host key).
+    #[error("{0}")]
+    Connect(String),
+    #[error("command timed out after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("{0}")]
+    Transfer(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+#[async_trait::async_trait]
+pub trait Connection: Send + Sync {
+    async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError>;
+    /// Writes `src` to `remote` (created or truncated) with `mode` when given.
+    async fn upload(&self, src: &UploadSource, remote: &str, mode: Option<u32>) -> Result<(), ConnError>;
+    async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError>;
+}
+
+/// What opening a connection needs beyond the host's own entry.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectSettings {
+    pub ssh: crate::inventory::SshSettings,
+    /// Directory of the inventory file (relative paths in it are relative to it).
+    pub inventory_dir: PathBuf,
+    pub trust_new_hosts: bool,
+}
+
+impl ConnectSettings {
+    pub fn new(inv: &crate::inventory::Inventory, trust_new_hosts: bool) -> Self {
+        ConnectSettings {
+            ssh: inv.ssh.clone(),
+            inventory_dir: inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
+            trust_new_hosts,
+        }
+    }
+}
+
+/// Opens the connection an inventory host asks for.
+pub async fn open(
+    spec: &crate::inventory::HostSpec,
+    _settings: &ConnectSettings,
+) -> Result<std::sync::Arc<dyn Connection>, ConnError> {
+    use crate::inventory::ConnectionKind;
+    match spec.connection {
+        ConnectionKind::Local => Ok(std::sync::Arc::new(local::LocalConnection)),
+        ConnectionKind::Ssh | ConnectionKind::Docker => Err(ConnError::Connect(format!(
+            "{}: connection `{:?}` is not available in this build",
+            spec.name, spec.connection
+        ))),
+    }
+}

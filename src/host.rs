@@ -1,0 +1,92 @@
+//! A host as a play sees it: its inventory entry, merged variables, one lazily opened
+//! connection reused by every operation, and the count of changes in the current step.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::connection::{ConnError, Connection, ExecOutput, ExecRequest};
+use crate::inventory::{HostSpec, Vars};
+use crate::run::Run;
+
+pub struct HostState {
+    pub spec: HostSpec,
+    pub groups: Vec<String>,
+    pub vars: Vars,
+    conn: tokio::sync::OnceCell<Arc<dyn Connection>>,
+    /// A connection failure is remembered: a host that cannot be reached fails fast.
+    conn_error: Mutex<Option<ConnError>>,
+    changes: AtomicUsize,
+}
+
+impl HostState {
+    pub fn new(spec: HostSpec, groups: Vec<String>, vars: Vars) -> Self {
+        HostState {
+            spec,
+            groups,
+            vars,
+            conn: tokio::sync::OnceCell::new(),
+            conn_error: Mutex::new(None),
+            changes: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn begin_step(&self) {
+        self.changes.store(0, Ordering::SeqCst);
+    }
+
+    pub fn changes(&self) -> usize {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    pub fn record_change(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The value scripts hold (`|h| h.run(…)`): a host and the run it belongs to.
+#[derive(Clone)]
+pub struct Host {
+    pub run: Arc<Run>,
+    pub state: Arc<HostState>,
+}
+
+impl Host {
+    pub fn name(&self) -> &str {
+        self.state.name()
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.run.settings.dry_run
+    }
+
+    /// The host's connection, opened on first use.
+    pub fn connection(&self) -> Result<Arc<dyn Connection>, ConnError> {
+        if let Some(e) = self.state.conn_error.lock().unwrap().clone() {
+            return Err(e);
+        }
+        let result = self.run.rt.block_on(
+            self.state.conn.get_or_try_init(|| crate::connection::open(&self.state.spec, &self.run.connect)),
+        );
+        match result {
+            Ok(c) => Ok(c.clone()),
+            Err(e) => {
+                *self.state.conn_error.lock().unwrap() = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a command, with the run's default timeout when the request has none.
+    pub fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+        let conn = self.connection()?;
+        let mut req = req.clone();
+        if req.timeout.is_none() {
+            req.timeout = self.run.settings.command_timeout;
+        }
+        self.run.rt.block_on(conn.exec(&req))
+    }
+}

@@ -1,0 +1,218 @@
+//! The TOML file format of an inventory, and its validation with line:col errors.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ConnectionKind, Group, HostSpec, Inventory, Vars};
+use crate::error::{Diagnostic, Error, Location, Result, display_path};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileModel {
+    #[serde(default)]
+    vars: toml::Table,
+    #[serde(default)]
+    ssh: SshSettings,
+    #[serde(default)]
+    groups: IndexMap<String, GroupModel>,
+    #[serde(default)]
+    hosts: IndexMap<String, HostModel>,
+    cloud: Option<CloudSettings>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GroupModel {
+    #[serde(default)]
+    hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    children: Vec<Spanned<String>>,
+    #[serde(default)]
+    vars: toml::Table,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HostModel {
+    address: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    connection: Option<ConnectionKind>,
+    key: Option<String>,
+    private_ip: Option<String>,
+    public_ip: Option<String>,
+    #[serde(default)]
+    vars: toml::Table,
+}
+
+/// `[ssh]`: connection defaults for ssh hosts.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    /// Private key file; `~` is expanded.
+    pub key: Option<String>,
+    /// A host (inventory name or `user@host:port`) to jump through.
+    pub jump: Option<String>,
+    /// An extra known_hosts file, relative to the inventory file.
+    pub known_hosts: Option<String>,
+    /// Name of the secret holding the login password; password auth is used only when set.
+    pub password_secret: Option<String>,
+    /// Name of the secret (or environment variable) holding the key's passphrase.
+    pub passphrase_secret: Option<String>,
+    /// Seconds to wait for a connection.
+    pub connect_timeout: Option<u64>,
+}
+
+/// `[cloud]`: discover hosts from a provider's tags.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSettings {
+    pub provider: String,
+    pub tag: String,
+    /// Provider API endpoint (tests point it at a local server).
+    pub endpoint: Option<String>,
+    /// Secret name of the API token (default `DIGITALOCEAN_TOKEN`).
+    pub token_secret: Option<String>,
+    /// Which address to connect to: "public" (default) or "private".
+    pub address: Option<String>,
+}
+
+pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
+    let label = display_path(path);
+    let model: FileModel = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        let message = format!("invalid inventory {label}: {}", e.message().trim_end());
+        Error::Inventory(Diagnostic::new(message).at(Location::at_offset(&label, text, offset)))
+    })?;
+
+    let mut inv = Inventory {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        vars: to_vars(model.vars),
+        ssh: model.ssh,
+        cloud: model.cloud,
+        hosts: IndexMap::new(),
+        groups: IndexMap::new(),
+    };
+
+    for (host, h) in model.hosts {
+        let spec = HostSpec {
+            address: h.address.unwrap_or_else(|| host.clone()),
+            port: h.port,
+            user: h.user,
+            connection: h.connection.unwrap_or(ConnectionKind::Ssh),
+            key: h.key,
+            private_ip: h.private_ip,
+            public_ip: h.public_ip,
+            vars: to_vars(h.vars),
+            name: host.clone(),
+        };
+        inv.hosts.insert(host, spec);
+    }
+
+    if model.groups.contains_key("all") {
+        let g = &model.groups["all"];
+        if let Some(first) = g.hosts.first().or(g.children.first()) {
+            return Err(inv.error_at(text, first.span().start, "group `all` is implicit: it always holds every host"));
+        }
+    }
+
+    // Hosts named only in groups exist too, with their name as address.
+    for g in model.groups.values() {
+        for h in &g.hosts {
+            let host = h.get_ref();
+            if host.is_empty() {
+                return Err(inv.error_at(text, h.span().start, "empty host name"));
+            }
+            if model.groups.contains_key(host) {
+                return Err(inv.error_at(text, h.span().start, format!("`{host}` is a group; list it in `children`")));
+            }
+            if !inv.hosts.contains_key(host) {
+                inv.hosts.insert(host.clone(), implicit_host(host));
+            }
+        }
+    }
+    for (gname, g) in &model.groups {
+        if inv.hosts.contains_key(gname) {
+            return Err(Error::Inventory(Diagnostic::new(format!(
+                "invalid inventory {label}: `{gname}` is both a group and a host"
+            ))));
+        }
+        for c in &g.children {
+            if !model.groups.contains_key(c.get_ref()) {
+                return Err(inv.error_at(
+                    text,
+                    c.span().start,
+                    format!("group `{gname}` has unknown child group `{}`", c.get_ref()),
+                ));
+            }
+        }
+    }
+    for (gname, g) in model.groups {
+        let group = Group {
+            hosts: g.hosts.into_iter().map(Spanned::into_inner).collect(),
+            children: g.children.into_iter().map(Spanned::into_inner).collect(),
+            vars: to_vars(g.vars),
+        };
+        inv.groups.insert(gname, group);
+    }
+    if let Some(cycle) = find_cycle(&inv) {
+        return Err(Error::Inventory(Diagnostic::new(format!(
+            "invalid inventory {label}: groups contain each other: {}",
+            cycle.join(" → ")
+        ))));
+    }
+    Ok(inv)
+}
+
+fn implicit_host(name: &str) -> HostSpec {
+    HostSpec {
+        name: name.to_string(),
+        address: name.to_string(),
+        port: None,
+        user: None,
+        connection: ConnectionKind::Ssh,
+        key: None,
+        private_ip: None,
+        public_ip: None,
+        vars: Vars::new(),
+    }
+}
+
+fn find_cycle(inv: &Inventory) -> Option<Vec<String>> {
+    fn visit(inv: &Inventory, g: &str, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == g) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(g.to_string());
+            return Some(cycle);
+        }
+        if done.contains(g) {
+            return None;
+        }
+        path.push(g.to_string());
+        for c in inv.groups.get(g).map(|g| g.children.clone()).unwrap_or_default() {
+            if let Some(cycle) = visit(inv, &c, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(g.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    inv.groups.keys().find_map(|g| visit(inv, g, &mut Vec::new(), &mut done))
+}
+
+/// TOML tables become JSON maps (dates become strings).
+pub(super) fn to_vars(table: toml::Table) -> Vars {
+    match serde_json::to_value(table) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => Vars::new(),
+    }
+}

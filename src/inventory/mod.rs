@@ -1,0 +1,240 @@
+//! Inventories: hosts, groups of hosts (and of groups), and variables that cascade
+//! all → group → host → `--var`. Read from `inventory/NAME.toml` or a path.
+
+mod file;
+mod graph;
+mod pattern;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::error::{Diagnostic, Error, Location, Result, display_path};
+pub use file::{CloudSettings, SshSettings};
+pub use graph::graph;
+
+/// Variables: a JSON-like map, so they convert cleanly to Rhai and to templates.
+pub type Vars = serde_json::Map<String, Value>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionKind {
+    Ssh,
+    Local,
+    Docker,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostSpec {
+    pub name: String,
+    /// Address to connect to; defaults to the host name.
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub connection: ConnectionKind,
+    /// SSH private key for this host (overrides `[ssh] key`).
+    pub key: Option<String>,
+    pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
+    /// The host's own variables (not merged).
+    pub vars: Vars,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    pub hosts: Vec<String>,
+    pub children: Vec<String>,
+    pub vars: Vars,
+}
+
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    /// The name given on the command line (`local`), or the file stem.
+    pub name: String,
+    pub path: PathBuf,
+    pub vars: Vars,
+    pub ssh: SshSettings,
+    pub cloud: Option<CloudSettings>,
+    /// In file order, which is the order hosts run in batches and appear in reports.
+    pub hosts: IndexMap<String, HostSpec>,
+    pub groups: IndexMap<String, Group>,
+}
+
+impl Inventory {
+    /// Finds the inventory file for `name_or_path`: an existing path, else
+    /// `inventory/NAME.toml`, else `examples/inventory/NAME.toml`.
+    pub fn locate(name_or_path: &str) -> Result<PathBuf> {
+        let direct = PathBuf::from(name_or_path);
+        if direct.is_file() {
+            return Ok(direct);
+        }
+        let candidates = [
+            PathBuf::from("inventory").join(format!("{name_or_path}.toml")),
+            PathBuf::from("examples/inventory").join(format!("{name_or_path}.toml")),
+        ];
+        candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+            Error::Usage(format!(
+                "inventory `{name_or_path}` not found: looked for {}, {} and {}",
+                direct.display(),
+                candidates[0].display(),
+                candidates[1].display()
+            ))
+        })
+    }
+
+    pub fn load(name_or_path: &str) -> Result<Inventory> {
+        let path = Self::locate(name_or_path)?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::read_file(&path, e))?;
+        let name = if Path::new(name_or_path).is_file() {
+            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+        } else {
+            name_or_path.to_string()
+        };
+        Self::parse(&name, &path, &text)
+    }
+
+    pub fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
+        file::parse(name, path, text)
+    }
+
+    pub fn file_label(&self) -> String {
+        display_path(&self.path)
+    }
+
+    /// All groups a host belongs to, directly or through `children`, `all` first.
+    pub fn groups_of(&self, host: &str) -> Vec<String> {
+        let mut out = vec!["all".to_string()];
+        for name in self.groups.keys() {
+            if name != "all" && self.group_hosts(name).contains(host) {
+                out.push(name.clone());
+            }
+        }
+        out
+    }
+
+    /// Every host of a group, including those of its child groups.
+    pub fn group_hosts(&self, group: &str) -> BTreeSet<String> {
+        if group == "all" {
+            return self.hosts.keys().cloned().collect();
+        }
+        let mut out = BTreeSet::new();
+        let mut stack = vec![group.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(g) = stack.pop() {
+            if !seen.insert(g.clone()) {
+                continue;
+            }
+            if let Some(group) = self.groups.get(&g) {
+                out.extend(group.hosts.iter().cloned());
+                stack.extend(group.children.iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// Nesting depth of a group (`all` 0, top-level groups 1, their children 2, …), so
+    /// that a child group's variables override its parent's.
+    fn depth(&self, group: &str, memo: &mut HashMap<String, usize>) -> usize {
+        if group == "all" {
+            return 0;
+        }
+        if let Some(d) = memo.get(group) {
+            return *d;
+        }
+        memo.insert(group.to_string(), 1); // guards against cycles (rejected at load)
+        let parents: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.children.iter().any(|c| c == group))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let d = parents.iter().map(|p| self.depth(p, memo) + 1).max().unwrap_or(1);
+        memo.insert(group.to_string(), d);
+        d
+    }
+
+    /// The variables a host sees: `[vars]`, then its groups from the outermost to the
+    /// innermost (ties by name), then its own, then the command line's `--var`s.
+    pub fn host_vars(&self, host: &str, overrides: &Vars) -> Vars {
+        let mut out = self.vars.clone();
+        let mut memo = HashMap::new();
+        let mut groups: Vec<(usize, String)> = self
+            .groups_of(host)
+            .into_iter()
+            .filter(|g| g != "all")
+            .map(|g| (self.depth(&g, &mut memo), g))
+            .collect();
+        groups.sort();
+        for (_, g) in groups {
+            if let Some(group) = self.groups.get(&g) {
+                merge(&mut out, &group.vars);
+            }
+        }
+        if let Some(h) = self.hosts.get(host) {
+            merge(&mut out, &h.vars);
+        }
+        merge(&mut out, overrides);
+        out
+    }
+
+    /// Inventory-wide variables (`[vars]` and `--var`s), as scripts see them outside steps.
+    pub fn global_vars(&self, overrides: &Vars) -> Vars {
+        let mut out = self.vars.clone();
+        merge(&mut out, overrides);
+        out
+    }
+
+    /// Hosts selected by a pattern, in inventory order. See `pattern` for the syntax.
+    pub fn select(&self, pattern: &str) -> std::result::Result<Vec<String>, String> {
+        pattern::select(self, pattern)
+    }
+
+    /// Adds or replaces a host (cloud discovery), putting it into `groups`.
+    pub fn upsert_host(&mut self, spec: HostSpec, groups: &[String]) {
+        for g in groups {
+            let group = self.groups.entry(g.clone()).or_default();
+            if !group.hosts.contains(&spec.name) {
+                group.hosts.push(spec.name.clone());
+            }
+        }
+        self.hosts.insert(spec.name.clone(), spec);
+    }
+
+    pub fn error_at(&self, text: &str, offset: usize, message: impl Into<String>) -> Error {
+        Error::Inventory(Diagnostic::new(message).at(Location::at_offset(self.file_label(), text, offset)))
+    }
+}
+
+/// Shallow merge: later values replace earlier ones key by key.
+pub fn merge(into: &mut Vars, from: &Vars) {
+    for (k, v) in from {
+        into.insert(k.clone(), v.clone());
+    }
+}
+
+/// Parses `--var key=value`: `true`/`false`, integers and floats keep their type,
+/// everything else is a string (no quoting needed on the command line).
+pub fn parse_var(arg: &str) -> std::result::Result<(String, Value), String> {
+    let (k, v) = arg.split_once('=').ok_or_else(|| format!("--var {arg:?} is not of the form key=value"))?;
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(format!("--var {arg:?} has an empty key"));
+    }
+    let value = match v {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => v
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| v.parse::<f64>().map(Value::from).map_err(|_| ()))
+            .ok()
+            .filter(|_| !v.is_empty())
+            .unwrap_or_else(|| Value::String(v.to_string())),
+    };
+    Ok((k.to_string(), value))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+//! runbook: Rhai playbooks run against an inventory's hosts through idempotent built-ins.
+
+pub mod cli;
+pub mod connection;
+pub mod error;
+pub mod executor;
+pub mod host;
+pub mod inventory;
+pub mod ops;
+pub mod playbook;
+pub mod report;
+pub mod run;
+pub mod secrets;
+pub mod shell;
+pub mod step;
+
+use cli::{Cli, Command, InventoryArgs, PlayArgs};
+use error::{Error, Result};
+use inventory::{Inventory, Vars};
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Play(args) => match settings(args) {
+            Ok(s) => return run::play(s),
+            Err(e) => Err(e),
+        },
+        Command::Check { playbook } => run::check(&playbook).map(|msg| println!("{msg}")),
+        Command::Inventory(args) => show_inventory(args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn parse_vars(args: &[String]) -> Result<Vars> {
+    let mut vars = Vars::new();
+    for a in args {
+        let (k, v) = inventory::parse_var(a).map_err(Error::Usage)?;
+        vars.insert(k, v);
+    }
+    Ok(vars)
+}
+
+fn settings(args: PlayArgs) -> Result<run::Settings> {
+    Ok(run::Settings {
+        playbook: args.playbook,
+        inventory: args.inventory,
+        limit: args.limit,
+        vars: parse_vars(&args.vars)?,
+        forks: args.forks as usize,
+        dry_run: args.dry_run,
+        output: args.output,
+        command_timeout: Some(args.command_timeout),
+        trust_new_hosts: args.trust_new_hosts,
+    })
+}
+
+fn show_inventory(args: InventoryArgs) -> Result<()> {
+    let inv = Inventory::load(&args.inventory)?;
+    let overrides = parse_vars(&args.vars)?;
+    if args.graph {
+        print!("{}", inventory::graph(&inv));
+        return Ok(());
+    }
+    let groups: serde_json::Map<String, serde_json::Value> = std::iter::once(("all".to_string(), {
+        serde_json::json!({"hosts": inv.hosts.keys().collect::<Vec<_>>(), "children": [], "vars": inv.vars})
+    }))
+    .chain(inv.groups.iter().map(|(name, g)| {
+        (name.clone(), serde_json::json!({"hosts": g.hosts, "children": g.children, "vars": g.vars}))
+    }))
+    .collect();
+    let hosts: serde_json::Map<String, serde_json::Value> = inv
+        .hosts
+        .values()
+        .map(|h| {
+            (
+                h.name.clone(),
+                serde_json::json!({
+                    "address": h.address, "port": h.port, "user": h.user, "connection": h.connection,
+                    "groups": inv.groups_of(&h.name), "vars": inv.host_vars(&h.name, &overrides),
+                }),
+            )
+        })
+        .collect();
+    if args.json {
+        let doc = serde_json::json!({"name": inv.name, "path": inv.file_label(), "groups": groups, "hosts": hosts});
+        println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialize"));
+        return Ok(());
+    }
+    println!("inventory {} ({})", inv.name, inv.file_label());
+    print!("{}", inventory::graph(&inv));
+    for (name, h) in &hosts {
+        println!("\n{name}  {}", h["address"].as_str().unwrap_or(""));
+        if let Some(vars) = h["vars"].as_object() {
+            for (k, v) in vars {
+                println!("  {k} = {v}");
+            }
+        }
+    }
+    Ok(())
+}

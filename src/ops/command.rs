@@ -1,0 +1,95 @@
+//! `h.run(cmd, opts)`: a shell command (string) or an argv (array, every word quoted).
+
+use rhai::{Array, Dynamic, Map};
+
+use crate::connection::ExecRequest;
+use crate::host::Host;
+use crate::playbook::convert::Opts;
+use crate::shell::{self, Become};
+
+use super::OpResult;
+
+const OPTIONS: &[&str] = &["check", "readonly", "changed", "env", "cwd", "stdin", "timeout", "sudo", "user"];
+
+/// Turns `cmd` into shell text: a string is used as written, an array is quoted word by word.
+pub fn script_of(cmd: &Dynamic) -> OpResult<String> {
+    if cmd.is_string() {
+        return Ok(cmd.to_string());
+    }
+    match cmd.read_lock::<Array>() {
+        Some(argv) if !argv.is_empty() => {
+            let words: Vec<String> = argv.iter().map(|w| w.to_string()).collect();
+            Ok(shell::join(&words))
+        }
+        Some(_) => Err("run: the command is an empty array".into()),
+        None => Err(format!("run: the command must be a string or an array of words, not {}", cmd.type_name())),
+    }
+}
+
+/// Who to run as, from `sudo: true` / `user: "nodejs"`.
+pub fn become_of(opts: &Opts) -> OpResult<Become> {
+    Ok(match (opts.string("user")?, opts.bool("sudo", false)?) {
+        (Some(u), _) if u == "root" => Become::Root,
+        (Some(u), _) => Become::User(u),
+        (None, true) => Become::Root,
+        (None, false) => Become::Me,
+    })
+}
+
+pub fn run(host: &Host, cmd: &Dynamic, opts: Map) -> OpResult<Map> {
+    let script = script_of(cmd)?;
+    let opts = Opts::new("run", opts, OPTIONS)?;
+    let check = opts.bool("check", true)?;
+    let readonly = opts.bool("readonly", false)?;
+    let changed = !readonly && opts.bool("changed", true)?;
+    let req = ExecRequest {
+        script,
+        env: opts.string_map("env")?,
+        cwd: opts.string("cwd")?,
+        stdin: opts.string("stdin")?.map(String::into_bytes),
+        timeout: opts.duration("timeout")?,
+        become_: become_of(&opts)?,
+    };
+
+    if host.dry_run() && !readonly {
+        // Not executed: a command that writes cannot be predicted, only announced.
+        host.run.reporter.log(Some(host.name()), &format!("would run: {}", req.command_line()));
+        if changed {
+            host.state.record_change();
+        }
+        return Ok(result_map("", "", 0, changed));
+    }
+
+    let out = host.exec(&req).map_err(|e| format!("{}: command failed to run: {}\n  command: {}", host.name(), e, req.script))?;
+    if check && out.code != 0 {
+        return Err(failure(host.name(), &req.command_line(), out.code, &out.stderr_text(), &out.stdout_text()));
+    }
+    if changed {
+        host.state.record_change();
+    }
+    Ok(result_map(&out.stdout_text(), &out.stderr_text(), out.code, changed))
+}
+
+fn result_map(stdout: &str, stderr: &str, code: i32, changed: bool) -> Map {
+    let mut m = Map::new();
+    m.insert("stdout".into(), stdout.into());
+    m.insert("stderr".into(), stderr.into());
+    m.insert("code".into(), (code as i64).into());
+    m.insert("changed".into(), changed.into());
+    m
+}
+
+/// The message of a failed command: host, command, exit code and the last lines of output.
+pub fn failure(host: &str, command: &str, code: i32, stderr: &str, stdout: &str) -> String {
+    let mut msg = format!("{host}: command exited with code {code}\n  command: {command}");
+    let (label, text) = if stderr.trim().is_empty() { ("stdout", stdout) } else { ("stderr", stderr) };
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    if !lines.is_empty() {
+        msg.push_str(&format!("\n  {label} (last lines):"));
+        for l in &lines[lines.len().saturating_sub(10)..] {
+            msg.push_str("\n    ");
+            msg.push_str(l);
+        }
+    }
+    msg
+}

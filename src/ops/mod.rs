@@ -1,0 +1,7 @@
+//! Host operations, one file per family. Each one looks (facts), decides, and acts only on a
+//! difference, recording on the host whether it changed something.
+
+pub mod command;
+
+/// An operation's failure, shown to the user with the host's name.
+pub type OpResult<T> = Result<T, String>;

@@ -1,0 +1,111 @@
+//! Values between Rhai, JSON (inventory variables, journal) and option maps.
+
+use std::time::Duration;
+
+use rhai::{Dynamic, Map};
+use serde_json::Value;
+
+pub fn to_dynamic(v: &Value) -> Dynamic {
+    rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT)
+}
+
+pub fn to_json(d: &Dynamic) -> Value {
+    rhai::serde::from_dynamic(d).unwrap_or(Value::Null)
+}
+
+pub fn vars_to_map(vars: &crate::inventory::Vars) -> Map {
+    vars.iter().map(|(k, v)| (k.as_str().into(), to_dynamic(v))).collect()
+}
+
+/// Typed access to an options map (`#{ sudo: true, timeout: "30s" }`), with errors that name
+/// the function and the option, and unknown options rejected (a typo must not be ignored).
+pub struct Opts<'a> {
+    func: &'a str,
+    map: Map,
+}
+
+impl<'a> Opts<'a> {
+    pub fn new(func: &'a str, map: Map, allowed: &[&str]) -> Result<Self, String> {
+        if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(format!("{func}: unknown option `{k}` (known: {})", allowed.join(", ")));
+        }
+        Ok(Opts { func, map })
+    }
+
+    fn get(&self, key: &str) -> Option<&Dynamic> {
+        self.map.get(key).filter(|v| !v.is_unit())
+    }
+
+    fn wrong(&self, key: &str, want: &str, v: &Dynamic) -> String {
+        format!("{}: option `{key}` must be {want}, not {}", self.func, v.type_name())
+    }
+
+    pub fn bool(&self, key: &str, default: bool) -> Result<bool, String> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_bool().map_err(|_| self.wrong(key, "true or false", v)),
+        }
+    }
+
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, String> {
+        self.get(key).map(|v| v.as_bool().map_err(|_| self.wrong(key, "true or false", v))).transpose()
+    }
+
+    pub fn string(&self, key: &str) -> Result<Option<String>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_string() => Ok(Some(v.to_string())),
+            Some(v) => Err(self.wrong(key, "a string", v)),
+        }
+    }
+
+    pub fn int(&self, key: &str) -> Result<Option<i64>, String> {
+        self.get(key).map(|v| v.as_int().map_err(|_| self.wrong(key, "an integer", v))).transpose()
+    }
+
+    /// `"90s"`, `"5m"`, `"1h 30m"` or a number of seconds.
+    pub fn duration(&self, key: &str) -> Result<Option<Duration>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => parse_duration(v).map(Some).map_err(|e| format!("{}: option `{key}`: {e}", self.func)),
+        }
+    }
+
+    /// A map of strings (`env: #{ NODE_ENV: "production" }`).
+    pub fn string_map(&self, key: &str) -> Result<Vec<(String, String)>, String> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) => match v.read_lock::<Map>() {
+                Some(m) => Ok(m.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+                None => Err(self.wrong(key, "a map", v)),
+            },
+        }
+    }
+
+    /// A list of strings; a single string counts as a list of one.
+    pub fn string_list(&self, key: &str) -> Result<Vec<String>, String> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) if v.is_string() => Ok(vec![v.to_string()]),
+            Some(v) => match v.read_lock::<rhai::Array>() {
+                Some(a) => Ok(a.iter().map(|x| x.to_string()).collect()),
+                None => Err(self.wrong(key, "a list of strings", v)),
+            },
+        }
+    }
+
+    pub fn raw(&self, key: &str) -> Option<Dynamic> {
+        self.get(key).cloned()
+    }
+}
+
+pub fn parse_duration(v: &Dynamic) -> Result<Duration, String> {
+    if let Ok(n) = v.as_int() {
+        return u64::try_from(n).map(Duration::from_secs).map_err(|_| format!("negative duration {n}"));
+    }
+    if let Ok(f) = v.as_float() {
+        return Duration::try_from_secs_f64(f).map_err(|_| format!("invalid duration {f}"));
+    }
+    let s = v.to_string();
+    humantime::parse_duration(&s).map_err(|e| format!("invalid duration {s:?} ({e}); write e.g. \"30s\" or \"5m\""))
+}

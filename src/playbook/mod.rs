@@ -1,0 +1,169 @@
+//! Playbooks: Rhai scripts compiled once, run in a sandboxed engine with runbook's API.
+
+mod api;
+pub mod convert;
+pub mod modules;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rhai::{AST, Engine, EvalAltResult, ParseError, Position};
+
+use crate::error::{Diagnostic, Error, Location, Result, display_path};
+pub use api::register;
+
+/// Texts of every script the run has loaded, by source label, so errors anywhere can show
+/// their line.
+#[derive(Default)]
+pub struct Sources {
+    texts: Mutex<HashMap<String, String>>,
+    aliases: Mutex<HashMap<String, String>>,
+}
+
+impl Sources {
+    pub fn insert(&self, label: &str, text: &str) {
+        self.texts.lock().unwrap().insert(label.to_string(), text.to_string());
+    }
+
+    /// `import "helpers"` is reported by Rhai under "helpers"; map it to its file label.
+    pub fn alias(&self, name: &str, label: &str) {
+        self.aliases.lock().unwrap().insert(name.to_string(), label.to_string());
+    }
+
+    fn label(&self, name: &str) -> String {
+        self.aliases.lock().unwrap().get(name).cloned().unwrap_or_else(|| name.to_string())
+    }
+
+    pub fn location(&self, source: &str, pos: Position) -> Option<Location> {
+        let (line, col) = (pos.line()?, pos.position().unwrap_or(1));
+        let label = self.label(source);
+        let texts = self.texts.lock().unwrap();
+        Some(match texts.get(&label) {
+            Some(text) => Location::in_text(label, text, line, col),
+            None => Location { file: label, line, col, source_line: None },
+        })
+    }
+}
+
+pub struct Playbook {
+    pub path: PathBuf,
+    /// How the path is shown in messages.
+    pub label: String,
+    pub source: String,
+    pub ast: AST,
+}
+
+impl Playbook {
+    pub fn dir(&self) -> PathBuf {
+        self.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    }
+}
+
+/// The sandboxed engine: bounded operations, depth and sizes, so a runaway script stops
+/// with an error instead of eating the controller; modules from the stdlib and beside
+/// the playbook.
+pub fn engine(dir: PathBuf, sources: Arc<Sources>) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_expr_depths(128, 64)
+        .set_max_call_levels(64)
+        .set_max_operations(0) // unlimited: playbooks legitimately loop over many hosts
+        .set_max_string_size(64 << 20)
+        .set_max_array_size(1 << 20)
+        .set_max_map_size(1 << 20)
+        .set_max_modules(256)
+        .set_module_resolver(modules::Resolver::new(dir, sources));
+    // `var` is reserved by Rhai for a future keyword; the playbook API needs it as a plain
+    // function name (`var("app")`, `h.var("port")`), so the tokenizer hands it back as one.
+    #[allow(deprecated)]
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if s.as_str() == "var" => rhai::Token::Identifier(s),
+        other => other,
+    });
+    engine
+}
+
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!("playbook {} does not exist", path.display())),
+        _ => Error::io(format!("cannot read playbook {}", path.display()), e),
+    })
+}
+
+pub fn compile(engine: &Engine, path: &Path, sources: &Sources) -> Result<Playbook> {
+    let source = read(path)?;
+    let label = display_path(path);
+    sources.insert(&label, &source);
+    let mut ast = engine.compile(&source).map_err(|e| parse_error(&e, &label, &source))?;
+    ast.set_source(label.as_str());
+    Ok(Playbook { path: path.to_path_buf(), label, source, ast })
+}
+
+/// Compiles the playbook and every module it imports (transitively), without running
+/// anything: what `runbook check` does.
+pub fn check(engine: &Engine, playbook: &Playbook, sources: &Sources) -> Result<()> {
+    engine
+        .compile_into_self_contained(&rhai::Scope::new(), &playbook.source)
+        .map(|_| ())
+        .map_err(|e| Error::Playbook(diagnose(&e, &playbook.label, sources)))
+}
+
+fn parse_error(e: &ParseError, label: &str, text: &str) -> Error {
+    let at = e.position();
+    let loc = Location::in_text(label, text, at.line().unwrap_or(1), at.position().unwrap_or(1));
+    Error::Playbook(Diagnostic::new(format!("syntax error: {}", e.err_type())).at(loc))
+}
+
+/// Turns a Rhai error into a diagnostic at its innermost position: errors inside functions,
+/// closures and modules are followed down to the line that failed, and the way there is
+/// kept as notes.
+pub fn diagnose(err: &EvalAltResult, source: &str, sources: &Sources) -> Diagnostic {
+    let mut current = source.to_string();
+    let mut trail = Vec::new();
+    let mut e = err;
+    loop {
+        match e {
+            EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
+                if let Some(loc) = sources.location(&current, *pos) {
+                    let what = if name.starts_with("anon$") { "closure".to_string() } else { format!("`{name}`") };
+                    trail.push(format!("in {what}, called at {loc}"));
+                }
+                if !src.is_empty() {
+                    current = src.clone();
+                }
+                e = inner;
+            }
+            EvalAltResult::ErrorInModule(name, inner, pos) => {
+                if let Some(loc) = sources.location(&current, *pos) {
+                    trail.push(format!("in module `{name}`, imported at {loc}"));
+                }
+                current = name.clone();
+                e = inner;
+            }
+            _ => break,
+        }
+    }
+    let mut d = Diagnostic::new(message(e));
+    if let Some(loc) = sources.location(&current, e.position()) {
+        d = d.at(loc);
+    }
+    // Innermost call first, like a backtrace.
+    for note in trail.into_iter().rev() {
+        d = d.note(note);
+    }
+    d
+}
+
+/// The error's text without Rhai's "(line x, position y)" suffix and "Runtime error:" prefix.
+fn message(e: &EvalAltResult) -> String {
+    match e {
+        EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
+        EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
+        _ => {
+            let text = e.to_string();
+            let suffix = format!(" ({})", e.position());
+            text.strip_suffix(&suffix).unwrap_or(&text).to_string()
+        }
+    }
+}

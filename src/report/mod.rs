@@ -1,0 +1,249 @@
+//! What a run tells its user: per-host results as they happen, errors, and a recap.
+//! `text` for people, `json` (one object per line on stdout) for CI.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::secrets::Secrets;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    Ok,
+    Changed,
+    Failed,
+    Skipped,
+}
+
+impl HostStatus {
+    fn label(self) -> &'static str {
+        match self {
+            HostStatus::Ok => "ok",
+            HostStatus::Changed => "changed",
+            HostStatus::Failed => "FAILED",
+            HostStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// One host's outcome of one step.
+#[derive(Debug, Clone)]
+pub struct HostResult {
+    pub host: String,
+    pub status: HostStatus,
+    /// Operations that changed something (or would, in a dry run).
+    pub changes: usize,
+    pub error: Option<String>,
+    pub duration: Duration,
+    /// Why it was skipped (failed earlier, journaled as done, …).
+    pub reason: Option<String>,
+}
+
+/// Per-host totals for the recap. `ok` and `failed` count steps, `changed` counts
+/// operations that changed something, `skipped` counts steps not run on the host.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub ok: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+/// The name under which controller steps (no targets) are reported.
+pub const CONTROLLER: &str = "(controller)";
+
+pub struct Reporter {
+    format: OutputFormat,
+    dry_run: bool,
+    secrets: Arc<Secrets>,
+    out: Mutex<Box<dyn Write + Send>>,
+    recap: Mutex<IndexMap<String, Counts>>,
+    started: Instant,
+}
+
+impl Reporter {
+    pub fn new(format: OutputFormat, dry_run: bool, secrets: Arc<Secrets>) -> Self {
+        Self::to_writer(format, dry_run, secrets, Box::new(std::io::stdout()))
+    }
+
+    pub fn to_writer(format: OutputFormat, dry_run: bool, secrets: Arc<Secrets>, out: Box<dyn Write + Send>) -> Self {
+        Reporter { format, dry_run, secrets, out: Mutex::new(out), recap: Mutex::new(IndexMap::new()), started: Instant::now() }
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    /// Writes one text line or one JSON event, secrets masked.
+    fn emit(&self, text: impl FnOnce() -> String, event: impl FnOnce() -> serde_json::Value) {
+        let line = match self.format {
+            OutputFormat::Text => text(),
+            OutputFormat::Json => {
+                let mut ev = event();
+                ev["ts_ms"] = json!(unix_ms());
+                ev.to_string()
+            }
+        };
+        if line.is_empty() {
+            return;
+        }
+        let line = self.secrets.mask(&line);
+        let mut out = self.out.lock().unwrap();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    pub fn run_start(&self, playbook: &str, inventory: &str, hosts: usize) {
+        let mode = if self.dry_run { "DRY RUN " } else { "PLAY " };
+        self.emit(
+            || format!("{mode}{playbook} · inventory {inventory} · {hosts} host(s)"),
+            || json!({"event": "run_start", "playbook": playbook, "inventory": inventory, "hosts": hosts, "dry_run": self.dry_run}),
+        );
+    }
+
+    pub fn note(&self, message: &str) {
+        self.emit(|| format!("note: {message}"), || json!({"event": "note", "message": message}));
+    }
+
+    pub fn step_start(&self, step: &str, hosts: &[String]) {
+        {
+            let mut recap = self.recap.lock().unwrap();
+            let names = if hosts.is_empty() { vec![CONTROLLER.to_string()] } else { hosts.to_vec() };
+            for h in names {
+                recap.entry(h).or_default();
+            }
+        }
+        self.emit(
+            || {
+                if hosts.is_empty() {
+                    format!("\nSTEP {step} (controller)")
+                } else {
+                    format!("\nSTEP {step} ({} host(s))", hosts.len())
+                }
+            },
+            || json!({"event": "step_start", "step": step, "hosts": hosts}),
+        );
+    }
+
+    pub fn host_result(&self, step: &str, r: &HostResult) {
+        {
+            let mut recap = self.recap.lock().unwrap();
+            let c = recap.entry(r.host.clone()).or_default();
+            match r.status {
+                HostStatus::Ok | HostStatus::Changed => c.ok += 1,
+                HostStatus::Failed => c.failed += 1,
+                HostStatus::Skipped => c.skipped += 1,
+            }
+            c.changed += r.changes;
+        }
+        self.emit(
+            || {
+                let mut line = format!("  {:<8} {}", r.status.label(), r.host);
+                if r.changes > 0 {
+                    let what = if self.dry_run { "planned" } else { "changed" };
+                    line.push_str(&format!("  {} {what}", r.changes));
+                }
+                if let Some(reason) = &r.reason {
+                    line.push_str(&format!("  ({reason})"));
+                }
+                if r.status != HostStatus::Skipped {
+                    line.push_str(&format!("  {:.2}s", r.duration.as_secs_f64()));
+                }
+                if let Some(err) = &r.error {
+                    for l in err.lines() {
+                        line.push_str("\n      ");
+                        line.push_str(l);
+                    }
+                }
+                line
+            },
+            || {
+                json!({"event": "host_result", "step": step, "host": r.host, "status": r.status,
+                       "changes": r.changes, "error": r.error, "reason": r.reason,
+                       "duration_ms": r.duration.as_millis() as u64})
+            },
+        );
+    }
+
+    pub fn step_end(&self, step: &str, results: &[HostResult]) {
+        let count = |s: HostStatus| results.iter().filter(|r| r.status == s).count();
+        self.emit(String::new, || {
+            json!({"event": "step_end", "step": step, "ok": count(HostStatus::Ok), "changed": count(HostStatus::Changed),
+                   "failed": count(HostStatus::Failed), "skipped": count(HostStatus::Skipped)})
+        });
+    }
+
+    /// A line from the playbook (`print`, `log`).
+    pub fn log(&self, host: Option<&str>, message: &str) {
+        self.emit(
+            || match host {
+                Some(h) => format!("  [{h}] {message}"),
+                None => format!("  {message}"),
+            },
+            || json!({"event": "log", "host": host, "message": message}),
+        );
+    }
+
+
+    pub fn recap(&self) -> IndexMap<String, Counts> {
+        self.recap.lock().unwrap().clone()
+    }
+
+    /// The recap table and the closing line.
+    pub fn finish(&self, exit_code: i32, error: Option<&str>) {
+        let recap = self.recap();
+        let elapsed = self.started.elapsed();
+        let hosts = recap.keys().filter(|h| *h != CONTROLLER).count();
+        let changes: usize = recap.values().map(|c| c.changed).sum();
+        let failed = recap.values().filter(|c| c.failed > 0).count();
+        self.emit(
+            || {
+                let width = recap.keys().map(|h| h.len()).max().unwrap_or(4).max(4);
+                let mut t = format!("\nRECAP\n  {:<width$}  {:>4}  {:>7}  {:>6}  {:>7}", "host", "ok", "changed", "failed", "skipped");
+                for (h, c) in &recap {
+                    t.push_str(&format!(
+                        "\n  {h:<width$}  {:>4}  {:>7}  {:>6}  {:>7}",
+                        c.ok, c.changed, c.failed, c.skipped
+                    ));
+                }
+                let secs = elapsed.as_secs_f64();
+                if self.dry_run {
+                    t.push_str(&format!("\n{hosts} hosts, {changes} changes planned ({secs:.1}s)"));
+                } else {
+                    t.push_str(&format!("\n{hosts} hosts, {changes} changed, {failed} failed ({secs:.1}s)"));
+                }
+                t
+            },
+            || {
+                json!({"event": "recap", "hosts": recap, "changes": changes, "failed_hosts": failed,
+                       "dry_run": self.dry_run, "duration_ms": elapsed.as_millis() as u64,
+                       "exit_code": exit_code, "error": error})
+            },
+        );
+    }
+
+    /// A run-level error (invalid playbook, …): an event in JSON mode; text goes to stderr.
+    pub fn error(&self, rendered: &str) {
+        let masked = self.secrets.mask(rendered);
+        if self.format == OutputFormat::Json {
+            self.emit(String::new, || json!({"event": "error", "message": masked}));
+        }
+        eprintln!("error: {masked}");
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}

@@ -1,0 +1,255 @@
+//! One play: the inventory, the hosts' states, the reporter and the engine, from loading
+//! the playbook to the recap and exit code.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rhai::{Dynamic, Map, Scope};
+
+use crate::connection::ConnectSettings;
+use crate::error::{Error, Result};
+use crate::executor::is_stop;
+use crate::host::{Host, HostState};
+use crate::inventory::{ConnectionKind, HostSpec, Inventory, Vars};
+use crate::playbook::{self, Sources, convert};
+use crate::report::{OutputFormat, Reporter};
+use crate::secrets::Secrets;
+use crate::step::StepId;
+
+/// Validated settings of a play.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub playbook: PathBuf,
+    pub inventory: String,
+    pub limit: Option<String>,
+    pub vars: Vars,
+    pub forks: usize,
+    pub dry_run: bool,
+    pub output: OutputFormat,
+    pub command_timeout: Option<Duration>,
+    pub trust_new_hosts: bool,
+}
+
+pub struct Run {
+    pub settings: Settings,
+    pub connect: ConnectSettings,
+    pub inventory: RwLock<Inventory>,
+    pub reporter: Reporter,
+    pub secrets: Arc<Secrets>,
+    pub rt: tokio::runtime::Handle,
+    pub sources: Arc<Sources>,
+    pub playbook_label: String,
+    /// Changes made by controller steps (cloud calls).
+    pub controller: HostState,
+    hosts: Mutex<HashMap<String, Arc<HostState>>>,
+    limit: Option<BTreeSet<String>>,
+    failed: Mutex<BTreeSet<String>>,
+    occurrences: Mutex<HashMap<String, usize>>,
+    stop_reason: Mutex<Option<String>>,
+    cancel: AtomicBool,
+}
+
+impl Run {
+    pub fn host(self: &Arc<Self>, name: &str) -> std::result::Result<Host, String> {
+        let mut hosts = self.hosts.lock().unwrap();
+        if let Some(state) = hosts.get(name) {
+            return Ok(Host { run: self.clone(), state: state.clone() });
+        }
+        let inv = self.inventory.read().unwrap();
+        let spec = inv.hosts.get(name).cloned().ok_or_else(|| format!("unknown host `{name}`"))?;
+        let state = Arc::new(HostState::new(spec, inv.groups_of(name), inv.host_vars(name, &self.settings.vars)));
+        hosts.insert(name.to_string(), state.clone());
+        Ok(Host { run: self.clone(), state })
+    }
+
+    /// Hosts matching `pattern`, within `--limit`.
+    pub fn select(self: &Arc<Self>, pattern: &str) -> std::result::Result<Vec<Host>, String> {
+        let names = self.inventory.read().unwrap().select(pattern)?;
+        names
+            .iter()
+            .filter(|n| self.limit.as_ref().is_none_or(|l| l.contains(*n)))
+            .map(|n| self.host(n))
+            .collect()
+    }
+
+    pub fn mark_failed(&self, host: &str) {
+        self.failed.lock().unwrap().insert(host.to_string());
+    }
+
+    pub fn has_failed(&self, host: &str) -> bool {
+        self.failed.lock().unwrap().contains(host)
+    }
+
+    pub fn failed_count(&self) -> usize {
+        self.failed.lock().unwrap().len()
+    }
+
+    pub fn stop(&self, reason: String) {
+        self.stop_reason.lock().unwrap().get_or_insert(reason);
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// The identity of the `step(` call at `position`, counting repeated calls (loops).
+    pub fn step_id(&self, name: &str, position: String) -> StepId {
+        let mut occ = self.occurrences.lock().unwrap();
+        let n = occ.entry(format!("{name}@{position}")).or_insert(0);
+        let id = StepId { name: name.to_string(), position, occurrence: *n };
+        *n += 1;
+        id
+    }
+
+    /// Global variables as scripts see them outside steps.
+    pub fn global_vars(&self) -> Vars {
+        self.inventory.read().unwrap().global_vars(&self.settings.vars)
+    }
+
+    /// Where `secret()` looks for secret files.
+    pub fn secret_dirs(&self) -> Vec<PathBuf> {
+        let inv = self.inventory.read().unwrap();
+        let dir = inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        vec![dir.join("secrets"), PathBuf::from(".runbook/secrets")]
+    }
+}
+
+/// Runs a playbook; returns the process exit code after reporting everything.
+pub fn play(settings: Settings) -> i32 {
+    let secrets = Arc::new(Secrets::default());
+    let reporter = Reporter::new(settings.output, settings.dry_run, secrets.clone());
+    match play_with(settings, secrets, reporter) {
+        Ok(code) => code,
+        Err((e, reporter)) => {
+            let rendered = e.to_string();
+            match reporter {
+                Some(r) => {
+                    r.error(&rendered);
+                    r.finish(e.exit_code(), Some(&rendered));
+                }
+                None => eprintln!("error: {rendered}"),
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Reporter) -> std::result::Result<i32, (Error, Option<Reporter>)> {
+    let inventory = match Inventory::load(&settings.inventory) {
+        Ok(i) => i,
+        Err(e) => return Err((e, Some(reporter))),
+    };
+    let limit = match &settings.limit {
+        None => None,
+        Some(p) => match inventory.select(p) {
+            Ok(hosts) if hosts.is_empty() => {
+                return Err((Error::Usage(format!("--limit {p:?} matches no host of inventory {}", inventory.name)), Some(reporter)));
+            }
+            Ok(hosts) => Some(hosts.into_iter().collect()),
+            Err(e) => return Err((Error::Usage(format!("--limit {p:?}: {e}")), Some(reporter))),
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => return Err((Error::io("cannot start the async runtime", e), Some(reporter))),
+    };
+    let sources = Arc::new(Sources::default());
+    let dir = settings.playbook.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| PathBuf::from("."));
+    let mut engine = playbook::engine(dir, sources.clone());
+    let pb = match playbook::compile(&engine, &settings.playbook, &sources) {
+        Ok(pb) => pb,
+        Err(e) => return Err((e, Some(reporter))),
+    };
+    let connect = ConnectSettings::new(&inventory, settings.trust_new_hosts);
+    let run = Arc::new(Run {
+        connect,
+        inventory: RwLock::new(inventory),
+        reporter,
+        secrets,
+        rt: rt.handle().clone(),
+        sources,
+        playbook_label: pb.label.clone(),
+        controller: HostState::new(controller_spec(), vec![], Vars::new()),
+        hosts: Mutex::new(HashMap::new()),
+        limit,
+        failed: Mutex::new(BTreeSet::new()),
+        occurrences: Mutex::new(HashMap::new()),
+        stop_reason: Mutex::new(None),
+        cancel: AtomicBool::new(false),
+        settings,
+    });
+    playbook::register(&mut engine, run.clone());
+
+    let host_count = run.limit.as_ref().map_or_else(|| run.inventory.read().unwrap().hosts.len(), |l| l.len());
+    let inv_name = run.inventory.read().unwrap().name.clone();
+    run.reporter.run_start(&pb.label, &inv_name, host_count);
+
+    let mut scope = Scope::new();
+    let inv_map: Map = [
+        ("name".into(), Dynamic::from(inv_name)),
+        ("vars".into(), convert::vars_to_map(&run.global_vars()).into()),
+    ]
+    .into_iter()
+    .collect();
+    scope.push_constant("inventory", inv_map);
+
+    let result = engine.run_ast_with_scope(&mut scope, &pb.ast);
+    drop(engine); // releases the closures' references to the run
+    let outcome = match result {
+        Ok(()) => Ok(()),
+        Err(e) if is_stop(&e) => Ok(()),
+        Err(e) => Err(Error::Playbook(playbook::diagnose(&e, &pb.label, &run.sources))),
+    };
+    let stop_reason = run.stop_reason.lock().unwrap().clone();
+    let code = match outcome {
+        Err(e) => {
+            let rendered = e.to_string();
+            run.reporter.error(&rendered);
+            run.reporter.finish(e.exit_code(), Some(&rendered));
+            e.exit_code()
+        }
+        Ok(()) => {
+            let failed = run.failed_count();
+            if let Some(reason) = &stop_reason {
+                run.reporter.note(reason);
+            }
+            let code = if failed > 0 || stop_reason.is_some() {
+                Error::HostsFailed { failed }.exit_code()
+            } else {
+                0
+            };
+            run.reporter.finish(code, stop_reason.as_deref());
+            code
+        }
+    };
+    rt.shutdown_timeout(Duration::from_secs(2));
+    Ok(code)
+}
+
+fn controller_spec() -> HostSpec {
+    HostSpec {
+        name: crate::report::CONTROLLER.into(),
+        address: "localhost".into(),
+        port: None,
+        user: None,
+        connection: ConnectionKind::Local,
+        key: None,
+        private_ip: None,
+        public_ip: None,
+        vars: Vars::new(),
+    }
+}
+
+/// `runbook check`: compile the playbook and its modules without touching any host.
+pub fn check(path: &std::path::Path) -> Result<String> {
+    let sources = Arc::new(Sources::default());
+    let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| PathBuf::from("."));
+    let engine = playbook::engine(dir, sources.clone());
+    let pb = playbook::compile(&engine, path, &sources)?;
+    playbook::check(&engine, &pb, &sources)?;
+    Ok(format!("{}: ok", pb.label))
+}
