@@ -19,7 +19,9 @@ fn main() {
         })
         .unwrap_or_default();
     modules.sort();
-    let mut code = String::from("/// Embedded standard library: (module name, source).\npub static STDLIB: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// Embedded standard library: (module name, source).\npub static STDLIB: &[(&str, &str)] = &[\n",
+    );
     for (name, path) in modules {
         writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
     }

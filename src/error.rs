@@ -51,7 +51,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(message: impl Into<String>) -> Self {
-        Diagnostic { message: message.into(), at: None, notes: Vec::new() }
+        Diagnostic {
+            message: message.into(),
+            at: None,
+            notes: Vec::new(),
+        }
     }
 
     pub fn at(mut self, at: Location) -> Self {
@@ -149,7 +153,10 @@ impl Error {
     }
 
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { what: what.into(), source }
+        Error::Io {
+            what: what.into(),
+            source,
+        }
     }
 
     pub fn read_file(path: &std::path::Path, source: std::io::Error) -> Self {
@@ -189,7 +196,9 @@ mod tests {
     #[test]
     fn snippet_underlines_the_word() {
         let at = Location::in_text("site.rhai", "let x = 1;\n    h.run(bogus);\n", 2, 11);
-        let d = Diagnostic::new("Variable not found: bogus").at(at).note("in step \"a\"");
+        let d = Diagnostic::new("Variable not found: bogus")
+            .at(at)
+            .note("in step \"a\"");
         assert_eq!(
             d.render(),
             "Variable not found: bogus\n  --> site.rhai:2:11\n   |\n 2 |     h.run(bogus);\n   |           ^^^^^\n  = note: in step \"a\""

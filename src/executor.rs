@@ -76,7 +76,9 @@ pub fn run_step(
             }
             continue;
         }
-        let outcomes = parallel(batch, run.settings.forks, |host| run_on_host(run, ctx, id, closure, host, &source));
+        let outcomes = parallel(batch, run.settings.forks, |host| {
+            run_on_host(run, ctx, id, closure, host, &source)
+        });
         for (r, v) in outcomes {
             if r.status == HostStatus::Failed {
                 failed += 1;
@@ -127,8 +129,18 @@ fn run_controller_step(
         Ok(_) => HostStatus::Ok,
         Err(_) => HostStatus::Failed,
     };
-    let error = result.as_ref().err().map(|e| diagnose(e, source, &run.sources).render());
-    let r = HostResult { host: CONTROLLER.into(), status, changes, error, duration: start.elapsed(), reason: None };
+    let error = result
+        .as_ref()
+        .err()
+        .map(|e| diagnose(e, source, &run.sources).render());
+    let r = HostResult {
+        host: CONTROLLER.into(),
+        status,
+        changes,
+        error,
+        duration: start.elapsed(),
+        reason: None,
+    };
     run.reporter.host_result(&id.name, &r);
     run.reporter.step_end(&id.name, std::slice::from_ref(&r));
     match result {
@@ -154,13 +166,32 @@ fn run_on_host(
     let result = in_step(|| closure.call_within_context::<Dynamic>(ctx, (host.clone(),)));
     let changes = host.state.changes();
     let (status, error, value) = match result {
-        Ok(v) => (if changes > 0 { HostStatus::Changed } else { HostStatus::Ok }, None, Some(v)),
+        Ok(v) => (
+            if changes > 0 {
+                HostStatus::Changed
+            } else {
+                HostStatus::Ok
+            },
+            None,
+            Some(v),
+        ),
         Err(e) => {
             run.mark_failed(host.name());
-            (HostStatus::Failed, Some(diagnose(&e, source, &run.sources).render()), None)
+            (
+                HostStatus::Failed,
+                Some(diagnose(&e, source, &run.sources).render()),
+                None,
+            )
         }
     };
-    let r = HostResult { host: host.name().to_string(), status, changes, error, duration: start.elapsed(), reason: None };
+    let r = HostResult {
+        host: host.name().to_string(),
+        status,
+        changes,
+        error,
+        duration: start.elapsed(),
+        reason: None,
+    };
     run.reporter.host_result(&id.name, &r);
     (r, value)
 }
@@ -195,5 +226,8 @@ fn parallel<T: Send>(items: &[Host], limit: usize, f: impl Fn(&Host) -> T + Sync
             });
         }
     });
-    slots.into_iter().map(|m| m.into_inner().unwrap().expect("every item ran")).collect()
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap().expect("every item ran"))
+        .collect()
 }

@@ -69,7 +69,9 @@ impl Host {
             return Err(e);
         }
         let result = self.run.rt.block_on(
-            self.state.conn.get_or_try_init(|| crate::connection::open(&self.state.spec, &self.run.connect)),
+            self.state
+                .conn
+                .get_or_try_init(|| crate::connection::open(&self.state.spec, &self.run.connect)),
         );
         match result {
             Ok(c) => Ok(c.clone()),

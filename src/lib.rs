@@ -71,7 +71,10 @@ fn show_inventory(args: InventoryArgs) -> Result<()> {
         serde_json::json!({"hosts": inv.hosts.keys().collect::<Vec<_>>(), "children": [], "vars": inv.vars})
     }))
     .chain(inv.groups.iter().map(|(name, g)| {
-        (name.clone(), serde_json::json!({"hosts": g.hosts, "children": g.children, "vars": g.vars}))
+        (
+            name.clone(),
+            serde_json::json!({"hosts": g.hosts, "children": g.children, "vars": g.vars}),
+        )
     }))
     .collect();
     let hosts: serde_json::Map<String, serde_json::Value> = inv

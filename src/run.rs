@@ -37,7 +37,7 @@ pub struct Run {
     pub settings: Settings,
     pub connect: ConnectSettings,
     pub inventory: RwLock<Inventory>,
-    pub reporter: Reporter,
+    pub reporter: Arc<Reporter>,
     pub secrets: Arc<Secrets>,
     pub rt: tokio::runtime::Handle,
     pub sources: Arc<Sources>,
@@ -56,13 +56,27 @@ impl Run {
     pub fn host(self: &Arc<Self>, name: &str) -> std::result::Result<Host, String> {
         let mut hosts = self.hosts.lock().unwrap();
         if let Some(state) = hosts.get(name) {
-            return Ok(Host { run: self.clone(), state: state.clone() });
+            return Ok(Host {
+                run: self.clone(),
+                state: state.clone(),
+            });
         }
         let inv = self.inventory.read().unwrap();
-        let spec = inv.hosts.get(name).cloned().ok_or_else(|| format!("unknown host `{name}`"))?;
-        let state = Arc::new(HostState::new(spec, inv.groups_of(name), inv.host_vars(name, &self.settings.vars)));
+        let spec = inv
+            .hosts
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("unknown host `{name}`"))?;
+        let state = Arc::new(HostState::new(
+            spec,
+            inv.groups_of(name),
+            inv.host_vars(name, &self.settings.vars),
+        ));
         hosts.insert(name.to_string(), state.clone());
-        Ok(Host { run: self.clone(), state })
+        Ok(Host {
+            run: self.clone(),
+            state,
+        })
     }
 
     /// Hosts matching `pattern`, within `--limit`.
@@ -99,7 +113,11 @@ impl Run {
     pub fn step_id(&self, name: &str, position: String) -> StepId {
         let mut occ = self.occurrences.lock().unwrap();
         let n = occ.entry(format!("{name}@{position}")).or_insert(0);
-        let id = StepId { name: name.to_string(), position, occurrence: *n };
+        let id = StepId {
+            name: name.to_string(),
+            position,
+            occurrence: *n,
+        };
         *n += 1;
         id
     }
@@ -120,50 +138,46 @@ impl Run {
 /// Runs a playbook; returns the process exit code after reporting everything.
 pub fn play(settings: Settings) -> i32 {
     let secrets = Arc::new(Secrets::default());
-    let reporter = Reporter::new(settings.output, settings.dry_run, secrets.clone());
-    match play_with(settings, secrets, reporter) {
+    let reporter = Arc::new(Reporter::new(settings.output, settings.dry_run, secrets.clone()));
+    match play_with(settings, secrets, reporter.clone()) {
         Ok(code) => code,
-        Err((e, reporter)) => {
+        Err(e) => {
             let rendered = e.to_string();
-            match reporter {
-                Some(r) => {
-                    r.error(&rendered);
-                    r.finish(e.exit_code(), Some(&rendered));
-                }
-                None => eprintln!("error: {rendered}"),
-            }
+            reporter.error(&rendered);
+            reporter.finish(e.exit_code(), Some(&rendered));
             e.exit_code()
         }
     }
 }
 
-fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Reporter) -> std::result::Result<i32, (Error, Option<Reporter>)> {
-    let inventory = match Inventory::load(&settings.inventory) {
-        Ok(i) => i,
-        Err(e) => return Err((e, Some(reporter))),
-    };
+fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>) -> Result<i32> {
+    let inventory = Inventory::load(&settings.inventory)?;
     let limit = match &settings.limit {
         None => None,
         Some(p) => match inventory.select(p) {
             Ok(hosts) if hosts.is_empty() => {
-                return Err((Error::Usage(format!("--limit {p:?} matches no host of inventory {}", inventory.name)), Some(reporter)));
+                return Err(Error::Usage(format!(
+                    "--limit {p:?} matches no host of inventory {}",
+                    inventory.name
+                )));
             }
             Ok(hosts) => Some(hosts.into_iter().collect()),
-            Err(e) => return Err((Error::Usage(format!("--limit {p:?}: {e}")), Some(reporter))),
+            Err(e) => return Err(Error::Usage(format!("--limit {p:?}: {e}"))),
         },
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
-    let rt = match rt {
-        Ok(rt) => rt,
-        Err(e) => return Err((Error::io("cannot start the async runtime", e), Some(reporter))),
-    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
     let sources = Arc::new(Sources::default());
-    let dir = settings.playbook.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| PathBuf::from("."));
+    let dir = settings
+        .playbook
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."));
     let mut engine = playbook::engine(dir, sources.clone());
-    let pb = match playbook::compile(&engine, &settings.playbook, &sources) {
-        Ok(pb) => pb,
-        Err(e) => return Err((e, Some(reporter))),
-    };
+    let pb = playbook::compile(&engine, &settings.playbook, &sources)?;
     let connect = ConnectSettings::new(&inventory, settings.trust_new_hosts);
     let run = Arc::new(Run {
         connect,
@@ -184,7 +198,10 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Reporter) -> s
     });
     playbook::register(&mut engine, run.clone());
 
-    let host_count = run.limit.as_ref().map_or_else(|| run.inventory.read().unwrap().hosts.len(), |l| l.len());
+    let host_count = run
+        .limit
+        .as_ref()
+        .map_or_else(|| run.inventory.read().unwrap().hosts.len(), |l| l.len());
     let inv_name = run.inventory.read().unwrap().name.clone();
     run.reporter.run_start(&pb.label, &inv_name, host_count);
 
@@ -247,7 +264,10 @@ fn controller_spec() -> HostSpec {
 /// `runbook check`: compile the playbook and its modules without touching any host.
 pub fn check(path: &std::path::Path) -> Result<String> {
     let sources = Arc::new(Sources::default());
-    let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| PathBuf::from("."));
+    let dir = path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."));
     let engine = playbook::engine(dir, sources.clone());
     let pb = playbook::compile(&engine, path, &sources)?;
     playbook::check(&engine, &pb, &sources)?;

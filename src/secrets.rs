@@ -39,8 +39,16 @@ impl Secrets {
 /// Finds the value of secret `name`: the environment variable `name` itself, or its
 /// upper-case form (`db_password` → `DB_PASSWORD`), or the first line of `dir/name`.
 pub fn lookup(name: &str, dirs: &[std::path::PathBuf]) -> Option<String> {
-    let upper: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    let upper: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
     for key in [name, upper.as_str()] {
         if let Ok(v) = std::env::var(key) {
             return Some(v);

@@ -48,7 +48,13 @@ pub fn wrap(script: &str, env: &[(String, String)], cwd: Option<&str>, who: &Bec
     }
     inner.push_str(script);
     let sudo = match who {
-        Become::Me => return if env.is_empty() && cwd.is_none() { script.to_string() } else { inner },
+        Become::Me => {
+            return if env.is_empty() && cwd.is_none() {
+                script.to_string()
+            } else {
+                inner
+            };
+        }
         Become::Root => "sudo -n -H --".to_string(),
         Become::User(u) => format!("sudo -n -H -u {} --", quote(u)),
     };
@@ -57,7 +63,9 @@ pub fn wrap(script: &str, env: &[(String, String)], cwd: Option<&str>, who: &Bec
 
 /// Environment names cannot be quoted, so anything but `[A-Za-z0-9_]` is dropped.
 fn env_name(name: &str) -> String {
-    name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+    name.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
 }
 
 #[cfg(test)]
@@ -66,13 +74,27 @@ mod tests {
     use std::process::Command;
 
     fn echo_through_sh(arg: &str) -> String {
-        let out = Command::new("sh").arg("-c").arg(format!("printf %s {}", quote(arg))).output().unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", quote(arg)))
+            .output()
+            .unwrap();
         String::from_utf8(out.stdout).unwrap()
     }
 
     #[test]
     fn hostile_values_survive_a_real_shell() {
-        for v in ["; rm -rf ~/x", "$(touch /tmp/pwned)", "`id`", "it's", "a\nb", "ünï ☃", "", "-n", "*"] {
+        for v in [
+            "; rm -rf ~/x",
+            "$(touch /tmp/pwned)",
+            "`id`",
+            "it's",
+            "a\nb",
+            "ünï ☃",
+            "",
+            "-n",
+            "*",
+        ] {
             assert_eq!(echo_through_sh(v), v, "value {v:?}");
         }
     }

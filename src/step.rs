@@ -40,9 +40,15 @@ impl StepOptions {
         let max_fail = match opts.int("max_fail")? {
             None => 0,
             Some(n) if n >= 0 => n as usize,
-            Some(n) => return Err(format!("step: option `max_fail` must not be negative, not {n}")),
+            Some(n) => {
+                return Err(format!("step: option `max_fail` must not be negative, not {n}"));
+            }
         };
-        Ok(StepOptions { serial, max_fail, tags: opts.string_list("tags")? })
+        Ok(StepOptions {
+            serial,
+            max_fail,
+            tags: opts.string_list("tags")?,
+        })
     }
 }
 

@@ -16,12 +16,18 @@ impl Connection for LocalConnection {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(req.command_line())
-            .stdin(if req.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if req.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| ConnError::Other(format!("cannot start sh: {e}")))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| ConnError::Other(format!("cannot start sh: {e}")))?;
         let pid = child.id();
         if let Some(input) = &req.stdin {
             let mut stdin = child.stdin.take().expect("piped stdin");
@@ -45,7 +51,11 @@ impl Connection for LocalConnection {
             None => wait.await,
         }
         .map_err(|e| ConnError::Other(format!("waiting for sh: {e}")))?;
-        Ok(ExecOutput { stdout: output.stdout, stderr: output.stderr, code: exit_code(&output.status) })
+        Ok(ExecOutput {
+            stdout: output.stdout,
+            stderr: output.stderr,
+            code: exit_code(&output.status),
+        })
     }
 
     async fn upload(&self, src: &UploadSource, remote: &str, mode: Option<u32>) -> Result<(), ConnError> {
@@ -58,13 +68,17 @@ impl Connection for LocalConnection {
         }
         if let Some(mode) = mode {
             use std::os::unix::fs::PermissionsExt;
-            tokio::fs::set_permissions(remote, std::fs::Permissions::from_mode(mode)).await.map_err(err)?;
+            tokio::fs::set_permissions(remote, std::fs::Permissions::from_mode(mode))
+                .await
+                .map_err(err)?;
         }
         Ok(())
     }
 
     async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError> {
-        tokio::fs::read(remote).await.map_err(|e| ConnError::Transfer(format!("reading {remote}: {e}")))
+        tokio::fs::read(remote)
+            .await
+            .map_err(|e| ConnError::Transfer(format!("reading {remote}: {e}")))
     }
 }
 

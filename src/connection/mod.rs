@@ -22,7 +22,10 @@ pub struct ExecRequest {
 
 impl ExecRequest {
     pub fn new(script: impl Into<String>) -> Self {
-        ExecRequest { script: script.into(), ..Default::default() }
+        ExecRequest {
+            script: script.into(),
+            ..Default::default()
+        }
     }
 
     /// The full shell text sent to the host: env, cwd and sudo applied.

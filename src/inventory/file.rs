@@ -119,7 +119,11 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
     if model.groups.contains_key("all") {
         let g = &model.groups["all"];
         if let Some(first) = g.hosts.first().or(g.children.first()) {
-            return Err(inv.error_at(text, first.span().start, "group `all` is implicit: it always holds every host"));
+            return Err(inv.error_at(
+                text,
+                first.span().start,
+                "group `all` is implicit: it always holds every host",
+            ));
         }
     }
 
@@ -131,7 +135,11 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
                 return Err(inv.error_at(text, h.span().start, "empty host name"));
             }
             if model.groups.contains_key(host) {
-                return Err(inv.error_at(text, h.span().start, format!("`{host}` is a group; list it in `children`")));
+                return Err(inv.error_at(
+                    text,
+                    h.span().start,
+                    format!("`{host}` is a group; list it in `children`"),
+                ));
             }
             if !inv.hosts.contains_key(host) {
                 inv.hosts.insert(host.clone(), implicit_host(host));
@@ -206,7 +214,9 @@ fn find_cycle(inv: &Inventory) -> Option<Vec<String>> {
         None
     }
     let mut done = BTreeSet::new();
-    inv.groups.keys().find_map(|g| visit(inv, g, &mut Vec::new(), &mut done))
+    inv.groups
+        .keys()
+        .find_map(|g| visit(inv, g, &mut Vec::new(), &mut done))
 }
 
 /// TOML tables become JSON maps (dates become strings).

@@ -13,19 +13,23 @@ pub fn graph(inv: &Inventory) -> String {
         group(inv, g, 1, &mut out);
     }
     for h in inv.hosts.keys().filter(|h| !grouped.contains(*h)) {
-        let _ = writeln!(out, "  |--{h}");
+        let _ = writeln!(out, "{}{h}", prefix(1));
     }
     out
 }
 
+/// `  |--x` at depth 1, `  |  |--x` at depth 2, …
+fn prefix(depth: usize) -> String {
+    format!("  {}|--", "|  ".repeat(depth - 1))
+}
+
 fn group(inv: &Inventory, name: &str, depth: usize, out: &mut String) {
-    let indent = "  |".repeat(depth - 1);
-    let _ = writeln!(out, "  {indent}|--@{name}:");
+    let _ = writeln!(out, "{}@{name}:", prefix(depth));
     let g = &inv.groups[name];
     for c in &g.children {
         group(inv, c, depth + 1, out);
     }
     for h in &g.hosts {
-        let _ = writeln!(out, "  {indent}  |--{h}");
+        let _ = writeln!(out, "{}{h}", prefix(depth + 1));
     }
 }

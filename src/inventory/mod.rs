@@ -88,7 +88,9 @@ impl Inventory {
         let path = Self::locate(name_or_path)?;
         let text = std::fs::read_to_string(&path).map_err(|e| Error::read_file(&path, e))?;
         let name = if Path::new(name_or_path).is_file() {
-            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
         } else {
             name_or_path.to_string()
         };
@@ -217,7 +219,9 @@ pub fn merge(into: &mut Vars, from: &Vars) {
 /// Parses `--var key=value`: `true`/`false`, integers and floats keep their type,
 /// everything else is a string (no quoting needed on the command line).
 pub fn parse_var(arg: &str) -> std::result::Result<(String, Value), String> {
-    let (k, v) = arg.split_once('=').ok_or_else(|| format!("--var {arg:?} is not of the form key=value"))?;
+    let (k, v) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("--var {arg:?} is not of the form key=value"))?;
     let k = k.trim();
     if k.is_empty() {
         return Err(format!("--var {arg:?} has an empty key"));

@@ -9,7 +9,9 @@ use crate::shell::{self, Become};
 
 use super::OpResult;
 
-const OPTIONS: &[&str] = &["check", "readonly", "changed", "env", "cwd", "stdin", "timeout", "sudo", "user"];
+const OPTIONS: &[&str] = &[
+    "check", "readonly", "changed", "env", "cwd", "stdin", "timeout", "sudo", "user",
+];
 
 /// Turns `cmd` into shell text: a string is used as written, an array is quoted word by word.
 pub fn script_of(cmd: &Dynamic) -> OpResult<String> {
@@ -22,7 +24,10 @@ pub fn script_of(cmd: &Dynamic) -> OpResult<String> {
             Ok(shell::join(&words))
         }
         Some(_) => Err("run: the command is an empty array".into()),
-        None => Err(format!("run: the command must be a string or an array of words, not {}", cmd.type_name())),
+        None => Err(format!(
+            "run: the command must be a string or an array of words, not {}",
+            cmd.type_name()
+        )),
     }
 }
 
@@ -53,16 +58,31 @@ pub fn run(host: &Host, cmd: &Dynamic, opts: Map) -> OpResult<Map> {
 
     if host.dry_run() && !readonly {
         // Not executed: a command that writes cannot be predicted, only announced.
-        host.run.reporter.log(Some(host.name()), &format!("would run: {}", req.command_line()));
+        host.run
+            .reporter
+            .log(Some(host.name()), &format!("would run: {}", req.command_line()));
         if changed {
             host.state.record_change();
         }
         return Ok(result_map("", "", 0, changed));
     }
 
-    let out = host.exec(&req).map_err(|e| format!("{}: command failed to run: {}\n  command: {}", host.name(), e, req.script))?;
+    let out = host.exec(&req).map_err(|e| {
+        format!(
+            "{}: command failed to run: {}\n  command: {}",
+            host.name(),
+            e,
+            req.script
+        )
+    })?;
     if check && out.code != 0 {
-        return Err(failure(host.name(), &req.command_line(), out.code, &out.stderr_text(), &out.stdout_text()));
+        return Err(failure(
+            host.name(),
+            &req.command_line(),
+            out.code,
+            &out.stderr_text(),
+            &out.stdout_text(),
+        ));
     }
     if changed {
         host.state.record_change();
@@ -82,7 +102,11 @@ fn result_map(stdout: &str, stderr: &str, code: i32, changed: bool) -> Map {
 /// The message of a failed command: host, command, exit code and the last lines of output.
 pub fn failure(host: &str, command: &str, code: i32, stderr: &str, stdout: &str) -> String {
     let mut msg = format!("{host}: command exited with code {code}\n  command: {command}");
-    let (label, text) = if stderr.trim().is_empty() { ("stdout", stdout) } else { ("stderr", stderr) };
+    let (label, text) = if stderr.trim().is_empty() {
+        ("stdout", stdout)
+    } else {
+        ("stderr", stderr)
+    };
     let lines: Vec<&str> = text.trim_end().lines().collect();
     if !lines.is_empty() {
         msg.push_str(&format!("\n  {label} (last lines):"));

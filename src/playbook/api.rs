@@ -32,7 +32,13 @@ pub fn register(engine: &mut Engine, run: Arc<Run>) {
     let r = run.clone();
     engine.on_debug(move |s, _, pos| r.reporter.log(None, &format!("[debug {pos}] {s}")));
     let r = run;
-    engine.on_progress(move |_| if r.cancelled() { Some(executor::STOP_TOKEN.into()) } else { None });
+    engine.on_progress(move |_| {
+        if r.cancelled() {
+            Some(executor::STOP_TOKEN.into())
+        } else {
+            None
+        }
+    });
 }
 
 fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
@@ -42,12 +48,13 @@ fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
         step(&r, &ctx, name, Dynamic::UNIT, Map::new(), f)
     });
     let r = run.clone();
-    engine.register_fn("step", move |ctx: NativeCallContext, name: &str, targets: Dynamic, f: FnPtr| {
-        match targets.clone().try_cast::<Map>() {
+    engine.register_fn(
+        "step",
+        move |ctx: NativeCallContext, name: &str, targets: Dynamic, f: FnPtr| match targets.clone().try_cast::<Map>() {
             Some(opts) => step(&r, &ctx, name, Dynamic::UNIT, opts, f),
             None => step(&r, &ctx, name, targets, Map::new(), f),
-        }
-    });
+        },
+    );
     let r = run.clone();
     engine.register_fn(
         "step",
@@ -57,10 +64,13 @@ fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
     );
 
     let r = run.clone();
-    engine.register_fn("hosts", move |ctx: NativeCallContext, pattern: &str| -> RhaiResult<Array> {
-        let hosts = op(&ctx, r.select(pattern).map_err(|e| format!("hosts({pattern:?}): {e}")))?;
-        Ok(hosts.into_iter().map(Dynamic::from).collect())
-    });
+    engine.register_fn(
+        "hosts",
+        move |ctx: NativeCallContext, pattern: &str| -> RhaiResult<Array> {
+            let hosts = op(&ctx, r.select(pattern).map_err(|e| format!("hosts({pattern:?}): {e}")))?;
+            Ok(hosts.into_iter().map(Dynamic::from).collect())
+        },
+    );
 
     let r = run.clone();
     engine.register_fn("var", move |ctx: NativeCallContext, name: &str| -> RhaiResult<Dynamic> {
@@ -81,35 +91,58 @@ fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
     });
 
     let r = run.clone();
-    engine.register_fn("secret", move |ctx: NativeCallContext, name: &str| -> RhaiResult<String> {
-        match crate::secrets::lookup(name, &r.secret_dirs()) {
-            Some(v) => {
-                r.secrets.remember(&v);
-                Ok(v)
-            }
-            None => fail(
-                &ctx,
-                format!(
-                    "secret `{name}` is not set: export {} or write it to {}",
-                    name.to_uppercase(),
-                    r.secret_dirs().iter().map(|d| d.join(name).display().to_string()).collect::<Vec<_>>().join(" or ")
+    engine.register_fn(
+        "secret",
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<String> {
+            match crate::secrets::lookup(name, &r.secret_dirs()) {
+                Some(v) => {
+                    r.secrets.remember(&v);
+                    Ok(v)
+                }
+                None => fail(
+                    &ctx,
+                    format!(
+                        "secret `{name}` is not set: export {} or write it to {}",
+                        name.to_uppercase(),
+                        r.secret_dirs()
+                            .iter()
+                            .map(|d| d.join(name).display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
                 ),
-            ),
-        }
-    });
+            }
+        },
+    );
 
     let r = run.clone();
     engine.register_fn("log", move |msg: Dynamic| r.reporter.log(None, &msg.to_string()));
     let r = run.clone();
-    engine.register_fn("log", move |h: Host, msg: Dynamic| r.reporter.log(Some(h.name()), &msg.to_string()));
+    engine.register_fn("log", move |h: Host, msg: Dynamic| {
+        r.reporter.log(Some(h.name()), &msg.to_string())
+    });
 }
 
-fn step(run: &Arc<Run>, ctx: &NativeCallContext, name: &str, targets: Dynamic, opts: Map, f: FnPtr) -> RhaiResult<Dynamic> {
+fn step(
+    run: &Arc<Run>,
+    ctx: &NativeCallContext,
+    name: &str,
+    targets: Dynamic,
+    opts: Map,
+    f: FnPtr,
+) -> RhaiResult<Dynamic> {
     if executor::inside_step() {
-        return fail(ctx, format!("step({name:?}) is called inside another step; steps cannot be nested"));
+        return fail(
+            ctx,
+            format!("step({name:?}) is called inside another step; steps cannot be nested"),
+        );
     }
     let opts = op(ctx, StepOptions::parse(opts))?;
-    let targets = if targets.is_unit() { Targets::Controller } else { Targets::Hosts(op(ctx, host_list(run, targets))?) };
+    let targets = if targets.is_unit() {
+        Targets::Controller
+    } else {
+        Targets::Hosts(op(ctx, host_list(run, targets))?)
+    };
     let source = ctx.call_source().unwrap_or(&run.playbook_label);
     let pos = ctx.call_position();
     let position = format!("{source}:{}:{}", pos.line().unwrap_or(0), pos.position().unwrap_or(0));
@@ -121,7 +154,9 @@ fn step(run: &Arc<Run>, ctx: &NativeCallContext, name: &str, targets: Dynamic, o
 fn host_list(run: &Arc<Run>, targets: Dynamic) -> Result<Vec<Host>, String> {
     if targets.is_string() {
         let pattern = targets.to_string();
-        return run.select(&pattern).map_err(|e| format!("step targets {pattern:?}: {e}"));
+        return run
+            .select(&pattern)
+            .map_err(|e| format!("step targets {pattern:?}: {e}"));
     }
     if let Some(h) = targets.clone().try_cast::<Host>() {
         return Ok(vec![h]);
@@ -131,7 +166,8 @@ fn host_list(run: &Arc<Run>, targets: Dynamic) -> Result<Vec<Host>, String> {
             .into_iter()
             .map(|d| {
                 let t = d.type_name();
-                d.try_cast::<Host>().ok_or_else(|| format!("step targets must be hosts, found {t}"))
+                d.try_cast::<Host>()
+                    .ok_or_else(|| format!("step targets must be hosts, found {t}"))
             })
             .collect(),
         None => Err("step targets must be hosts(\"pattern\"), a host, or a pattern string".into()),
@@ -144,35 +180,57 @@ fn register_host(engine: &mut Engine) {
         .register_get("name", |h: &mut Host| h.name().to_string())
         .register_get("address", |h: &mut Host| h.state.spec.address.clone())
         .register_get("private_ip", |h: &mut Host| {
-            h.state.spec.private_ip.clone().unwrap_or_else(|| h.state.spec.address.clone())
+            h.state
+                .spec
+                .private_ip
+                .clone()
+                .unwrap_or_else(|| h.state.spec.address.clone())
         })
         .register_get("public_ip", |h: &mut Host| {
-            h.state.spec.public_ip.clone().unwrap_or_else(|| h.state.spec.address.clone())
+            h.state
+                .spec
+                .public_ip
+                .clone()
+                .unwrap_or_else(|| h.state.spec.address.clone())
         })
-        .register_get("groups", |h: &mut Host| -> Array { h.state.groups.iter().map(|g| g.into()).collect() })
+        .register_get("groups", |h: &mut Host| -> Array {
+            h.state.groups.iter().map(|g| g.into()).collect()
+        })
         .register_get("vars", |h: &mut Host| convert::vars_to_map(&h.state.vars))
         .register_fn("to_string", |h: &mut Host| h.name().to_string())
         .register_fn("to_debug", |h: &mut Host| format!("Host({})", h.name()))
         .register_fn("==", |a: Host, b: Host| a.name() == b.name())
         .register_fn("!=", |a: Host, b: Host| a.name() != b.name());
 
-    engine.register_fn("var", |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> {
-        match h.state.vars.get(name) {
-            Some(v) => Ok(to_dynamic(v)),
-            None => fail(
-                &ctx,
-                format!("variable `{name}` is not defined for host {} (nor in its groups or [vars])", h.name()),
-            ),
-        }
-    });
+    engine.register_fn(
+        "var",
+        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> {
+            match h.state.vars.get(name) {
+                Some(v) => Ok(to_dynamic(v)),
+                None => fail(
+                    &ctx,
+                    format!(
+                        "variable `{name}` is not defined for host {} (nor in its groups or [vars])",
+                        h.name()
+                    ),
+                ),
+            }
+        },
+    );
     engine.register_fn("var", |h: &mut Host, name: &str, default: Dynamic| -> Dynamic {
         h.state.vars.get(name).map(to_dynamic).unwrap_or(default)
     });
 
-    engine.register_fn("run", |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic| -> RhaiResult<Map> {
-        op(&ctx, ops::command::run(h, &cmd, Map::new()))
-    });
-    engine.register_fn("run", |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic, opts: Map| -> RhaiResult<Map> {
-        op(&ctx, ops::command::run(h, &cmd, opts))
-    });
+    engine.register_fn(
+        "run",
+        |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic| -> RhaiResult<Map> {
+            op(&ctx, ops::command::run(h, &cmd, Map::new()))
+        },
+    );
+    engine.register_fn(
+        "run",
+        |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic, opts: Map| -> RhaiResult<Map> {
+            op(&ctx, ops::command::run(h, &cmd, opts))
+        },
+    );
 }

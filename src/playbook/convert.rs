@@ -48,7 +48,9 @@ impl<'a> Opts<'a> {
     }
 
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, String> {
-        self.get(key).map(|v| v.as_bool().map_err(|_| self.wrong(key, "true or false", v))).transpose()
+        self.get(key)
+            .map(|v| v.as_bool().map_err(|_| self.wrong(key, "true or false", v)))
+            .transpose()
     }
 
     pub fn string(&self, key: &str) -> Result<Option<String>, String> {
@@ -60,14 +62,18 @@ impl<'a> Opts<'a> {
     }
 
     pub fn int(&self, key: &str) -> Result<Option<i64>, String> {
-        self.get(key).map(|v| v.as_int().map_err(|_| self.wrong(key, "an integer", v))).transpose()
+        self.get(key)
+            .map(|v| v.as_int().map_err(|_| self.wrong(key, "an integer", v)))
+            .transpose()
     }
 
     /// `"90s"`, `"5m"`, `"1h 30m"` or a number of seconds.
     pub fn duration(&self, key: &str) -> Result<Option<Duration>, String> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => parse_duration(v).map(Some).map_err(|e| format!("{}: option `{key}`: {e}", self.func)),
+            Some(v) => parse_duration(v)
+                .map(Some)
+                .map_err(|e| format!("{}: option `{key}`: {e}", self.func)),
         }
     }
 
@@ -101,7 +107,9 @@ impl<'a> Opts<'a> {
 
 pub fn parse_duration(v: &Dynamic) -> Result<Duration, String> {
     if let Ok(n) = v.as_int() {
-        return u64::try_from(n).map(Duration::from_secs).map_err(|_| format!("negative duration {n}"));
+        return u64::try_from(n)
+            .map(Duration::from_secs)
+            .map_err(|_| format!("negative duration {n}"));
     }
     if let Ok(f) = v.as_float() {
         return Duration::try_from_secs_f64(f).map_err(|_| format!("invalid duration {f}"));

@@ -32,7 +32,12 @@ impl Sources {
     }
 
     fn label(&self, name: &str) -> String {
-        self.aliases.lock().unwrap().get(name).cloned().unwrap_or_else(|| name.to_string())
+        self.aliases
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
     }
 
     pub fn location(&self, source: &str, pos: Position) -> Option<Location> {
@@ -41,7 +46,12 @@ impl Sources {
         let texts = self.texts.lock().unwrap();
         Some(match texts.get(&label) {
             Some(text) => Location::in_text(label, text, line, col),
-            None => Location { file: label, line, col, source_line: None },
+            None => Location {
+                file: label,
+                line,
+                col,
+                source_line: None,
+            },
         })
     }
 }
@@ -56,7 +66,10 @@ pub struct Playbook {
 
 impl Playbook {
     pub fn dir(&self) -> PathBuf {
-        self.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
     }
 }
 
@@ -97,7 +110,12 @@ pub fn compile(engine: &Engine, path: &Path, sources: &Sources) -> Result<Playbo
     sources.insert(&label, &source);
     let mut ast = engine.compile(&source).map_err(|e| parse_error(&e, &label, &source))?;
     ast.set_source(label.as_str());
-    Ok(Playbook { path: path.to_path_buf(), label, source, ast })
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        label,
+        source,
+        ast,
+    })
 }
 
 /// Compiles the playbook and every module it imports (transitively), without running
@@ -126,7 +144,11 @@ pub fn diagnose(err: &EvalAltResult, source: &str, sources: &Sources) -> Diagnos
         match e {
             EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
                 if let Some(loc) = sources.location(&current, *pos) {
-                    let what = if name.starts_with("anon$") { "closure".to_string() } else { format!("`{name}`") };
+                    let what = if name.starts_with("anon$") {
+                        "closure".to_string()
+                    } else {
+                        format!("`{name}`")
+                    };
                     trail.push(format!("in {what}, called at {loc}"));
                 }
                 if !src.is_empty() {

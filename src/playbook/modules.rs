@@ -26,7 +26,12 @@ impl Resolver {
     }
 
     pub fn with_stdlib(base: PathBuf, sources: Arc<Sources>, stdlib: &'static [(&'static str, &'static str)]) -> Self {
-        Resolver { base, stdlib, sources, cache: Mutex::new(HashMap::new()) }
+        Resolver {
+            base,
+            stdlib,
+            sources,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Finds the module's text and the label it is reported under.
@@ -34,7 +39,11 @@ impl Resolver {
         if let Some((_, text)) = self.stdlib.iter().find(|(name, _)| *name == path) {
             return Ok((format!("stdlib/{path}.rhai"), text.to_string()));
         }
-        let file = if path.ends_with(".rhai") { path.to_string() } else { format!("{path}.rhai") };
+        let file = if path.ends_with(".rhai") {
+            path.to_string()
+        } else {
+            format!("{path}.rhai")
+        };
         // Relative to the importing file when that is a file on disk, else the playbook's dir.
         let dir = importer
             .map(Path::new)
@@ -48,7 +57,11 @@ impl Resolver {
                 let names: Vec<&str> = self.stdlib.iter().map(|(n, _)| *n).collect();
                 Err(format!(
                     "module `{path}` not found: it is not in the stdlib ({}) and {} does not exist",
-                    if names.is_empty() { "empty".to_string() } else { names.join(", ") },
+                    if names.is_empty() {
+                        "empty".to_string()
+                    } else {
+                        names.join(", ")
+                    },
                     crate::error::display_path(&full)
                 ))
             }

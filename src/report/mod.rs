@@ -79,7 +79,14 @@ impl Reporter {
     }
 
     pub fn to_writer(format: OutputFormat, dry_run: bool, secrets: Arc<Secrets>, out: Box<dyn Write + Send>) -> Self {
-        Reporter { format, dry_run, secrets, out: Mutex::new(out), recap: Mutex::new(IndexMap::new()), started: Instant::now() }
+        Reporter {
+            format,
+            dry_run,
+            secrets,
+            out: Mutex::new(out),
+            recap: Mutex::new(IndexMap::new()),
+            started: Instant::now(),
+        }
     }
 
     pub fn format(&self) -> OutputFormat {
@@ -114,13 +121,20 @@ impl Reporter {
     }
 
     pub fn note(&self, message: &str) {
-        self.emit(|| format!("note: {message}"), || json!({"event": "note", "message": message}));
+        self.emit(
+            || format!("note: {message}"),
+            || json!({"event": "note", "message": message}),
+        );
     }
 
     pub fn step_start(&self, step: &str, hosts: &[String]) {
         {
             let mut recap = self.recap.lock().unwrap();
-            let names = if hosts.is_empty() { vec![CONTROLLER.to_string()] } else { hosts.to_vec() };
+            let names = if hosts.is_empty() {
+                vec![CONTROLLER.to_string()]
+            } else {
+                hosts.to_vec()
+            };
             for h in names {
                 recap.entry(h).or_default();
             }
@@ -196,7 +210,6 @@ impl Reporter {
         );
     }
 
-
     pub fn recap(&self) -> IndexMap<String, Counts> {
         self.recap.lock().unwrap().clone()
     }
@@ -211,7 +224,10 @@ impl Reporter {
         self.emit(
             || {
                 let width = recap.keys().map(|h| h.len()).max().unwrap_or(4).max(4);
-                let mut t = format!("\nRECAP\n  {:<width$}  {:>4}  {:>7}  {:>6}  {:>7}", "host", "ok", "changed", "failed", "skipped");
+                let mut t = format!(
+                    "\nRECAP\n  {:<width$}  {:>4}  {:>7}  {:>6}  {:>7}",
+                    "host", "ok", "changed", "failed", "skipped"
+                );
                 for (h, c) in &recap {
                     t.push_str(&format!(
                         "\n  {h:<width$}  {:>4}  {:>7}  {:>6}  {:>7}",
@@ -222,7 +238,9 @@ impl Reporter {
                 if self.dry_run {
                     t.push_str(&format!("\n{hosts} hosts, {changes} changes planned ({secs:.1}s)"));
                 } else {
-                    t.push_str(&format!("\n{hosts} hosts, {changes} changed, {failed} failed ({secs:.1}s)"));
+                    t.push_str(&format!(
+                        "\n{hosts} hosts, {changes} changed, {failed} failed ({secs:.1}s)"
+                    ));
                 }
                 t
             },
@@ -245,5 +263,8 @@ impl Reporter {
 }
 
 fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -1,0 +1,428 @@
+//! The engine on the local connection: steps, parallelism, batches, failures, output, errors.
+
+use serde_json::Value;
+
+use crate::support::Project;
+
+/// (start, end) nanosecond timestamps each host wrote around a short sleep.
+fn intervals(p: &Project, hosts: &[&str]) -> Vec<(u128, u128)> {
+    hosts
+        .iter()
+        .map(|h| {
+            let text = p.read(&format!("out/{h}.times"));
+            let t: Vec<u128> = text.lines().map(|l| l.trim().parse().unwrap()).collect();
+            assert_eq!(t.len(), 2, "{h}: {text}");
+            (t[0], t[1])
+        })
+        .collect()
+}
+
+const TIMED: &str = r#"
+let out = var("out");
+step("timed", hosts("all"), |h| {
+    h.run(`date +%s%N >> ${out}/${h.name}.times; sleep 0.3; date +%s%N >> ${out}/${h.name}.times`);
+});
+"#;
+
+fn timed_project() -> Project {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["h1", "h2", "h3"])]);
+    p.write("site.rhai", TIMED);
+    std::fs::create_dir_all(p.path("out")).unwrap();
+    p
+}
+
+#[test]
+fn a_step_runs_its_hosts_in_parallel() {
+    let p = timed_project();
+    let out_dir = format!("out={}", p.path("out").display());
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &out_dir]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let iv = intervals(&p, &["h1", "h2", "h3"]);
+    let last_start = iv.iter().map(|i| i.0).max().unwrap();
+    let first_end = iv.iter().map(|i| i.1).min().unwrap();
+    assert!(last_start < first_end, "all three should be running at once: {iv:?}");
+}
+
+#[test]
+fn forks_1_runs_hosts_one_after_another() {
+    let p = timed_project();
+    let out_dir = format!("out={}", p.path("out").display());
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--forks", "1", "--var", &out_dir]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let iv = intervals(&p, &["h1", "h2", "h3"]);
+    assert!(
+        iv[0].1 <= iv[1].0 && iv[1].1 <= iv[2].0,
+        "must not overlap, in inventory order: {iv:?}"
+    );
+}
+
+#[test]
+fn serial_batches_run_one_batch_after_another() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["h1", "h2", "h3", "h4"])]);
+    p.write(
+        "site.rhai",
+        &TIMED.replace("hosts(\"all\"), |h|", "hosts(\"all\"), #{ serial: 2 }, |h|"),
+    );
+    std::fs::create_dir_all(p.path("out")).unwrap();
+    let out_dir = format!("out={}", p.path("out").display());
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &out_dir]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let iv = intervals(&p, &["h1", "h2", "h3", "h4"]);
+    let overlap = |a: (u128, u128), b: (u128, u128)| a.0 < b.1 && b.0 < a.1;
+    assert!(
+        overlap(iv[0], iv[1]) && overlap(iv[2], iv[3]),
+        "a batch runs together: {iv:?}"
+    );
+    let batch1_end = iv[0].1.max(iv[1].1);
+    assert!(
+        batch1_end <= iv[2].0.min(iv[3].0),
+        "batch 2 starts after batch 1 ends: {iv:?}"
+    );
+}
+
+const FAILING: &str = r#"
+let out = var("out");
+step("one", hosts("all"), OPTS |h| {
+    h.run(`echo one >> ${out}/${h.name}.log`);
+    if h.name == "h2" { h.run("echo 'no such package: nginx-extra' >&2; exit 100"); }
+});
+step("two", hosts("all"), |h| {
+    h.run(`echo two >> ${out}/${h.name}.log`);
+});
+"#;
+
+fn failing_project(opts: &str) -> (Project, String) {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["h1", "h2", "h3"])]);
+    p.write("site.rhai", &FAILING.replace("OPTS", opts));
+    std::fs::create_dir_all(p.path("out")).unwrap();
+    let out_dir = format!("out={}", p.path("out").display());
+    (p, out_dir)
+}
+
+fn recap(events: &[Value]) -> &Value {
+    let r = events.last().unwrap();
+    assert_eq!(r["event"], "recap");
+    &r["hosts"]
+}
+
+#[test]
+fn by_default_one_failed_host_stops_the_play_after_its_step() {
+    let (p, out_dir) = failing_project("");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &out_dir, "-o", "json"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(p.read(&format!("out/{h}.log")), "one\n", "step two must not run on {h}");
+    }
+    let events = o.events();
+    let failure = events
+        .iter()
+        .find(|e| e["event"] == "host_result" && e["status"] == "failed")
+        .unwrap();
+    assert_eq!(failure["host"], "h2");
+    assert_eq!(failure["step"], "one");
+    let err = failure["error"].as_str().unwrap();
+    assert!(err.contains("h2: command exited with code 100"), "{err}");
+    assert!(
+        err.contains("command: echo 'no such package: nginx-extra' >&2; exit 100"),
+        "{err}"
+    );
+    assert!(err.contains("no such package: nginx-extra"), "{err}");
+    assert_eq!(recap(&events)["h2"]["failed"], 1);
+}
+
+#[test]
+fn with_max_fail_the_play_goes_on_without_the_failed_host() {
+    let (p, out_dir) = failing_project("#{ max_fail: 1 },");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &out_dir, "-o", "json"]);
+    assert_eq!(o.code, 2, "a failed host still fails the run: {}", o.all());
+    assert_eq!(p.read("out/h1.log"), "one\ntwo\n");
+    assert_eq!(p.read("out/h3.log"), "one\ntwo\n");
+    assert_eq!(
+        p.read("out/h2.log"),
+        "one\n",
+        "the failed host is left out of later steps"
+    );
+    let events = o.events();
+    let skip = events
+        .iter()
+        .find(|e| e["event"] == "host_result" && e["step"] == "two" && e["host"] == "h2")
+        .unwrap();
+    assert_eq!(skip["status"], "skipped");
+    let r = recap(&events);
+    assert_eq!(
+        r["h1"],
+        serde_json::json!({"ok": 2, "changed": 2, "failed": 0, "skipped": 0})
+    );
+    assert_eq!(
+        r["h2"],
+        serde_json::json!({"ok": 0, "changed": 1, "failed": 1, "skipped": 1})
+    );
+}
+
+#[test]
+fn json_events_describe_the_run_and_nothing_else_is_on_stdout() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1", "w2"]), ("db", &["d1"])]);
+    p.write(
+        "site.rhai",
+        r#"
+        print("starting");
+        let names = step("names", hosts("web"), |h| h.name + "!");
+        step("use", hosts("db"), |h| { h.run("true", #{ changed: false }); names });
+        "#,
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "-o", "json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let events = o.events();
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_start",
+            "log",
+            "step_start",
+            "host_result",
+            "host_result",
+            "step_end",
+            "step_start",
+            "host_result",
+            "step_end",
+            "recap"
+        ]
+    );
+    assert_eq!(events[0]["hosts"], 3);
+    assert_eq!(events[2]["hosts"], serde_json::json!(["w1", "w2"]));
+    assert_eq!(events[5]["ok"], 2);
+    assert_eq!(events[8]["ok"], 1);
+    assert_eq!(
+        recap(&events)["d1"],
+        serde_json::json!({"ok": 1, "changed": 0, "failed": 0, "skipped": 0})
+    );
+    assert_eq!(events[9]["exit_code"], 0);
+}
+
+#[test]
+fn steps_return_values_by_host_and_controller_steps_run_once() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1", "w2"])]);
+    p.write(
+        "site.rhai",
+        r#"
+        let n = step("count", || 40 + 2);
+        let r = step("ask", hosts("web"), |h| { let s = h.run(`echo ${h.name}-${n}`).stdout; s.trim(); s });
+        print(`${r.w1} ${r.w2} ${r.keys()}`);
+        "#,
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("w1-42 w2-42 [\"w1\", \"w2\"]"), "{}", o.all());
+}
+
+#[test]
+fn local_commands_get_stdin_env_cwd_and_a_timeout() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    p.write(
+        "site.rhai",
+        r#"
+        step("io", hosts("all"), |h| {
+            let r = h.run("cat; echo \"[$GREETING]\"; pwd; echo err >&2", #{ stdin: "in\n", env: #{ GREETING: "it's $HOME" }, cwd: "/tmp" });
+            print(r.stdout + "|" + r.stderr + "|" + r.code);
+            let r = h.run("exit 7", #{ check: false });
+            print(`code=${r.code}`);
+            h.run("sleep 30", #{ timeout: "500ms" });
+        });
+        "#,
+    );
+    let started = std::time::Instant::now();
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert!(started.elapsed().as_secs() < 20, "the timeout kills the command");
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stdout.contains("in\n[it's $HOME]\n/tmp\n|err\n|0"), "{}", o.all());
+    assert!(o.stdout.contains("code=7"), "{}", o.all());
+    assert!(o.stdout.contains("command timed out after 500ms"), "{}", o.all());
+}
+
+#[test]
+fn hostile_values_in_argv_commands_are_only_data() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    let marker = p.path("pwned");
+    p.write(
+        "site.rhai",
+        r#"step("echo", hosts("all"), |h| { print(h.run(["printf", "%s|", var("evil"), "b"]).stdout); });"#,
+    );
+    let evil = format!(
+        "evil=; touch {m} $(touch {m}) `touch {m}` ' \" \n ☃",
+        m = marker.display()
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &evil]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(!marker.exists(), "nothing but printf ran");
+    assert!(
+        o.stdout.contains(&format!("{}|b|", &evil["evil=".len()..])),
+        "{}",
+        o.all()
+    );
+}
+
+// ---- errors: the exact messages a user sees ----
+
+fn error_project(playbook: &str) -> Project {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    p.write("site.rhai", playbook);
+    p
+}
+
+#[test]
+fn parse_errors_point_at_the_line() {
+    let p = error_project("let x = 1;\nstep(\"a\", hosts(\"web\"), |h| {\n    h.run(\"true\"\n});\n");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.stderr,
+        "error: syntax error: Expecting ',' to separate the arguments to function call 'run'\n  --> site.rhai:4:1\n   |\n 4 | });\n   | ^\n"
+    );
+    let o = p.runbook(&["check", "site.rhai"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("--> site.rhai:4:1"), "{}", o.all());
+}
+
+#[test]
+fn runtime_errors_in_imported_modules_point_into_the_module() {
+    let p = error_project(
+        "import \"tools\" as tools;\n\nstep(\"setup\", hosts(\"web\"), |h| {\n    tools::install(h, \"nginx\");\n});\n",
+    );
+    p.write(
+        "tools.rhai",
+        "fn install(h, pkg) {\n    let cmd = `apt-get install ${pkg}`;\n    h.run(comand);\n}\n",
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "-o", "json"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    let events = o.events();
+    let failure = events.iter().find(|e| e["status"] == "failed").unwrap();
+    assert_eq!(
+        failure["error"].as_str().unwrap(),
+        "Variable not found: comand\n  --> tools.rhai:3:11\n   |\n 3 |     h.run(comand);\n   |           ^^^^^^\n  = note: in `install`, called at site.rhai:4:12\n  = note: in closure, called at site.rhai:3:1"
+    );
+}
+
+#[test]
+fn unknown_groups_are_named_with_the_known_ones() {
+    let p = error_project("step(\"a\", hosts(\"wbe\"), |h| {});\n");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.starts_with(
+            "error: hosts(\"wbe\"): unknown group or host `wbe` (groups: all, web; hosts: w1)\n  --> site.rhai:1:11\n   |\n 1 | step(\"a\", hosts(\"wbe\"), |h| {});\n   |           ^^^^^\n"
+        ),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn missing_vars_say_where_to_set_them() {
+    let p = error_project("let v = var(\"version\");\n");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.stderr,
+        "error: variable `version` is not defined: set it in [vars] of inventory/local.toml, or pass --var version=…, or use var(\"version\", default)\n  --> site.rhai:1:9\n   |\n 1 | let v = var(\"version\");\n   |         ^^^\n"
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", "version=1.2"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+}
+
+#[test]
+fn missing_files_and_bad_inventories_are_one_paragraph_errors() {
+    let p = error_project("");
+    let o = p.runbook(&["play", "nope.rhai", "-i", "local"]);
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (1, "error: playbook nope.rhai does not exist\n")
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "staging"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.starts_with("error: inventory `staging` not found"),
+        "{}",
+        o.all()
+    );
+    p.write("inventory/bad.toml", "[hosts.a]\nport = \"22\"\n");
+    let o = p.runbook(&["play", "site.rhai", "-i", "bad"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("--> inventory/bad.toml:2:8"), "{}", o.all());
+}
+
+#[test]
+fn steps_cannot_nest_and_options_are_checked() {
+    let p = error_project("step(\"outer\", hosts(\"web\"), |h| { step(\"inner\", || 1); });\n");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout.contains("step(\"inner\") is called inside another step"),
+        "{}",
+        o.all()
+    );
+    let p = error_project("step(\"a\", hosts(\"web\"), #{ serail: 1 }, |h| {});\n");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr
+            .contains("step: unknown option `serail` (known: serial, max_fail, tags)"),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn limit_narrows_every_step() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1", "w2"]), ("db", &["d1"])]);
+    p.write(
+        "site.rhai",
+        "let r = step(\"a\", hosts(\"all\"), |h| h.name);\nprint(r.keys());\n",
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--limit", "all,!w2"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("[\"d1\", \"w1\"]"), "w2 is left out: {}", o.all());
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--limit", "nothing*"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("--limit \"nothing*\" matches no host"), "{}", o.all());
+}
+
+#[test]
+fn inventory_command_shows_groups_and_merged_vars() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"]), ("db", &["d1"])]);
+    let o = p.runbook(&["inventory", "-i", "local", "--json", "--var", "team=dev"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let doc: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(doc["hosts"]["w1"]["groups"], serde_json::json!(["all", "web"]));
+    assert_eq!(doc["hosts"]["d1"]["vars"]["team"], "dev");
+    let o = p.runbook(&["inventory", "-i", "local", "--graph"]);
+    assert_eq!(o.stdout, "@all:\n  |--@web:\n  |  |--w1\n  |--@db:\n  |  |--d1\n");
+}
+
+#[test]
+fn unknown_flags_get_suggestions() {
+    let p = Project::new();
+    let o = p.runbook(&["play", "x.rhai", "-i", "local", "--dry-rn"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("tip: a similar argument exists: '--dry-run'"),
+        "{}",
+        o.all()
+    );
+    let o = p.runbook(&["paly"]);
+    assert!(
+        o.stderr.contains("tip: a similar subcommand exists: 'play'"),
+        "{}",
+        o.all()
+    );
+}

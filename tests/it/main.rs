@@ -1,0 +1,5 @@
+//! One integration test binary. `engine` runs on the controller (local connection); the
+//! other modules use Docker test hosts (scripts/testbed.sh) and fail loudly without them.
+
+mod engine;
+mod support;

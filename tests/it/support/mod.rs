@@ -1,0 +1,97 @@
+//! Test helpers: a throwaway project directory and a way to run the real binary in it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// stdout + stderr, for assertion messages.
+    pub fn all(&self) -> String {
+        format!(
+            "--- exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// The JSON events of a `--output json` run.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}\n{}", self.all())))
+            .collect()
+    }
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project {
+            dir: tempfile::Builder::new().prefix("runbook-test-").tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+    }
+
+    /// An inventory `inventory/local.toml` whose hosts all use the local connection.
+    pub fn local_inventory(&self, groups: &[(&str, &[&str])]) {
+        let mut text = String::from("[vars]\nteam = \"ops\"\n\n");
+        let mut hosts = Vec::new();
+        for (g, members) in groups {
+            text.push_str(&format!("[groups.{g}]\nhosts = {members:?}\n\n"));
+            hosts.extend(members.iter().copied());
+        }
+        for h in hosts {
+            text.push_str(&format!("[hosts.{h}]\nconnection = \"local\"\n\n"));
+        }
+        self.write("inventory/local.toml", &text);
+    }
+
+    /// Runs `runbook ARGS` in the project directory.
+    pub fn runbook(&self, args: &[&str]) -> Output {
+        self.runbook_env(args, &[])
+    }
+
+    pub fn runbook_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(args)
+            .current_dir(self.root())
+            .env_remove("RUNBOOK_INVENTORY")
+            .env_remove("RUNBOOK_FORKS")
+            .envs(env.iter().copied())
+            .output()
+            .expect("runbook runs");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
