@@ -2,4 +2,5 @@
 //! other modules use Docker test hosts (scripts/testbed.sh) and fail loudly without them.
 
 mod engine;
+mod ssh;
 mod support;
