@@ -378,19 +378,20 @@ fn open_journal(
         }
     }
     let prior = resume_from.map(|r| Prior::load(&journal, r)).transpose()?;
-    let vars = serde_json::Value::Object(settings.vars.clone());
-    let mut masked = vars.clone();
-    journal::mask_json(secrets, &mut masked);
+    // Masked with the secrets known now: a --var value is not a secret unless some
+    // secret() already returned it.
+    let mut vars = serde_json::Value::Object(settings.vars.clone());
+    journal::mask_json(secrets, &mut vars);
     let id = journal.start_run(&NewRun {
         resumes: prior.as_ref().map(|p| p.run.id),
         playbook: &pb.label,
         playbook_path: &path,
         playbook_sha256: &sha,
         inventory,
-        vars: &masked,
+        vars: &vars,
         limit: settings.limit.as_deref(),
     })?;
-    Ok(Session::new(journal, id, prior, secrets.clone(), vars, lock))
+    Ok(Session::new(journal, id, prior, secrets.clone(), lock))
 }
 
 /// The command line of this process with `--resume` (in place of any it had).

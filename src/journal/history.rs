@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::lock::format_time;
 use super::{Journal, RunRow, StepRecord};
 use crate::error::{Error, Result};
-use crate::report::OutputFormat;
+use crate::report::{CONTROLLER, OutputFormat};
 
 /// The list of runs (of one inventory), oldest first.
 pub fn list(journal: &Journal, inventory: Option<&str>, format: OutputFormat) -> Result<String> {
@@ -62,6 +62,11 @@ pub fn show(journal: &Journal, id: i64, format: OutputFormat) -> Result<String> 
         if !hosts.contains(&r.host.as_str()) {
             hosts.push(&r.host);
         }
+    }
+    // Hosts finish in any order; show them by name, the controller last.
+    hosts.sort_by_key(|h| (*h == CONTROLLER, *h));
+    for recs in steps.values_mut() {
+        recs.sort_by_key(|r| (r.host == CONTROLLER, r.host.clone()));
     }
     if format == OutputFormat::Json {
         let steps: Vec<Value> = steps

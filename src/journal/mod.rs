@@ -260,11 +260,11 @@ impl Journal {
         Ok(conn.last_insert_rowid())
     }
 
-    pub fn finish_run(&self, id: i64, outcome: Outcome, vars: &Value) -> Result<()> {
+    pub fn finish_run(&self, id: i64, outcome: Outcome) -> Result<()> {
         self.conn()
             .execute(
-                "UPDATE runs SET outcome = ?2, finished_ms = ?3, vars = ?4 WHERE id = ?1",
-                params![id, outcome.as_str(), now_ms(), vars.to_string()],
+                "UPDATE runs SET outcome = ?2, finished_ms = ?3 WHERE id = ?1",
+                params![id, outcome.as_str(), now_ms()],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -287,36 +287,39 @@ impl Journal {
     /// Writes one host's result of one step in its own transaction (durable when this
     /// returns).
     pub fn record(&self, run_id: i64, r: &StepRecord) -> Result<()> {
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO results (run_id, step_key, step_id, step_name, fingerprint, host, status,
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR REPLACE INTO results (run_id, step_key, step_id, step_name, fingerprint, host, status,
                      changes, error, reason, value, done_in, started_ms, finished_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                params![
-                    run_id,
-                    r.step_key,
-                    r.step_id,
-                    r.step_name,
-                    r.fingerprint,
-                    r.host,
-                    r.status,
-                    r.changes,
-                    r.error,
-                    r.reason,
-                    r.value.to_string(),
-                    r.done_in,
-                    r.started_ms,
-                    r.finished_ms,
-                ],
-            )
-            .map_err(|e| self.err(e))?;
+            params![
+                run_id,
+                r.step_key,
+                r.step_id,
+                r.step_name,
+                r.fingerprint,
+                r.host,
+                r.status,
+                r.changes,
+                r.error,
+                r.reason,
+                r.value.to_string(),
+                r.done_in,
+                r.started_ms,
+                r.finished_ms,
+            ],
+        )
+        .map_err(|e| self.err(e))?;
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         if self.kill_after == Some(n) {
+            // Still holding the connection, so no other thread commits in between.
             // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, the process ends here.
             unsafe {
                 libc::kill(libc::getpid(), libc::SIGKILL);
             }
+            std::thread::sleep(Duration::from_secs(60));
         }
+        drop(conn);
         Ok(())
     }
 
@@ -423,8 +426,6 @@ pub struct Session {
     pub run_id: i64,
     pub prior: Option<resume::Prior>,
     secrets: Arc<Secrets>,
-    /// The --var values, masked again when the run ends with the secrets it read.
-    vars: Value,
     _lock: lock::Lock,
 }
 
@@ -434,7 +435,6 @@ impl Session {
         run_id: i64,
         prior: Option<resume::Prior>,
         secrets: Arc<Secrets>,
-        vars: Value,
         lock: lock::Lock,
     ) -> Self {
         Session {
@@ -442,7 +442,6 @@ impl Session {
             run_id,
             prior,
             secrets,
-            vars,
             _lock: lock,
         }
     }
@@ -456,9 +455,7 @@ impl Session {
     }
 
     pub fn finish(&self, outcome: Outcome) -> Result<()> {
-        let mut vars = self.vars.clone();
-        mask_json(&self.secrets, &mut vars);
-        self.journal.finish_run(self.run_id, outcome, &vars)
+        self.journal.finish_run(self.run_id, outcome)
     }
 
     /// The journaled result of a step that is done on `host` in the run being resumed.
@@ -541,7 +538,7 @@ mod tests {
             (run.outcome.as_str(), run.changes, run.vars.clone()),
             ("running", 2, vars.clone())
         );
-        j.finish_run(id, Outcome::Failed, &vars).unwrap();
+        j.finish_run(id, Outcome::Failed).unwrap();
         let latest = j.latest_run("/p/site.rhai", "local", None).unwrap().unwrap();
         assert_eq!((latest.id, latest.outcome.as_str()), (id, "failed"));
         assert!(j.latest_run("/p/site.rhai", "local", Some(id)).unwrap().is_none());

@@ -1,5 +1,6 @@
-//! One integration test binary. `engine` runs on the controller (local connection); the
+//! One integration test binary. `engine` and `journal` run on the controller (local connection); the
 //! other modules use Docker test hosts (scripts/testbed.sh) and fail loudly without them.
 
 mod engine;
+mod journal;
 mod support;

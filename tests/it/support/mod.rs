@@ -85,6 +85,7 @@ impl Project {
             .current_dir(self.root())
             .env_remove("RUNBOOK_INVENTORY")
             .env_remove("RUNBOOK_FORKS")
+            .env_remove("RUNBOOK_STATE")
             .envs(env.iter().copied())
             .output()
             .expect("runbook runs");
