@@ -206,7 +206,14 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         .map_err(|e| Error::io("cannot handle Ctrl-C and SIGTERM", e))?;
     let journal = match settings.dry_run {
         true => None,
-        false => Some(open_journal(&settings, &inventory.name, &pb, &secrets, &reporter)?),
+        false => Some(open_journal(
+            &settings,
+            &inventory.name,
+            &pb,
+            &secrets,
+            &reporter,
+            &cancel,
+        )?),
     };
     let connect = ConnectSettings::new(&inventory, settings.trust_new_hosts);
     let run = Arc::new(Run {
@@ -277,6 +284,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         if let Err(e) = session.finish(journal_outcome) {
             run.reporter.error(&e.to_string());
         }
+        session.release_lock();
         if journal_outcome != Outcome::Ok {
             run.reporter.note(&format!(
                 "run {} is recorded as {}; to continue it where it stopped: {}",
@@ -299,9 +307,12 @@ fn open_journal(
     pb: &Playbook,
     secrets: &Arc<Secrets>,
     reporter: &Reporter,
+    cancel: &AtomicBool,
 ) -> Result<Session> {
     let journal = Arc::new(Journal::open(&settings.state)?);
-    let lock = lock::acquire(&journal, inventory, settings.wait_lock)?;
+    let lock = lock::acquire(&journal, inventory, settings.wait_lock, || {
+        cancel.load(Ordering::SeqCst)
+    })?;
     if let Some(h) = &lock.took_over {
         reporter.note(&format!(
             "took over the lock of inventory {inventory} from {}, which is no longer running",

@@ -78,8 +78,14 @@ impl Drop for Lock {
     }
 }
 
-/// Takes the lock of `inventory`, waiting up to `wait` for a live holder to let go.
-pub fn acquire(journal: &std::sync::Arc<Journal>, inventory: &str, wait: Duration) -> Result<Lock> {
+/// Takes the lock of `inventory`, waiting up to `wait` for a live holder to let go (and
+/// no longer once `cancelled` says so: Ctrl-C while waiting).
+pub fn acquire(
+    journal: &std::sync::Arc<Journal>,
+    inventory: &str,
+    wait: Duration,
+    cancelled: impl Fn() -> bool,
+) -> Result<Lock> {
     let deadline = Instant::now() + wait;
     loop {
         match try_acquire(journal, inventory)? {
@@ -103,6 +109,7 @@ pub fn acquire(journal: &std::sync::Arc<Journal>, inventory: &str, wait: Duratio
                     journal.path().display()
                 )));
             }
+            Err(_) if cancelled() => return Err(Error::Interrupted),
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
@@ -207,15 +214,18 @@ mod tests {
     fn a_live_holder_keeps_the_lock_and_a_dead_one_loses_it() {
         let dir = tempfile::tempdir().unwrap();
         let j = Arc::new(Journal::open(&dir.path().join("state.db")).unwrap());
-        let lock = acquire(&j, "local", Duration::ZERO).unwrap();
+        let lock = acquire(&j, "local", Duration::ZERO, || false).unwrap();
         assert!(lock.took_over.is_none());
         // This process holds it: a second attempt (as another run would) fails, naming us.
-        let err = acquire(&j, "local", Duration::ZERO).err().unwrap().to_string();
+        let err = acquire(&j, "local", Duration::ZERO, || false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
         // Another inventory is independent.
-        let _other = acquire(&j, "prod", Duration::ZERO).unwrap();
+        let _other = acquire(&j, "prod", Duration::ZERO, || false).unwrap();
         drop(lock);
-        let lock = acquire(&j, "local", Duration::ZERO).unwrap();
+        let lock = acquire(&j, "local", Duration::ZERO, || false).unwrap();
         std::mem::forget(lock); // as if killed: the row stays
 
         let dead = dead_pid();
@@ -225,7 +235,7 @@ mod tests {
                 params![dead],
             )
             .unwrap();
-        let lock = acquire(&j, "local", Duration::ZERO).unwrap();
+        let lock = acquire(&j, "local", Duration::ZERO, || false).unwrap();
         assert_eq!(lock.took_over.as_ref().map(|h| h.pid), Some(dead));
     }
 

@@ -426,7 +426,7 @@ pub struct Session {
     pub run_id: i64,
     pub prior: Option<resume::Prior>,
     secrets: Arc<Secrets>,
-    _lock: lock::Lock,
+    lock: Mutex<Option<lock::Lock>>,
 }
 
 impl Session {
@@ -442,8 +442,13 @@ impl Session {
             run_id,
             prior,
             secrets,
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         }
+    }
+
+    /// Lets the next run of the inventory start (also done when the session is dropped).
+    pub fn release_lock(&self) {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// Records a result, with secrets masked in its error, reason and value.
