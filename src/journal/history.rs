@@ -21,7 +21,7 @@ pub fn list(journal: &Journal, inventory: Option<&str>, format: OutputFormat) ->
     let rows: Vec<[String; 7]> = runs
         .iter()
         .map(|r| {
-            let mut outcome = r.outcome.clone();
+            let mut outcome = r.shown_outcome().to_string();
             if let Some(n) = r.resumes {
                 outcome.push_str(&format!(" (resumes {n})"));
             }
@@ -92,7 +92,10 @@ pub fn show(journal: &Journal, id: i64, format: OutputFormat) -> Result<String> 
 
     let mut out = format!(
         "run {} · {} · inventory {} · {}",
-        run.id, run.playbook, run.inventory, run.outcome
+        run.id,
+        run.playbook,
+        run.inventory,
+        run.shown_outcome()
     );
     if let Some(n) = run.resumes {
         out.push_str(&format!(" · resumes run {n}"));
@@ -150,7 +153,7 @@ fn cell(r: &StepRecord) -> String {
 fn run_json(r: &RunRow) -> Value {
     json!({
         "id": r.id, "resumes": r.resumes, "playbook": r.playbook, "playbook_sha256": r.playbook_sha256,
-        "inventory": r.inventory, "vars": r.vars, "limit": r.limit, "outcome": r.outcome,
+        "inventory": r.inventory, "vars": r.vars, "limit": r.limit, "outcome": r.shown_outcome(),
         "user": r.user, "controller": r.controller, "pid": r.pid,
         "started": format_time(r.started_ms), "started_ms": r.started_ms, "finished_ms": r.finished_ms,
         "duration_ms": r.finished_ms.map(|f| f - r.started_ms), "changes": r.changes,

@@ -124,6 +124,23 @@ impl RunRow {
     pub fn unfinished(&self) -> bool {
         self.outcome != Outcome::Ok.as_str()
     }
+
+    /// The outcome as history shows it: a run still marked running whose process is gone
+    /// is killed (the next run of its inventory records that).
+    pub fn shown_outcome(&self) -> &str {
+        let holder = lock::Holder {
+            pid: self.pid,
+            proc_start: None,
+            user: self.user.clone(),
+            controller: self.controller.clone(),
+            started_ms: self.started_ms,
+        };
+        if self.outcome == Outcome::Running.as_str() && !holder.alive() {
+            Outcome::Killed.as_str()
+        } else {
+            &self.outcome
+        }
+    }
 }
 
 /// A row of `results`: one step on one host.

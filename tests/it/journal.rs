@@ -389,6 +389,50 @@ fn an_edited_step_runs_again_on_resume_and_the_output_says_why() {
     assert_eq!(exec_log(&p, "h1"), words("one two three four four five six"));
     assert_eq!(exec_log(&p, "h2"), words("one two three four four five six"));
 
+    // Closures and functions passed by name are fingerprinted by their body.
+    let (p, out) = project(
+        r#"
+        let out = var("out");
+        fn greet(h) { h.run(`echo fn-v1 >> ${h.name}.exec`, #{ cwd: h.var("out") }); }
+        let mark = |h| { h.run(`echo closure-v1 >> ${out}/${h.name}.exec`); };
+        step("by_fn", hosts("all"), Fn("greet"));
+        step("by_closure", hosts("all"), mark);
+        step("fail", hosts("h1"), |h| { h.run(`test -e ${out}/ok`); });
+        "#,
+    );
+    std::fs::write(
+        p.path("inventory/local.toml"),
+        p.read("inventory/local.toml")
+            .replace("team = \"ops\"", &format!("out = {:?}", p.path("out"))),
+    )
+    .unwrap();
+    assert_eq!(play(&p, &out, &[]).code, 2);
+    assert_eq!(exec_log(&p, "h1"), words("fn-v1 closure-v1"));
+    p.write("out/ok", "");
+    let site = p.read("site.rhai");
+    p.write("site.rhai", &site.replace("fn-v1", "fn-v2"));
+    let o = play(&p, &out, &["--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("step `by_fn` runs again on h1, h2, h3"),
+        "{}",
+        o.all()
+    );
+    assert!(!o.stdout.contains("step `by_closure` runs again"), "{}", o.all());
+    p.write("site.rhai", &site.replace("closure-v1", "closure-v2"));
+    let o = play(&p, &out, &["--resume", "1"]);
+    assert!(
+        o.stdout.contains("step `by_closure` runs again on h1, h2, h3"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        !o.stdout.contains("step `by_fn` runs again"),
+        "same as in run 1: {}",
+        o.all()
+    );
+    assert_eq!(exec_log(&p, "h1"), words("fn-v1 closure-v1 fn-v2 closure-v2"));
+
     // A changed captured value is a changed step too: `tag` is captured by `mark`.
     let (p, out) = project(
         r#"
@@ -650,6 +694,7 @@ fn a_second_ctrl_c_aborts_at_once() {
             "{h} must still be running step one"
         );
     }
+    assert_eq!(history_run(&p, "1")["run"]["outcome"], "killed");
     p.write("out/go", "");
     wait_for_orphans(&p);
     // The run was cut short: it counts as killed and resumes.
