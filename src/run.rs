@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::executor::is_stop;
 use crate::host::{Host, HostState};
 use crate::inventory::{ConnectionKind, HostSpec, Inventory, Vars};
-use crate::journal::{self, Journal, NewRun, Outcome, Session, lock, resume::Prior};
-use crate::playbook::{self, Playbook, Sources, convert};
+use crate::journal::{Outcome, Session, resume_command};
+use crate::playbook::{self, Sources, convert};
 use crate::report::{OutputFormat, Reporter};
 use crate::secrets::Secrets;
 use crate::step::StepId;
@@ -206,7 +206,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         .map_err(|e| Error::io("cannot handle Ctrl-C and SIGTERM", e))?;
     let journal = match settings.dry_run {
         true => None,
-        false => Some(open_journal(
+        false => Some(Session::open(
             &settings,
             &inventory.name,
             &pb,
@@ -297,127 +297,6 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
     run.reporter.finish(code, error.as_deref());
     rt.shutdown_timeout(Duration::from_secs(2));
     Ok(code)
-}
-
-/// Opens the journal for a real run: takes the inventory's lock, finds the run to resume
-/// (or says that the last one did not finish), and records the new run.
-fn open_journal(
-    settings: &Settings,
-    inventory: &str,
-    pb: &Playbook,
-    secrets: &Arc<Secrets>,
-    reporter: &Reporter,
-    cancel: &AtomicBool,
-) -> Result<Session> {
-    let journal = Arc::new(Journal::open(&settings.state)?);
-    let lock = lock::acquire(&journal, inventory, settings.wait_lock, || {
-        cancel.load(Ordering::SeqCst)
-    })?;
-    if let Some(h) = &lock.took_over {
-        reporter.note(&format!(
-            "took over the lock of inventory {inventory} from {}, which is no longer running",
-            h.describe()
-        ));
-    }
-    // We hold the lock: a run of this inventory still marked running has died.
-    journal.mark_killed(inventory)?;
-    let path = std::fs::canonicalize(&pb.path)
-        .unwrap_or_else(|_| pb.path.clone())
-        .display()
-        .to_string();
-    let latest = journal.latest_run(&path, inventory, None)?;
-    let resume_from = match settings.resume {
-        None => {
-            if let Some(r) = latest.filter(|r| r.unfinished()) {
-                reporter.note(&format!(
-                    "the last run of {} on inventory {inventory} (run {}) did not finish ({}); this run starts \
-                     from the beginning. To continue that one instead: {}",
-                    pb.label,
-                    r.id,
-                    r.outcome,
-                    resume_command()
-                ));
-            }
-            None
-        }
-        Some(None) => match latest {
-            Some(r) if r.unfinished() => Some(r),
-            Some(r) => {
-                reporter.note(&format!(
-                    "nothing to resume: the last run of {} on inventory {inventory} (run {}) finished ok; running \
-                     the whole playbook",
-                    pb.label, r.id
-                ));
-                None
-            }
-            None => {
-                reporter.note(&format!(
-                    "nothing to resume: no run of {} on inventory {inventory} is recorded in {}; running the whole \
-                     playbook",
-                    pb.label,
-                    settings.state.display()
-                ));
-                None
-            }
-        },
-        Some(Some(id)) => {
-            let r = journal
-                .run(id)?
-                .ok_or_else(|| Error::Usage(format!("--resume {id}: no run {id} in {}", settings.state.display())))?;
-            if r.playbook_path != path || r.inventory != inventory {
-                return Err(Error::Usage(format!(
-                    "--resume {id}: run {id} is of {} on inventory {}, not of {} on inventory {inventory}",
-                    r.playbook, r.inventory, pb.label
-                )));
-            }
-            Some(r)
-        }
-    };
-    let sha = crate::step::sha256_hex(pb.source.as_bytes());
-    if let Some(r) = &resume_from {
-        reporter.note(&format!(
-            "resuming run {} ({}, started {}): steps done there are skipped on the hosts where they succeeded",
-            r.id,
-            r.outcome,
-            lock::format_time(r.started_ms)
-        ));
-        if r.playbook_sha256 != sha {
-            reporter.note(&format!(
-                "{} changed since run {}: steps whose closure or captured values changed run again",
-                pb.label, r.id
-            ));
-        }
-    }
-    let prior = resume_from.map(|r| Prior::load(&journal, r)).transpose()?;
-    // Masked with the secrets known now: a --var value is not a secret unless some
-    // secret() already returned it.
-    let mut vars = serde_json::Value::Object(settings.vars.clone());
-    journal::mask_json(secrets, &mut vars);
-    let id = journal.start_run(&NewRun {
-        resumes: prior.as_ref().map(|p| p.run.id),
-        playbook: &pb.label,
-        playbook_path: &path,
-        playbook_sha256: &sha,
-        inventory,
-        vars: &vars,
-        limit: settings.limit.as_deref(),
-    })?;
-    Ok(Session::new(journal, id, prior, secrets.clone(), lock))
-}
-
-/// The command line of this process with `--resume` (in place of any it had).
-fn resume_command() -> String {
-    let mut args: Vec<String> = vec!["runbook".into()];
-    let mut rest = std::env::args().skip(1).peekable();
-    while let Some(a) = rest.next() {
-        if a == "--resume" {
-            rest.next_if(|n| n.parse::<i64>().is_ok());
-        } else if !a.starts_with("--resume=") {
-            args.push(a);
-        }
-    }
-    args.push("--resume".into());
-    crate::shell::join(&args)
 }
 
 fn controller_spec() -> HostSpec {

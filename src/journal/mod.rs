@@ -10,10 +10,13 @@
 pub mod history;
 pub mod lock;
 pub mod resume;
+mod session;
+
+pub use session::{Session, resume_command};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -373,15 +376,14 @@ impl Journal {
             .map_err(|e| self.err(e))
     }
 
-    /// The latest run of this playbook on this inventory, other than `except`.
-    pub fn latest_run(&self, playbook_path: &str, inventory: &str, except: Option<i64>) -> Result<Option<RunRow>> {
+    /// The latest run of this playbook on this inventory.
+    pub fn latest_run(&self, playbook_path: &str, inventory: &str) -> Result<Option<RunRow>> {
         let sql = format!(
-            "SELECT {} FROM runs WHERE playbook_path = ?1 AND inventory = ?2 AND id IS NOT ?3
-             ORDER BY id DESC LIMIT 1",
+            "SELECT {} FROM runs WHERE playbook_path = ?1 AND inventory = ?2 ORDER BY id DESC LIMIT 1",
             Self::RUN_COLUMNS
         );
         self.conn()
-            .query_row(&sql, params![playbook_path, inventory, except], Self::run_row)
+            .query_row(&sql, params![playbook_path, inventory], Self::run_row)
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -433,56 +435,6 @@ impl Journal {
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| self.err(e))?;
         Ok(rows)
-    }
-}
-
-/// The journal as one play uses it: its run row, its lock, what it resumes, and the
-/// secrets to mask before anything is written.
-pub struct Session {
-    pub journal: Arc<Journal>,
-    pub run_id: i64,
-    pub prior: Option<resume::Prior>,
-    secrets: Arc<Secrets>,
-    lock: Mutex<Option<lock::Lock>>,
-}
-
-impl Session {
-    pub fn new(
-        journal: Arc<Journal>,
-        run_id: i64,
-        prior: Option<resume::Prior>,
-        secrets: Arc<Secrets>,
-        lock: lock::Lock,
-    ) -> Self {
-        Session {
-            journal,
-            run_id,
-            prior,
-            secrets,
-            lock: Mutex::new(Some(lock)),
-        }
-    }
-
-    /// Lets the next run of the inventory start (also done when the session is dropped).
-    pub fn release_lock(&self) {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
-    }
-
-    /// Records a result, with secrets masked in its error, reason and value.
-    pub fn record(&self, mut r: StepRecord) -> Result<()> {
-        r.error = r.error.map(|e| self.secrets.mask(&e));
-        r.reason = r.reason.map(|e| self.secrets.mask(&e));
-        mask_json(&self.secrets, &mut r.value);
-        self.journal.record(self.run_id, &r)
-    }
-
-    pub fn finish(&self, outcome: Outcome) -> Result<()> {
-        self.journal.finish_run(self.run_id, outcome)
-    }
-
-    /// The journaled result of a step that is done on `host` in the run being resumed.
-    pub fn done(&self, key: &str, host: &str) -> Option<&resume::Done> {
-        self.prior.as_ref()?.done(key, host)
     }
 }
 
@@ -561,9 +513,9 @@ mod tests {
             ("running", 2, vars.clone())
         );
         j.finish_run(id, Outcome::Failed).unwrap();
-        let latest = j.latest_run("/p/site.rhai", "local", None).unwrap().unwrap();
+        let latest = j.latest_run("/p/site.rhai", "local").unwrap().unwrap();
         assert_eq!((latest.id, latest.outcome.as_str()), (id, "failed"));
-        assert!(j.latest_run("/p/site.rhai", "local", Some(id)).unwrap().is_none());
+        assert!(j.latest_run("/p/site.rhai", "prod").unwrap().is_none());
         let hosts: Vec<String> = j.results(id).unwrap().into_iter().map(|r| r.host).collect();
         assert_eq!(hosts, ["h1", "h2"]);
     }
