@@ -1,6 +1,7 @@
 //! Fans a step out over its hosts: in parallel up to `--forks`, in serial batches when
-//! asked, leaving out hosts that failed earlier, and stopping the play when more hosts
-//! fail than the step allows.
+//! asked, leaving out hosts that failed earlier and hosts where a resumed run already did
+//! the step, journaling each host's result before that host moves on, and stopping the
+//! play when more hosts fail than the step allows or after Ctrl-C.
 
 use std::sync::Arc;
 use std::sync::Mutex;
