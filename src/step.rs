@@ -78,8 +78,9 @@ pub fn results_map(values: Vec<(String, Dynamic)>) -> Map {
 /// `anon$<hash>` with a hasher seeded at random per process, and the AST's hashes and
 /// `Debug` form carry those values, so neither is stable between two runs. The text of the
 /// `step(…)` call is (it holds a literal closure whole), and the braced body of a closure
-/// or function passed by name is found through its definition's position. Line numbers are
-/// deliberately left out: adding a line above a step must not make it rerun.
+/// or function passed by name is found through its definition's position. Line numbers and
+/// the file's path are deliberately left out: adding a line above a step, or running from
+/// another directory, must not make it rerun.
 pub fn fingerprint(
     ctx: &NativeCallContext,
     sources: &Sources,
@@ -97,7 +98,6 @@ pub fn fingerprint(
     };
     part("name", &id.name);
     part("seq", &id.seq.to_string());
-    part("file", source);
     let text = sources.text(source).unwrap_or_default();
     if let Some(call) = call_at
         .line()

@@ -473,6 +473,36 @@ fn adding_lines_above_steps_does_not_make_them_run_again() {
 }
 
 #[test]
+fn fingerprints_are_the_same_in_every_process() {
+    let (p, out) = project(&six());
+    play(&p, &out, &[]);
+    play(&p, &out, &[]);
+    let fingerprints = |run: &str| -> Vec<(Value, Value)> {
+        let doc = history_run(&p, run);
+        let steps = doc["steps"].as_array().unwrap();
+        steps
+            .iter()
+            .flat_map(|s| {
+                let hosts = s["hosts"].as_object().unwrap();
+                hosts
+                    .values()
+                    .map(|h| (s["key"].clone(), h["fingerprint"].clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let first = fingerprints("1");
+    assert_eq!(
+        first.len(),
+        3 * 4 + 1,
+        "one, two, three and four on 3 hosts, pick: {first:?}"
+    );
+    assert_eq!(first, fingerprints("2"));
+    let distinct: BTreeSet<String> = first.iter().map(|(_, f)| f.to_string()).collect();
+    assert_eq!(distinct.len(), 5, "one per step: {first:?}");
+}
+
+#[test]
 fn steps_in_a_loop_and_steps_sharing_a_name_are_journaled_one_by_one() {
     let (p, out) = project(
         r#"
@@ -807,10 +837,20 @@ fn state_moves_the_journal() {
     assert!(o.stderr.contains("no run journal at .runbook/state.db"), "{}", o.all());
     let o = p.runbook(&["history", "--state", state, "-o", "json"]);
     assert_eq!(json(&o)[0]["outcome"], "failed");
-    // Resume finds the run in the same store only.
+    // Resume finds the run in that store, also when started from another directory.
     p.write("out/repo/nginx-extra", "");
-    let o = play(&p, &out, &["--state", state, "--resume"]);
-    assert!(o.stdout.contains("resuming run 1"), "{}", o.all());
+    std::fs::create_dir_all(p.path("sub")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["play", "../site.rhai", "-i", "../inventory/local.toml", "--var", &out])
+        .args(["--state", state, "--resume"])
+        .current_dir(p.path("sub"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("resuming run 1"), "{stdout}");
+    assert!(!stdout.contains("runs again"), "{stdout}");
+    assert_eq!(exec_log(&p, "h1"), words("one two three four five six"));
 }
 
 #[test]
