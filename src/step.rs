@@ -80,7 +80,9 @@ pub fn results_map(values: Vec<(String, Dynamic)>) -> Map {
 /// `step(…)` call is (it holds a literal closure whole), and the braced body of a closure
 /// or function passed by name is found through its definition's position. Line numbers and
 /// the file's path are deliberately left out: adding a line above a step, or running from
-/// another directory, must not make it rerun.
+/// another directory, must not make it rerun. Not covered: the bodies of functions the
+/// closure calls, and an expression-bodied closure (`|h| h.run(…)`) defined away from the
+/// `step(…)` call (its captured values still are).
 pub fn fingerprint(
     ctx: &NativeCallContext,
     sources: &Sources,
