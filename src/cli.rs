@@ -11,6 +11,8 @@ Examples:
   runbook play playbooks/provision.rhai --inventory local
   runbook play playbooks/release.rhai -i prod --var version=1.4.2 --limit 'app*'
   runbook play playbooks/harden.rhai -i prod --dry-run
+  runbook play playbooks/harden.rhai -i prod --resume
+  runbook history -i prod
   runbook check playbooks/replicate.rhai
   runbook inventory -i prod --graph";
 
@@ -33,6 +35,8 @@ pub enum Command {
     },
     /// Show an inventory's groups, hosts and merged variables
     Inventory(InventoryArgs),
+    /// List the journaled runs, or show one run's steps × hosts
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +67,37 @@ pub struct PlayArgs {
     /// Record the host keys of hosts not yet in known_hosts (trust on first use)
     #[arg(long)]
     pub trust_new_hosts: bool,
+    /// Continue the latest run of this playbook and inventory if it did not finish (or run
+    /// RUN_ID): on each host, steps already done and unchanged are skipped and return their
+    /// journaled values; a host that failed resumes at its failed step
+    #[arg(long, value_name = "RUN_ID", num_args = 0..=1, conflicts_with = "dry_run")]
+    pub resume: Option<Option<i64>>,
+    /// If another run holds the inventory's lock, wait this long (e.g. 10m) instead of failing
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait_lock: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArg {
+    /// The run journal (SQLite), relative to the current directory
+    #[arg(long = "state", value_name = "PATH", env = "RUNBOOK_STATE", default_value = crate::journal::DEFAULT_PATH)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Show this run's steps × hosts instead of the list of runs
+    pub run: Option<i64>,
+    /// Only runs of this inventory (name, or path of its file)
+    #[arg(short, long)]
+    pub inventory: Option<String>,
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub state: StateArg,
 }
 
 #[derive(Debug, Args)]

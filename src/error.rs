@@ -135,6 +135,9 @@ pub enum Error {
     Usage(String),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    /// The run journal cannot be opened, read or written, or its lock is held (exit 1).
+    #[error("{0}")]
+    Journal(String),
     /// Some hosts failed; their errors were already reported (exit 2).
     #[error("{failed} host(s) failed")]
     HostsFailed { failed: usize },

@@ -1,6 +1,7 @@
 //! Fans a step out over its hosts: in parallel up to `--forks`, in serial batches when
-//! asked, leaving out hosts that failed earlier, and stopping the play when more hosts
-//! fail than the step allows.
+//! asked, leaving out hosts that failed earlier and hosts where a resumed run already did
+//! the step, journaling each host's result before that host moves on, and stopping the
+//! play when more hosts fail than the step allows or after Ctrl-C.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -10,6 +11,8 @@ use std::time::Instant;
 use rhai::{Dynamic, EvalAltResult, FnPtr, NativeCallContext};
 
 use crate::host::Host;
+use crate::journal::{StepRecord, now_ms};
+use crate::playbook::convert::{to_dynamic, to_json};
 use crate::playbook::diagnose;
 use crate::report::{CONTROLLER, HostResult, HostStatus};
 use crate::run::Run;
@@ -43,13 +46,18 @@ pub fn run_step(
     run: &Arc<Run>,
     ctx: &NativeCallContext,
     id: &StepId,
+    fingerprint: &str,
     opts: &StepOptions,
     targets: Targets,
     closure: &FnPtr,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
+    if run.cancelled() || run.stopped() {
+        return Err(terminate(ctx));
+    }
+    let step = Step { id, fingerprint };
     let source = ctx.call_source().unwrap_or(&run.playbook_label).to_string();
     let hosts = match targets {
-        Targets::Controller => return run_controller_step(run, ctx, id, closure, &source),
+        Targets::Controller => return run_controller_step(run, ctx, &step, closure, &source),
         Targets::Hosts(hosts) => hosts,
     };
     let names: Vec<String> = hosts.iter().map(|h| h.name().to_string()).collect();
@@ -57,27 +65,55 @@ pub fn run_step(
 
     let mut results: Vec<HostResult> = Vec::new();
     let mut values: Vec<(String, Dynamic)> = Vec::new();
-    let (active, left_out): (Vec<Host>, Vec<Host>) = hosts.into_iter().partition(|h| !run.has_failed(h.name()));
-    for h in left_out {
-        let r = skipped(h.name(), "failed in an earlier step");
-        run.reporter.host_result(&id.name, &r);
-        results.push(r);
+    let mut active: Vec<Host> = Vec::new();
+    let mut rerun: Vec<&str> = Vec::new();
+    for h in &hosts {
+        if run.has_failed(h.name()) {
+            results.push(conclude(
+                run,
+                &step,
+                skipped(h.name(), "failed in an earlier step"),
+                None,
+            ));
+            continue;
+        }
+        match journaled(run, &step, h.name()) {
+            Journaled::Done(r, value) => {
+                values.push((h.name().to_string(), value));
+                results.push(r);
+            }
+            Journaled::Changed => {
+                rerun.push(h.name());
+                active.push(h.clone());
+            }
+            Journaled::No => active.push(h.clone()),
+        }
+    }
+    if !rerun.is_empty() {
+        run.reporter.note(&format!(
+            "step `{}` runs again on {}: its closure or captured values changed since it ran there",
+            id.name,
+            rerun.join(", ")
+        ));
     }
 
     let batch_size = opts.serial.unwrap_or(active.len().max(1));
     let mut failed = 0;
     let mut stop = false;
     for batch in active.chunks(batch_size) {
-        if stop {
+        if stop || run.stopped() || run.cancelled() {
+            let reason = if run.cancelled() { "interrupted" } else { "play stopped" };
             for h in batch {
-                let r = skipped(h.name(), "play stopped");
-                run.reporter.host_result(&id.name, &r);
-                results.push(r);
+                results.push(conclude(run, &step, skipped(h.name(), reason), None));
             }
             continue;
         }
         let outcomes = parallel(batch, run.settings.forks, |host| {
-            run_on_host(run, ctx, id, closure, host, &source)
+            // After Ctrl-C, hosts not yet started are left for the resume.
+            if run.cancelled() {
+                return (conclude(run, &step, skipped(host.name(), "interrupted"), None), None);
+            }
+            run_on_host(run, ctx, &step, closure, host, &source)
         });
         for (r, v) in outcomes {
             if r.status == HostStatus::Failed {
@@ -91,9 +127,6 @@ pub fn run_step(
         if failed > opts.max_fail {
             stop = true;
         }
-        if run.cancelled() {
-            break;
-        }
     }
     run.reporter.step_end(&id.name, &results);
     if stop {
@@ -101,10 +134,10 @@ pub fn run_step(
             "step `{}`: {failed} host(s) failed, more than max_fail = {}; the play stopped",
             id.name, opts.max_fail
         ));
-        return Err(EvalAltResult::ErrorTerminated(STOP_TOKEN.into(), ctx.call_position()).into());
+        return Err(terminate(ctx));
     }
-    if run.cancelled() {
-        return Err(EvalAltResult::ErrorTerminated(STOP_TOKEN.into(), ctx.call_position()).into());
+    if run.cancelled() || run.stopped() {
+        return Err(terminate(ctx));
     }
     // Keep the hosts' order (the inventory's), not the order they finished in.
     let order: Vec<&str> = results.iter().map(|r| r.host.as_str()).collect();
@@ -112,14 +145,100 @@ pub fn run_step(
     Ok(results_map(values).into())
 }
 
+/// A step as the journal knows it.
+struct Step<'a> {
+    id: &'a StepId,
+    fingerprint: &'a str,
+}
+
+enum Journaled {
+    /// Done in the run being resumed, unchanged: skipped (reported and recorded), with
+    /// the value it returned then.
+    Done(HostResult, Dynamic),
+    /// Done, but the step's fingerprint changed: it runs again.
+    Changed,
+    No,
+}
+
+fn journaled(run: &Run, step: &Step, host: &str) -> Journaled {
+    let Some(done) = run.journal.as_ref().and_then(|j| j.done(&step.id.key(), host)) else {
+        return Journaled::No;
+    };
+    if done.fingerprint != step.fingerprint {
+        return Journaled::Changed;
+    }
+    let r = skipped(host, &format!("done in run {}", done.run));
+    let r = conclude(run, step, r, Some(Recorded::Done(&done.value, done.run)));
+    Journaled::Done(r, to_dynamic(&done.value))
+}
+
+/// What a record holds besides the result.
+enum Recorded<'a> {
+    /// What the closure returned.
+    Value(&'a Dynamic),
+    /// A journaled value, and the run where the step ran.
+    Done(&'a serde_json::Value, i64),
+}
+
+/// Journals a host's result (committed before the host moves on), then reports it. A
+/// result that cannot be journaled stops the play: going on would do work no resume knows.
+fn conclude(run: &Run, step: &Step, r: HostResult, extra: Option<Recorded>) -> HostResult {
+    if let Some(session) = &run.journal {
+        let finished = now_ms();
+        let (value, done_in) = match extra {
+            Some(Recorded::Value(v)) => (to_json(v), None),
+            Some(Recorded::Done(v, n)) => (v.clone(), Some(n)),
+            None => (serde_json::Value::Null, None),
+        };
+        let record = StepRecord {
+            step_key: step.id.key(),
+            step_id: step.id.to_string(),
+            step_name: step.id.name.clone(),
+            fingerprint: step.fingerprint.to_string(),
+            host: r.host.clone(),
+            status: r.status.as_str().to_string(),
+            changes: r.changes as i64,
+            error: r.error.clone(),
+            reason: r.reason.clone(),
+            value,
+            done_in,
+            started_ms: finished - r.duration.as_millis() as i64,
+            finished_ms: finished,
+        };
+        if let Err(e) = session.record(record) {
+            run.stop(format!(
+                "the play stopped because the run journal cannot be written: {e}"
+            ));
+        }
+    }
+    run.reporter.host_result(&step.id.name, &r);
+    r
+}
+
+fn terminate(ctx: &NativeCallContext) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(STOP_TOKEN.into(), ctx.call_position()).into()
+}
+
 fn run_controller_step(
     run: &Arc<Run>,
     ctx: &NativeCallContext,
-    id: &StepId,
+    step: &Step,
     closure: &FnPtr,
     source: &str,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
+    let id = step.id;
     run.reporter.step_start(&id.name, &[]);
+    match journaled(run, step, CONTROLLER) {
+        Journaled::Done(r, value) => {
+            run.reporter.step_end(&id.name, std::slice::from_ref(&r));
+            return Ok(value);
+        }
+        Journaled::Changed => run.reporter.note(&format!(
+            "step `{}` runs again: its closure or captured values changed since it ran",
+            id.name
+        )),
+        Journaled::No => {}
+    }
     run.controller.begin_step();
     let start = Instant::now();
     let result = in_step(|| closure.call_within_context::<Dynamic>(ctx, ()));
@@ -141,14 +260,15 @@ fn run_controller_step(
         duration: start.elapsed(),
         reason: None,
     };
-    run.reporter.host_result(&id.name, &r);
+    let r = conclude(run, step, r, result.as_ref().ok().map(Recorded::Value));
     run.reporter.step_end(&id.name, std::slice::from_ref(&r));
     match result {
+        Ok(_) if run.stopped() => Err(terminate(ctx)),
         Ok(v) => Ok(v),
         Err(e) if is_stop(&e) => Err(e),
         Err(_) => {
             run.stop(format!("controller step `{}` failed", id.name));
-            Err(EvalAltResult::ErrorTerminated(STOP_TOKEN.into(), ctx.call_position()).into())
+            Err(terminate(ctx))
         }
     }
 }
@@ -156,7 +276,7 @@ fn run_controller_step(
 fn run_on_host(
     run: &Arc<Run>,
     ctx: &NativeCallContext,
-    id: &StepId,
+    step: &Step,
     closure: &FnPtr,
     host: &Host,
     source: &str,
@@ -192,7 +312,7 @@ fn run_on_host(
         duration: start.elapsed(),
         reason: None,
     };
-    run.reporter.host_result(&id.name, &r);
+    let r = conclude(run, step, r, value.as_ref().map(Recorded::Value));
     (r, value)
 }
 

@@ -5,7 +5,9 @@ pub mod connection;
 pub mod error;
 pub mod executor;
 pub mod host;
+pub mod interrupt;
 pub mod inventory;
+pub mod journal;
 pub mod ops;
 pub mod playbook;
 pub mod report;
@@ -14,7 +16,7 @@ pub mod secrets;
 pub mod shell;
 pub mod step;
 
-use cli::{Cli, Command, InventoryArgs, PlayArgs};
+use cli::{Cli, Command, HistoryArgs, InventoryArgs, PlayArgs};
 use error::{Error, Result};
 use inventory::{Inventory, Vars};
 
@@ -27,6 +29,7 @@ pub fn run(cli: Cli) -> i32 {
         },
         Command::Check { playbook } => run::check(&playbook).map(|msg| println!("{msg}")),
         Command::Inventory(args) => show_inventory(args),
+        Command::History(args) => history(args),
     };
     match result {
         Ok(()) => 0,
@@ -57,7 +60,29 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
         output: args.output,
         command_timeout: Some(args.command_timeout),
         trust_new_hosts: args.trust_new_hosts,
+        resume: args.resume,
+        state: args.state.path,
+        wait_lock: args.wait_lock.unwrap_or_default(),
     })
+}
+
+fn history(args: HistoryArgs) -> Result<()> {
+    let journal = journal::Journal::open_existing(&args.state.path)?;
+    let text = match args.run {
+        Some(id) => journal::history::show(&journal, id, args.output)?,
+        None => {
+            // Runs are journaled under the inventory's name; accept the path of its file too.
+            let inventory = args.inventory.map(|i| match i.strip_suffix(".toml") {
+                Some(path) => std::path::Path::new(path)
+                    .file_name()
+                    .map_or(i.clone(), |n| n.to_string_lossy().into_owned()),
+                None => i,
+            });
+            journal::history::list(&journal, inventory.as_deref(), args.output)?
+        }
+    };
+    println!("{text}");
+    Ok(())
 }
 
 fn show_inventory(args: InventoryArgs) -> Result<()> {

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::executor::is_stop;
 use crate::host::{Host, HostState};
 use crate::inventory::{ConnectionKind, HostSpec, Inventory, Vars};
+use crate::journal::{Outcome, Session, resume_command};
 use crate::playbook::{self, Sources, convert};
 use crate::report::{OutputFormat, Reporter};
 use crate::secrets::Secrets;
@@ -31,6 +32,11 @@ pub struct Settings {
     pub output: OutputFormat,
     pub command_timeout: Option<Duration>,
     pub trust_new_hosts: bool,
+    /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
+    pub resume: Option<Option<i64>>,
+    /// The run journal's file.
+    pub state: PathBuf,
+    pub wait_lock: Duration,
 }
 
 pub struct Run {
@@ -44,12 +50,16 @@ pub struct Run {
     pub playbook_label: String,
     /// Changes made by controller steps (cloud calls).
     pub controller: HostState,
+    /// The journal of this run; none in a dry run, which changes nothing worth recording.
+    pub journal: Option<Session>,
     hosts: Mutex<HashMap<String, Arc<HostState>>>,
     limit: Option<BTreeSet<String>>,
     failed: Mutex<BTreeSet<String>>,
     occurrences: Mutex<HashMap<String, usize>>,
+    seqs: Mutex<HashMap<String, usize>>,
     stop_reason: Mutex<Option<String>>,
-    cancel: AtomicBool,
+    /// Set by the first Ctrl-C or SIGTERM.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Run {
@@ -105,6 +115,10 @@ impl Run {
         self.stop_reason.lock().unwrap().get_or_insert(reason);
     }
 
+    pub fn stopped(&self) -> bool {
+        self.stop_reason.lock().unwrap().is_some()
+    }
+
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
     }
@@ -113,13 +127,18 @@ impl Run {
     pub fn step_id(&self, name: &str, position: String) -> StepId {
         let mut occ = self.occurrences.lock().unwrap();
         let n = occ.entry(format!("{name}@{position}")).or_insert(0);
-        let id = StepId {
+        let occurrence = *n;
+        *n += 1;
+        let mut seqs = self.seqs.lock().unwrap();
+        let s = seqs.entry(name.to_string()).or_insert(0);
+        let seq = *s;
+        *s += 1;
+        StepId {
             name: name.to_string(),
             position,
-            occurrence: *n,
-        };
-        *n += 1;
-        id
+            occurrence,
+            seq,
+        }
     }
 
     /// Global variables as scripts see them outside steps.
@@ -178,6 +197,24 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         .unwrap_or_else(|| PathBuf::from("."));
     let mut engine = playbook::engine(dir, sources.clone());
     let pb = playbook::compile(&engine, &settings.playbook, &sources)?;
+    let host_count = limit
+        .as_ref()
+        .map_or(inventory.hosts.len(), |l: &BTreeSet<String>| l.len());
+    reporter.run_start(&pb.label, &inventory.name, host_count);
+    let cancel = Arc::new(AtomicBool::new(false));
+    crate::interrupt::install(cancel.clone(), reporter.clone())
+        .map_err(|e| Error::io("cannot handle Ctrl-C and SIGTERM", e))?;
+    let journal = match settings.dry_run {
+        true => None,
+        false => Some(Session::open(
+            &settings,
+            &inventory.name,
+            &pb,
+            &secrets,
+            &reporter,
+            &cancel,
+        )?),
+    };
     let connect = ConnectSettings::new(&inventory, settings.trust_new_hosts);
     let run = Arc::new(Run {
         connect,
@@ -188,22 +225,19 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         sources,
         playbook_label: pb.label.clone(),
         controller: HostState::new(controller_spec(), vec![], Vars::new()),
+        journal,
         hosts: Mutex::new(HashMap::new()),
         limit,
         failed: Mutex::new(BTreeSet::new()),
         occurrences: Mutex::new(HashMap::new()),
+        seqs: Mutex::new(HashMap::new()),
         stop_reason: Mutex::new(None),
-        cancel: AtomicBool::new(false),
+        cancel,
         settings,
     });
     playbook::register(&mut engine, run.clone());
 
-    let host_count = run
-        .limit
-        .as_ref()
-        .map_or_else(|| run.inventory.read().unwrap().hosts.len(), |l| l.len());
     let inv_name = run.inventory.read().unwrap().name.clone();
-    run.reporter.run_start(&pb.label, &inv_name, host_count);
 
     let mut scope = Scope::new();
     let inv_map: Map = [
@@ -222,27 +256,45 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         Err(e) => Err(Error::Playbook(playbook::diagnose(&e, &pb.label, &run.sources))),
     };
     let stop_reason = run.stop_reason.lock().unwrap().clone();
-    let code = match outcome {
+    let (code, journal_outcome, error) = match outcome {
         Err(e) => {
             let rendered = e.to_string();
             run.reporter.error(&rendered);
-            run.reporter.finish(e.exit_code(), Some(&rendered));
-            e.exit_code()
+            (e.exit_code(), Outcome::Failed, Some(rendered))
         }
+        Ok(()) if run.cancelled() => (
+            Error::Interrupted.exit_code(),
+            Outcome::Interrupted,
+            Some("interrupted".to_string()),
+        ),
         Ok(()) => {
             let failed = run.failed_count();
             if let Some(reason) = &stop_reason {
                 run.reporter.note(reason);
             }
-            let code = if failed > 0 || stop_reason.is_some() {
-                Error::HostsFailed { failed }.exit_code()
+            if failed > 0 || stop_reason.is_some() {
+                let code = Error::HostsFailed { failed }.exit_code();
+                (code, Outcome::Failed, stop_reason.clone())
             } else {
-                0
-            };
-            run.reporter.finish(code, stop_reason.as_deref());
-            code
+                (0, Outcome::Ok, None)
+            }
         }
     };
+    if let Some(session) = &run.journal {
+        if let Err(e) = session.finish(journal_outcome) {
+            run.reporter.error(&e.to_string());
+        }
+        session.release_lock();
+        if journal_outcome != Outcome::Ok {
+            run.reporter.note(&format!(
+                "run {} is recorded as {}; to continue it where it stopped: {}",
+                session.run_id,
+                journal_outcome.as_str(),
+                resume_command()
+            ));
+        }
+    }
+    run.reporter.finish(code, error.as_deref());
     rt.shutdown_timeout(Duration::from_secs(2));
     Ok(code)
 }

@@ -32,8 +32,10 @@ pub fn register(engine: &mut Engine, run: Arc<Run>) {
     let r = run.clone();
     engine.on_debug(move |s, _, pos| r.reporter.log(None, &format!("[debug {pos}] {s}")));
     let r = run;
+    // After Ctrl-C, script code stops at its next operation, except inside a step: the
+    // closures that are running finish, so their hosts' results are whole and journaled.
     engine.on_progress(move |_| {
-        if r.cancelled() {
+        if r.cancelled() && !executor::inside_step() {
             Some(executor::STOP_TOKEN.into())
         } else {
             None
@@ -147,7 +149,8 @@ fn step(
     let pos = ctx.call_position();
     let position = format!("{source}:{}:{}", pos.line().unwrap_or(0), pos.position().unwrap_or(0));
     let id = run.step_id(name, position);
-    executor::run_step(run, ctx, &id, &opts, targets, &f)
+    let fingerprint = crate::step::fingerprint(ctx, &run.sources, source, &id, pos, &f);
+    executor::run_step(run, ctx, &id, &fingerprint, &opts, targets, &f)
 }
 
 /// A step's targets: an array of hosts, one host, or a pattern string.

@@ -31,6 +31,12 @@ impl Sources {
         self.aliases.lock().unwrap().insert(name.to_string(), label.to_string());
     }
 
+    /// The text of the script reported under `source` (a label or an import alias).
+    pub fn text(&self, source: &str) -> Option<String> {
+        let label = self.label(source);
+        self.texts.lock().unwrap().get(&label).cloned()
+    }
+
     fn label(&self, name: &str) -> String {
         self.aliases
             .lock()

@@ -28,6 +28,16 @@ pub enum HostStatus {
 }
 
 impl HostStatus {
+    /// As the journal and JSON events spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostStatus::Ok => "ok",
+            HostStatus::Changed => "changed",
+            HostStatus::Failed => "failed",
+            HostStatus::Skipped => "skipped",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             HostStatus::Ok => "ok",

@@ -1,6 +1,8 @@
-//! One integration test binary. `engine` runs on the controller (local connection); the
-//! other modules use Docker test hosts (scripts/testbed.sh) and fail loudly without them.
+//! One integration test binary. `engine` and `journal` run on the controller (local
+//! connection); the other modules use Docker test hosts (scripts/testbed.sh) and fail
+//! loudly without them.
 
 mod engine;
+mod journal;
 mod ssh;
 mod support;

@@ -105,6 +105,7 @@ impl Project {
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("RUNBOOK_INVENTORY")
             .env_remove("RUNBOOK_FORKS")
+            .env_remove("RUNBOOK_STATE")
             .envs(env.iter().copied())
             .output()
             .expect("runbook runs");

@@ -1,0 +1,174 @@
+//! The journal as one play uses it: open the store, take the inventory's lock, pick the
+//! run to resume, record the new run; then record results and the outcome.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::resume::{Done, Prior};
+use super::{Journal, NewRun, Outcome, StepRecord, lock, mask_json};
+use crate::error::{Error, Result};
+use crate::playbook::Playbook;
+use crate::report::Reporter;
+use crate::run::Settings;
+use crate::secrets::Secrets;
+
+/// The journal as one play uses it: its run row, its lock, what it resumes, and the
+/// secrets to mask before anything is written.
+pub struct Session {
+    pub journal: Arc<Journal>,
+    pub run_id: i64,
+    pub prior: Option<Prior>,
+    secrets: Arc<Secrets>,
+    lock: Mutex<Option<lock::Lock>>,
+}
+
+impl Session {
+    /// Opens the journal for a real run: takes the inventory's lock, finds the run to
+    /// resume (or says that the last one did not finish), and records the new run.
+    pub fn open(
+        settings: &Settings,
+        inventory: &str,
+        pb: &Playbook,
+        secrets: &Arc<Secrets>,
+        reporter: &Reporter,
+        cancel: &AtomicBool,
+    ) -> Result<Session> {
+        let journal = Arc::new(Journal::open(&settings.state)?);
+        let lock = lock::acquire(&journal, inventory, settings.wait_lock, || {
+            cancel.load(Ordering::SeqCst)
+        })?;
+        if let Some(h) = &lock.took_over {
+            reporter.note(&format!(
+                "took over the lock of inventory {inventory} from {}, which is no longer running",
+                h.describe()
+            ));
+        }
+        // We hold the lock: a run of this inventory still marked running has died.
+        journal.mark_killed(inventory)?;
+        let path = std::fs::canonicalize(&pb.path)
+            .unwrap_or_else(|_| pb.path.clone())
+            .display()
+            .to_string();
+        let latest = journal.latest_run(&path, inventory)?;
+        let resume_from = match settings.resume {
+            None => {
+                if let Some(r) = latest.filter(|r| r.unfinished()) {
+                    reporter.note(&format!(
+                        "the last run of {} on inventory {inventory} (run {}) did not finish ({}); this run starts \
+                     from the beginning. To continue that one instead: {}",
+                        pb.label,
+                        r.id,
+                        r.outcome,
+                        resume_command()
+                    ));
+                }
+                None
+            }
+            Some(None) => match latest {
+                Some(r) if r.unfinished() => Some(r),
+                Some(r) => {
+                    reporter.note(&format!(
+                        "nothing to resume: the last run of {} on inventory {inventory} (run {}) finished ok; running \
+                     the whole playbook",
+                        pb.label, r.id
+                    ));
+                    None
+                }
+                None => {
+                    reporter.note(&format!(
+                        "nothing to resume: no run of {} on inventory {inventory} is recorded in {}; running the whole \
+                     playbook",
+                        pb.label,
+                        settings.state.display()
+                    ));
+                    None
+                }
+            },
+            Some(Some(id)) => {
+                let r = journal.run(id)?.ok_or_else(|| {
+                    Error::Usage(format!("--resume {id}: no run {id} in {}", settings.state.display()))
+                })?;
+                if r.playbook_path != path || r.inventory != inventory {
+                    return Err(Error::Usage(format!(
+                        "--resume {id}: run {id} is of {} on inventory {}, not of {} on inventory {inventory}",
+                        r.playbook, r.inventory, pb.label
+                    )));
+                }
+                Some(r)
+            }
+        };
+        let sha = crate::step::sha256_hex(pb.source.as_bytes());
+        if let Some(r) = &resume_from {
+            reporter.note(&format!(
+                "resuming run {} ({}, started {}): steps done there are skipped on the hosts where they succeeded",
+                r.id,
+                r.outcome,
+                lock::format_time(r.started_ms)
+            ));
+            if r.playbook_sha256 != sha {
+                reporter.note(&format!(
+                    "{} changed since run {}: steps whose closure or captured values changed run again",
+                    pb.label, r.id
+                ));
+            }
+        }
+        let prior = resume_from.map(|r| Prior::load(&journal, r)).transpose()?;
+        // Masked with the secrets known now: a --var value is not a secret unless some
+        // secret() already returned it.
+        let mut vars = serde_json::Value::Object(settings.vars.clone());
+        mask_json(secrets, &mut vars);
+        let id = journal.start_run(&NewRun {
+            resumes: prior.as_ref().map(|p| p.run.id),
+            playbook: &pb.label,
+            playbook_path: &path,
+            playbook_sha256: &sha,
+            inventory,
+            vars: &vars,
+            limit: settings.limit.as_deref(),
+        })?;
+        Ok(Session {
+            journal,
+            run_id: id,
+            prior,
+            secrets: secrets.clone(),
+            lock: Mutex::new(Some(lock)),
+        })
+    }
+
+    /// Lets the next run of the inventory start (also done when the session is dropped).
+    pub fn release_lock(&self) {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Records a result, with secrets masked in its error, reason and value.
+    pub fn record(&self, mut r: StepRecord) -> Result<()> {
+        r.error = r.error.map(|e| self.secrets.mask(&e));
+        r.reason = r.reason.map(|e| self.secrets.mask(&e));
+        mask_json(&self.secrets, &mut r.value);
+        self.journal.record(self.run_id, &r)
+    }
+
+    pub fn finish(&self, outcome: Outcome) -> Result<()> {
+        self.journal.finish_run(self.run_id, outcome)
+    }
+
+    /// The journaled result of a step that is done on `host` in the run being resumed.
+    pub fn done(&self, key: &str, host: &str) -> Option<&Done> {
+        self.prior.as_ref()?.done(key, host)
+    }
+}
+
+/// The command line of this process with `--resume` (in place of any it had).
+pub fn resume_command() -> String {
+    let mut args: Vec<String> = vec!["runbook".into()];
+    let mut rest = std::env::args().skip(1).peekable();
+    while let Some(a) = rest.next() {
+        if a == "--resume" {
+            rest.next_if(|n| n.parse::<i64>().is_ok());
+        } else if !a.starts_with("--resume=") {
+            args.push(a);
+        }
+    }
+    args.push("--resume".into());
+    crate::shell::join(&args)
+}

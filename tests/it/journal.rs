@@ -1,0 +1,890 @@
+//! The run journal on the local connection: crash consistency under SIGKILL, resume after
+//! failures and edits, the lock, Ctrl-C, history, `--state`, and secrets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{Output, Project};
+
+const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
+
+fn project(playbook: &str) -> (Project, String) {
+    let p = Project::new();
+    p.local_inventory(&[("web", &HOSTS)]);
+    p.write("site.rhai", playbook);
+    std::fs::create_dir_all(p.path("out")).unwrap();
+    let out = format!("out={}", p.path("out").display());
+    (p, out)
+}
+
+fn play(p: &Project, out: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["play", "site.rhai", "-i", "local", "--var", out];
+    args.extend_from_slice(extra);
+    p.runbook(&args)
+}
+
+/// Starts `runbook play` without waiting; its output goes to `out/<log>`.
+fn spawn(p: &Project, out: &str, extra: &[&str], log: &str) -> Child {
+    let file = std::fs::File::create(p.path(&format!("out/{log}"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["play", "site.rhai", "-i", "local", "--var", out])
+        .args(extra)
+        .current_dir(p.root())
+        .env_remove("RUNBOOK_INVENTORY")
+        .env_remove("RUNBOOK_STATE")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to 20 s) until `cond` holds.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn exists(p: &Project, rel: &str) -> bool {
+    p.path(rel).exists()
+}
+
+/// Commands a killed runbook left running (they run in their own process groups) are
+/// waited for, so they cannot race with the resume.
+fn wait_for_orphans(p: &Project) {
+    let marker = p.path("out").display().to_string();
+    wait_for("commands of the killed run to end", || {
+        std::fs::read_dir("/proc").unwrap().flatten().all(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| !String::from_utf8_lossy(&c).contains(&marker))
+                .unwrap_or(true)
+        })
+    });
+}
+
+fn db(p: &Project) -> rusqlite::Connection {
+    rusqlite::Connection::open(p.path(".runbook/state.db")).unwrap()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON: {e}\n{}", o.all()))
+}
+
+/// How many times each step ran on `host`, from its execution log.
+fn exec_counts(p: &Project, host: &str) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(p.path(&format!("out/{host}.exec"))) {
+        for l in text.lines() {
+            *counts.entry(l.to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+// ---------------------------------------------------------------------------------------
+// Crash consistency
+
+/// Ten steps; each appends its name to the host's execution log, then adds its own line to
+/// the host's config file idempotently.
+fn ten_steps() -> String {
+    let mut s = String::from("let out = var(\"out\");\n");
+    for k in 1..=10 {
+        s.push_str(&format!(
+            "step(\"s{k}\", hosts(\"all\"), |h| {{\n    h.run(`echo s{k} >> ${{out}}/${{h.name}}.exec; \
+             grep -qx 'line {k}' ${{out}}/${{h.name}}.conf || echo 'line {k}' >> ${{out}}/${{h.name}}.conf`);\n}});\n"
+        ));
+    }
+    s
+}
+
+/// (step, host) pairs the journal holds as done.
+fn journaled_done(p: &Project) -> BTreeSet<(String, String)> {
+    if !exists(p, ".runbook/state.db") {
+        return BTreeSet::new();
+    }
+    let db = db(p);
+    // Killed before the tables were created: nothing is journaled.
+    let Ok(mut stmt) = db.prepare("SELECT step_name, host FROM results WHERE status IN ('ok', 'changed')") else {
+        return BTreeSet::new();
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn last_outcome(p: &Project) -> Option<String> {
+    if !exists(p, ".runbook/state.db") {
+        return None;
+    }
+    db(p)
+        .query_row("SELECT outcome FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .ok()
+}
+
+/// A pseudo-random sequence (xorshift), seeded from the clock; the seed is in messages.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below.max(1)
+    }
+}
+
+enum Kill {
+    /// SIGKILL from inside, right after the k-th journal commit (the test hook).
+    AfterCommits(usize),
+    /// `kill -9` from outside, this long after the start.
+    After(Duration),
+}
+
+#[test]
+fn a_run_killed_at_any_moment_resumes_to_the_same_end_state() {
+    // The reference: one uninterrupted run.
+    let (reference, out) = project(&ten_steps());
+    let started = Instant::now();
+    let o = play(&reference, &out, &[]);
+    let full_run = started.elapsed();
+    assert_eq!(o.code, 0, "{}", o.all());
+    let expected: Vec<String> = HOSTS.iter().map(|h| reference.read(&format!("out/{h}.conf"))).collect();
+    assert_eq!(expected[0], (1..=10).map(|k| format!("line {k}\n")).collect::<String>());
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut rng = Rng(seed);
+    // 30 records in a whole run (10 steps × 3 hosts): kill after 15 of those counts, and 5
+    // times at a random moment.
+    let mut kills: Vec<Kill> = [1, 2, 3, 5, 7, 9, 11, 13, 15, 17, 20, 23, 26, 29, 30]
+        .into_iter()
+        .map(Kill::AfterCommits)
+        .collect();
+    for _ in 0..5 {
+        let ms = rng.next(full_run.as_millis() as u64);
+        kills.push(Kill::After(Duration::from_millis(ms)));
+    }
+
+    for mut kill in kills {
+        let (mut p, mut out) = project(&ten_steps());
+        let what = match &mut kill {
+            Kill::AfterCommits(k) => {
+                let o = p.runbook_env(
+                    &["play", "site.rhai", "-i", "local", "--var", &out],
+                    &[("RUNBOOK_TEST_KILL_AFTER_COMMITS", &k.to_string())],
+                );
+                assert_eq!(o.code, -1, "killed by the hook after {k} commits: {}", o.all());
+                format!("SIGKILL after {k} commits")
+            }
+            Kill::After(t) => loop {
+                let mut child = spawn(&p, &out, &[], "killed.log");
+                std::thread::sleep(*t);
+                if child.try_wait().unwrap().is_none() {
+                    child.kill().unwrap(); // SIGKILL
+                    child.wait().unwrap();
+                    if last_outcome(&p).as_deref() != Some("ok") {
+                        break format!("kill -9 after {t:?} (seed {seed})");
+                    }
+                }
+                // The run had finished when it was killed: try again, sooner.
+                child.wait().unwrap();
+                *t /= 2;
+                (p, out) = project(&ten_steps());
+            },
+        };
+        wait_for_orphans(&p);
+        let done_before = journaled_done(&p);
+        if let Kill::AfterCommits(k) = kill {
+            assert_eq!(done_before.len(), k, "{what}: every commit is in the journal");
+        }
+        let counts_before: Vec<_> = HOSTS.iter().map(|h| exec_counts(&p, h)).collect();
+
+        let mut attempts = 0;
+        loop {
+            let o = play(&p, &out, &["--resume"]);
+            attempts += 1;
+            if o.code == 0 {
+                break;
+            }
+            assert!(attempts < 3, "{what}: resume keeps failing: {}", o.all());
+        }
+
+        for (i, h) in HOSTS.iter().enumerate() {
+            assert_eq!(
+                p.read(&format!("out/{h}.conf")),
+                expected[i],
+                "{what}: {h} must end like an uninterrupted run"
+            );
+            let counts = exec_counts(&p, h);
+            let mut twice = Vec::new();
+            for k in 1..=10 {
+                let step = format!("s{k}");
+                let n = counts.get(&step).copied().unwrap_or(0);
+                let journaled = done_before.contains(&(step.clone(), h.to_string()));
+                assert!((1..=2).contains(&n), "{what}: {step} ran {n} times on {h}");
+                if journaled {
+                    assert_eq!(
+                        Some(&n),
+                        counts_before[i].get(&step),
+                        "{what}: {step} was journaled done on {h}, yet ran again"
+                    );
+                }
+                if n == 2 {
+                    twice.push(step);
+                }
+            }
+            assert!(
+                twice.len() <= 1,
+                "{what}: only the step in flight at the kill may run twice on {h}: {twice:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Resume after failures and edits
+
+/// Six steps. `one` returns a timestamp (a value that differs every time it runs), and so
+/// does the controller step `pick`; `four` needs the "package" nginx-extra in the
+/// repository `repo/`; `six` writes the earlier values out.
+const SIX: &str = r#"
+let out = var("out");
+let stamps = step("one", hosts("all"), |h| {
+    h.run(`echo one >> ${out}/${h.name}.exec`);
+    let s = h.run("date +%s%N", #{ readonly: true }).stdout;
+    s.trim();
+    s
+});
+let lucky = step("pick", || {
+    // Rhai has no random numbers; the time a loop takes differs from run to run.
+    let t = timestamp();
+    let x = 0;
+    for i in 0..2000 { x += i; }
+    t.elapsed.to_string()
+});
+step("two", hosts("all"), |h| { h.run(`echo two >> ${out}/${h.name}.exec`); });
+step("three", hosts("all"), |h| { h.run(`echo three >> ${out}/${h.name}.exec`); });
+step("four", hosts("all"), |h| {
+    h.run(`echo four >> ${out}/${h.name}.exec`);
+    if h.name == "h2" {
+        h.run(`test -e ${out}/repo/nginx-extra || { echo 'E: Unable to locate package nginx-extra' >&2; exit 100; }`);
+    }
+});
+step("five", hosts("all"), |h| { h.run(`echo five >> ${out}/${h.name}.exec`); });
+step("six", hosts("all"), |h| {
+    h.run(`echo six >> ${out}/${h.name}.exec; echo ${stamps[h.name]} ${lucky} > ${out}/${h.name}.values`);
+});
+"#;
+
+fn six() -> String {
+    SIX.to_string()
+}
+
+fn exec_log(p: &Project, h: &str) -> Vec<String> {
+    p.read(&format!("out/{h}.exec")).lines().map(str::to_string).collect()
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+fn history_run(p: &Project, id: &str) -> Value {
+    let o = p.runbook(&["history", id, "-o", "json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    json(&o)
+}
+
+#[test]
+fn resume_after_a_failure_continues_the_failed_host_and_returns_journaled_values() {
+    let (p, out) = project(&six());
+    let o = play(&p, &out, &[]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("run 1 is recorded as failed; to continue it where it stopped: runbook play site.rhai"),
+        "{}",
+        o.all()
+    );
+    for h in HOSTS {
+        assert_eq!(exec_log(&p, h), words("one two three four"), "{h}");
+    }
+    let first = history_run(&p, "1");
+    assert_eq!(first["run"]["outcome"], "failed");
+    let stamps: BTreeMap<&str, String> = HOSTS
+        .iter()
+        .map(|h| (*h, first["steps"][0]["hosts"][h]["value"].as_str().unwrap().to_string()))
+        .collect();
+    let lucky = first["steps"][1]["hosts"]["(controller)"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(first["steps"][4]["hosts"]["h2"]["status"], "failed");
+    assert!(
+        first["steps"][4]["hosts"]["h2"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Unable to locate package nginx-extra"),
+        "{first}"
+    );
+
+    // The fix: the package appears in the repository. The playbook is unchanged.
+    p.write("out/repo/nginx-extra", "");
+    let o = play(&p, &out, &["--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("resuming run 1 (failed"), "{}", o.all());
+    assert!(o.stdout.contains("skipped  h1  (done in run 1)"), "{}", o.all());
+    // h2 continues at its failed step; the others skip one to four.
+    assert_eq!(exec_log(&p, "h2"), words("one two three four four five six"));
+    for h in ["h1", "h3"] {
+        assert_eq!(exec_log(&p, h), words("one two three four five six"), "{h}");
+    }
+    // Later code saw the values the skipped steps returned the first time.
+    for h in HOSTS {
+        assert_eq!(
+            p.read(&format!("out/{h}.values")).trim(),
+            format!("{} {lucky}", stamps[h]),
+            "{h}"
+        );
+    }
+    let second = history_run(&p, "2");
+    assert_eq!(second["run"]["resumes"], 1);
+    assert_eq!(second["run"]["outcome"], "ok");
+    let four = &second["steps"][4];
+    assert_eq!(four["name"], "four");
+    assert_eq!(four["hosts"]["h1"]["status"], "skipped");
+    assert_eq!(four["hosts"]["h1"]["done_in"], 1);
+    assert_eq!(four["hosts"]["h2"]["status"], "changed");
+}
+
+#[test]
+fn an_edited_step_runs_again_on_resume_and_the_output_says_why() {
+    // The failure is fixed by editing step four's closure: it now installs the package.
+    let (p, out) = project(&six());
+    assert_eq!(play(&p, &out, &[]).code, 2);
+    let fixed = six().replace(
+        "h.run(`test -e ${out}/repo/nginx-extra",
+        "h.run(`mkdir -p ${out}/repo; touch ${out}/repo/nginx-extra`);\n        h.run(`test -e ${out}/repo/nginx-extra",
+    );
+    assert_ne!(fixed, six());
+    p.write("site.rhai", &fixed);
+    let o = play(&p, &out, &["--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("step `four` runs again on h1, h3: its closure or captured values changed since it ran there"),
+        "{}",
+        o.all()
+    );
+    // Steps one to three are unchanged and skipped everywhere; four reruns everywhere.
+    assert_eq!(exec_log(&p, "h1"), words("one two three four four five six"));
+    assert_eq!(exec_log(&p, "h2"), words("one two three four four five six"));
+
+    // Closures and functions passed by name are fingerprinted by their body.
+    let (p, out) = project(
+        r#"
+        let out = var("out");
+        fn greet(h) { h.run(`echo fn-v1 >> ${h.name}.exec`, #{ cwd: h.var("out") }); }
+        let mark = |h| { h.run(`echo closure-v1 >> ${out}/${h.name}.exec`); };
+        step("by_fn", hosts("all"), Fn("greet"));
+        step("by_closure", hosts("all"), mark);
+        step("fail", hosts("h1"), |h| { h.run(`test -e ${out}/ok`); });
+        "#,
+    );
+    std::fs::write(
+        p.path("inventory/local.toml"),
+        p.read("inventory/local.toml")
+            .replace("team = \"ops\"", &format!("out = {:?}", p.path("out"))),
+    )
+    .unwrap();
+    assert_eq!(play(&p, &out, &[]).code, 2);
+    assert_eq!(exec_log(&p, "h1"), words("fn-v1 closure-v1"));
+    p.write("out/ok", "");
+    let site = p.read("site.rhai");
+    p.write("site.rhai", &site.replace("fn-v1", "fn-v2"));
+    let o = play(&p, &out, &["--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("step `by_fn` runs again on h1, h2, h3"),
+        "{}",
+        o.all()
+    );
+    assert!(!o.stdout.contains("step `by_closure` runs again"), "{}", o.all());
+    p.write("site.rhai", &site.replace("closure-v1", "closure-v2"));
+    let o = play(&p, &out, &["--resume", "1"]);
+    assert!(
+        o.stdout.contains("step `by_closure` runs again on h1, h2, h3"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        !o.stdout.contains("step `by_fn` runs again"),
+        "same as in run 1: {}",
+        o.all()
+    );
+    assert_eq!(exec_log(&p, "h1"), words("fn-v1 closure-v1 fn-v2 closure-v2"));
+
+    // A changed captured value is a changed step too: `tag` is captured by `mark`.
+    let (p, out) = project(
+        r#"
+        let out = var("out");
+        let tag = var("tag");
+        step("mark", hosts("all"), |h| { h.run(`echo ${tag} >> ${out}/${h.name}.exec`); });
+        step("fail", hosts("h1"), |h| { h.run(`test -e ${out}/ok`); });
+        "#,
+    );
+    assert_eq!(play(&p, &out, &["--var", "tag=v1"]).code, 2);
+    p.write("out/ok", "");
+    let o = play(&p, &out, &["--var", "tag=v1", "--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(!o.stdout.contains("runs again"), "{}", o.all());
+    assert_eq!(exec_log(&p, "h1"), words("v1"));
+    // Resuming the first run again with another value: `mark` reruns and says so.
+    let o = play(&p, &out, &["--var", "tag=v2", "--resume", "1"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("step `mark` runs again on h1, h2, h3: its closure or captured values changed"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(exec_log(&p, "h1"), words("v1 v2"));
+}
+
+#[test]
+fn adding_lines_above_steps_does_not_make_them_run_again() {
+    let (p, out) = project(&six());
+    assert_eq!(play(&p, &out, &[]).code, 2);
+    p.write("site.rhai", &format!("// the release playbook\n\n{}", six()));
+    p.write("out/repo/nginx-extra", "");
+    let o = play(&p, &out, &["--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(!o.stdout.contains("runs again"), "{}", o.all());
+    assert_eq!(exec_log(&p, "h1"), words("one two three four five six"));
+}
+
+#[test]
+fn fingerprints_are_the_same_in_every_process() {
+    let (p, out) = project(&six());
+    play(&p, &out, &[]);
+    play(&p, &out, &[]);
+    let fingerprints = |run: &str| -> Vec<(Value, Value)> {
+        let doc = history_run(&p, run);
+        let steps = doc["steps"].as_array().unwrap();
+        steps
+            .iter()
+            .flat_map(|s| {
+                let hosts = s["hosts"].as_object().unwrap();
+                hosts
+                    .values()
+                    .map(|h| (s["key"].clone(), h["fingerprint"].clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let first = fingerprints("1");
+    assert_eq!(
+        first.len(),
+        3 * 4 + 1,
+        "one, two, three and four on 3 hosts, pick: {first:?}"
+    );
+    assert_eq!(first, fingerprints("2"));
+    let distinct: BTreeSet<String> = first.iter().map(|(_, f)| f.to_string()).collect();
+    assert_eq!(distinct.len(), 5, "one per step: {first:?}");
+}
+
+#[test]
+fn steps_in_a_loop_and_steps_sharing_a_name_are_journaled_one_by_one() {
+    let (p, out) = project(
+        r#"
+        let out = var("out");
+        for i in 0..3 {
+            step("deploy", hosts("all"), |h| {
+                if i == 1 { h.run(`test -e ${out}/ok`); }
+                h.run(`echo deploy${i} >> ${out}/${h.name}.exec`);
+            });
+        }
+        step("deploy", hosts("all"), |h| { h.run(`echo last >> ${out}/${h.name}.exec`); });
+        "#,
+    );
+    assert_eq!(play(&p, &out, &[]).code, 2);
+    assert_eq!(exec_log(&p, "h1"), words("deploy0"));
+    p.write("out/ok", "");
+    let o = play(&p, &out, &["--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(exec_log(&p, "h1"), words("deploy0 deploy1 deploy2 last"));
+    let keys: Vec<Value> = history_run(&p, "2")["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].clone())
+        .collect();
+    assert_eq!(keys, ["deploy#0", "deploy#1", "deploy#2", "deploy#3"]);
+}
+
+#[test]
+fn an_unfinished_last_run_is_pointed_out_with_the_command_to_resume_it() {
+    let (p, out) = project(&six());
+    assert_eq!(play(&p, &out, &[]).code, 2);
+    let o = play(&p, &out, &[]);
+    let command = format!("runbook play site.rhai -i local --var {out} --resume");
+    assert!(
+        o.stdout.contains(&format!(
+            "the last run of site.rhai on inventory local (run 1) did not finish (failed); this run starts from \
+             the beginning. To continue that one instead: {command}"
+        )),
+        "{}",
+        o.all()
+    );
+    // The printed command works.
+    p.write("out/repo/nginx-extra", "");
+    let args: Vec<&str> = command.split(' ').skip(1).collect();
+    let o = p.runbook(&args);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("resuming run 2"), "{}", o.all());
+    // Nothing left to resume: --resume runs the whole playbook and says so.
+    let o = play(&p, &out, &["--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("nothing to resume: the last run of site.rhai on inventory local (run 3) finished ok")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Lock
+
+const BLOCKING: &str = r#"
+let out = var("out");
+step("hold", hosts("h1"), |h| {
+    h.run(`echo start >> ${out}/order; touch ${out}/started; while [ ! -e ${out}/release ]; do sleep 0.02; done; echo end >> ${out}/order`);
+});
+"#;
+
+#[test]
+fn a_second_run_fails_at_once_while_the_first_holds_the_lock() {
+    let (p, out) = project(BLOCKING);
+    let mut first = spawn(&p, &out, &[], "first.log");
+    wait_for("the first run to start its step", || exists(&p, "out/started"));
+    let o = play(&p, &out, &[]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!(
+            "inventory local is locked by another run: pid {} (",
+            first.id()
+        )),
+        "{}",
+        o.all()
+    );
+    assert!(o.stderr.contains("--wait-lock"), "{}", o.all());
+
+    // With --wait-lock the second run waits for the first to end, then runs.
+    let mut second = spawn(&p, &out, &["--wait-lock", "60s"], "second.log");
+    std::thread::sleep(Duration::from_millis(300));
+    p.write("out/release", "");
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert_eq!(second.wait().unwrap().code(), Some(0), "{}", p.read("out/second.log"));
+    assert_eq!(p.read("out/order"), "start\nend\nstart\nend\n");
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn fake_lock(p: &Project, pid: i64) {
+    db(p)
+        .execute(
+            "INSERT OR REPLACE INTO locks (inventory, pid, proc_start, user, controller, started_ms)
+         VALUES ('local', ?1, NULL, 'ghost', ?2, 1700000000000)",
+            rusqlite::params![pid, hostname()],
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_stale_lock_of_a_dead_process_is_taken_over() {
+    let (p, out) = project("step(\"x\", hosts(\"all\"), |h| { h.run(\"true\"); });");
+    assert_eq!(play(&p, &out, &[]).code, 0);
+
+    // A live holder (this test process) keeps the lock, and is named.
+    fake_lock(&p, std::process::id() as i64);
+    let o = play(&p, &out, &[]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!(
+            "locked by another run: pid {} (ghost@{}, since 2023-11-14 22:13:20Z)",
+            std::process::id(),
+            hostname()
+        )),
+        "{}",
+        o.all()
+    );
+
+    // A dead one loses it.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id() as i64;
+    gone.wait().unwrap();
+    fake_lock(&p, dead);
+    let o = play(&p, &out, &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(&format!(
+            "took over the lock of inventory local from pid {dead} (ghost@{}",
+            hostname()
+        )),
+        "{}",
+        o.all()
+    );
+    let left: i64 = db(&p)
+        .query_row("SELECT count(*) FROM locks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "the lock is released at the end");
+}
+
+// ---------------------------------------------------------------------------------------
+// Ctrl-C and SIGTERM
+
+const SLOW: &str = r#"
+let out = var("out");
+step("one", hosts("all"), |h| {
+    h.run(`touch ${out}/${h.name}.started; while [ ! -e ${out}/go ]; do sleep 0.02; done; echo one >> ${out}/${h.name}.exec`);
+});
+step("two", hosts("all"), |h| { h.run(`echo two >> ${out}/${h.name}.exec`); });
+"#;
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on a child we started and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+fn all_started(p: &Project) -> bool {
+    HOSTS.iter().all(|h| exists(p, &format!("out/{h}.started")))
+}
+
+#[test]
+fn ctrl_c_lets_running_commands_finish_and_the_run_resumes() {
+    for (sig, name) in [(libc::SIGINT, "Ctrl-C"), (libc::SIGTERM, "SIGTERM")] {
+        let (p, out) = project(SLOW);
+        let mut child = spawn(&p, &out, &[], "run.log");
+        wait_for("every host to start step one", || all_started(&p));
+        signal(&child, sig);
+        wait_for("the interruption note", || {
+            p.read("out/run.log").contains(&format!("{name}: letting"))
+        });
+        p.write("out/go", "");
+        let status = child.wait().unwrap();
+        let log = p.read("out/run.log");
+        assert_eq!(status.code(), Some(130), "{log}");
+        for h in HOSTS {
+            assert_eq!(
+                exec_log(&p, h),
+                words("one"),
+                "{name}: {h} finishes step one only\n{log}"
+            );
+        }
+        assert!(log.contains("run 1 is recorded as interrupted"), "{log}");
+        assert_eq!(history_run(&p, "1")["run"]["outcome"], "interrupted");
+
+        let o = play(&p, &out, &["--resume"]);
+        assert_eq!(o.code, 0, "{}", o.all());
+        for h in HOSTS {
+            assert_eq!(exec_log(&p, h), words("one two"), "{name}: {h}");
+        }
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_aborts_at_once() {
+    let (p, out) = project(SLOW);
+    let mut child = spawn(&p, &out, &[], "run.log");
+    wait_for("every host to start step one", || all_started(&p));
+    signal(&child, libc::SIGINT);
+    wait_for("the interruption note", || {
+        p.read("out/run.log").contains("Ctrl-C: letting")
+    });
+    signal(&child, libc::SIGINT);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", p.read("out/run.log"));
+    // It did not wait for the commands: they are still waiting for `go`.
+    for h in HOSTS {
+        assert!(
+            !exists(&p, &format!("out/{h}.exec")),
+            "{h} must still be running step one"
+        );
+    }
+    assert_eq!(history_run(&p, "1")["run"]["outcome"], "killed");
+    p.write("out/go", "");
+    wait_for_orphans(&p);
+    // The run was cut short: it counts as killed and resumes.
+    let o = play(&p, &out, &["--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("resuming run 1 (killed"), "{}", o.all());
+    assert_eq!(exec_log(&p, "h1"), words("one one two"));
+}
+
+// ---------------------------------------------------------------------------------------
+// History, --state, secrets
+
+#[test]
+fn history_lists_runs_and_shows_steps_by_hosts() {
+    let (p, out) = project(&six());
+    assert_eq!(play(&p, &out, &[]).code, 2);
+    p.write("out/repo/nginx-extra", "");
+    assert_eq!(play(&p, &out, &["--resume"]).code, 0);
+
+    let o = p.runbook(&["history"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        words("RUN PLAYBOOK INVENTORY OUTCOME STARTED DURATION CHANGES")
+    );
+    assert!(
+        lines[1].starts_with("1    site.rhai  local      failed"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        lines[1].ends_with(" 12"),
+        "one to four changed on 3 hosts: {}",
+        o.stdout
+    );
+    assert!(
+        lines[2].starts_with("2    site.rhai  local      ok (resumes 1)"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        lines[2].ends_with(" 8"),
+        "four on h2 (2), five and six on 3 hosts: {}",
+        o.stdout
+    );
+
+    let list = json(&p.runbook(&["history", "-o", "json", "--inventory", "local"]));
+    let ids: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2]);
+    assert_eq!(list[1]["changes"], 8);
+    assert!(list[1]["duration_ms"].as_i64().is_some());
+    let none = json(&p.runbook(&["history", "-o", "json", "-i", "inventory/prod.toml"]));
+    assert_eq!(none, serde_json::json!([]));
+
+    let o = p.runbook(&["history", "1"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let grid: Vec<Vec<String>> = o
+        .stdout
+        .lines()
+        .skip(3)
+        .take_while(|l| !l.is_empty())
+        .map(words)
+        .collect();
+    assert_eq!(grid[0], words("STEP h1 h2 h3 (controller)"));
+    assert_eq!(grid[1], words("one changed 1 changed 1 changed 1 -"));
+    assert_eq!(grid[2], words("pick - - - ok"));
+    assert_eq!(grid[5], words("four changed 1 FAILED changed 1 -"));
+    assert_eq!(grid.len(), 6, "nothing after four: {}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("ERRORS\n  four on h2:\n    h2: command exited with code 100"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("E: Unable to locate package nginx-extra"),
+        "{}",
+        o.stdout
+    );
+
+    let o = p.runbook(&["history", "2"]);
+    assert!(o.stdout.contains("resumes run 1"), "{}", o.stdout);
+    assert!(
+        words(&o.stdout).join(" ").contains("two done in 1 done in 1 done in 1"),
+        "{}",
+        o.stdout
+    );
+
+    let o = p.runbook(&["history", "9"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("no run 9 in .runbook/state.db"), "{}", o.all());
+}
+
+#[test]
+fn state_moves_the_journal() {
+    let (p, out) = project(&six());
+    let state = p.path("elsewhere/journal.db");
+    let state = state.to_str().unwrap();
+    assert_eq!(play(&p, &out, &["--state", state]).code, 2);
+    assert!(!exists(&p, ".runbook/state.db"));
+    assert!(Path::new(state).exists());
+    let o = p.runbook(&["history"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stderr.contains("no run journal at .runbook/state.db"), "{}", o.all());
+    let o = p.runbook(&["history", "--state", state, "-o", "json"]);
+    assert_eq!(json(&o)[0]["outcome"], "failed");
+    // Resume finds the run in that store, also when started from another directory.
+    p.write("out/repo/nginx-extra", "");
+    std::fs::create_dir_all(p.path("sub")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["play", "../site.rhai", "-i", "../inventory/local.toml", "--var", &out])
+        .args(["--state", state, "--resume"])
+        .current_dir(p.path("sub"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("resuming run 1"), "{stdout}");
+    assert!(!stdout.contains("runs again"), "{stdout}");
+    assert_eq!(exec_log(&p, "h1"), words("one two three four five six"));
+}
+
+#[test]
+fn secrets_never_reach_the_journal_in_clear() {
+    let (p, out) = project(
+        r#"
+        let out = var("out");
+        let pw = secret("db_password");
+        step("show", hosts("all"), |h| { h.run(`echo ${pw}`).stdout });
+        step("leak", hosts("h1"), |h| { h.run(`echo "auth failed for ${pw}" >&2; exit 3`); });
+        "#,
+    );
+    let secret = "hunter2-Zq9";
+    let o = p.runbook_env(
+        &["play", "site.rhai", "-i", "local", "--var", &out],
+        &[("DB_PASSWORD", secret)],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    for entry in std::fs::read_dir(p.path(".runbook")).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} holds the secret",
+            path.display()
+        );
+    }
+    let run = history_run(&p, "1");
+    assert_eq!(run["steps"][0]["hosts"]["h1"]["value"], "***\n");
+    assert!(
+        run["steps"][1]["hosts"]["h1"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("auth failed for ***"),
+        "{run}"
+    );
+}
