@@ -58,6 +58,10 @@ pub struct PlayArgs {
     /// Look at every host and print what would change, changing nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Show a diff of every file changed (dry runs always show them)
+    #[arg(long)]
+    pub diff: bool,
+
     /// Output format: text for people, json (one event per line) for CI
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

@@ -16,6 +16,7 @@ pub struct HostState {
     /// A connection failure is remembered: a host that cannot be reached fails fast.
     conn_error: Mutex<Option<ConnError>>,
     changes: AtomicUsize,
+    pub facts: crate::facts::FactStore,
 }
 
 impl HostState {
@@ -27,6 +28,7 @@ impl HostState {
             conn: tokio::sync::OnceCell::new(),
             conn_error: Mutex::new(None),
             changes: AtomicUsize::new(0),
+            facts: Default::default(),
         }
     }
 
@@ -35,6 +37,8 @@ impl HostState {
     }
 
     pub fn begin_step(&self) {
+        self.facts.begin_step();
+
         self.changes.store(0, Ordering::SeqCst);
     }
 

@@ -4,6 +4,8 @@ pub mod cli;
 pub mod connection;
 pub mod error;
 pub mod executor;
+pub mod facts;
+
 pub mod host;
 pub mod interrupt;
 pub mod inventory;
@@ -57,6 +59,8 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
         vars: parse_vars(&args.vars)?,
         forks: args.forks as usize,
         dry_run: args.dry_run,
+        show_diff: args.diff,
+
         output: args.output,
         command_timeout: Some(args.command_timeout),
         trust_new_hosts: args.trust_new_hosts,

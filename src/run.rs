@@ -29,6 +29,9 @@ pub struct Settings {
     pub vars: Vars,
     pub forks: usize,
     pub dry_run: bool,
+    /// Show diffs of changed files on real runs too (dry runs always show them).
+    pub show_diff: bool,
+
     pub output: OutputFormat,
     pub command_timeout: Option<Duration>,
     pub trust_new_hosts: bool,

@@ -58,11 +58,13 @@ pub fn run(host: &Host, cmd: &Dynamic, opts: Map) -> OpResult<Map> {
 
     if host.dry_run() && !readonly {
         // Not executed: a command that writes cannot be predicted, only announced.
-        host.run
-            .reporter
-            .log(Some(host.name()), &format!("would run: {}", req.command_line()));
         if changed {
-            host.state.record_change();
+            super::report(host, "run", &req.script, "run", Some(&req.command_line()), None);
+        } else {
+            host.run.reporter.log(
+                Some(host.name()),
+                &format!("would run (no change): {}", req.command_line()),
+            );
         }
         return Ok(result_map("", "", 0, changed));
     }
@@ -78,7 +80,7 @@ pub fn run(host: &Host, cmd: &Dynamic, opts: Map) -> OpResult<Map> {
         ));
     }
     if changed {
-        host.state.record_change();
+        super::report(host, "run", &req.script, "run", None, None);
     }
     Ok(result_map(&out.stdout_text(), &out.stderr_text(), out.code, changed))
 }

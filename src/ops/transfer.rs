@@ -9,6 +9,7 @@ use rhai::{Dynamic, Map};
 use sha2::{Digest, Sha256};
 
 use crate::connection::{ExecRequest, UploadSource};
+use crate::facts::{Fact, FactKey, FileFact, FileKind};
 use crate::host::Host;
 use crate::playbook::convert::Opts;
 use crate::shell::{Become, quote};
@@ -31,26 +32,31 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
     let sha = sha256_file(&path)?;
 
     // Look: what the host has now.
-    let probe = format!(
-        "if [ -f {r} ]; then sha256sum < {r} | cut -c1-64; stat -c '%U %G %a' -- {r}; fi",
-        r = quote(remote)
-    );
-    let have = host.exec(&ExecRequest {
-        script: probe,
-        become_: who.clone(),
-        ..Default::default()
-    });
-    let have = have.map_err(|e| format!("{}: upload: cannot look at {remote}: {e}", host.name()))?;
-    let facts = have.stdout_text();
-    let mut lines = facts.lines();
-    let remote_sha = lines.next().unwrap_or_default().trim().to_string();
-    let mut stat = lines.next().unwrap_or_default().split_whitespace().map(str::to_string);
-    let (cur_owner, cur_group, cur_mode) = (stat.next(), stat.next(), stat.next());
-
-    let content_ok = remote_sha == sha;
-    let owner_ok = owner.is_none() || owner == cur_owner;
-    let group_ok = group.is_none() || group == cur_group;
-    let mode_ok = mode.is_none() || mode.map(|m| format!("{m:o}")) == cur_mode;
+    let cur = host.file_fact(remote, &who)?;
+    match cur.kind {
+        FileKind::File | FileKind::Missing => {}
+        k => {
+            return Err(format!(
+                "{}: upload {remote}: it is a {k:?}, not a file; refusing to replace it",
+                host.name()
+            ));
+        }
+    }
+    let content_ok = cur.sha256.as_deref() == Some(sha.as_str());
+    let owner_ok = owner.is_none() || owner == cur.owner;
+    let group_ok = group.is_none() || group == cur.group;
+    let mode_ok = mode.is_none() || mode == cur.mode;
+    // A new file gets 0644 unless told otherwise (the staged copy is 0600 while in flight).
+    let final_mode = mode.or(if content_ok { None } else { Some(0o644) });
+    let after = FileFact {
+        kind: FileKind::File,
+        owner: owner.clone().or(cur.owner.clone()),
+        group: group.clone().or(cur.group.clone()),
+        mode: final_mode.or(cur.mode),
+        size: std::fs::metadata(&path).ok().map(|m| m.len()),
+        sha256: Some(sha.clone()),
+        ..FileFact::missing()
+    };
     let mut result = Map::new();
     result.insert("sha256".into(), sha.clone().into());
     result.insert("path".into(), remote.into());
@@ -58,14 +64,15 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
         result.insert("changed".into(), false.into());
         return Ok(result);
     }
-    host.state.record_change();
     result.insert("changed".into(), true.into());
+    let summary = if content_ok {
+        "owner/mode".to_string()
+    } else {
+        format!("{} (sha256 {})", path.display(), &sha[..12])
+    };
     if host.dry_run() {
-        let what = if content_ok { "fix owner/mode of" } else { "upload" };
-        host.run.reporter.log(
-            Some(host.name()),
-            &format!("would {what} {remote} ({} → sha256 {})", path.display(), &sha[..12]),
-        );
+        super::report(host, "upload", remote, &summary, None, None);
+        host.predict(FactKey::File(remote.to_string()), Fact::File(after));
         return Ok(result);
     }
 
@@ -99,8 +106,6 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
     if let Some(g) = &group {
         finish.push(format!("chgrp {} -- {s}", quote(g)));
     }
-    // A new file gets 0644 unless told otherwise (the staged copy is 0600 while in flight).
-    let final_mode = mode.or(if content_ok { None } else { Some(0o644) });
     if let Some(m) = final_mode {
         finish.push(format!("chmod {m:o} -- {s}"));
     }
@@ -123,6 +128,9 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
             &out.stdout_text(),
         ));
     }
+    super::report(host, "upload", remote, &summary, None, None);
+    host.predict(FactKey::File(remote.to_string()), Fact::File(after));
+
     Ok(result)
 }
 

@@ -178,6 +178,8 @@ fn host_list(run: &Arc<Run>, targets: Dynamic) -> Result<Vec<Host>, String> {
 }
 
 fn register_host(engine: &mut Engine) {
+    register_host_ops(engine);
+
     engine
         .register_type_with_name::<Host>("Host")
         .register_get("name", |h: &mut Host| h.name().to_string())
@@ -248,4 +250,86 @@ fn register_host(engine: &mut Engine) {
             op(&ctx, ops::transfer::upload(h, &local, remote, opts))
         },
     );
+}
+
+/// Registers `name` twice: with and without the trailing options map.
+macro_rules! with_opts {
+    ($engine:expr, $name:literal, |$h:ident $(, $arg:ident : $ty:ty)*| $call:expr) => {{
+        $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*| -> RhaiResult<Map> {
+            #[allow(unused_variables)]
+            let opts = Map::new();
+            op(&ctx, $call(opts))
+        });
+        $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*, opts: Map| -> RhaiResult<Map> {
+            op(&ctx, $call(opts))
+        });
+    }};
+}
+
+/// The idempotent operations of DESIGN.md ("Host operations"): each returns
+/// `#{ changed, diff }`.
+fn register_host_ops(engine: &mut Engine) {
+    use crate::ops::{files, firewall, package, service, template, user};
+    with_opts!(engine, "file", |h, path: &str| |o| files::file(h, path, o));
+    with_opts!(engine, "line", |h, path: &str, line: &str| |o| files::line(
+        h, path, line, o
+    ));
+    with_opts!(engine, "dir", |h, path: &str| |o| files::dir(h, path, o));
+    with_opts!(engine, "symlink", |h, target: &str, link: &str| |o| files::symlink(
+        h, target, link, o
+    ));
+    with_opts!(engine, "absent", |h, path: &str| |o| files::absent(h, path, o));
+    with_opts!(engine, "user", |h, name: &str| |o| user::user(h, name, o));
+    with_opts!(engine, "service", |h, name: &str, state: &str| |o| service::service(
+        h, name, state, o
+    ));
+    engine.register_fn(
+        "ufw",
+        |ctx: NativeCallContext, h: &mut Host, opts: Map| -> RhaiResult<Map> { op(&ctx, firewall::ufw(h, opts)) },
+    );
+    with_opts!(engine, "apt", |h, packages: Dynamic| |o| string_list(&packages)
+        .and_then(|p| package::apt(h, p, o)));
+    engine.register_fn(
+        "template",
+        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str| -> RhaiResult<Map> {
+            op(&ctx, template::template(h, src, dest, Map::new(), Map::new()))
+        },
+    );
+    with_opts!(engine, "template", |h, src: &str, dest: &str, vars: Map| |o| {
+        template::template(h, src, dest, vars.clone(), o)
+    });
+    engine.register_fn(
+        "fact",
+        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> {
+            op(&ctx, read_fact(h, name, None))
+        },
+    );
+    engine.register_fn(
+        "fact",
+        |ctx: NativeCallContext, h: &mut Host, name: &str, arg: &str| -> RhaiResult<Dynamic> {
+            op(&ctx, read_fact(h, name, Some(arg)))
+        },
+    );
+}
+
+fn read_fact(h: &Host, name: &str, arg: Option<&str>) -> Result<Dynamic, String> {
+    let key = crate::facts::key_for(name, arg)?;
+    // Root-only facts (the firewall) are read with sudo when not logged in as root.
+    let who = if key == crate::facts::FactKey::Ufw && h.state.spec.user.as_deref().is_some_and(|u| u != "root") {
+        crate::shell::Become::Root
+    } else {
+        crate::shell::Become::Me
+    };
+    let fact = h.fact(key, &who)?;
+    rhai::serde::to_dynamic(&fact).map_err(|e| e.to_string())
+}
+
+/// A package list: an array of names or one name.
+fn string_list(d: &Dynamic) -> Result<Vec<String>, String> {
+    if d.is_string() {
+        return Ok(vec![d.to_string()]);
+    }
+    d.read_lock::<Array>()
+        .map(|a| a.iter().map(|x| x.to_string()).collect())
+        .ok_or_else(|| format!("expected a list of names, not {}", d.type_name()))
 }

@@ -209,6 +209,32 @@ impl Reporter {
         });
     }
 
+    /// One operation that changed something on a host (or would, in a dry run): what,
+    /// and in a dry run the commands; the diff when there is one to show.
+    pub fn change(&self, host: &str, op: &str, target: &str, summary: &str, script: Option<&str>, diff: Option<&str>) {
+        self.emit(
+            || {
+                let mark = if self.dry_run { "would" } else { "changed" };
+                let mut t = format!("  {mark}: [{host}] {op} {target}: {summary}");
+                if let Some(s) = script {
+                    for l in s.lines() {
+                        t.push_str(&format!("\n      $ {l}"));
+                    }
+                }
+                if let Some(d) = diff {
+                    for l in d.lines() {
+                        t.push_str(&format!("\n      {l}"));
+                    }
+                }
+                t
+            },
+            || {
+                json!({"event": "change", "host": host, "op": op, "target": target, "summary": summary,
+                       "command": script, "diff": diff, "planned": self.dry_run})
+            },
+        );
+    }
+
     /// A line from the playbook (`print`, `log`).
     pub fn log(&self, host: Option<&str>, message: &str) {
         self.emit(

@@ -1,0 +1,293 @@
+//! The shell that reads facts, and the parser of what it prints. Several facts are read by
+//! one command: each prints its section after a marker line.
+
+use super::{Fact, FactKey, FileFact, FileKind, GroupFact, OsFact, PackageFact, ServiceFact, UfwFact, UserFact};
+use crate::shell::quote;
+
+const MARK: &str = "@@runbook-fact@@";
+
+pub fn script(keys: &[&FactKey]) -> String {
+    let mut s = String::new();
+    for k in keys {
+        s.push_str(&format!("echo '{MARK}'\n{}\n", snippet(k)));
+    }
+    s.push_str("exit 0\n");
+    s
+}
+
+fn snippet(key: &FactKey) -> String {
+    match key {
+        FactKey::File(p) => {
+            let q = quote(p);
+            format!(
+                "if [ -L {q} ]; then printf 'link %s\\n' \"$(readlink -- {q})\"; \
+                 elif [ -d {q} ]; then printf 'dir %s\\n' \"$(stat -c '%U %G %a' -- {q})\"; \
+                 elif [ -f {q} ]; then printf 'file %s %s\\n' \"$(stat -c '%U %G %a %s' -- {q})\" \"$(sha256sum < {q} 2>/dev/null | cut -c1-64)\"; \
+                 elif [ -e {q} ]; then echo other; else echo missing; fi"
+            )
+        }
+        FactKey::Package(n) => {
+            format!("dpkg-query -W -f='${{db:Status-Status}} ${{Version}}\\n' -- {} 2>/dev/null || echo not-installed", quote(n))
+        }
+        FactKey::Service(u) => {
+            let q = quote(u);
+            format!(
+                "if [ -d /run/systemd/system ]; then systemctl show -p LoadState -p ActiveState -p UnitFileState -- {q} 2>/dev/null | tr '\\n' ' '; echo; \
+                 elif [ -x /etc/init.d/{q} ]; then if service {q} status >/dev/null 2>&1; then echo 'LoadState=loaded ActiveState=active UnitFileState=enabled'; \
+                 else echo 'LoadState=loaded ActiveState=inactive UnitFileState=enabled'; fi; else echo 'LoadState=not-found'; fi"
+            )
+        }
+        FactKey::User(n) => {
+            let q = quote(n);
+            format!("if e=$(getent passwd -- {q}); then printf '%s|%s\\n' \"$e\" \"$(id -nG -- {q})\"; else echo missing; fi")
+        }
+        FactKey::Group(n) => format!("getent group -- {} || echo missing", quote(n)),
+        FactKey::Ufw => "if ! command -v ufw >/dev/null 2>&1; then echo not-installed; \
+             elif [ \"$(id -u)\" != 0 ]; then echo need-root; \
+             else grep -h '^ENABLED=\\|^DEFAULT_INPUT_POLICY=\\|^DEFAULT_OUTPUT_POLICY=' /etc/ufw/ufw.conf /etc/default/ufw; \
+             ufw show added 2>/dev/null | grep '^ufw ' || true; fi"
+            .to_string(),
+        FactKey::Os => "cat /etc/os-release 2>/dev/null || true".to_string(),
+        FactKey::Init => "if [ -d /run/systemd/system ]; then echo systemd; else echo sysv; fi".to_string(),
+    }
+}
+
+pub fn parse(keys: &[&FactKey], out: &str) -> Result<Vec<Fact>, String> {
+    let mut sections: Vec<Vec<&str>> = Vec::new();
+    for line in out.lines() {
+        if line == MARK {
+            sections.push(Vec::new());
+        } else if let Some(s) = sections.last_mut() {
+            s.push(line);
+        }
+    }
+    if sections.len() != keys.len() {
+        return Err(format!(
+            "reading facts: expected {} answers, got {}:\n{out}",
+            keys.len(),
+            sections.len()
+        ));
+    }
+    keys.iter()
+        .zip(sections)
+        .map(|(k, lines)| parse_one(k, &lines))
+        .collect()
+}
+
+fn parse_one(key: &FactKey, lines: &[&str]) -> Result<Fact, String> {
+    let first = lines.first().copied().unwrap_or("");
+    let bad = || format!("unexpected fact output for {key:?}: {lines:?}");
+    Ok(match key {
+        FactKey::File(_) => {
+            let mut f = FileFact::missing();
+            let w: Vec<&str> = first.split(' ').collect();
+            match w[0] {
+                "missing" => {}
+                "other" => f.kind = FileKind::Other,
+                "link" => {
+                    f.kind = FileKind::Link;
+                    f.link_target = Some(first.strip_prefix("link ").unwrap_or("").to_string());
+                }
+                "dir" if w.len() >= 4 => {
+                    f.kind = FileKind::Dir;
+                    (f.owner, f.group, f.mode) =
+                        (Some(w[1].into()), Some(w[2].into()), u32::from_str_radix(w[3], 8).ok());
+                }
+                "file" if w.len() >= 5 => {
+                    f.kind = FileKind::File;
+                    (f.owner, f.group, f.mode) =
+                        (Some(w[1].into()), Some(w[2].into()), u32::from_str_radix(w[3], 8).ok());
+                    f.size = w[4].parse().ok();
+                    f.sha256 = w.get(5).filter(|s| s.len() == 64).map(|s| s.to_string());
+                }
+                _ => return Err(bad()),
+            }
+            Fact::File(f)
+        }
+        FactKey::Package(_) => {
+            let (status, version) = first.split_once(' ').unwrap_or((first, ""));
+            let installed = status == "installed";
+            Fact::Package(PackageFact {
+                installed,
+                version: installed.then(|| version.to_string()),
+            })
+        }
+        FactKey::Service(_) => {
+            let prop = |name: &str| {
+                first
+                    .split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+            };
+            let exists = prop("LoadState").is_some_and(|s| s == "loaded");
+            let active = matches!(prop("ActiveState"), Some("active" | "reloading" | "activating"));
+            let enabled = matches!(
+                prop("UnitFileState"),
+                Some("enabled" | "enabled-runtime" | "static" | "alias")
+            );
+            Fact::Service(ServiceFact {
+                exists,
+                active,
+                enabled,
+            })
+        }
+        FactKey::User(_) => {
+            if first == "missing" {
+                Fact::User(UserFact {
+                    exists: false,
+                    uid: None,
+                    home: None,
+                    shell: None,
+                    groups: vec![],
+                })
+            } else {
+                let (passwd, groups) = first.split_once('|').ok_or_else(bad)?;
+                let f: Vec<&str> = passwd.split(':').collect();
+                if f.len() < 7 {
+                    return Err(bad());
+                }
+                Fact::User(UserFact {
+                    exists: true,
+                    uid: f[2].parse().ok(),
+                    home: Some(f[5].to_string()),
+                    shell: Some(f[6].to_string()),
+                    groups: groups.split_whitespace().map(str::to_string).collect(),
+                })
+            }
+        }
+        FactKey::Group(_) => {
+            if first == "missing" {
+                Fact::Group(GroupFact {
+                    exists: false,
+                    gid: None,
+                })
+            } else {
+                Fact::Group(GroupFact {
+                    exists: true,
+                    gid: first.split(':').nth(2).and_then(|g| g.parse().ok()),
+                })
+            }
+        }
+        FactKey::Ufw => {
+            if first == "need-root" {
+                return Err("reading the firewall needs root: use `sudo: true` or log in as root".into());
+            }
+            let mut f = UfwFact {
+                installed: first != "not-installed",
+                enabled: false,
+                default_incoming: "deny".into(),
+                default_outgoing: "allow".into(),
+                rules: vec![],
+            };
+            let policy = |v: &str| match v.trim_matches('"') {
+                "ACCEPT" => "allow",
+                "REJECT" => "reject",
+                _ => "deny",
+            };
+            for l in lines {
+                if let Some(v) = l.strip_prefix("ENABLED=") {
+                    f.enabled = v == "yes";
+                } else if let Some(v) = l.strip_prefix("DEFAULT_INPUT_POLICY=") {
+                    f.default_incoming = policy(v).into();
+                } else if let Some(v) = l.strip_prefix("DEFAULT_OUTPUT_POLICY=") {
+                    f.default_outgoing = policy(v).into();
+                } else if let Some(r) = l.strip_prefix("ufw ") {
+                    f.rules.push(r.to_string());
+                }
+            }
+            Fact::Ufw(f)
+        }
+        FactKey::Os => {
+            let get = |k: &str| {
+                lines
+                    .iter()
+                    .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+                    .map(|v| v.trim_matches('"').to_string())
+                    .unwrap_or_default()
+            };
+            Fact::Os(OsFact {
+                id: get("ID"),
+                version_id: get("VERSION_ID"),
+                codename: get("VERSION_CODENAME"),
+                pretty_name: get("PRETTY_NAME"),
+            })
+        }
+        FactKey::Init => Fact::Init(first.trim().to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_run_in_one_shell_and_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a b");
+        std::fs::write(&f, "hi\n").unwrap();
+        std::os::unix::fs::symlink(&f, dir.path().join("l")).unwrap();
+        let keys = [
+            FactKey::File(f.display().to_string()),
+            FactKey::File(dir.path().display().to_string()),
+            FactKey::File(dir.path().join("l").display().to_string()),
+            FactKey::File(dir.path().join("none").display().to_string()),
+            FactKey::Init,
+        ];
+        let refs: Vec<&FactKey> = keys.iter().collect();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script(&refs))
+            .output()
+            .unwrap();
+        let facts = parse(&refs, &String::from_utf8(out.stdout).unwrap()).unwrap();
+        let Fact::File(file) = &facts[0] else { panic!() };
+        assert_eq!(file.kind, FileKind::File);
+        assert_eq!(file.size, Some(3));
+        assert_eq!(
+            file.sha256.as_deref(),
+            Some("98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4")
+        );
+        let Fact::File(d) = &facts[1] else { panic!() };
+        assert_eq!(d.kind, FileKind::Dir);
+        let Fact::File(l) = &facts[2] else { panic!() };
+        assert_eq!(l.link_target.as_deref(), Some(f.to_str().unwrap()));
+        let Fact::File(m) = &facts[3] else { panic!() };
+        assert_eq!(m.kind, FileKind::Missing);
+    }
+
+    #[test]
+    fn ufw_and_services_parse() {
+        let ufw = parse_one(
+            &FactKey::Ufw,
+            &[
+                "ENABLED=yes",
+                "DEFAULT_INPUT_POLICY=\"DROP\"",
+                "DEFAULT_OUTPUT_POLICY=\"ACCEPT\"",
+                "ufw allow 22/tcp",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            ufw,
+            Fact::Ufw(UfwFact {
+                installed: true,
+                enabled: true,
+                default_incoming: "deny".into(),
+                default_outgoing: "allow".into(),
+                rules: vec!["allow 22/tcp".into()]
+            })
+        );
+        let svc = parse_one(
+            &FactKey::Service("nginx".into()),
+            &["ActiveState=active UnitFileState=enabled LoadState=loaded "],
+        )
+        .unwrap();
+        assert_eq!(
+            svc,
+            Fact::Service(ServiceFact {
+                exists: true,
+                active: true,
+                enabled: true
+            })
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! `h.ufw(#{ incoming, outgoing, rules, enabled, exact })`: the host firewall through ufw.
+//! Rules are compared in the form `ufw show added` prints them. The firewall is never
+//! enabled unless a rule lets SSH in: locking the operator out is the one mistake a remote
+//! tool cannot undo.
+
+use rhai::{Array, Dynamic, Map};
+
+use super::{OpResult, Plan, apply, options};
+use crate::facts::{Fact, FactKey, UfwFact};
+use crate::host::Host;
+use crate::playbook::convert::Opts;
+use crate::shell::join;
+
+use super::command::become_of;
+
+/// One rule, as the words after `ufw`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub action: String,
+    pub port: Option<String>,
+    pub proto: Option<String>,
+    pub from: Option<String>,
+}
+
+impl Rule {
+    fn parse(d: &Dynamic) -> OpResult<Rule> {
+        let map = d
+            .read_lock::<Map>()
+            .ok_or("ufw: each rule must be a map like #{ port: 22, proto: \"tcp\" }")?
+            .clone();
+        let o = Opts::new("ufw rule", map, &["port", "proto", "from", "action"])?;
+        let port = match o.raw("port") {
+            None => None,
+            Some(p) if p.is_int() => Some(p.as_int().unwrap_or_default().to_string()),
+            Some(p) => Some(p.to_string()),
+        };
+        let rule = Rule {
+            action: o.string("action")?.unwrap_or_else(|| "allow".into()),
+            port,
+            proto: o.string("proto")?,
+            from: o.string("from")?.filter(|f| f != "any"),
+        };
+        let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "./:-_".contains(c));
+        if !["allow", "deny", "reject", "limit"].contains(&rule.action.as_str()) {
+            return Err(format!(
+                "ufw: action must be allow, deny, reject or limit, not {:?}",
+                rule.action
+            ));
+        }
+        for v in [&rule.port, &rule.proto, &rule.from].into_iter().flatten() {
+            if !word(v) {
+                return Err(format!("ufw: invalid value {v:?} in a rule"));
+            }
+        }
+        if rule.port.is_none() && rule.from.is_none() {
+            return Err("ufw: a rule needs a `port` or a `from`".into());
+        }
+        Ok(rule)
+    }
+
+    /// The words of the rule, exactly as `ufw show added` prints them.
+    pub fn words(&self) -> Vec<String> {
+        let mut w = vec![self.action.clone()];
+        match (&self.from, &self.port) {
+            (None, Some(port)) => w.push(match &self.proto {
+                Some(p) => format!("{port}/{p}"),
+                None => port.clone(),
+            }),
+            (Some(from), port) => {
+                w.extend(["from".into(), from.clone()]);
+                if let Some(port) = port {
+                    w.extend(["to".into(), "any".into(), "port".into(), port.clone()]);
+                }
+                if let Some(p) = &self.proto {
+                    w.extend(["proto".into(), p.clone()]);
+                }
+            }
+            (None, None) => {}
+        }
+        w
+    }
+
+    /// Reads a rule back from the words `ufw show added` prints (the inverse of `words`).
+    fn from_text(text: &str) -> Option<Rule> {
+        let w: Vec<&str> = text.split_whitespace().collect();
+        let action = w.first()?.to_string();
+        let after = |key: &str| {
+            w.iter()
+                .position(|x| *x == key)
+                .and_then(|i| w.get(i + 1))
+                .map(|s| s.to_string())
+        };
+        if w.get(1) == Some(&"from") {
+            return Some(Rule {
+                action,
+                from: after("from"),
+                port: after("port"),
+                proto: after("proto"),
+            });
+        }
+        let (port, proto) = match w.get(1)?.split_once('/') {
+            Some((p, t)) => (p.to_string(), Some(t.to_string())),
+            None => (w[1].to_string(), None),
+        };
+        Some(Rule {
+            action,
+            port: Some(port),
+            proto,
+            from: None,
+        })
+    }
+
+    fn text(&self) -> String {
+        self.words().join(" ")
+    }
+
+    /// Whether the rule lets SSH (`port`) in.
+    fn admits_ssh(&self, port: &str) -> bool {
+        matches!(self.action.as_str(), "allow" | "limit")
+            && self.port.as_deref() == Some(port)
+            && self.proto.as_deref().is_none_or(|p| p == "tcp")
+    }
+}
+
+pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
+    let opts = options("ufw", opts, &["incoming", "outgoing", "rules", "enabled", "exact"])?;
+    let who = become_of(&opts)?;
+    let policy = |key: &str| -> OpResult<Option<String>> {
+        match opts.string(key)? {
+            Some(p) if ["allow", "deny", "reject"].contains(&p.as_str()) => Ok(Some(p)),
+            Some(p) => Err(format!("ufw: `{key}` must be allow, deny or reject, not {p:?}")),
+            None => Ok(None),
+        }
+    };
+    let (incoming, outgoing) = (policy("incoming")?, policy("outgoing")?);
+    let rules: Vec<Rule> = match opts.raw("rules") {
+        None => vec![],
+        Some(r) => r
+            .read_lock::<Array>()
+            .ok_or("ufw: `rules` must be an array")?
+            .iter()
+            .map(Rule::parse)
+            .collect::<Result<_, _>>()?,
+    };
+    let enabled = opts.opt_bool("enabled")?;
+    let exact = opts.bool("exact", false)?;
+
+    let facts = host.facts(&[FactKey::Ufw, FactKey::Package("ufw".into())], &who)?;
+    let (Fact::Ufw(mut cur), Fact::Package(pkg)) = (facts[0].clone(), &facts[1]) else {
+        unreachable!()
+    };
+    if !cur.installed {
+        // In a dry run, ufw may be about to be installed by an earlier operation.
+        if !(host.dry_run() && pkg.installed) {
+            return Err(format!(
+                "{}: ufw is not installed (install it first: h.apt([\"ufw\"]))",
+                host.name()
+            ));
+        }
+        cur = UfwFact {
+            installed: true,
+            enabled: false,
+            default_incoming: "deny".into(),
+            default_outgoing: "allow".into(),
+            rules: vec![],
+        };
+    }
+
+    let (mut what, mut cmds) = (Vec::new(), Vec::new());
+    let mut after = cur.clone();
+    for (dir, want, have) in [
+        ("incoming", &incoming, &mut after.default_incoming),
+        ("outgoing", &outgoing, &mut after.default_outgoing),
+    ] {
+        if let Some(w) = want.as_ref().filter(|w| *w != have) {
+            what.push(format!("default {dir} {w}"));
+            cmds.push(join(&["ufw", "default", w, dir]));
+            *have = w.clone();
+        }
+    }
+    for r in &rules {
+        if !after.rules.contains(&r.text()) {
+            what.push(format!("add `{}`", r.text()));
+            let mut argv = vec!["ufw".to_string()];
+            argv.extend(r.words());
+            cmds.push(join(&argv));
+            after.rules.push(r.text());
+        }
+    }
+    if exact {
+        let wanted: Vec<String> = rules.iter().map(Rule::text).collect();
+        for extra in cur.rules.iter().filter(|r| !wanted.contains(r)) {
+            what.push(format!("delete `{extra}`"));
+            let mut argv = vec!["ufw".to_string(), "delete".to_string()];
+            argv.extend(extra.split_whitespace().map(str::to_string));
+            cmds.push(join(&argv));
+        }
+        after.rules.retain(|r| wanted.contains(r));
+    }
+    let will_be_enabled = enabled.unwrap_or(cur.enabled);
+    if will_be_enabled {
+        let port = host.state.spec.port.unwrap_or(22).to_string();
+        let ssh_ok = after
+            .rules
+            .iter()
+            .filter_map(|r| Rule::from_text(r))
+            .any(|r| r.admits_ssh(&port));
+        if !ssh_ok {
+            return Err(format!(
+                "{}: ufw: refusing to enable the firewall: no rule lets SSH (port {port}) in, and runbook would lock itself out; add #{{ port: {port}, proto: \"tcp\" }}",
+                host.name()
+            ));
+        }
+    }
+    if enabled == Some(true) && !cur.enabled {
+        what.push("enable".into());
+        cmds.push("ufw --force enable".into());
+    } else if enabled == Some(false) && cur.enabled {
+        what.push("disable".into());
+        cmds.push("ufw disable".into());
+    }
+    after.enabled = will_be_enabled;
+    if cmds.is_empty() {
+        return Ok(super::outcome(false, None));
+    }
+    apply(
+        host,
+        Some(Plan {
+            op: "ufw",
+            target: "firewall".into(),
+            summary: what.join(", "),
+            script: cmds.join(" && "),
+            stdin: None,
+            become_: who,
+            diff: None,
+            predicts: vec![(FactKey::Ufw, Fact::Ufw(after))],
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(port: Option<&str>, proto: Option<&str>, from: Option<&str>) -> Rule {
+        Rule {
+            action: "allow".into(),
+            port: port.map(Into::into),
+            proto: proto.map(Into::into),
+            from: from.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn rules_read_like_ufw_show_added() {
+        assert_eq!(rule(Some("22"), Some("tcp"), None).text(), "allow 22/tcp");
+        assert_eq!(rule(Some("80"), None, None).text(), "allow 80");
+        assert_eq!(
+            rule(Some("5432"), Some("tcp"), Some("10.0.0.5")).text(),
+            "allow from 10.0.0.5 to any port 5432 proto tcp"
+        );
+        assert_eq!(rule(None, None, Some("10.0.0.0/24")).text(), "allow from 10.0.0.0/24");
+        for r in [
+            rule(Some("22"), Some("tcp"), None),
+            rule(Some("5432"), Some("tcp"), Some("10.0.0.5")),
+            rule(None, None, Some("10.1.0.0/16")),
+        ] {
+            assert_eq!(Rule::from_text(&r.text()), Some(r));
+        }
+    }
+}
