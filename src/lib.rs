@@ -1,6 +1,7 @@
 //! runbook: Rhai playbooks run against an inventory's hosts through idempotent built-ins.
 
 pub mod cli;
+pub mod cloud;
 pub mod connection;
 pub mod error;
 pub mod executor;

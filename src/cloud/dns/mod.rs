@@ -1,0 +1,1 @@
+//! DNS A records, idempotent.
