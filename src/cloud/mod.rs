@@ -88,10 +88,7 @@ pub enum DropletPlan {
 /// Looks at the droplet called `spec.name`. One without the run's `tag` is someone else's:
 /// adopting (or later destroying) it would be wrong, so it is an error naming both.
 pub async fn plan_droplet(p: &dyn Provider, tag: &str, spec: &DropletSpec) -> CloudResult<DropletPlan> {
-    let mut spec = spec.clone();
-    if !spec.tags.iter().any(|t| t == tag) {
-        spec.tags.push(tag.to_string());
-    }
+    let spec = tagged(spec, tag);
     match p.find(&spec.name).await? {
         None => Ok(DropletPlan::Create(spec)),
         Some(d) => {
@@ -104,6 +101,15 @@ pub async fn plan_droplet(p: &dyn Provider, tag: &str, spec: &DropletSpec) -> Cl
             })
         }
     }
+}
+
+/// The spec with the run's tag added (every droplet runbook makes carries it).
+pub fn tagged(spec: &DropletSpec, tag: &str) -> DropletSpec {
+    let mut spec = spec.clone();
+    if !spec.tags.iter().any(|t| t == tag) {
+        spec.tags.push(tag.to_string());
+    }
+    spec
 }
 
 pub fn check_owned(d: &Droplet, tag: &str) -> CloudResult<()> {

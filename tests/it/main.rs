@@ -1,5 +1,7 @@
 //! One integration test binary. `engine` runs on the controller (local connection); the
 //! other modules use Docker test hosts (scripts/testbed.sh) and fail loudly without them.
 
+mod cloud_do;
 mod engine;
+mod sigv4;
 mod support;

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod fake_do;
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
