@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_do;
+pub mod fake_route53;
 pub mod http;
 
 use std::path::{Path, PathBuf};
