@@ -17,7 +17,7 @@ pub mod step;
 
 use cli::{Cli, Command, InventoryArgs, PlayArgs};
 use error::{Error, Result};
-use inventory::{Inventory, Vars};
+use inventory::Vars;
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
@@ -62,7 +62,13 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
 }
 
 fn show_inventory(args: InventoryArgs) -> Result<()> {
-    let inv = Inventory::load(&args.inventory)?;
+    // Multi-threaded: `Handle::block_on` on a current-thread runtime would not drive its I/O.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    let inv = inventory::discover::load(&args.inventory, rt.handle(), &|_| {})?;
     let overrides = parse_vars(&args.vars)?;
     if args.graph {
         print!("{}", inventory::graph(&inv));
@@ -85,7 +91,7 @@ fn show_inventory(args: InventoryArgs) -> Result<()> {
             (
                 h.name.clone(),
                 serde_json::json!({
-                    "address": h.address, "port": h.port, "user": h.user, "connection": h.connection,
+                    "address": h.address, "private_ip": h.private_ip, "public_ip": h.public_ip, "port": h.port, "user": h.user, "connection": h.connection,
                     "groups": inv.groups_of(&h.name), "vars": inv.host_vars(&h.name, &overrides),
                 }),
             )

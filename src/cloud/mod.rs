@@ -164,23 +164,30 @@ pub fn provider_for(
 ) -> CloudResult<Arc<dyn Provider>> {
     match settings.provider.as_str() {
         "digitalocean" => {
-            let name = settings.token_secret.as_deref().unwrap_or("DIGITALOCEAN_TOKEN");
-            let token = crate::secrets::lookup(name, secret_dirs).ok_or_else(|| {
-                format!(
-                    "the DigitalOcean API token is not set: export {name} or write it to {}",
-                    secret_dirs
-                        .iter()
-                        .map(|d| d.join(name).display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                )
-            })?;
-            remember(&token);
+            let token = digitalocean_token(settings.token_secret.as_deref(), secret_dirs, remember)?;
             let do_ = digitalocean::DigitalOcean::new(settings.endpoint.as_deref(), token, retry::Policy::default())?;
             Ok(Arc::new(do_))
         }
         other => Err(format!("unknown cloud provider `{other}` (known: digitalocean)")),
     }
+}
+
+/// The DigitalOcean API token from the secret `name` (default `DIGITALOCEAN_TOKEN`): the
+/// environment or a secret file. Remembered for masking; never put into messages.
+pub fn digitalocean_token(name: Option<&str>, secret_dirs: &[PathBuf], remember: &dyn Fn(&str)) -> CloudResult<String> {
+    let name = name.unwrap_or("DIGITALOCEAN_TOKEN");
+    let token = crate::secrets::lookup(name, secret_dirs).ok_or_else(|| {
+        format!(
+            "the DigitalOcean API token is not set: export {name} or write it to {}",
+            secret_dirs
+                .iter()
+                .map(|d| d.join(name).display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    })?;
+    remember(&token);
+    Ok(token)
 }
 
 /// `~/x` → `$HOME/x`.

@@ -7,7 +7,12 @@ pub mod route53;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use super::CloudResult;
+use super::retry::Policy;
+use crate::inventory::{CloudSettings, DnsSettings};
 
 /// `dns::a_record(zone, name, ips, #{ttl, exact, health_check})`.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +72,38 @@ pub trait Dns: Send + Sync {
     fn name(&self) -> &'static str;
     /// Makes the record match; with `apply` false only reads and reports what would change.
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange>;
+}
+
+/// The DNS service an inventory names: `[dns]`, or else a DigitalOcean `[cloud]`.
+pub fn dns_for(
+    dns: Option<&DnsSettings>,
+    cloud: Option<&CloudSettings>,
+    secret_dirs: &[PathBuf],
+    remember: &dyn Fn(&str),
+) -> CloudResult<Arc<dyn Dns>> {
+    let do_cloud = cloud.filter(|c| c.provider == "digitalocean");
+    let (provider, endpoint, secret) = match (dns, do_cloud) {
+        (Some(d), _) => (d.provider.as_str(), d.endpoint.as_deref(), d.token_secret.as_deref()),
+        (None, Some(c)) => ("digitalocean", c.endpoint.as_deref(), c.token_secret.as_deref()),
+        (None, None) => return Err("no [dns] table in the inventory (provider = \"digitalocean\" or \"route53\")".into()),
+    };
+    match provider {
+        "digitalocean" => {
+            let secret = secret.or(do_cloud.and_then(|c| c.token_secret.as_deref()));
+            let token = super::digitalocean_token(secret, secret_dirs, remember)?;
+            let endpoint = endpoint.or(do_cloud.and_then(|c| c.endpoint.as_deref()));
+            Ok(Arc::new(super::digitalocean::DigitalOcean::new(endpoint, token, Policy::default())?))
+        }
+        "route53" => {
+            let creds = route53::Route53::credentials_from_env()?;
+            remember(&creds.secret_key);
+            if let Some(t) = &creds.session_token {
+                remember(t);
+            }
+            Ok(Arc::new(route53::Route53::new(endpoint, creds, Policy::default())?))
+        }
+        other => Err(format!("unknown DNS provider `{other}` (known: digitalocean, route53)")),
+    }
 }
 
 /// `www` + `example.com` → `www.example.com`; `@`, `` and the zone itself → the zone.
