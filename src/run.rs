@@ -87,7 +87,14 @@ impl Run {
             inv.hosts.get(name).is_some_and(|s| {
                 let old = &state.spec;
                 (&s.address, s.port, &s.user, s.connection, &s.private_ip, &s.public_ip)
-                    == (&old.address, old.port, &old.user, old.connection, &old.private_ip, &old.public_ip)
+                    == (
+                        &old.address,
+                        old.port,
+                        &old.user,
+                        old.connection,
+                        &old.private_ip,
+                        &old.public_ip,
+                    )
                     && inv.groups_of(name) == state.groups
             })
         });

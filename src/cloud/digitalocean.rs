@@ -60,7 +60,10 @@ impl From<ApiError> for String {
 
 /// `?a=b&c=d`, encoded.
 pub fn query(pairs: &[(&str, &str)]) -> String {
-    let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k, true), encode(v, true))).collect();
+    let q: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k, true), encode(v, true)))
+        .collect();
     format!("?{}", q.join("&"))
 }
 
@@ -83,7 +86,13 @@ impl DigitalOcean {
 
     /// One API call; `path` starts with `/v2` and carries its query. Returns the JSON body
     /// (`Null` for 204).
-    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>, retry: Retry) -> Result<Value, ApiError> {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        retry: Retry,
+    ) -> Result<Value, ApiError> {
         let label = format!("{method} {path}");
         let mut attempt = 0;
         loop {
@@ -204,7 +213,9 @@ impl DigitalOcean {
     }
 
     async fn droplet(&self, id: &str) -> Result<Droplet, ApiError> {
-        let v = self.request(Method::GET, &format!("/v2/droplets/{id}"), None, Retry::All).await?;
+        let v = self
+            .request(Method::GET, &format!("/v2/droplets/{id}"), None, Retry::All)
+            .await?;
         parse_droplet(&v["droplet"]).ok_or_else(|| bad_answer(&format!("GET /v2/droplets/{id}")).into())
     }
 
@@ -223,7 +234,9 @@ impl DigitalOcean {
         let start = Instant::now();
         let mut n = 0;
         loop {
-            let v = self.request(Method::GET, &format!("/v2/actions/{id}"), None, Retry::All).await?;
+            let v = self
+                .request(Method::GET, &format!("/v2/actions/{id}"), None, Retry::All)
+                .await?;
             let a = &v["action"];
             let (status, kind) = (a["status"].as_str().unwrap_or(""), a["type"].as_str().unwrap_or("?"));
             match status {
@@ -288,7 +301,9 @@ impl DigitalOcean {
             } else {
                 let path = super::expand_home(k);
                 std::fs::read_to_string(&path)
-                    .map_err(|e| format!("ssh key {k}: not an id, fingerprint or public key, and unreadable as a file: {e}"))?
+                    .map_err(|e| {
+                        format!("ssh key {k}: not an id, fingerprint or public key, and unreadable as a file: {e}")
+                    })?
                     .trim()
                     .to_string()
             };
@@ -356,7 +371,11 @@ impl Provider for DigitalOcean {
             "ssh_keys": self.resolve_keys(&spec.ssh_keys).await?,
             "tags": spec.tags, "ipv6": spec.ipv6, "monitoring": spec.monitoring, "backups": spec.backups,
         });
-        for (k, v) in [("region", &spec.region), ("vpc_uuid", &spec.vpc_uuid), ("user_data", &spec.user_data)] {
+        for (k, v) in [
+            ("region", &spec.region),
+            ("vpc_uuid", &spec.vpc_uuid),
+            ("user_data", &spec.user_data),
+        ] {
             if let Some(v) = v {
                 body[k] = json!(v);
             }
@@ -364,7 +383,10 @@ impl Provider for DigitalOcean {
         let mut attempt = 0;
         let (id, action) = loop {
             attempt += 1;
-            match self.request(Method::POST, "/v2/droplets", Some(&body), Retry::Safe).await {
+            match self
+                .request(Method::POST, "/v2/droplets", Some(&body), Retry::Safe)
+                .await
+            {
                 Ok(v) => {
                     let id = id_text(&v["droplet"]["id"]);
                     if id.is_empty() {
@@ -438,7 +460,12 @@ impl Provider for DigitalOcean {
 
     async fn destroy(&self, droplet: &Droplet) -> CloudResult<()> {
         match self
-            .request(Method::DELETE, &format!("/v2/droplets/{}", droplet.id), None, Retry::All)
+            .request(
+                Method::DELETE,
+                &format!("/v2/droplets/{}", droplet.id),
+                None,
+                Retry::All,
+            )
             .await
         {
             // Gone already (e.g. a retried DELETE whose first try went through).
@@ -554,7 +581,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn is_fingerprint(s: &str) -> bool {
     let parts: Vec<&str> = s.split(':').collect();
-    parts.len() == 16 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+    parts.len() == 16
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// The MD5 fingerprint DigitalOcean shows for a public key (`ssh-keygen -E md5 -l`).

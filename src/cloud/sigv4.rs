@@ -45,7 +45,10 @@ pub fn sign(req: &Request, creds: &Credentials, region: &str, service: &str, amz
         if !names.contains(&k) {
             names.push(k.clone());
         }
-        values.entry(k).or_default().push(v.split_whitespace().collect::<Vec<_>>().join(" "));
+        values
+            .entry(k)
+            .or_default()
+            .push(v.split_whitespace().collect::<Vec<_>>().join(" "));
     }
     names.sort();
     let headers: String = names.iter().map(|n| format!("{n}:{}\n", values[n].join(","))).collect();
@@ -59,7 +62,10 @@ pub fn sign(req: &Request, creds: &Credentials, region: &str, service: &str, amz
     );
     let date = &amz_date[..8];
     let scope = format!("{date}/{region}/{service}/aws4_request");
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()));
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    );
     let mut key = hmac(format!("AWS4{}", creds.secret_key).as_bytes(), date.as_bytes());
     for part in [region, service, "aws4_request"] {
         key = hmac(&key, part.as_bytes());
@@ -81,7 +87,11 @@ pub fn sign(req: &Request, creds: &Credentials, region: &str, service: &str, amz
 pub fn canonical_query(query: &[(String, String)]) -> String {
     let mut pairs: Vec<(String, String)> = query.iter().map(|(k, v)| (encode(k, true), encode(v, true))).collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// RFC 3986 encoding of everything but unreserved characters (and `/` in paths).
@@ -116,7 +126,12 @@ pub fn amz_date(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -153,6 +168,9 @@ mod tests {
         for part in ["us-east-1", "iam", "aws4_request"] {
             key = hmac(&key, part.as_bytes());
         }
-        assert_eq!(hex(&key), "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+        assert_eq!(
+            hex(&key),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
     }
 }

@@ -115,16 +115,34 @@ mod tests {
                 droplet("web1", &["t", "role:web"], Some("203.0.113.1")),
                 droplet("db1", &["t", "role:db", "role:backend"], Some("203.0.113.2")),
                 droplet("new1", &["t", "role:web"], None),
+                Droplet {
+                    private_ip: None,
+                    ..droplet("creating", &["t", "role:web"], None)
+                },
             ],
         );
-        assert_eq!(inv.select("web").unwrap(), ["static", "web1"].map(String::from).to_vec());
+        assert_eq!(
+            inv.select("web").unwrap(),
+            ["static", "web1", "new1"].map(String::from).to_vec()
+        );
         assert_eq!(inv.hosts["web1"].address, "203.0.113.1");
         assert_eq!(inv.hosts["web1"].private_ip.as_deref(), Some("10.0.0.4"));
         assert_eq!(inv.hosts["static"].address, "192.0.2.1");
-        assert_eq!(inv.groups_of("db1"), ["all", "db", "backend"].map(String::from).to_vec());
-        assert_eq!(inv.hosts["new1"].address, "10.0.0.4", "falls back to the private address");
+        assert_eq!(
+            inv.groups_of("db1"),
+            ["all", "db", "backend"].map(String::from).to_vec()
+        );
+        assert_eq!(
+            inv.hosts["new1"].address, "10.0.0.4",
+            "falls back to the private address"
+        );
 
-        let mut private = Inventory::parse("x", Path::new("x.toml"), &text.replace("tag = \"t\"", "tag = \"t\"\naddress = \"private\"")).unwrap();
+        let mut private = Inventory::parse(
+            "x",
+            Path::new("x.toml"),
+            &text.replace("tag = \"t\"", "tag = \"t\"\naddress = \"private\""),
+        )
+        .unwrap();
         add_droplets(&mut private, &[droplet("web1", &["t"], Some("203.0.113.1"))]);
         assert_eq!(private.hosts["web1"].address, "10.0.0.4");
     }

@@ -117,13 +117,15 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
         groups: IndexMap::new(),
     };
 
-    if let Some(c) = &inv.cloud {
-        if !matches!(c.address.as_deref(), None | Some("public") | Some("private")) {
-            return Err(Error::Inventory(Diagnostic::new(format!(
-                "invalid inventory {label}: [cloud] address must be \"public\" or \"private\", not {:?}",
-                c.address.as_deref().unwrap_or("")
-            ))));
-        }
+    if let Some(c) = inv
+        .cloud
+        .as_ref()
+        .filter(|c| !matches!(c.address.as_deref(), None | Some("public") | Some("private")))
+    {
+        return Err(Error::Inventory(Diagnostic::new(format!(
+            "invalid inventory {label}: [cloud] address must be \"public\" or \"private\", not {:?}",
+            c.address.as_deref().unwrap_or("")
+        ))));
     }
 
     for (host, h) in model.hosts {

@@ -133,22 +133,38 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) {
 
     let mut m = Module::new();
     let x = c.clone();
-    add(&mut m, "droplet", move |ctx: NativeCallContext, name: &str, spec: Map| {
-        op(&ctx, format!("cloud::droplet({name:?})"), droplet(&x, name, spec))
-    });
+    add(
+        &mut m,
+        "droplet",
+        move |ctx: NativeCallContext, name: &str, spec: Map| {
+            op(&ctx, format!("cloud::droplet({name:?})"), droplet(&x, name, spec))
+        },
+    );
     let x = c.clone();
     add(&mut m, "droplets", move |ctx: NativeCallContext| {
-        op(&ctx, "cloud::droplets()".into(), x.settings().and_then(|s| droplets(&x, &s.tag)))
+        op(
+            &ctx,
+            "cloud::droplets()".into(),
+            x.settings().and_then(|s| droplets(&x, &s.tag)),
+        )
     });
     let x = c.clone();
     add(&mut m, "droplets", move |ctx: NativeCallContext, tag: &str| {
         op(&ctx, format!("cloud::droplets({tag:?})"), droplets(&x, tag))
     });
     let x = c.clone();
-    add(&mut m, "snapshot", move |ctx: NativeCallContext, d: Dynamic, name: &str| {
-        let target = droplet_name(&d);
-        op(&ctx, format!("cloud::snapshot({target:?}, {name:?})"), snapshot(&x, &target, name))
-    });
+    add(
+        &mut m,
+        "snapshot",
+        move |ctx: NativeCallContext, d: Dynamic, name: &str| {
+            let target = droplet_name(&d);
+            op(
+                &ctx,
+                format!("cloud::snapshot({target:?}, {name:?})"),
+                snapshot(&x, &target, name),
+            )
+        },
+    );
     let x = c.clone();
     add(&mut m, "destroy", move |ctx: NativeCallContext, d: Dynamic| {
         let target = droplet_name(&d);
@@ -172,7 +188,11 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) {
         &mut m,
         "a_record",
         move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic| {
-            op(&ctx, format!("dns::a_record({zone:?}, {name:?})"), a_record(&x, zone, name, ips, Map::new()))
+            op(
+                &ctx,
+                format!("dns::a_record({zone:?}, {name:?})"),
+                a_record(&x, zone, name, ips, Map::new()),
+            )
         },
     );
     let x = c.clone();
@@ -180,7 +200,11 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) {
         &mut m,
         "a_record",
         move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic, opts: Map| {
-            op(&ctx, format!("dns::a_record({zone:?}, {name:?})"), a_record(&x, zone, name, ips, opts))
+            op(
+                &ctx,
+                format!("dns::a_record({zone:?}, {name:?})"),
+                a_record(&x, zone, name, ips, opts),
+            )
         },
     );
     engine.register_static_module("dns", m.into());
@@ -239,11 +263,24 @@ fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
         &func,
         spec,
         &[
-            "region", "size", "image", "ssh_keys", "tags", "vpc_uuid", "user_data", "ipv6", "monitoring", "backups",
+            "region",
+            "size",
+            "image",
+            "ssh_keys",
+            "tags",
+            "vpc_uuid",
+            "user_data",
+            "ipv6",
+            "monitoring",
+            "backups",
         ],
     )?;
     let image = match o.raw("image") {
-        None => return Err(format!("{func}: `image` is required (a slug, an image id or a snapshot)")),
+        None => {
+            return Err(format!(
+                "{func}: `image` is required (a slug, an image id or a snapshot)"
+            ));
+        }
         // A snapshot as `cloud::snapshot` returned it.
         Some(v) => match v.read_lock::<Map>() {
             Some(m) => m.get("id").map(text).unwrap_or_default(),
@@ -253,7 +290,9 @@ fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
     Ok(DropletSpec {
         name: name.to_string(),
         region: o.string("region")?,
-        size: o.string("size")?.ok_or_else(|| format!("{func}: `size` is required, e.g. \"s-1vcpu-1gb\""))?,
+        size: o
+            .string("size")?
+            .ok_or_else(|| format!("{func}: `size` is required, e.g. \"s-1vcpu-1gb\""))?,
         image,
         ssh_keys: o.string_list("ssh_keys")?,
         tags: o.string_list("tags")?,
@@ -341,9 +380,14 @@ fn snapshot(c: &Cloud, target: &str, name: &str) -> Result<Map, String> {
     if droplet.is_none() && !c.dry_run() {
         return Err(format!("no droplet named `{target}`"));
     }
-    c.changed(&format!("snapshot droplet {target} as {name} (power off, snapshot, power on)"));
+    c.changed(&format!(
+        "snapshot droplet {target} as {name} (power off, snapshot, power on)"
+    ));
     match droplet {
-        Some(d) if !c.dry_run() => Ok(map(c.block(cloud::snapshot_with_power_off(p.as_ref(), &d, name))?.id.into())),
+        Some(d) if !c.dry_run() => Ok(map(c
+            .block(cloud::snapshot_with_power_off(p.as_ref(), &d, name))?
+            .id
+            .into())),
         _ => Ok(map(Dynamic::from(Pending))),
     }
 }
@@ -386,7 +430,11 @@ fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Resul
     };
     if ips.iter().any(|ip| ip == PENDING_TEXT) {
         // Addresses of droplets a dry run did not create: nothing to compare with yet.
-        c.changed(&format!("set A {} to {}", crate::cloud::dns::fqdn(zone, name), ips.join(" ")));
+        c.changed(&format!(
+            "set A {} to {}",
+            crate::cloud::dns::fqdn(zone, name),
+            ips.join(" ")
+        ));
         return Ok(dns_map(true, &ips, &[], None));
     }
     let ttl = match o.int("ttl")? {
@@ -435,7 +483,10 @@ fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>
     m.insert("changed".into(), changed.into());
     m.insert("added".into(), tags(added));
     m.insert("removed".into(), tags(removed));
-    m.insert("ttl".into(), ttl.map(|t| Dynamic::from(t as i64)).unwrap_or(Dynamic::UNIT));
+    m.insert(
+        "ttl".into(),
+        ttl.map(|t| Dynamic::from(t as i64)).unwrap_or(Dynamic::UNIT),
+    );
     m
 }
 

@@ -42,14 +42,22 @@ fn spec(name: &str, role: &str) -> DropletSpec {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The action types posted for a droplet, in order.
 fn action_types(fake: &FakeDo, droplet_id: &str) -> Vec<String> {
     fake.requests("POST", &format!("/v2/droplets/{droplet_id}/actions"))
         .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(&l.body).unwrap()["type"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(&l.body).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -76,14 +84,26 @@ fn create_discover_snapshot_clone_and_destroy() {
             let plan = cloud::plan_droplet(&p, TAG, s).await.unwrap();
             assert!(matches!(plan, DropletPlan::Exists(_)), "{plan:?}");
         }
-        assert_eq!(fake.requests("POST", "/v2/droplets").iter().filter(|l| l.path == "/v2/droplets").count(), 3);
+        assert_eq!(
+            fake.requests("POST", "/v2/droplets")
+                .iter()
+                .filter(|l| l.path == "/v2/droplets")
+                .count(),
+            3
+        );
 
         let listed = p.list(TAG).await.unwrap();
         let mut names: Vec<_> = listed.iter().map(|d| (d.name.clone(), d.tags.clone())).collect();
         names.sort();
         assert_eq!(names[0].0, "db1");
         assert!(names[0].1.contains(&"role:db".to_string()));
-        assert_eq!(names.iter().filter(|(_, t)| t.contains(&"role:web".to_string())).count(), 2);
+        assert_eq!(
+            names
+                .iter()
+                .filter(|(_, t)| t.contains(&"role:web".to_string()))
+                .count(),
+            2
+        );
 
         // Snapshot web1: shutdown, snapshot, power on, each action polled to completion.
         let web1 = &made[0];
@@ -92,7 +112,10 @@ fn create_discover_snapshot_clone_and_destroy() {
         assert_eq!(action_types(&fake, &web1.id), ["shutdown", "snapshot", "power_on"]);
         assert_eq!(p.find("web1").await.unwrap().unwrap().status, "active");
         let polled = fake.requests("GET", "/v2/actions/").len();
-        assert!(polled >= 6, "every action is polled until completed (in-progress first): {polled}");
+        assert!(
+            polled >= 6,
+            "every action is polled until completed (in-progress first): {polled}"
+        );
         assert_eq!(p.find_snapshot("web1-base").await.unwrap(), Some(snap.clone()));
 
         // A droplet from the snapshot: the image is the snapshot's id, sent as an integer.
@@ -120,7 +143,9 @@ fn a_droplet_of_someone_else_is_not_adopted() {
     let fake = FakeDo::start();
     let id = fake.state().add_droplet("web1", &["env:prod"]);
     let p = client(&fake, policy());
-    let err = rt().block_on(cloud::plan_droplet(&p, TAG, &spec("web1", "web"))).unwrap_err();
+    let err = rt()
+        .block_on(cloud::plan_droplet(&p, TAG, &spec("web1", "web")))
+        .unwrap_err();
     assert!(
         err.contains("`web1`") && err.contains(&id.to_string()) && err.contains(TAG) && err.contains("env:prod"),
         "{err}"
@@ -144,7 +169,11 @@ fn missing_tags_are_added_to_an_existing_droplet() {
         let again = p.find("web1").await.unwrap().unwrap();
         assert!(again.tags.contains(&"role:web".to_string()), "{again:?}");
     });
-    assert_eq!(fake.requests("POST", "/v2/tags").len(), 2, "create the tag, then tag the droplet");
+    assert_eq!(
+        fake.requests("POST", "/v2/tags").len(),
+        2,
+        "create the tag, then tag the droplet"
+    );
     fake.assert_no_violations();
 }
 
@@ -180,8 +209,19 @@ fn lists_follow_three_pages() {
         fake.state().add_droplet(&format!("app{i}"), &[TAG]);
     }
     fake.state().add_droplet("other", &["else"]);
-    let p = client(&fake, Policy { per_page: 2, ..policy() });
-    let mut names: Vec<String> = rt().block_on(p.list(TAG)).unwrap().into_iter().map(|d| d.name).collect();
+    let p = client(
+        &fake,
+        Policy {
+            per_page: 2,
+            ..policy()
+        },
+    );
+    let mut names: Vec<String> = rt()
+        .block_on(p.list(TAG))
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     names.sort();
     assert_eq!(names, ["app1", "app2", "app3", "app4", "app5"]);
     let pages: Vec<Option<String>> = fake
@@ -201,8 +241,18 @@ fn an_errored_action_is_reported_and_the_droplet_powered_on_again() {
     rt().block_on(async {
         let d = p.create(&cloud::tagged(&spec("db1", "db"), TAG)).await.unwrap();
         let err = cloud::snapshot_with_power_off(&p, &d, "db1-base").await.unwrap_err();
-        assert!(err.contains("(snapshot)") && err.contains("`db1`") && err.contains("errored"), "{err}");
-        let action_id = fake.state().actions.iter().find(|a| a.json["type"] == "snapshot").unwrap().json["id"].clone();
+        assert!(
+            err.contains("(snapshot)") && err.contains("`db1`") && err.contains("errored"),
+            "{err}"
+        );
+        let action_id = fake
+            .state()
+            .actions
+            .iter()
+            .find(|a| a.json["type"] == "snapshot")
+            .unwrap()
+            .json["id"]
+            .clone();
         assert!(err.contains(&format!("action {action_id} (snapshot)")), "{err}");
         assert_eq!(action_types(&fake, &d.id), ["shutdown", "snapshot", "power_on"]);
         assert_eq!(p.find("db1").await.unwrap().unwrap().status, "active");
@@ -228,10 +278,24 @@ fn a_500_is_retried_and_a_failed_create_is_not_duplicated() {
         let d = p.create(&cloud::tagged(&spec("web2", "web"), TAG)).await.unwrap();
         assert_eq!(d.status, "active");
     });
-    let gets: Vec<u16> = fake.requests("GET", "/v2/droplets").iter().filter(|l| l.query.iter().any(|(k, _)| k == "tag_name")).map(|l| l.status).collect();
+    let gets: Vec<u16> = fake
+        .requests("GET", "/v2/droplets")
+        .iter()
+        .filter(|l| l.query.iter().any(|(k, _)| k == "tag_name"))
+        .map(|l| l.status)
+        .collect();
     assert_eq!(gets, [500, 200]);
-    let posts: Vec<u16> = fake.requests("POST", "/v2/droplets").iter().filter(|l| l.path == "/v2/droplets").map(|l| l.status).collect();
-    assert_eq!(posts, [500, 202], "after a 500 the client looks by name, then creates once");
+    let posts: Vec<u16> = fake
+        .requests("POST", "/v2/droplets")
+        .iter()
+        .filter(|l| l.path == "/v2/droplets")
+        .map(|l| l.status)
+        .collect();
+    assert_eq!(
+        posts,
+        [500, 202],
+        "after a 500 the client looks by name, then creates once"
+    );
     assert_eq!(fake.droplet_names(), ["web1", "web2"]);
     fake.assert_no_violations();
 }
@@ -261,7 +325,10 @@ fn api_errors_name_the_request_and_never_the_token() {
     });
     let wrong = DigitalOcean::new(Some(&fake.url()), "dop_v1_wrong".into(), policy()).unwrap();
     let err = rt().block_on(wrong.list(TAG)).unwrap_err();
-    assert!(err.contains("401 unauthorized") && !err.contains("dop_v1_wrong"), "{err}");
+    assert!(
+        err.contains("401 unauthorized") && !err.contains("dop_v1_wrong"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -279,7 +346,11 @@ fn public_keys_are_registered_by_fingerprint() {
             p.create(&s).await.unwrap();
         }
     });
-    assert_eq!(fake.requests("POST", "/v2/account/keys").len(), 1, "registered once, found the second time");
+    assert_eq!(
+        fake.requests("POST", "/v2/account/keys").len(),
+        1,
+        "registered once, found the second time"
+    );
     let create: serde_json::Value =
         serde_json::from_str(&fake.requests("POST", "/v2/droplets").last().unwrap().body).unwrap();
     assert_eq!(create["ssh_keys"], serde_json::json!([FP]));

@@ -63,26 +63,28 @@ fn dry_run_plans_without_creating_then_the_play_creates_once() {
         assert!(dry.stdout.contains(line), "missing {line:?}\n{}", dry.all());
     }
     assert!(fake.droplet_names().is_empty());
-    assert!(fake.state().log.iter().all(|l| l.method == "GET"), "a dry run only reads");
+    assert!(
+        fake.state().log.iter().all(|l| l.method == "GET"),
+        "a dry run only reads"
+    );
 
     let run = p.runbook(&["play", "provision.rhai", "-i", "cloud"]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(fake.droplet_names(), ["db1", "web1", "web2"]);
     assert!(run.stdout.contains("web1 public=203.0.113."), "{}", run.all());
-    assert!(run.stdout.contains("change A www.example.com: +203.0.113."), "{}", run.all());
+    assert!(
+        run.stdout.contains("change A www.example.com: +203.0.113."),
+        "{}",
+        run.all()
+    );
     let records = fake.state().records.len();
     assert_eq!(records, 2);
 
     // The same play again changes nothing, and a dry run now plans nothing.
-    for args in [vec!["play", "provision.rhai", "-i", "cloud", "--output", "json"], vec![
-        "play",
-        "provision.rhai",
-        "-i",
-        "cloud",
-        "--output",
-        "json",
-        "--dry-run",
-    ]] {
+    for args in [
+        vec!["play", "provision.rhai", "-i", "cloud", "--output", "json"],
+        vec!["play", "provision.rhai", "-i", "cloud", "--output", "json", "--dry-run"],
+    ] {
         let again = p.runbook(&args);
         assert_eq!(again.code, 0, "{}", again.all());
         assert_eq!(recap_changes(&again), 0, "{}", again.all());
@@ -136,10 +138,18 @@ step("teardown", || {
     let o = p.runbook(&["play", "grow.rhai", "-i", "cloud"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stdout.contains(r#"web before: ["web1", "web2"]"#), "{}", o.all());
-    assert!(o.stdout.contains(r#"web after: ["web1", "web2", "web3"]"#), "{}", o.all());
+    assert!(
+        o.stdout.contains(r#"web after: ["web1", "web2", "web3"]"#),
+        "{}",
+        o.all()
+    );
     assert!(o.stdout.contains("web3 at 203.0.113."), "{}", o.all());
     let snap = fake.state().snapshots[0]["id"].to_string();
-    assert!(o.stdout.contains(&format!("web3 image {snap} = snapshot {snap}")), "{}", o.all());
+    assert!(
+        o.stdout.contains(&format!("web3 image {snap} = snapshot {snap}")),
+        "{}",
+        o.all()
+    );
     assert!(o.stdout.contains("left: 0"), "{}", o.all());
     assert!(fake.droplet_names().is_empty());
     fake.assert_no_violations();
@@ -164,10 +174,17 @@ step("size", || cloud::droplet("web9", #{ size: "s-huge", image: "ubuntu-20-04-x
         "{}",
         o.all()
     );
-    p.write("taken.rhai", "step(\"taken\", || cloud::droplet(\"web1\", #{ size: \"s-1vcpu-1gb\", image: \"x\" }));\n");
+    p.write(
+        "taken.rhai",
+        "step(\"taken\", || cloud::droplet(\"web1\", #{ size: \"s-1vcpu-1gb\", image: \"x\" }));\n",
+    );
     let o = p.runbook(&["play", "taken.rhai", "-i", "cloud"]);
     assert_eq!(o.code, 2, "{}", o.all());
-    assert!(o.all().contains("droplet `web1` (id ") && o.all().contains("without tag `runbook:test`"), "{}", o.all());
+    assert!(
+        o.all().contains("droplet `web1` (id ") && o.all().contains("without tag `runbook:test`"),
+        "{}",
+        o.all()
+    );
     assert!(!o.all().contains(TOKEN));
     fake.assert_no_violations();
 }

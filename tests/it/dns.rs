@@ -13,7 +13,9 @@ use crate::support::fake_do::{self, FakeDo};
 use crate::support::fake_route53::{self, FakeRoute53};
 
 fn fixture(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/route53").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/route53")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -29,7 +31,10 @@ fn policy() -> Policy {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn ips(v: &[&str]) -> Vec<String> {
@@ -66,15 +71,36 @@ fn change_batches_are_the_documented_xml() {
         change_batch_xml(Some("Web server for example.com"), &[("CREATE", &basic)]),
         fixture("create-basic.xml")
     );
-    let multi = set("app.example.com", None, 300, &["192.0.2.10", "192.0.2.11", "192.0.2.12"], None);
+    let multi = set(
+        "app.example.com",
+        None,
+        300,
+        &["192.0.2.10", "192.0.2.11", "192.0.2.12"],
+        None,
+    );
     assert_eq!(
         change_batch_xml(Some("app servers"), &[("UPSERT", &multi)]),
         fixture("upsert-multiple-values.xml")
     );
-    let web1 = set("app.example.com", Some("web-1"), 60, &["192.0.2.10"], Some("abcdef11-2222-3333-4444-555555fedcba"));
-    let web2 = set("app.example.com", Some("web-2"), 60, &["192.0.2.11"], Some("abcdef66-7777-8888-9999-000000fedcba"));
+    let web1 = set(
+        "app.example.com",
+        Some("web-1"),
+        60,
+        &["192.0.2.10"],
+        Some("abcdef11-2222-3333-4444-555555fedcba"),
+    );
+    let web2 = set(
+        "app.example.com",
+        Some("web-2"),
+        60,
+        &["192.0.2.11"],
+        Some("abcdef66-7777-8888-9999-000000fedcba"),
+    );
     assert_eq!(
-        change_batch_xml(Some("multivalue app.example.com"), &[("UPSERT", &web1), ("UPSERT", &web2)]),
+        change_batch_xml(
+            Some("multivalue app.example.com"),
+            &[("UPSERT", &web1), ("UPSERT", &web2)]
+        ),
         fixture("upsert-multivalue-health-checks.xml")
     );
 }
@@ -120,8 +146,17 @@ fn route53_upserts_one_set_idempotently_and_exact_removes_extras() {
         assert_eq!(fake.state().sets[0].values, ips(&["192.0.2.10"]));
         assert!(!r.a_record(&only, true).await.unwrap().changed());
 
-        let retuned = r.a_record(&rec("app", &["192.0.2.10"], Some(60), true), true).await.unwrap();
-        assert_eq!(retuned, DnsChange { ttl: Some(60), ..Default::default() });
+        let retuned = r
+            .a_record(&rec("app", &["192.0.2.10"], Some(60), true), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            retuned,
+            DnsChange {
+                ttl: Some(60),
+                ..Default::default()
+            }
+        );
     });
     assert_eq!(fake.change_bodies().len(), 4);
     fake.assert_no_violations();
@@ -177,7 +212,10 @@ fn route53_takes_zone_ids_and_reports_errors() {
         assert!(r.a_record(&by_id, true).await.unwrap().changed());
         by_id.zone = "ZNOSUCHZONE".into();
         let err = r.a_record(&by_id, true).await.unwrap_err();
-        assert!(err.contains("404 NoSuchHostedZone") && err.contains("ZNOSUCHZONE"), "{err}");
+        assert!(
+            err.contains("404 NoSuchHostedZone") && err.contains("ZNOSUCHZONE"),
+            "{err}"
+        );
     });
     assert!(!fake.state().log.iter().any(|(_, p, _)| p.contains("hostedzonesbyname")));
     fake.assert_no_violations();
@@ -193,8 +231,13 @@ fn route53_takes_zone_ids_and_reports_errors() {
         policy(),
     )
     .unwrap();
-    let err = rt().block_on(bad.a_record(&rec("www", &["192.0.2.20"], None, false), true)).unwrap_err();
-    assert!(err.contains("SignatureDoesNotMatch") && !err.contains("wrong-secret"), "{err}");
+    let err = rt()
+        .block_on(bad.a_record(&rec("www", &["192.0.2.20"], None, false), true))
+        .unwrap_err();
+    assert!(
+        err.contains("SignatureDoesNotMatch") && !err.contains("wrong-secret"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -208,46 +251,78 @@ fn digitalocean_records_are_created_completed_and_pruned() {
             .sum::<usize>()
     };
     rt().block_on(async {
-        let c = p.a_record(&rec("www", &["192.0.2.10", "192.0.2.11"], Some(600), false), true).await.unwrap();
+        let c = p
+            .a_record(&rec("www", &["192.0.2.10", "192.0.2.11"], Some(600), false), true)
+            .await
+            .unwrap();
         assert_eq!(c.added, ips(&["192.0.2.10", "192.0.2.11"]));
         let records: Vec<(String, String, u64)> = fake
             .state()
             .records
             .iter()
-            .map(|(_, r)| (r["name"].as_str().unwrap().into(), r["data"].as_str().unwrap().into(), r["ttl"].as_u64().unwrap()))
+            .map(|(_, r)| {
+                (
+                    r["name"].as_str().unwrap().into(),
+                    r["data"].as_str().unwrap().into(),
+                    r["ttl"].as_u64().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(
             records,
-            [("www".into(), "192.0.2.10".into(), 600), ("www".into(), "192.0.2.11".into(), 600)]
+            [
+                ("www".into(), "192.0.2.10".into(), 600),
+                ("www".into(), "192.0.2.11".into(), 600)
+            ]
         );
 
-        let c = p.a_record(&rec("www", &["192.0.2.12"], None, false), true).await.unwrap();
+        let c = p
+            .a_record(&rec("www", &["192.0.2.12"], None, false), true)
+            .await
+            .unwrap();
         assert_eq!((c.added, c.removed), (ips(&["192.0.2.12"]), vec![]));
         assert_eq!(fake.state().records.len(), 3);
 
         let before = changes(&fake);
-        let all = rec("www.example.com", &["192.0.2.12", "192.0.2.10", "192.0.2.11"], None, false);
+        let all = rec(
+            "www.example.com",
+            &["192.0.2.12", "192.0.2.10", "192.0.2.11"],
+            None,
+            false,
+        );
         assert!(!p.a_record(&all, true).await.unwrap().changed());
         assert_eq!(changes(&fake), before, "a no-op sends nothing");
 
-        let dry = p.a_record(&rec("www", &["192.0.2.99"], None, true), false).await.unwrap();
+        let dry = p
+            .a_record(&rec("www", &["192.0.2.99"], None, true), false)
+            .await
+            .unwrap();
         assert_eq!(dry.added, ips(&["192.0.2.99"]));
         assert_eq!(dry.removed.len(), 3);
         assert_eq!(changes(&fake), before, "dry run sends nothing");
 
-        let c = p.a_record(&rec("www", &["192.0.2.10"], None, true), true).await.unwrap();
+        let c = p
+            .a_record(&rec("www", &["192.0.2.10"], None, true), true)
+            .await
+            .unwrap();
         assert_eq!(c.removed, ips(&["192.0.2.11", "192.0.2.12"]));
         assert_eq!(fake.state().records.len(), 1);
         assert_eq!(fake.requests("DELETE", "/v2/domains/").len(), 2);
 
-        let c = p.a_record(&rec("www", &["192.0.2.10"], Some(300), true), true).await.unwrap();
+        let c = p
+            .a_record(&rec("www", &["192.0.2.10"], Some(300), true), true)
+            .await
+            .unwrap();
         assert_eq!(c.ttl, Some(300));
         assert_eq!(fake.state().records[0].1["ttl"], 300);
 
         // The apex is `@`; other names are untouched.
         p.a_record(&rec("@", &["192.0.2.1"], None, true), true).await.unwrap();
         assert_eq!(fake.state().records.len(), 2);
-        let err = p.a_record(&rec("www", &["not-an-ip"], None, false), true).await.unwrap_err();
+        let err = p
+            .a_record(&rec("www", &["not-an-ip"], None, false), true)
+            .await
+            .unwrap_err();
         assert!(err.contains("not-an-ip"), "{err}");
     });
     fake.assert_no_violations();

@@ -102,7 +102,11 @@ fn every_suite_case_signs_exactly() {
             "service",
             "20150830T123600Z",
         );
-        assert_eq!(signed.canonical_request, read(case, "creq"), "{case}: canonical request");
+        assert_eq!(
+            signed.canonical_request,
+            read(case, "creq"),
+            "{case}: canonical request"
+        );
         assert_eq!(signed.string_to_sign, read(case, "sts"), "{case}: string to sign");
         assert_eq!(signed.authorization, read(case, "authz"), "{case}: authorization");
 
@@ -122,7 +126,10 @@ fn every_suite_case_signs_exactly() {
 #[test]
 fn the_iam_list_users_example_signs_as_documented() {
     let headers = vec![
-        ("Content-Type".to_string(), "application/x-www-form-urlencoded; charset=utf-8".to_string()),
+        (
+            "Content-Type".to_string(),
+            "application/x-www-form-urlencoded; charset=utf-8".to_string(),
+        ),
         ("Host".to_string(), "iam.amazonaws.com".to_string()),
         ("X-Amz-Date".to_string(), "20150830T123600Z".to_string()),
     ];

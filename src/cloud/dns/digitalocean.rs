@@ -23,7 +23,10 @@ impl Dns for DigitalOcean {
         // The filter takes the fully qualified name; records carry the relative one.
         let full = fqdn(zone, &rec.name);
         let records: Vec<Value> = self
-            .list_all(&format!("{base}{}", query(&[("name", &full), ("type", "A")])), "domain_records")
+            .list_all(
+                &format!("{base}{}", query(&[("name", &full), ("type", "A")])),
+                "domain_records",
+            )
             .await?
             .into_iter()
             .filter(|r| r["type"] == "A" && r["name"].as_str() == Some(&rel))

@@ -85,14 +85,20 @@ pub fn dns_for(
     let (provider, endpoint, secret) = match (dns, do_cloud) {
         (Some(d), _) => (d.provider.as_str(), d.endpoint.as_deref(), d.token_secret.as_deref()),
         (None, Some(c)) => ("digitalocean", c.endpoint.as_deref(), c.token_secret.as_deref()),
-        (None, None) => return Err("no [dns] table in the inventory (provider = \"digitalocean\" or \"route53\")".into()),
+        (None, None) => {
+            return Err("no [dns] table in the inventory (provider = \"digitalocean\" or \"route53\")".into());
+        }
     };
     match provider {
         "digitalocean" => {
             let secret = secret.or(do_cloud.and_then(|c| c.token_secret.as_deref()));
             let token = super::digitalocean_token(secret, secret_dirs, remember)?;
             let endpoint = endpoint.or(do_cloud.and_then(|c| c.endpoint.as_deref()));
-            Ok(Arc::new(super::digitalocean::DigitalOcean::new(endpoint, token, Policy::default())?))
+            Ok(Arc::new(super::digitalocean::DigitalOcean::new(
+                endpoint,
+                token,
+                Policy::default(),
+            )?))
         }
         "route53" => {
             let creds = route53::Route53::credentials_from_env()?;
@@ -182,7 +188,10 @@ mod tests {
     #[test]
     fn diffs() {
         let (w, a, r) = diff(&s(&["1.1.1.1", "2.2.2.2"]), &s(&["2.2.2.2", "3.3.3.3"]), false);
-        assert_eq!((w, a, r), (s(&["1.1.1.1", "2.2.2.2", "3.3.3.3"]), s(&["3.3.3.3"]), s(&[])));
+        assert_eq!(
+            (w, a, r),
+            (s(&["1.1.1.1", "2.2.2.2", "3.3.3.3"]), s(&["3.3.3.3"]), s(&[]))
+        );
         let (w, a, r) = diff(&s(&["1.1.1.1", "2.2.2.2"]), &s(&["2.2.2.2"]), true);
         assert_eq!((w, a, r), (s(&["2.2.2.2"]), s(&[]), s(&["1.1.1.1"])));
     }

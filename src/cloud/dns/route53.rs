@@ -70,7 +70,13 @@ impl Route53 {
 
     /// A signed request; retried on 5xx, throttling and connection errors (every call
     /// made here is safe to repeat: reads, UPSERTs, and health checks keyed by reference).
-    async fn call(&self, method: Method, path: &str, query: &[(String, String)], body: Option<String>) -> CloudResult<(StatusCode, String)> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<String>,
+    ) -> CloudResult<(StatusCode, String)> {
         let qs = sigv4::canonical_query(query);
         let url = if qs.is_empty() {
             format!("{}{}", self.base, sigv4::encode(path, false))
@@ -151,8 +157,13 @@ impl Route53 {
         if let Some((_, id)) = self.zones.lock().unwrap().iter().find(|(z, _)| *z == zone) {
             return Ok(id.clone());
         }
-        let q = [("dnsname".to_string(), zone.clone()), ("maxitems".to_string(), "1".to_string())];
-        let (_, text) = self.call(Method::GET, "/2013-04-01/hostedzonesbyname", &q, None).await?;
+        let q = [
+            ("dnsname".to_string(), zone.clone()),
+            ("maxitems".to_string(), "1".to_string()),
+        ];
+        let (_, text) = self
+            .call(Method::GET, "/2013-04-01/hostedzonesbyname", &q, None)
+            .await?;
         let doc = parse(&text)?;
         // The listing starts at `dnsname`: the first zone may be a different one.
         let id = doc
@@ -169,14 +180,19 @@ impl Route53 {
     /// The A record sets named `name`.
     async fn record_sets(&self, zone_id: &str, name: &str) -> CloudResult<Vec<RecordSet>> {
         let path = format!("/2013-04-01/hostedzone/{zone_id}/rrset");
-        let mut query = vec![("name".to_string(), name.to_string()), ("type".to_string(), "A".to_string())];
+        let mut query = vec![
+            ("name".to_string(), name.to_string()),
+            ("type".to_string(), "A".to_string()),
+        ];
         let mut out = Vec::new();
         for _ in 0..100 {
             let (_, text) = self.call(Method::GET, &path, &query, None).await?;
             let doc = parse(&text)?;
             let mut past = false;
             for set in doc.descendants().filter(|n| n.has_tag_name((NS, "ResourceRecordSet"))) {
-                let set_name = unescape(child_text(set, "Name").unwrap_or("")).trim_end_matches('.').to_ascii_lowercase();
+                let set_name = unescape(child_text(set, "Name").unwrap_or(""))
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
                 if set_name != name || child_text(set, "Type") != Some("A") {
                     past = true; // sorted by name, then type: nothing more of ours follows
                     continue;
@@ -199,8 +215,14 @@ impl Route53 {
                 return Ok(out);
             }
             query = vec![
-                ("name".to_string(), child_text(root, "NextRecordName").unwrap_or(name).to_string()),
-                ("type".to_string(), child_text(root, "NextRecordType").unwrap_or("A").to_string()),
+                (
+                    "name".to_string(),
+                    child_text(root, "NextRecordName").unwrap_or(name).to_string(),
+                ),
+                (
+                    "type".to_string(),
+                    child_text(root, "NextRecordType").unwrap_or("A").to_string(),
+                ),
             ];
             if let Some(id) = child_text(root, "NextRecordIdentifier") {
                 query.push(("identifier".to_string(), id.to_string()));
@@ -231,7 +253,9 @@ impl Route53 {
              <CallerReference>{reference}</CallerReference>\n  <HealthCheckConfig>\n{config}  </HealthCheckConfig>\n\
              </CreateHealthCheckRequest>"
         );
-        let (_, text) = self.call(Method::POST, "/2013-04-01/healthcheck", &[], Some(body)).await?;
+        let (_, text) = self
+            .call(Method::POST, "/2013-04-01/healthcheck", &[], Some(body))
+            .await?;
         let doc = parse(&text)?;
         doc.descendants()
             .find(|n| n.has_tag_name((NS, "HealthCheck")))
@@ -299,7 +323,13 @@ impl Dns for Route53 {
                         changes.push(("DELETE", s.clone()));
                     } else if s.ttl != Some(ttl) && rec.ttl.is_some() {
                         change.ttl = Some(ttl);
-                        changes.push(("UPSERT", RecordSet { ttl: Some(ttl), ..s.clone() }));
+                        changes.push((
+                            "UPSERT",
+                            RecordSet {
+                                ttl: Some(ttl),
+                                ..s.clone()
+                            },
+                        ));
                     }
                 }
                 for ip in &added {
@@ -327,8 +357,13 @@ impl Dns for Route53 {
         if apply && !changes.is_empty() {
             let refs: Vec<(&str, &RecordSet)> = changes.iter().map(|(a, s)| (*a, s)).collect();
             let body = change_batch_xml(rec.comment.as_deref(), &refs);
-            self.call(Method::POST, &format!("/2013-04-01/hostedzone/{zone_id}/rrset"), &[], Some(body))
-                .await?;
+            self.call(
+                Method::POST,
+                &format!("/2013-04-01/hostedzone/{zone_id}/rrset"),
+                &[],
+                Some(body),
+            )
+            .await?;
         }
         Ok(change)
     }
@@ -337,7 +372,9 @@ impl Dns for Route53 {
 /// The `ChangeResourceRecordSetsRequest` document, elements in the model's order, laid out
 /// as route53.md shows it.
 pub fn change_batch_xml(comment: Option<&str>, changes: &[(&str, &RecordSet)]) -> String {
-    let mut x = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ChangeResourceRecordSetsRequest xmlns=\"{NS}\">\n  <ChangeBatch>\n");
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ChangeResourceRecordSetsRequest xmlns=\"{NS}\">\n  <ChangeBatch>\n"
+    );
     if let Some(c) = comment {
         x.push_str(&format!("    <Comment>{}</Comment>\n", xml_escape(c)));
     }
@@ -405,7 +442,9 @@ fn parse(text: &str) -> CloudResult<roxmltree::Document<'_>> {
 }
 
 fn child_text<'a>(node: roxmltree::Node<'a, '_>, name: &str) -> Option<&'a str> {
-    node.children().find(|c| c.has_tag_name((NS, name))).and_then(|c| c.text())
+    node.children()
+        .find(|c| c.has_tag_name((NS, name)))
+        .and_then(|c| c.text())
 }
 
 /// (`Code`, `Message`) of an `ErrorResponse`, or the messages of an `InvalidChangeBatch`.

@@ -15,7 +15,9 @@ use super::http::{Incoming, Reply, Server};
 pub const TOKEN: &str = "dop_v1_fake0123456789abcdef";
 
 fn example(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/digitalocean").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/digitalocean")
+        .join(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap()
 }
@@ -127,7 +129,11 @@ impl FakeDo {
     /// Fails the test if any request broke the documented shapes.
     pub fn assert_no_violations(&self) {
         let v = self.state().violations.clone();
-        assert!(v.is_empty(), "requests the API documents differently:\n{}", v.join("\n"));
+        assert!(
+            v.is_empty(),
+            "requests the API documents differently:\n{}",
+            v.join("\n")
+        );
     }
 
     pub fn requests(&self, method: &str, path_prefix: &str) -> Vec<Logged> {
@@ -156,7 +162,11 @@ fn reply(status: u16, body: Value) -> Reply {
     Reply {
         status,
         headers: vec![("Content-Type".into(), "application/json; charset=utf-8".into())],
-        body: if body.is_null() { String::new() } else { body.to_string() },
+        body: if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        },
     }
 }
 
@@ -199,7 +209,8 @@ impl State {
         let has = |r: &Reply, h: &str| r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(h));
         if !has(&r, "ratelimit-remaining") {
             r.headers.push(("ratelimit-limit".into(), "5000".into()));
-            r.headers.push(("ratelimit-remaining".into(), self.remaining.to_string()));
+            r.headers
+                .push(("ratelimit-remaining".into(), self.remaining.to_string()));
             r.headers.push(("ratelimit-reset".into(), (now() + 3600).to_string()));
         }
         r
@@ -207,12 +218,18 @@ impl State {
 
     fn route(&mut self, req: &Incoming) -> Reply {
         if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
-            self.violations
-                .push(format!("{}: missing or wrong `Authorization: Bearer` header", req.target()));
+            self.violations.push(format!(
+                "{}: missing or wrong `Authorization: Bearer` header",
+                req.target()
+            ));
             return error(401, "unauthorized", "Unable to authenticate you.");
         }
         let has_body = matches!(req.method.as_str(), "POST" | "PUT" | "PATCH") && !req.body.is_empty();
-        if has_body && !req.header("content-type").is_some_and(|c| c.starts_with("application/json")) {
+        if has_body
+            && !req
+                .header("content-type")
+                .is_some_and(|c| c.starts_with("application/json"))
+        {
             return self.violation(req, "request body without `Content-Type: application/json`".into());
         }
         if let Some(i) = self
@@ -307,7 +324,11 @@ impl State {
             pages.insert("next".into(), json!(link(page + 1)));
             pages.insert("last".into(), json!(link(last)));
         }
-        let links = if pages.is_empty() { json!({}) } else { json!({ "pages": pages }) };
+        let links = if pages.is_empty() {
+            json!({})
+        } else {
+            json!({ "pages": pages })
+        };
         reply(200, json!({ key: slice, "links": links, "meta": {"total": total} }))
     }
 
@@ -336,8 +357,22 @@ impl State {
 
     fn create_droplet(&mut self, req: &Incoming, body: &Value) -> Reply {
         const KEYS: &[&str] = &[
-            "name", "names", "size", "image", "region", "ssh_keys", "backups", "backup_policy", "ipv6",
-            "monitoring", "tags", "user_data", "private_networking", "volumes", "vpc_uuid", "with_droplet_agent",
+            "name",
+            "names",
+            "size",
+            "image",
+            "region",
+            "ssh_keys",
+            "backups",
+            "backup_policy",
+            "ipv6",
+            "monitoring",
+            "tags",
+            "user_data",
+            "private_networking",
+            "volumes",
+            "vpc_uuid",
+            "with_droplet_agent",
             "public_networking",
         ];
         let Some(obj) = body.as_object() else {
@@ -347,7 +382,10 @@ impl State {
             return self.violation(req, format!("unknown field `{k}`"));
         }
         let Some(name) = body["name"].as_str() else {
-            return self.violation(req, "`name` (string) is required (this client creates one droplet at a time)".into());
+            return self.violation(
+                req,
+                "`name` (string) is required (this client creates one droplet at a time)".into(),
+            );
         };
         if !valid_name(name) {
             return self.violation(req, format!("`name` {name:?} does not match the documented pattern"));
@@ -392,17 +430,24 @@ impl State {
         }
         let size = body["size"].as_str().unwrap();
         let template = example("droplets_get.200.single-droplet.json")["droplet"].clone();
-        if !template["region"]["sizes"].as_array().unwrap().iter().any(|s| s == size) {
-            return error(
-                422,
-                "unprocessable_entity",
-                &format!("{size} is not a valid size slug"),
-            );
+        if !template["region"]["sizes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == size)
+        {
+            return error(422, "unprocessable_entity", &format!("{size} is not a valid size slug"));
         }
         let image = match &body["image"] {
             Value::Number(n) => match self.snapshots.iter().find(|s| s["id"] == json!(n)) {
                 Some(s) => json!({"id": n, "name": s["name"], "slug": null, "public": false, "type": "snapshot"}),
-                None => return error(422, "unprocessable_entity", "You specified an invalid image for Droplet creation."),
+                None => {
+                    return error(
+                        422,
+                        "unprocessable_entity",
+                        "You specified an invalid image for Droplet creation.",
+                    );
+                }
             },
             slug => json!({"slug": slug}),
         };
@@ -438,7 +483,8 @@ impl State {
         let action = self.new_action("create", id);
         let mut resp = example("droplets_create.202.single-droplet-create-response.json");
         resp["droplet"] = public(&d);
-        resp["links"]["actions"] = json!([{"id": action, "rel": "create", "href": format!("{}/v2/actions/{action}", self.base)}]);
+        resp["links"]["actions"] =
+            json!([{"id": action, "rel": "create", "href": format!("{}/v2/actions/{action}", self.base)}]);
         reply(202, resp)
     }
 
@@ -459,7 +505,7 @@ impl State {
     }
 
     fn droplet_index(&self, id: &str) -> Option<usize> {
-        self.droplets.iter().position(|d| d["id"].to_string() == id)
+        self.droplets.iter().position(|d| same_id(&d["id"], id))
     }
 
     fn not_found() -> Reply {
@@ -493,15 +539,43 @@ impl State {
 
     fn post_action(&mut self, req: &Incoming, id: &str, body: &Value) -> Reply {
         const TYPES: &[&str] = &[
-            "enable_backups", "disable_backups", "reboot", "power_cycle", "shutdown", "power_off", "power_on",
-            "restore", "password_reset", "resize", "rebuild", "rename", "change_kernel", "enable_ipv6", "snapshot",
+            "enable_backups",
+            "disable_backups",
+            "reboot",
+            "power_cycle",
+            "shutdown",
+            "power_off",
+            "power_on",
+            "restore",
+            "password_reset",
+            "resize",
+            "rebuild",
+            "rename",
+            "change_kernel",
+            "enable_ipv6",
+            "snapshot",
             "change_backup_policy",
         ];
         let Some(kind) = body["type"].as_str().filter(|t| TYPES.contains(t)) else {
-            return self.violation(req, format!("`type` must be one of the documented action types, got {}", body["type"]));
+            return self.violation(
+                req,
+                format!(
+                    "`type` must be one of the documented action types, got {}",
+                    body["type"]
+                ),
+            );
         };
-        let allowed: &[&str] = if kind == "snapshot" { &["type", "name"] } else { &["type"] };
-        if let Some(k) = body.as_object().unwrap().keys().find(|k| !allowed.contains(&k.as_str())) {
+        let allowed: &[&str] = if kind == "snapshot" {
+            &["type", "name"]
+        } else {
+            &["type"]
+        };
+        if let Some(k) = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .find(|k| !allowed.contains(&k.as_str()))
+        {
             return self.violation(req, format!("unexpected field `{k}` for a {kind} action"));
         }
         let Some(i) = self.droplet_index(id) else {
@@ -552,10 +626,15 @@ impl State {
                     ("shutdown" | "power_off", true) => d["status"] = json!("off"),
                     ("power_on", true) => d["status"] = json!("active"),
                     ("snapshot", true) => {
-                        let name = name.as_str().map(str::to_string).unwrap_or_else(|| format!("{}-snapshot", d["name"].as_str().unwrap()));
+                        let name = name
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| format!("{}-snapshot", d["name"].as_str().unwrap()));
                         d["snapshot_ids"].as_array_mut().unwrap().push(json!(snapshot_id));
                         let created = format!("2020-07-28T16:{:02}:44Z", self.snapshots.len() % 60);
-                        self.snapshots.push(json!({"id": snapshot_id, "name": name, "droplet_id": droplet, "created_at": created}));
+                        self.snapshots.push(
+                            json!({"id": snapshot_id, "name": name, "droplet_id": droplet, "created_at": created}),
+                        );
                     }
                     _ => {}
                 }
@@ -577,7 +656,7 @@ impl State {
         let items = self
             .snapshots
             .iter()
-            .filter(|s| s["droplet_id"].to_string() == id)
+            .filter(|s| same_id(&s["droplet_id"], id))
             .map(|s| {
                 let mut t = template.clone();
                 t["id"] = s["id"].clone();
@@ -594,7 +673,10 @@ impl State {
             Ok(p) => p,
             Err(r) => return r,
         };
-        if req.param("resource_type").is_some_and(|t| t != "droplet" && t != "volume") {
+        if req
+            .param("resource_type")
+            .is_some_and(|t| t != "droplet" && t != "volume")
+        {
             return self.violation(req, "resource_type must be droplet or volume".into());
         }
         let template = example("snapshots_list.200.droplets-snapshots.json")["snapshots"][0].clone();
@@ -619,7 +701,7 @@ impl State {
 
     fn get_image(&mut self, _req: &Incoming, id: &str) -> Reply {
         let mut img = example("images_get.200.json");
-        match self.snapshots.iter().find(|s| s["id"].to_string() == id) {
+        match self.snapshots.iter().find(|s| same_id(&s["id"], id)) {
             Some(s) => {
                 img["image"]["id"] = s["id"].clone();
                 img["image"]["name"] = s["name"].clone();
@@ -634,7 +716,7 @@ impl State {
     }
 
     fn get_key(&mut self, _req: &Incoming, id: &str) -> Reply {
-        let registered = |k: &&Value| k["_pending"].is_null() && (k["id"].to_string() == id || k["fingerprint"] == id);
+        let registered = |k: &&Value| k["_pending"].is_null() && (same_id(&k["id"], id) || k["fingerprint"] == id);
         match self.ssh_keys.iter().find(registered) {
             Some(k) => reply(200, json!({"ssh_key": k})),
             None => Self::not_found(),
@@ -696,7 +778,8 @@ impl State {
                 reply(201, resp)
             }
             _ => {
-                self.violations.push(format!("{}: invalid tag body {body}", req.target()));
+                self.violations
+                    .push(format!("{}: invalid tag body {body}", req.target()));
                 reply(400, example("tags_create.400.invalidcharacters.json"))
             }
         }
@@ -712,7 +795,10 @@ impl State {
         };
         for r in res {
             let (Some(id), Some("droplet")) = (r["resource_id"].as_str(), r["resource_type"].as_str()) else {
-                return self.violation(req, format!("resource {r} needs resource_id (string) and resource_type"));
+                return self.violation(
+                    req,
+                    format!("resource {r} needs resource_id (string) and resource_type"),
+                );
             };
             let Some(i) = self.droplet_index(id) else {
                 return Self::not_found();
@@ -761,8 +847,13 @@ impl State {
     }
 
     fn create_record(&mut self, req: &Incoming, zone: &str, body: &Value) -> Reply {
-        const KEYS: &[&str] = &["type", "name", "data", "priority", "port", "ttl", "weight", "flags", "tag"];
-        if let Some(k) = body.as_object().and_then(|o| o.keys().find(|k| !KEYS.contains(&k.as_str()))) {
+        const KEYS: &[&str] = &[
+            "type", "name", "data", "priority", "port", "ttl", "weight", "flags", "tag",
+        ];
+        if let Some(k) = body
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !KEYS.contains(&k.as_str())))
+        {
             return self.violation(req, format!("unknown field `{k}`"));
         }
         let (Some("A"), Some(name), Some(data)) = (body["type"].as_str(), body["name"].as_str(), body["data"].as_str())
@@ -785,7 +876,11 @@ impl State {
         r["id"] = json!(self.id());
         r["name"] = json!(name);
         r["data"] = json!(data);
-        r["ttl"] = if body["ttl"].is_null() { json!(1800) } else { body["ttl"].clone() };
+        r["ttl"] = if body["ttl"].is_null() {
+            json!(1800)
+        } else {
+            body["ttl"].clone()
+        };
         self.records.push((zone.to_string(), r.clone()));
         reply(201, json!({"domain_record": r}))
     }
@@ -794,7 +889,11 @@ impl State {
         if !body["type"].is_string() {
             return self.violation(req, "`type` is required".into());
         }
-        let Some((_, r)) = self.records.iter_mut().find(|(z, r)| z == zone && r["id"].to_string() == id) else {
+        let Some((_, r)) = self
+            .records
+            .iter_mut()
+            .find(|(z, r)| z == zone && same_id(&r["id"], id))
+        else {
             return Self::not_found();
         };
         for (k, v) in body.as_object().unwrap() {
@@ -804,7 +903,11 @@ impl State {
     }
 
     fn delete_record(&mut self, _req: &Incoming, zone: &str, id: &str) -> Reply {
-        match self.records.iter().position(|(z, r)| z == zone && r["id"].to_string() == id) {
+        match self
+            .records
+            .iter()
+            .position(|(z, r)| z == zone && same_id(&r["id"], id))
+        {
             Some(i) => {
                 self.records.remove(i);
                 reply(204, Value::Null)
@@ -829,6 +932,11 @@ impl State {
         self.droplets.push(d);
         id
     }
+}
+
+/// Ids are integers in bodies and text in paths.
+fn same_id(v: &Value, id: &str) -> bool {
+    v.as_i64().is_some() && v.as_i64() == id.parse().ok()
 }
 
 /// The object without the fake's own bookkeeping fields (`_…`).

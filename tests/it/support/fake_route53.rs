@@ -73,7 +73,11 @@ impl FakeRoute53 {
 
     pub fn assert_no_violations(&self) {
         let v = self.state().violations.clone();
-        assert!(v.is_empty(), "requests route53.md documents differently:\n{}", v.join("\n"));
+        assert!(
+            v.is_empty(),
+            "requests route53.md documents differently:\n{}",
+            v.join("\n")
+        );
     }
 
     /// Bodies of the `ChangeResourceRecordSets` requests so far.
@@ -136,7 +140,11 @@ fn in_order(got: &[String], order: &[&str], required: &[&str]) -> Result<(), Str
     for g in got {
         match order[i..].iter().position(|o| o == g) {
             Some(j) => i += j + 1,
-            None => return Err(format!("element <{g}> unknown or out of order (model order: {order:?}), got {got:?}")),
+            None => {
+                return Err(format!(
+                    "element <{g}> unknown or out of order (model order: {order:?}), got {got:?}"
+                ));
+            }
         }
     }
     match required.iter().find(|r| !got.iter().any(|g| g == *r)) {
@@ -146,14 +154,41 @@ fn in_order(got: &[String], order: &[&str], required: &[&str]) -> Result<(), Str
 }
 
 const SET_ORDER: &[&str] = &[
-    "Name", "Type", "SetIdentifier", "Weight", "Region", "GeoLocation", "Failover", "MultiValueAnswer", "TTL",
-    "ResourceRecords", "AliasTarget", "HealthCheckId", "TrafficPolicyInstanceId", "CidrRoutingConfig",
+    "Name",
+    "Type",
+    "SetIdentifier",
+    "Weight",
+    "Region",
+    "GeoLocation",
+    "Failover",
+    "MultiValueAnswer",
+    "TTL",
+    "ResourceRecords",
+    "AliasTarget",
+    "HealthCheckId",
+    "TrafficPolicyInstanceId",
+    "CidrRoutingConfig",
     "GeoProximityLocation",
 ];
 const HC_ORDER: &[&str] = &[
-    "IPAddress", "Port", "Type", "ResourcePath", "FullyQualifiedDomainName", "SearchString", "RequestInterval",
-    "FailureThreshold", "MeasureLatency", "Inverted", "Disabled", "HealthThreshold", "ChildHealthChecks", "EnableSNI",
-    "Regions", "AlarmIdentifier", "InsufficientDataHealthStatus", "RoutingControlArn",
+    "IPAddress",
+    "Port",
+    "Type",
+    "ResourcePath",
+    "FullyQualifiedDomainName",
+    "SearchString",
+    "RequestInterval",
+    "FailureThreshold",
+    "MeasureLatency",
+    "Inverted",
+    "Disabled",
+    "HealthThreshold",
+    "ChildHealthChecks",
+    "EnableSNI",
+    "Regions",
+    "AlarmIdentifier",
+    "InsufficientDataHealthStatus",
+    "RoutingControlArn",
 ];
 
 fn norm(name: &str) -> String {
@@ -162,7 +197,13 @@ fn norm(name: &str) -> String {
 
 /// Sort key of the listing: labels reversed, then type, then set identifier.
 fn sort_key(s: &Set) -> (Vec<String>, String) {
-    let labels = s.name.trim_end_matches('.').split('.').rev().map(str::to_string).collect();
+    let labels = s
+        .name
+        .trim_end_matches('.')
+        .split('.')
+        .rev()
+        .map(str::to_string)
+        .collect();
     (labels, s.set_id.clone().unwrap_or_default())
 }
 
@@ -202,7 +243,10 @@ impl State {
         let (cred, rest) = rest.split_once(", SignedHeaders=").ok_or("no SignedHeaders")?;
         let (signed, _sig) = rest.split_once(", Signature=").ok_or("no Signature")?;
         let date = req.header("x-amz-date").ok_or("no X-Amz-Date header")?;
-        let scope = format!("{ACCESS_KEY}/{}/us-east-1/route53/aws4_request", date.get(..8).unwrap_or(""));
+        let scope = format!(
+            "{ACCESS_KEY}/{}/us-east-1/route53/aws4_request",
+            date.get(..8).unwrap_or("")
+        );
         if cred != scope {
             return Err(format!("credential {cred:?} is not {scope:?}"));
         }
@@ -212,10 +256,10 @@ impl State {
                 return Err(format!("`{must}` is not signed"));
             }
         }
-        if let Some(t) = &self.token {
-            if req.header("x-amz-security-token") != Some(t) || !signed.contains(&"x-amz-security-token") {
-                return Err("the session token is missing or not signed".into());
-            }
+        if let Some(t) = &self.token
+            && (req.header("x-amz-security-token") != Some(t) || !signed.contains(&"x-amz-security-token"))
+        {
+            return Err("the session token is missing or not signed".into());
         }
         let headers: Vec<(String, String)> = signed
             .iter()
@@ -239,13 +283,20 @@ impl State {
             date,
         );
         if expected.authorization != auth {
-            return Err(format!("signature mismatch; canonical request:\n{}", expected.canonical_request));
+            return Err(format!(
+                "signature mismatch; canonical request:\n{}",
+                expected.canonical_request
+            ));
         }
         Ok(())
     }
 
     fn zones_by_name(&mut self, req: &Incoming) -> Reply {
-        if req.query.iter().any(|(k, _)| k != "dnsname" && k != "hostedzoneid" && k != "maxitems") {
+        if req
+            .query
+            .iter()
+            .any(|(k, _)| k != "dnsname" && k != "hostedzoneid" && k != "maxitems")
+        {
             return self.violation(req, "unknown query parameter".into());
         }
         let dns = req.param("dnsname").unwrap_or("");
@@ -297,7 +348,10 @@ impl State {
         let page: Vec<&Set> = from.iter().take(max).collect();
         let mut out = format!("<ListResourceRecordSetsResponse xmlns=\"{NS}\">\n  <ResourceRecordSets>\n");
         for s in &page {
-            out.push_str(&format!("    <ResourceRecordSet>\n      <Name>{}</Name>\n      <Type>A</Type>\n", s.name));
+            out.push_str(&format!(
+                "    <ResourceRecordSet>\n      <Name>{}</Name>\n      <Type>A</Type>\n",
+                s.name
+            ));
             if let Some(id) = &s.set_id {
                 out.push_str(&format!("      <SetIdentifier>{id}</SetIdentifier>\n"));
             }
@@ -332,7 +386,9 @@ impl State {
             }
             None => out.push_str("  <IsTruncated>false</IsTruncated>\n"),
         }
-        out.push_str(&format!("  <MaxItems>{max}</MaxItems>\n</ListResourceRecordSetsResponse>"));
+        out.push_str(&format!(
+            "  <MaxItems>{max}</MaxItems>\n</ListResourceRecordSetsResponse>"
+        ));
         xml(200, out)
     }
 
@@ -377,7 +433,9 @@ impl State {
         }
         self.sets = sets;
         self.changes += 1;
-        let comment = comment.map(|c| format!("\n    <Comment>{c}</Comment>")).unwrap_or_default();
+        let comment = comment
+            .map(|c| format!("\n    <Comment>{c}</Comment>"))
+            .unwrap_or_default();
         xml(
             200,
             format!(
@@ -398,10 +456,17 @@ impl State {
         if !root.has_tag_name((NS, "CreateHealthCheckRequest")) {
             return self.violation(req, format!("root element {:?}", root.tag_name()));
         }
-        if let Err(e) = in_order(&names(root), &["CallerReference", "HealthCheckConfig"], &["CallerReference", "HealthCheckConfig"]) {
+        if let Err(e) = in_order(
+            &names(root),
+            &["CallerReference", "HealthCheckConfig"],
+            &["CallerReference", "HealthCheckConfig"],
+        ) {
             return self.violation(req, e);
         }
-        let config = root.children().find(|c| c.has_tag_name((NS, "HealthCheckConfig"))).unwrap();
+        let config = root
+            .children()
+            .find(|c| c.has_tag_name((NS, "HealthCheckConfig")))
+            .unwrap();
         if let Err(e) = in_order(&names(config), HC_ORDER, &["Type"]) {
             return self.violation(req, e);
         }
@@ -412,12 +477,18 @@ impl State {
         let config_text = req.body[config.range()].to_string();
         let id = match self.health_checks.iter().find(|(r, _, _)| *r == reference) {
             Some((_, _, c)) if *c != config_text => {
-                return error(409, "Sender", "HealthCheckAlreadyExists", "same CallerReference, other settings");
+                return error(
+                    409,
+                    "Sender",
+                    "HealthCheckAlreadyExists",
+                    "same CallerReference, other settings",
+                );
             }
             Some((_, id, _)) => id.clone(),
             None => {
                 let id = format!("abcdef{:02}-2222-3333-4444-555555fedcba", self.health_checks.len() + 11);
-                self.health_checks.push((reference.clone(), id.clone(), config_text.clone()));
+                self.health_checks
+                    .push((reference.clone(), id.clone(), config_text.clone()));
                 id
             }
         };
@@ -429,20 +500,30 @@ impl State {
                  </HealthCheck>\n</CreateHealthCheckResponse>"
             ),
         );
-        r.headers
-            .push(("Location".into(), format!("https://route53.amazonaws.com/2013-04-01/healthcheck/{id}")));
+        r.headers.push((
+            "Location".into(),
+            format!("https://route53.amazonaws.com/2013-04-01/healthcheck/{id}"),
+        ));
         r
     }
 }
 
 /// A `ChangeResourceRecordSetsRequest`: (comment, [(action, set)]), or what is wrong with it.
-fn parse_batch(doc: &Document) -> Result<(Option<String>, Vec<(String, Set)>), String> {
+type Batch = (Option<String>, Vec<(String, Set)>);
+
+fn parse_batch(doc: &Document) -> Result<Batch, String> {
     let root = doc.root_element();
     if !root.has_tag_name((NS, "ChangeResourceRecordSetsRequest")) {
-        return Err(format!("root element must be ChangeResourceRecordSetsRequest in {NS}, got {:?}", root.tag_name()));
+        return Err(format!(
+            "root element must be ChangeResourceRecordSetsRequest in {NS}, got {:?}",
+            root.tag_name()
+        ));
     }
     if names(root) != ["ChangeBatch"] {
-        return Err(format!("ChangeResourceRecordSetsRequest must hold one ChangeBatch, got {:?}", names(root)));
+        return Err(format!(
+            "ChangeResourceRecordSetsRequest must hold one ChangeBatch, got {:?}",
+            names(root)
+        ));
     }
     let batch = root.first_element_child().unwrap();
     in_order(&names(batch), &["Comment", "Changes"], &["Changes"])?;
@@ -450,7 +531,10 @@ fn parse_batch(doc: &Document) -> Result<(Option<String>, Vec<(String, Set)>), S
     let mut out = Vec::new();
     for change in changes.children().filter(|c| c.is_element()) {
         if !change.has_tag_name((NS, "Change")) || names(change) != ["Action", "ResourceRecordSet"] {
-            return Err(format!("a Change must hold Action then ResourceRecordSet, got {:?}", names(change)));
+            return Err(format!(
+                "a Change must hold Action then ResourceRecordSet, got {:?}",
+                names(change)
+            ));
         }
         let action = text(change, "Action").unwrap_or("").to_string();
         if !["CREATE", "DELETE", "UPSERT"].contains(&action.as_str()) {
@@ -474,7 +558,10 @@ fn parse_batch(doc: &Document) -> Result<(Option<String>, Vec<(String, Set)>), S
                 let mut v = Vec::new();
                 for r in rr.children().filter(|c| c.is_element()) {
                     if !r.has_tag_name((NS, "ResourceRecord")) || names(r) != ["Value"] {
-                        return Err(format!("ResourceRecords must hold ResourceRecord > Value, got {:?}", names(r)));
+                        return Err(format!(
+                            "ResourceRecords must hold ResourceRecord > Value, got {:?}",
+                            names(r)
+                        ));
                     }
                     v.push(text(r, "Value").unwrap_or("").to_string());
                 }
