@@ -203,6 +203,36 @@ fn a_429_waits_until_ratelimit_reset() {
 }
 
 #[test]
+fn a_used_up_quota_waits_for_the_reset_before_asking() {
+    let fake = FakeDo::start();
+    fake.state().add_droplet("web1", &[TAG]);
+    {
+        let mut st = fake.state();
+        st.remaining = 1; // the first answer says 0 left, resetting in 1-2 s
+        st.reset_in = 2;
+    }
+    let p = client(&fake, policy());
+    rt().block_on(async {
+        p.list(TAG).await.unwrap();
+        fake.state().reset_in = 3600;
+        p.list(TAG).await.unwrap();
+    });
+    let reqs = fake.requests("GET", "/v2/droplets");
+    assert_eq!(
+        reqs.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [200, 200],
+        "no 429 provoked"
+    );
+    let reset = UNIX_EPOCH + Duration::from_secs(reqs[0].reset.unwrap());
+    assert!(
+        reqs[1].at >= reset,
+        "asked before the quota reset: {:?} < {reset:?}",
+        reqs[1].at
+    );
+    fake.assert_no_violations();
+}
+
+#[test]
 fn lists_follow_three_pages() {
     let fake = FakeDo::start();
     for i in 1..=5 {

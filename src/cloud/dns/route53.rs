@@ -125,10 +125,7 @@ impl Route53 {
                 req = req.body(b.clone());
             }
             match req.send().await {
-                Err(e) if !last => {
-                    let _ = e;
-                    tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
-                }
+                Err(_) if !last => tokio::time::sleep(self.policy.backoff(attempt - 1)).await,
                 Err(e) => return Err(format!("Route 53 {label}: cannot reach {}: {e}", self.base)),
                 Ok(resp) => {
                     let status = resp.status();

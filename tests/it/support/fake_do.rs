@@ -67,7 +67,10 @@ pub struct State {
     pub inject: VecDeque<Inject>,
     pub violations: Vec<String>,
     pub log: Vec<Logged>,
-    remaining: u64,
+    /// `ratelimit-remaining` of the next answer (counts down).
+    pub remaining: u64,
+    /// `ratelimit-reset` of ordinary answers, seconds from now.
+    pub reset_in: u64,
     base: String,
 }
 
@@ -93,6 +96,7 @@ impl FakeDo {
             violations: Vec::new(),
             log: Vec::new(),
             remaining: 5000,
+            reset_in: 3600,
             base: String::new(),
         }));
         let s = state.clone();
@@ -206,12 +210,13 @@ impl State {
     fn handle(&mut self, req: &Incoming) -> Reply {
         let mut r = self.route(req);
         self.remaining = self.remaining.saturating_sub(1);
+        let reset = (now() + self.reset_in).to_string();
         let has = |r: &Reply, h: &str| r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(h));
         if !has(&r, "ratelimit-remaining") {
             r.headers.push(("ratelimit-limit".into(), "5000".into()));
             r.headers
                 .push(("ratelimit-remaining".into(), self.remaining.to_string()));
-            r.headers.push(("ratelimit-reset".into(), (now() + 3600).to_string()));
+            r.headers.push(("ratelimit-reset".into(), reset));
         }
         r
     }
