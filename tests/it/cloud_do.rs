@@ -386,3 +386,49 @@ fn public_keys_are_registered_by_fingerprint() {
     assert_eq!(create["ssh_keys"], serde_json::json!([FP]));
     fake.assert_no_violations();
 }
+
+#[test]
+fn the_fake_refuses_requests_the_api_documents_differently() {
+    let fake = FakeDo::start();
+    let p = client(&fake, policy());
+    let bad = [
+        (
+            "/v2/droplets",
+            serde_json::json!({"name": "web1", "size": "s-1vcpu-1gb", "image": "x", "flavor": 1}),
+        ),
+        (
+            "/v2/droplets",
+            serde_json::json!({"name": "web_1!", "size": "s-1vcpu-1gb", "image": "x"}),
+        ),
+        ("/v2/droplets", serde_json::json!({"name": "web1", "image": "x"})),
+        (
+            "/v2/domains/example.com/records",
+            serde_json::json!({"type": "A", "name": "www.example.com", "data": "192.0.2.1"}),
+        ),
+    ];
+    rt().block_on(async {
+        for (path, body) in &bad {
+            let err = p
+                .request(reqwest::Method::POST, path, Some(body), Retry::Safe)
+                .await
+                .unwrap_err();
+            assert!(err.message.contains("400 bad_request"), "{err:?}");
+        }
+        let err = p
+            .request(
+                reqwest::Method::GET,
+                "/v2/droplets?tag_name=a&name=b",
+                None,
+                Retry::Safe,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("cannot be combined"), "{err:?}");
+    });
+    assert_eq!(
+        fake.state().violations.len(),
+        bad.len() + 1,
+        "{:?}",
+        fake.state().violations
+    );
+}
