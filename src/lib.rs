@@ -1,6 +1,7 @@
 //! runbook: Rhai playbooks run against an inventory's hosts through idempotent built-ins.
 
 pub mod cli;
+pub mod cloud;
 pub mod connection;
 pub mod error;
 pub mod executor;
@@ -20,7 +21,7 @@ pub mod step;
 
 use cli::{Cli, Command, HistoryArgs, InventoryArgs, PlayArgs};
 use error::{Error, Result};
-use inventory::{Inventory, Vars};
+use inventory::Vars;
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
@@ -90,7 +91,13 @@ fn history(args: HistoryArgs) -> Result<()> {
 }
 
 fn show_inventory(args: InventoryArgs) -> Result<()> {
-    let inv = Inventory::load(&args.inventory)?;
+    // Multi-threaded: `Handle::block_on` on a current-thread runtime would not drive its I/O.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    let inv = inventory::discover::load(&args.inventory, rt.handle(), &|_| {})?;
     let overrides = parse_vars(&args.vars)?;
     if args.graph {
         print!("{}", inventory::graph(&inv));
@@ -113,7 +120,7 @@ fn show_inventory(args: InventoryArgs) -> Result<()> {
             (
                 h.name.clone(),
                 serde_json::json!({
-                    "address": h.address, "port": h.port, "user": h.user, "connection": h.connection,
+                    "address": h.address, "private_ip": h.private_ip, "public_ip": h.public_ip, "port": h.port, "user": h.user, "connection": h.connection,
                     "groups": inv.groups_of(&h.name), "vars": inv.host_vars(&h.name, &overrides),
                 }),
             )

@@ -92,6 +92,28 @@ impl Run {
         })
     }
 
+    /// Swaps in a re-read inventory (`inventory::refresh()`). Hosts whose entry or groups
+    /// changed are looked up afresh; the others keep their state and connection.
+    pub fn replace_inventory(&self, inv: Inventory) {
+        let mut hosts = self.hosts.lock().unwrap();
+        hosts.retain(|name, state| {
+            inv.hosts.get(name).is_some_and(|s| {
+                let old = &state.spec;
+                (&s.address, s.port, &s.user, s.connection, &s.private_ip, &s.public_ip)
+                    == (
+                        &old.address,
+                        old.port,
+                        &old.user,
+                        old.connection,
+                        &old.private_ip,
+                        &old.public_ip,
+                    )
+                    && inv.groups_of(name) == state.groups
+            })
+        });
+        *self.inventory.write().unwrap() = inv;
+    }
+
     /// Hosts matching `pattern`, within `--limit`.
     pub fn select(self: &Arc<Self>, pattern: &str) -> std::result::Result<Vec<Host>, String> {
         let names = self.inventory.read().unwrap().select(pattern)?;
@@ -151,9 +173,7 @@ impl Run {
 
     /// Where `secret()` looks for secret files.
     pub fn secret_dirs(&self) -> Vec<PathBuf> {
-        let inv = self.inventory.read().unwrap();
-        let dir = inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-        vec![dir.join("secrets"), PathBuf::from(".runbook/secrets")]
+        self.inventory.read().unwrap().secret_dirs()
     }
 }
 
@@ -173,7 +193,12 @@ pub fn play(settings: Settings) -> i32 {
 }
 
 fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>) -> Result<i32> {
-    let inventory = Inventory::load(&settings.inventory)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    let inventory = crate::inventory::discover::load(&settings.inventory, rt.handle(), &|t| secrets.remember(t))?;
     let limit = match &settings.limit {
         None => None,
         Some(p) => match inventory.select(p) {
@@ -187,11 +212,6 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
             Err(e) => return Err(Error::Usage(format!("--limit {p:?}: {e}"))),
         },
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("cannot start the async runtime", e))?;
     let sources = Arc::new(Sources::default());
     let dir = settings
         .playbook

@@ -22,6 +22,7 @@ struct FileModel {
     #[serde(default)]
     hosts: IndexMap<String, HostModel>,
     cloud: Option<CloudSettings>,
+    dns: Option<DnsSettings>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -83,6 +84,20 @@ pub struct CloudSettings {
     pub address: Option<String>,
 }
 
+/// `[dns]`: where `dns::a_record` writes. Without it, a DigitalOcean `[cloud]` serves DNS too.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSettings {
+    /// "digitalocean" or "route53".
+    pub provider: String,
+    /// API endpoint (tests point it at a local server).
+    pub endpoint: Option<String>,
+    /// DigitalOcean: secret name of the API token (default: `[cloud]`'s, else
+    /// `DIGITALOCEAN_TOKEN`). Route 53 reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+    /// and `AWS_SESSION_TOKEN`.
+    pub token_secret: Option<String>,
+}
+
 pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
     let label = display_path(path);
     let model: FileModel = toml::from_str(text).map_err(|e| {
@@ -97,9 +112,21 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
         vars: to_vars(model.vars),
         ssh: model.ssh,
         cloud: model.cloud,
+        dns: model.dns,
         hosts: IndexMap::new(),
         groups: IndexMap::new(),
     };
+
+    if let Some(c) = inv
+        .cloud
+        .as_ref()
+        .filter(|c| !matches!(c.address.as_deref(), None | Some("public") | Some("private")))
+    {
+        return Err(Error::Inventory(Diagnostic::new(format!(
+            "invalid inventory {label}: [cloud] address must be \"public\" or \"private\", not {:?}",
+            c.address.as_deref().unwrap_or("")
+        ))));
+    }
 
     for (host, h) in model.hosts {
         let spec = HostSpec {

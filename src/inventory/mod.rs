@@ -1,6 +1,7 @@
 //! Inventories: hosts, groups of hosts (and of groups), and variables that cascade
 //! all → group → host → `--var`. Read from `inventory/NAME.toml` or a path.
 
+pub mod discover;
 mod file;
 mod graph;
 mod pattern;
@@ -12,7 +13,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::error::{Diagnostic, Error, Location, Result, display_path};
-pub use file::{CloudSettings, SshSettings};
+pub use file::{CloudSettings, DnsSettings, SshSettings};
 pub use graph::graph;
 
 /// Variables: a JSON-like map, so they convert cleanly to Rhai and to templates.
@@ -57,6 +58,7 @@ pub struct Inventory {
     pub vars: Vars,
     pub ssh: SshSettings,
     pub cloud: Option<CloudSettings>,
+    pub dns: Option<DnsSettings>,
     /// In file order, which is the order hosts run in batches and appear in reports.
     pub hosts: IndexMap<String, HostSpec>,
     pub groups: IndexMap<String, Group>,
@@ -99,6 +101,13 @@ impl Inventory {
 
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
         file::parse(name, path, text)
+    }
+
+    /// Where `secret()` looks for secret files: `secrets/` beside the inventory, then
+    /// `.runbook/secrets`.
+    pub fn secret_dirs(&self) -> Vec<PathBuf> {
+        let dir = self.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        vec![dir.join("secrets"), PathBuf::from(".runbook/secrets")]
     }
 
     pub fn file_label(&self) -> String {

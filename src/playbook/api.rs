@@ -27,6 +27,7 @@ fn op<T>(ctx: &NativeCallContext, r: Result<T, String>) -> RhaiResult<T> {
 pub fn register(engine: &mut Engine, run: Arc<Run>) {
     register_globals(engine, &run);
     register_host(engine);
+    super::cloud_api::register(engine, &run);
     let r = run.clone();
     engine.on_print(move |s| r.reporter.log(None, s));
     let r = run.clone();

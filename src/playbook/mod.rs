@@ -1,6 +1,7 @@
 //! Playbooks: Rhai scripts compiled once, run in a sandboxed engine with runbook's API.
 
 mod api;
+pub mod cloud_api;
 pub mod convert;
 pub mod modules;
 

@@ -2,7 +2,11 @@
 //! connection); the other modules use Docker test hosts (scripts/testbed.sh) and fail
 //! loudly without them.
 
+mod cloud_do;
+mod cloud_play;
+mod dns;
 mod engine;
 mod journal;
+mod sigv4;
 mod ssh;
 mod support;

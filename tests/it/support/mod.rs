@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod fake_do;
+pub mod fake_route53;
+pub mod http;
 pub mod testbed;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,602 @@
+//! DigitalOcean API v2: droplets, actions, snapshots, tags, SSH keys, domain records.
+//! Every request goes through `request`, which respects the `ratelimit-*` headers and
+//! retries with backoff; the token only ever travels in the `Authorization` header.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+
+use super::retry::Policy;
+use super::sigv4::encode;
+use super::{CloudResult, Droplet, DropletSpec, Provider, Snapshot};
+
+pub const DEFAULT_ENDPOINT: &str = "https://api.digitalocean.com";
+
+pub struct DigitalOcean {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    pub policy: Policy,
+    limit: Mutex<Limit>,
+}
+
+#[derive(Default)]
+struct Limit {
+    remaining: Option<u64>,
+    reset: Option<u64>,
+}
+
+/// Whether a failed request may be sent again. A POST that creates something is retried
+/// only when the API surely did not act on it (429, or no connection at all).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Retry {
+    All,
+    Safe,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: Option<StatusCode>,
+    pub message: String,
+}
+
+impl ApiError {
+    fn retryable(&self) -> bool {
+        self.status.is_none_or(|s| s.is_server_error())
+    }
+    fn is_not_found(&self) -> bool {
+        self.status == Some(StatusCode::NOT_FOUND)
+    }
+}
+
+impl From<ApiError> for String {
+    fn from(e: ApiError) -> String {
+        e.message
+    }
+}
+
+/// `?a=b&c=d`, encoded.
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    let q: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k, true), encode(v, true)))
+        .collect();
+    format!("?{}", q.join("&"))
+}
+
+impl DigitalOcean {
+    pub fn new(endpoint: Option<&str>, token: String, policy: Policy) -> CloudResult<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(DigitalOcean {
+            http,
+            base: endpoint.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_string(),
+            token,
+            policy,
+            limit: Mutex::new(Limit::default()),
+        })
+    }
+
+    /// One API call; `path` starts with `/v2` and carries its query. Returns the JSON body
+    /// (`Null` for 204).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        retry: Retry,
+    ) -> Result<Value, ApiError> {
+        let label = format!("{method} {path}");
+        let mut attempt = 0;
+        loop {
+            self.wait_for_quota().await;
+            attempt += 1;
+            let last = attempt >= self.policy.attempts;
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(&self.token);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    // A refused connection never reached the API: safe to send again.
+                    if !last && (retry == Retry::All || e.is_connect()) {
+                        tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
+                        continue;
+                    }
+                    return Err(ApiError {
+                        status: None,
+                        message: format!(
+                            "DigitalOcean API {label}: cannot reach {} after {attempt} tries: {}",
+                            self.base,
+                            error_chain(&e)
+                        ),
+                    });
+                }
+            };
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            self.note_limits(&headers);
+            let text = resp.text().await.unwrap_or_default();
+            if status.is_success() {
+                if text.trim().is_empty() {
+                    return Ok(Value::Null);
+                }
+                return serde_json::from_str(&text).map_err(|e| ApiError {
+                    status: Some(status),
+                    message: format!("DigitalOcean API {label}: invalid JSON in the answer ({e})"),
+                });
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS && !last {
+                tokio::time::sleep(self.rate_limit_wait(&headers, attempt)).await;
+                continue;
+            }
+            if status.is_server_error() && retry == Retry::All && !last {
+                tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
+                continue;
+            }
+            return Err(ApiError {
+                status: Some(status),
+                message: describe(&label, status, &text, attempt),
+            });
+        }
+    }
+
+    fn note_limits(&self, headers: &HeaderMap) {
+        let mut l = self.limit.lock().unwrap();
+        if let Some(r) = header_u64(headers, "ratelimit-remaining") {
+            l.remaining = Some(r);
+        }
+        if let Some(r) = header_u64(headers, "ratelimit-reset") {
+            l.reset = Some(r);
+        }
+    }
+
+    /// With the hourly quota used up, waiting for the reset beats collecting 429s.
+    async fn wait_for_quota(&self) {
+        let wait = {
+            let l = self.limit.lock().unwrap();
+            match (l.remaining, l.reset) {
+                (Some(0), Some(reset)) if reset > now_secs() => Some(self.policy.until_epoch(reset)),
+                _ => None,
+            }
+        };
+        if let Some(w) = wait {
+            tokio::time::sleep(w).await;
+        }
+    }
+
+    /// After a 429: until `ratelimit-reset` when the quota is used up; `retry-after` when
+    /// only the per-minute burst limit was hit; otherwise exponential backoff.
+    fn rate_limit_wait(&self, headers: &HeaderMap, attempt: u32) -> Duration {
+        let remaining = header_u64(headers, "ratelimit-remaining");
+        let reset = header_u64(headers, "ratelimit-reset");
+        let retry_after = header_u64(headers, "retry-after");
+        match (remaining, reset, retry_after) {
+            (Some(0), Some(reset), _) | (None, Some(reset), None) => self.policy.until_epoch(reset),
+            (_, _, Some(secs)) => self.policy.until_epoch(now_secs() + secs),
+            _ => self.policy.backoff(attempt - 1),
+        }
+    }
+
+    /// Every item of a paginated list, following `links.pages.next`.
+    pub async fn list_all(&self, path: &str, key: &str) -> Result<Vec<Value>, ApiError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut next = Some(format!("{path}{sep}per_page={}", self.policy.per_page));
+        let mut items = Vec::new();
+        let mut pages = 0;
+        while let Some(p) = next.take() {
+            pages += 1;
+            if pages > 1000 {
+                return Err(ApiError {
+                    status: None,
+                    message: format!("DigitalOcean API GET {path}: more than 1000 pages; giving up"),
+                });
+            }
+            let v = self.request(Method::GET, &p, None, Retry::All).await?;
+            if let Some(a) = v[key].as_array() {
+                items.extend(a.iter().cloned());
+            }
+            next = v["links"]["pages"]["next"].as_str().map(path_of);
+        }
+        Ok(items)
+    }
+
+    async fn droplet(&self, id: &str) -> Result<Droplet, ApiError> {
+        let v = self
+            .request(Method::GET, &format!("/v2/droplets/{id}"), None, Retry::All)
+            .await?;
+        parse_droplet(&v["droplet"]).ok_or_else(|| bad_answer(&format!("GET /v2/droplets/{id}")).into())
+    }
+
+    /// Posts a droplet action and waits until it completes.
+    async fn action(&self, droplet: &Droplet, body: Value) -> CloudResult<()> {
+        let path = format!("/v2/droplets/{}/actions", droplet.id);
+        let v = self.request(Method::POST, &path, Some(&body), Retry::Safe).await?;
+        let id = v["action"]["id"]
+            .as_i64()
+            .ok_or_else(|| bad_answer(&format!("POST {path}")))?;
+        self.wait_action(id, &droplet.name).await
+    }
+
+    /// Polls an action until `completed`; `errored` is an error naming the action.
+    pub async fn wait_action(&self, id: i64, droplet: &str) -> CloudResult<()> {
+        let start = Instant::now();
+        let mut n = 0;
+        loop {
+            let v = self
+                .request(Method::GET, &format!("/v2/actions/{id}"), None, Retry::All)
+                .await?;
+            let a = &v["action"];
+            let (status, kind) = (a["status"].as_str().unwrap_or(""), a["type"].as_str().unwrap_or("?"));
+            match status {
+                "completed" => return Ok(()),
+                "errored" => {
+                    return Err(format!(
+                        "DigitalOcean action {id} ({kind}) on droplet `{droplet}` errored (started {}, resource {})",
+                        a["started_at"].as_str().unwrap_or("?"),
+                        a["resource_id"]
+                    ));
+                }
+                _ if start.elapsed() > self.policy.timeout => {
+                    return Err(format!(
+                        "DigitalOcean action {id} ({kind}) on droplet `{droplet}` still `{status}` after {}s",
+                        start.elapsed().as_secs()
+                    ));
+                }
+                _ => {}
+            }
+            tokio::time::sleep(self.policy.poll_interval(n)).await;
+            n += 1;
+        }
+    }
+
+    /// Polls a droplet until it is `active` and has its IPv4 addresses.
+    pub async fn wait_active(&self, id: &str, name: &str) -> CloudResult<Droplet> {
+        let start = Instant::now();
+        let mut n = 0;
+        loop {
+            let d = self.droplet(id).await?;
+            if d.status == "active" && (d.public_ip.is_some() || d.private_ip.is_some()) {
+                return Ok(d);
+            }
+            if start.elapsed() > self.policy.timeout {
+                return Err(format!(
+                    "droplet `{name}` (id {id}) is still `{}` after {}s",
+                    d.status,
+                    start.elapsed().as_secs()
+                ));
+            }
+            tokio::time::sleep(self.policy.poll_interval(n)).await;
+            n += 1;
+        }
+    }
+
+    /// `ssh_keys` entries as the API takes them: ids and fingerprints as they are; public
+    /// keys (or `.pub` files) by fingerprint, registered on the account when missing.
+    async fn resolve_keys(&self, keys: &[String]) -> CloudResult<Vec<Value>> {
+        let mut out = Vec::new();
+        for k in keys {
+            let k = k.trim();
+            if let Ok(id) = k.parse::<i64>() {
+                out.push(json!(id));
+                continue;
+            }
+            if is_fingerprint(k) {
+                out.push(json!(k));
+                continue;
+            }
+            let public_key = if k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-") {
+                k.to_string()
+            } else {
+                let path = super::expand_home(k);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| {
+                        format!("ssh key {k}: not an id, fingerprint or public key, and unreadable as a file: {e}")
+                    })?
+                    .trim()
+                    .to_string()
+            };
+            let fp = fingerprint(&public_key)?;
+            match self
+                .request(Method::GET, &format!("/v2/account/keys/{fp}"), None, Retry::All)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {
+                    let name = public_key.split_whitespace().nth(2).unwrap_or("runbook");
+                    let body = json!({"name": name, "public_key": public_key});
+                    self.request(Method::POST, "/v2/account/keys", Some(&body), Retry::Safe)
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            out.push(json!(fp));
+        }
+        Ok(out)
+    }
+
+    async fn find_snapshot_in(&self, path: &str, name: &str) -> CloudResult<Option<Snapshot>> {
+        let items = self.list_all(path, "snapshots").await?;
+        // Names are not unique: the newest wins (ISO 8601 UTC times sort as text).
+        let best = items
+            .iter()
+            .filter(|s| s["name"].as_str() == Some(name))
+            .max_by_key(|s| s["created_at"].as_str().unwrap_or("").to_string());
+        Ok(best.map(|s| Snapshot {
+            id: id_text(&s["id"]),
+            name: name.to_string(),
+        }))
+    }
+}
+
+#[async_trait]
+impl Provider for DigitalOcean {
+    fn name(&self) -> &'static str {
+        "digitalocean"
+    }
+
+    async fn find(&self, name: &str) -> CloudResult<Option<Droplet>> {
+        // `name` matches case-insensitively; droplet names are compared exactly here.
+        let items = self
+            .list_all(&format!("/v2/droplets{}", query(&[("name", name)])), "droplets")
+            .await?;
+        Ok(items.iter().filter_map(parse_droplet).find(|d| d.name == name))
+    }
+
+    async fn list(&self, tag: &str) -> CloudResult<Vec<Droplet>> {
+        let items = self
+            .list_all(&format!("/v2/droplets{}", query(&[("tag_name", tag)])), "droplets")
+            .await?;
+        Ok(items.iter().filter_map(parse_droplet).collect())
+    }
+
+    async fn create(&self, spec: &DropletSpec) -> CloudResult<Droplet> {
+        let image = match spec.image.parse::<i64>() {
+            Ok(id) => json!(id),
+            Err(_) => json!(spec.image),
+        };
+        let mut body = json!({
+            "name": spec.name, "size": spec.size, "image": image,
+            "ssh_keys": self.resolve_keys(&spec.ssh_keys).await?,
+            "tags": spec.tags, "ipv6": spec.ipv6, "monitoring": spec.monitoring, "backups": spec.backups,
+        });
+        for (k, v) in [
+            ("region", &spec.region),
+            ("vpc_uuid", &spec.vpc_uuid),
+            ("user_data", &spec.user_data),
+        ] {
+            if let Some(v) = v {
+                body[k] = json!(v);
+            }
+        }
+        let mut attempt = 0;
+        let (id, action) = loop {
+            attempt += 1;
+            match self
+                .request(Method::POST, "/v2/droplets", Some(&body), Retry::Safe)
+                .await
+            {
+                Ok(v) => {
+                    let id = id_text(&v["droplet"]["id"]);
+                    if id.is_empty() {
+                        return Err(bad_answer("POST /v2/droplets"));
+                    }
+                    break (id, v["links"]["actions"][0]["id"].as_i64());
+                }
+                // A 5xx may come after the droplet was made: look before creating again.
+                Err(e) if e.retryable() && attempt < self.policy.attempts => {
+                    tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
+                    if let Some(d) = self.find(&spec.name).await? {
+                        break (d.id, None);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Some(a) = action {
+            self.wait_action(a, &spec.name).await?;
+        }
+        self.wait_active(&id, &spec.name).await
+    }
+
+    async fn add_tags(&self, droplet: &Droplet, tags: &[String]) -> CloudResult<()> {
+        for tag in tags {
+            // Tagging needs the tag to exist; creating an existing tag is harmless.
+            self.request(Method::POST, "/v2/tags", Some(&json!({"name": tag})), Retry::All)
+                .await?;
+            let body = json!({"resources": [{"resource_id": droplet.id, "resource_type": "droplet"}]});
+            self.request(
+                Method::POST,
+                &format!("/v2/tags/{}/resources", encode(tag, true)),
+                Some(&body),
+                Retry::All,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `shutdown` first, as DigitalOcean recommends; the hard `power_off` only if the
+    /// graceful one fails.
+    async fn power_off(&self, droplet: &Droplet) -> CloudResult<()> {
+        if let Err(graceful) = self.action(droplet, json!({"type": "shutdown"})).await {
+            self.action(droplet, json!({"type": "power_off"}))
+                .await
+                .map_err(|e| format!("{e} (after shutdown failed: {graceful})"))?;
+        }
+        Ok(())
+    }
+
+    async fn power_on(&self, droplet: &Droplet) -> CloudResult<()> {
+        self.action(droplet, json!({"type": "power_on"})).await
+    }
+
+    async fn snapshot(&self, droplet: &Droplet, name: &str) -> CloudResult<Snapshot> {
+        self.action(droplet, json!({"type": "snapshot", "name": name})).await?;
+        self.find_snapshot_in(&format!("/v2/droplets/{}/snapshots", droplet.id), name)
+            .await?
+            .ok_or_else(|| {
+                format!(
+                    "snapshot `{name}` of droplet `{}` completed but is not listed",
+                    droplet.name
+                )
+            })
+    }
+
+    async fn find_snapshot(&self, name: &str) -> CloudResult<Option<Snapshot>> {
+        self.find_snapshot_in("/v2/snapshots?resource_type=droplet", name).await
+    }
+
+    async fn destroy(&self, droplet: &Droplet) -> CloudResult<()> {
+        match self
+            .request(
+                Method::DELETE,
+                &format!("/v2/droplets/{}", droplet.id),
+                None,
+                Retry::All,
+            )
+            .await
+        {
+            // Gone already (e.g. a retried DELETE whose first try went through).
+            Err(e) if e.is_not_found() => Ok(()),
+            r => r.map(|_| ()).map_err(Into::into),
+        }
+    }
+}
+
+/// Our view of a droplet object; `None` when it lacks an id or a name.
+pub fn parse_droplet(v: &Value) -> Option<Droplet> {
+    let id = id_text(&v["id"]);
+    let name = v["name"].as_str()?.to_string();
+    if id.is_empty() {
+        return None;
+    }
+    let v4 = v["networks"]["v4"].as_array().cloned().unwrap_or_default();
+    let ip = |kind: &str| {
+        v4.iter()
+            .find(|n| n["type"].as_str() == Some(kind))
+            .and_then(|n| n["ip_address"].as_str())
+            .map(str::to_string)
+    };
+    let image = &v["image"];
+    Some(Droplet {
+        id,
+        name,
+        status: v["status"].as_str().unwrap_or("").to_string(),
+        tags: v["tags"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        public_ip: ip("public"),
+        private_ip: ip("private"),
+        image: image["slug"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| id_text(&image["id"])),
+        region: v["region"]["slug"].as_str().unwrap_or("").to_string(),
+        size: v["size_slug"].as_str().unwrap_or("").to_string(),
+    })
+}
+
+/// Ids are integers in most places and strings in some (`/v2/snapshots`): text either way.
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The path and query of a `links.pages` URL. Only the path is followed, against our own
+/// endpoint, so the token never goes to a host the answer names.
+fn path_of(link: &str) -> String {
+    match link.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/".to_string(), |i| rest[i..].to_string()),
+        None => link.to_string(),
+    }
+}
+
+/// "DigitalOcean API POST /v2/droplets: 422 unprocessable_entity: request payload validation failed".
+fn describe(label: &str, status: StatusCode, body: &str, attempts: u32) -> String {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let detail = match (v["id"].as_str(), v["message"].as_str()) {
+        (Some(id), Some(msg)) => format!("{id}: {msg}"),
+        // `POST /v2/tags` errors have their own shape.
+        _ => match v["error"].as_str() {
+            Some(e) => e.to_string(),
+            None => body.chars().take(300).collect(),
+        },
+    };
+    let mut msg = format!("DigitalOcean API {label}: {} {detail}", status.as_u16());
+    if let Some(r) = v["request_id"].as_str() {
+        msg.push_str(&format!(" (request id {r})"));
+    }
+    if attempts > 1 {
+        msg.push_str(&format!(" (after {attempts} tries)"));
+    }
+    msg
+}
+
+fn bad_answer(label: &str) -> String {
+    format!("DigitalOcean API {label}: the answer lacks the expected fields")
+}
+
+impl From<String> for ApiError {
+    fn from(message: String) -> Self {
+        ApiError { status: None, message }
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    out
+}
+
+fn is_fingerprint(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    parts.len() == 16
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The MD5 fingerprint DigitalOcean shows for a public key (`ssh-keygen -E md5 -l`).
+pub fn fingerprint(public_key: &str) -> CloudResult<String> {
+    use base64::Engine;
+    let blob = public_key
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| "ssh key: expected `TYPE BASE64 [COMMENT]`".to_string())?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .map_err(|e| format!("ssh key: invalid base64 ({e})"))?;
+    let digest = md5::compute(bytes);
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+}

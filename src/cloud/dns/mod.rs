@@ -1,0 +1,198 @@
+//! DNS A records, made to match idempotently: read the record, work out what differs, change
+//! only that (or, in dry-run, only say it).
+
+pub mod digitalocean;
+pub mod route53;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::CloudResult;
+use super::retry::Policy;
+use crate::inventory::{CloudSettings, DnsSettings};
+
+/// `dns::a_record(zone, name, ips, #{ttl, exact, health_check})`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ARecord {
+    pub zone: String,
+    /// `www`, `@` for the apex, or the fully qualified name.
+    pub name: String,
+    pub ips: Vec<String>,
+    pub ttl: Option<u32>,
+    /// Remove values that are not in `ips` (otherwise they are kept).
+    pub exact: bool,
+    /// Route 53 only: one multivalue record set per address, each with a health check.
+    pub health_check: Option<HealthCheck>,
+    /// Route 53 change batch comment.
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    /// `HTTP`, `HTTPS` or `TCP`.
+    pub kind: String,
+    pub port: u16,
+    pub path: Option<String>,
+}
+
+/// What changed (or would change).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DnsChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// The new TTL, when it changed.
+    pub ttl: Option<u32>,
+}
+
+impl DnsChange {
+    pub fn changed(&self) -> bool {
+        !self.added.is_empty() || !self.removed.is_empty() || self.ttl.is_some()
+    }
+
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.added.is_empty() {
+            parts.push(format!("+{}", self.added.join(" +")));
+        }
+        if !self.removed.is_empty() {
+            parts.push(format!("-{}", self.removed.join(" -")));
+        }
+        if let Some(t) = self.ttl {
+            parts.push(format!("ttl {t}"));
+        }
+        parts.join(", ")
+    }
+}
+
+#[async_trait]
+pub trait Dns: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Makes the record match; with `apply` false only reads and reports what would change.
+    async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange>;
+}
+
+/// The DNS service an inventory names: `[dns]`, or else a DigitalOcean `[cloud]`.
+pub fn dns_for(
+    dns: Option<&DnsSettings>,
+    cloud: Option<&CloudSettings>,
+    secret_dirs: &[PathBuf],
+    remember: &dyn Fn(&str),
+) -> CloudResult<Arc<dyn Dns>> {
+    let do_cloud = cloud.filter(|c| c.provider == "digitalocean");
+    let (provider, endpoint, secret) = match (dns, do_cloud) {
+        (Some(d), _) => (d.provider.as_str(), d.endpoint.as_deref(), d.token_secret.as_deref()),
+        (None, Some(c)) => ("digitalocean", c.endpoint.as_deref(), c.token_secret.as_deref()),
+        (None, None) => {
+            return Err("no [dns] table in the inventory (provider = \"digitalocean\" or \"route53\")".into());
+        }
+    };
+    match provider {
+        "digitalocean" => {
+            let secret = secret.or(do_cloud.and_then(|c| c.token_secret.as_deref()));
+            let token = super::digitalocean_token(secret, secret_dirs, remember)?;
+            let endpoint = endpoint.or(do_cloud.and_then(|c| c.endpoint.as_deref()));
+            Ok(Arc::new(super::digitalocean::DigitalOcean::new(
+                endpoint,
+                token,
+                Policy::default(),
+            )?))
+        }
+        "route53" => {
+            let creds = route53::Route53::credentials_from_env()?;
+            remember(&creds.secret_key);
+            if let Some(t) = &creds.session_token {
+                remember(t);
+            }
+            Ok(Arc::new(route53::Route53::new(endpoint, creds, Policy::default())?))
+        }
+        other => Err(format!("unknown DNS provider `{other}` (known: digitalocean, route53)")),
+    }
+}
+
+/// `www` + `example.com` → `www.example.com`; `@`, `` and the zone itself → the zone.
+pub fn fqdn(zone: &str, name: &str) -> String {
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() || name == "@" || name == zone {
+        zone
+    } else if name.ends_with(&format!(".{zone}")) {
+        name
+    } else {
+        format!("{name}.{zone}")
+    }
+}
+
+/// The name relative to the zone, `@` for the apex.
+pub fn relative(zone: &str, name: &str) -> String {
+    let full = fqdn(zone, name);
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    full.strip_suffix(&format!(".{zone}")).unwrap_or("@").to_string()
+}
+
+/// The values a record should have: `ips` alone when exact, else the current ones plus the
+/// missing ones. Returns (wanted, added, removed), current order first.
+pub fn diff(current: &[String], ips: &[String], exact: bool) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let added: Vec<String> = dedup(ips).into_iter().filter(|ip| !current.contains(ip)).collect();
+    let removed: Vec<String> = if exact {
+        dedup(current).into_iter().filter(|c| !ips.contains(c)).collect()
+    } else {
+        Vec::new()
+    };
+    let wanted: Vec<String> = dedup(current)
+        .into_iter()
+        .filter(|c| !removed.contains(c))
+        .chain(added.iter().cloned())
+        .collect();
+    (wanted, added, removed)
+}
+
+fn dedup(v: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for x in v {
+        if !out.contains(x) {
+            out.push(x.clone());
+        }
+    }
+    out
+}
+
+/// Every value must be an IPv4 address: a typo must not become a DNS record.
+pub fn check_ips(ips: &[String]) -> CloudResult<()> {
+    match ips.iter().find(|ip| ip.parse::<std::net::Ipv4Addr>().is_err()) {
+        Some(bad) => Err(format!("dns::a_record: {bad:?} is not an IPv4 address")),
+        None if ips.is_empty() => Err("dns::a_record: no addresses given".into()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(fqdn("example.com", "www"), "www.example.com");
+        assert_eq!(fqdn("example.com.", "@"), "example.com");
+        assert_eq!(fqdn("example.com", "WWW.example.com."), "www.example.com");
+        assert_eq!(relative("example.com", "www.example.com"), "www");
+        assert_eq!(relative("example.com", "example.com"), "@");
+    }
+
+    #[test]
+    fn diffs() {
+        let (w, a, r) = diff(&s(&["1.1.1.1", "2.2.2.2"]), &s(&["2.2.2.2", "3.3.3.3"]), false);
+        assert_eq!(
+            (w, a, r),
+            (s(&["1.1.1.1", "2.2.2.2", "3.3.3.3"]), s(&["3.3.3.3"]), s(&[]))
+        );
+        let (w, a, r) = diff(&s(&["1.1.1.1", "2.2.2.2"]), &s(&["2.2.2.2"]), true);
+        assert_eq!((w, a, r), (s(&["2.2.2.2"]), s(&[]), s(&["1.1.1.1"])));
+    }
+}

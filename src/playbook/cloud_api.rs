@@ -1,0 +1,503 @@
+//! The script-facing cloud API: `cloud::` (droplets, snapshots), `dns::a_record` and
+//! `inventory::refresh()`. Each call looks first (lists, reads) and acts only on a
+//! difference; in dry-run it reports what it would do and returns `Pending` values for
+//! what cannot be known before acting.
+
+use std::sync::{Arc, OnceLock};
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Module, NativeCallContext, RhaiNativeFunc};
+
+use super::api::fail;
+use super::convert::Opts;
+use crate::cloud::dns::{ARecord, Dns, HealthCheck};
+use crate::cloud::{self, Droplet, DropletPlan, DropletSpec, Provider};
+use crate::run::Run;
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// A value known only after apply (the address of a droplet a dry run did not create).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending;
+
+pub const PENDING_TEXT: &str = "(known after apply)";
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(PENDING_TEXT)
+    }
+}
+
+/// A script value as text; `Pending` as `(known after apply)`.
+fn text(v: &Dynamic) -> String {
+    if v.is::<Pending>() {
+        PENDING_TEXT.to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The run plus its providers, made on first use and kept (they hold rate-limit state).
+struct Cloud {
+    run: Arc<Run>,
+    provider: OnceLock<Result<Arc<dyn Provider>, String>>,
+    dns: OnceLock<Result<Arc<dyn Dns>, String>>,
+}
+
+impl Cloud {
+    fn settings(&self) -> Result<crate::inventory::CloudSettings, String> {
+        let inv = self.run.inventory.read().unwrap();
+        inv.cloud.clone().ok_or_else(|| {
+            format!(
+                "no [cloud] table in inventory {}: add one with `provider` and `tag`",
+                inv.file_label()
+            )
+        })
+    }
+
+    fn provider(&self) -> Result<(Arc<dyn Provider>, String), String> {
+        let settings = self.settings()?;
+        let p = self
+            .provider
+            .get_or_init(|| {
+                let dirs = self.run.secret_dirs();
+                cloud::provider_for(&settings, &dirs, &|t| self.run.secrets.remember(t))
+            })
+            .clone()?;
+        Ok((p, settings.tag))
+    }
+
+    fn dns(&self) -> Result<Arc<dyn Dns>, String> {
+        self.dns
+            .get_or_init(|| {
+                let inv = self.run.inventory.read().unwrap();
+                cloud::dns::dns_for(inv.dns.as_ref(), inv.cloud.as_ref(), &inv.secret_dirs(), &|t| {
+                    self.run.secrets.remember(t)
+                })
+            })
+            .clone()
+    }
+
+    fn dry_run(&self) -> bool {
+        self.run.settings.dry_run
+    }
+
+    /// Reports an action done or, in dry-run, planned; both count as a change.
+    fn changed(&self, what: &str) {
+        let line = if self.dry_run() {
+            format!("would {what}")
+        } else {
+            what.to_string()
+        };
+        self.run.reporter.log(None, &line);
+        self.run.controller.record_change();
+    }
+
+    fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        self.run.rt.block_on(fut)
+    }
+}
+
+/// Registers a function in a module; volatile, so the optimizer never folds a cloud call.
+fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
+    m: &mut Module,
+    name: &str,
+    f: impl RhaiNativeFunc<A, N, X, R, true> + Send + Sync + 'static,
+) {
+    FuncRegistration::new(name)
+        .in_internal_namespace()
+        .with_volatility(true)
+        .set_into_module(m, f);
+}
+
+/// A script error at the call, prefixed with the call (`cloud::droplet("web1"): …`).
+fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiResult<T> {
+    r.or_else(|e| {
+        if e.starts_with(&call) {
+            fail(ctx, e)
+        } else {
+            fail(ctx, format!("{call}: {e}"))
+        }
+    })
+}
+
+pub fn register(engine: &mut Engine, run: &Arc<Run>) {
+    let c = Arc::new(Cloud {
+        run: run.clone(),
+        provider: OnceLock::new(),
+        dns: OnceLock::new(),
+    });
+    engine
+        .register_type_with_name::<Pending>("Pending")
+        .register_fn("to_string", |_: &mut Pending| PENDING_TEXT.to_string())
+        .register_fn("to_debug", |_: &mut Pending| PENDING_TEXT.to_string());
+
+    let mut m = Module::new();
+    let x = c.clone();
+    add(
+        &mut m,
+        "droplet",
+        move |ctx: NativeCallContext, name: &str, spec: Map| {
+            op(&ctx, format!("cloud::droplet({name:?})"), droplet(&x, name, spec))
+        },
+    );
+    let x = c.clone();
+    add(&mut m, "droplets", move |ctx: NativeCallContext| {
+        op(
+            &ctx,
+            "cloud::droplets()".into(),
+            x.settings().and_then(|s| droplets(&x, &s.tag)),
+        )
+    });
+    let x = c.clone();
+    add(&mut m, "droplets", move |ctx: NativeCallContext, tag: &str| {
+        op(&ctx, format!("cloud::droplets({tag:?})"), droplets(&x, tag))
+    });
+    let x = c.clone();
+    add(
+        &mut m,
+        "snapshot",
+        move |ctx: NativeCallContext, d: Dynamic, name: &str| {
+            let target = droplet_name(&d);
+            op(
+                &ctx,
+                format!("cloud::snapshot({target:?}, {name:?})"),
+                snapshot(&x, &target, name),
+            )
+        },
+    );
+    let x = c.clone();
+    add(&mut m, "destroy", move |ctx: NativeCallContext, d: Dynamic| {
+        let target = droplet_name(&d);
+        op(&ctx, format!("cloud::destroy({target:?})"), destroy(&x, &target))
+    });
+    let x = c.clone();
+    add(&mut m, "power_off", move |ctx: NativeCallContext, d: Dynamic| {
+        let target = droplet_name(&d);
+        op(&ctx, format!("cloud::power_off({target:?})"), power(&x, &target, false))
+    });
+    let x = c.clone();
+    add(&mut m, "power_on", move |ctx: NativeCallContext, d: Dynamic| {
+        let target = droplet_name(&d);
+        op(&ctx, format!("cloud::power_on({target:?})"), power(&x, &target, true))
+    });
+    engine.register_static_module("cloud", m.into());
+
+    let mut m = Module::new();
+    let x = c.clone();
+    add(
+        &mut m,
+        "a_record",
+        move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic| {
+            op(
+                &ctx,
+                format!("dns::a_record({zone:?}, {name:?})"),
+                a_record(&x, zone, name, ips, Map::new()),
+            )
+        },
+    );
+    let x = c.clone();
+    add(
+        &mut m,
+        "a_record",
+        move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic, opts: Map| {
+            op(
+                &ctx,
+                format!("dns::a_record({zone:?}, {name:?})"),
+                a_record(&x, zone, name, ips, opts),
+            )
+        },
+    );
+    engine.register_static_module("dns", m.into());
+
+    let mut m = Module::new();
+    let x = c;
+    add(&mut m, "refresh", move |ctx: NativeCallContext| {
+        op(&ctx, "inventory::refresh()".into(), refresh(&x))
+    });
+    engine.register_static_module("inventory", m.into());
+}
+
+fn droplet_map(d: &Droplet) -> Map {
+    let ip = |v: &Option<String>| v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
+    [
+        ("id", Dynamic::from(d.id.clone())),
+        ("name", d.name.clone().into()),
+        ("status", d.status.clone().into()),
+        ("tags", tags(&d.tags)),
+        ("public_ip", ip(&d.public_ip)),
+        ("private_ip", ip(&d.private_ip)),
+        ("image", d.image.clone().into()),
+        ("region", d.region.clone().into()),
+        ("size", d.size.clone().into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v))
+    .collect()
+}
+
+fn tags(t: &[String]) -> Dynamic {
+    t.iter().map(|s| Dynamic::from(s.clone())).collect::<Array>().into()
+}
+
+/// What a dry run returns for a droplet it would create.
+fn planned_map(spec: &DropletSpec) -> Map {
+    [
+        ("id", Dynamic::from(Pending)),
+        ("name", spec.name.clone().into()),
+        ("status", "new".into()),
+        ("tags", tags(&spec.tags)),
+        ("public_ip", Dynamic::from(Pending)),
+        ("private_ip", Dynamic::from(Pending)),
+        ("image", spec.image.clone().into()),
+        ("region", spec.region.clone().unwrap_or_default().into()),
+        ("size", spec.size.clone().into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v))
+    .collect()
+}
+
+fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
+    let func = format!("cloud::droplet({name:?})");
+    let o = Opts::new(
+        &func,
+        spec,
+        &[
+            "region",
+            "size",
+            "image",
+            "ssh_keys",
+            "tags",
+            "vpc_uuid",
+            "user_data",
+            "ipv6",
+            "monitoring",
+            "backups",
+        ],
+    )?;
+    let image = match o.raw("image") {
+        None => {
+            return Err(format!(
+                "{func}: `image` is required (a slug, an image id or a snapshot)"
+            ));
+        }
+        // A snapshot as `cloud::snapshot` returned it.
+        Some(v) => match v.read_lock::<Map>() {
+            Some(m) => m.get("id").map(text).unwrap_or_default(),
+            None => text(&v),
+        },
+    };
+    Ok(DropletSpec {
+        name: name.to_string(),
+        region: o.string("region")?,
+        size: o
+            .string("size")?
+            .ok_or_else(|| format!("{func}: `size` is required, e.g. \"s-1vcpu-1gb\""))?,
+        image,
+        ssh_keys: o.string_list("ssh_keys")?,
+        tags: o.string_list("tags")?,
+        vpc_uuid: o.string("vpc_uuid")?,
+        user_data: o.string("user_data")?,
+        ipv6: o.bool("ipv6", false)?,
+        monitoring: o.bool("monitoring", false)?,
+        backups: o.bool("backups", false)?,
+    })
+}
+
+fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
+    let spec = parse_spec(name, spec)?;
+    let (p, tag) = c.provider()?;
+    let plan = c.block(cloud::plan_droplet(p.as_ref(), &tag, &spec))?;
+    match &plan {
+        DropletPlan::Exists(d) => return Ok(droplet_map(d)),
+        DropletPlan::Tag(d, missing) => c.changed(&format!("tag droplet {} with {}", d.name, missing.join(", "))),
+        DropletPlan::Create(s) => {
+            let mut what = format!("create droplet {} ({}, image {}", s.name, s.size, s.image);
+            if let Some(r) = &s.region {
+                what.push_str(&format!(", region {r}"));
+            }
+            what.push_str(&format!(", tags {})", s.tags.join(" ")));
+            c.changed(&what);
+        }
+    }
+    if c.dry_run() {
+        return Ok(match plan {
+            DropletPlan::Tag(mut d, missing) => {
+                d.tags.extend(missing);
+                droplet_map(&d)
+            }
+            DropletPlan::Create(s) => planned_map(&s),
+            DropletPlan::Exists(d) => droplet_map(&d),
+        });
+    }
+    let d = c.block(cloud::apply_droplet(p.as_ref(), plan))?;
+    c.run.reporter.log(
+        None,
+        &format!(
+            "droplet {} is {} (id {}, public {}, private {})",
+            d.name,
+            d.status,
+            d.id,
+            d.public_ip.as_deref().unwrap_or("-"),
+            d.private_ip.as_deref().unwrap_or("-")
+        ),
+    );
+    Ok(droplet_map(&d))
+}
+
+fn droplets(c: &Cloud, tag: &str) -> Result<Array, String> {
+    let (p, _) = c.provider()?;
+    let mut list = c.block(p.list(tag))?;
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(list.iter().map(|d| Dynamic::from(droplet_map(d))).collect())
+}
+
+/// A droplet argument: its map (as `cloud::droplet` returned it) or its name.
+fn droplet_name(d: &Dynamic) -> String {
+    match d.read_lock::<Map>() {
+        Some(m) => m.get("name").map(|n| n.to_string()).unwrap_or_default(),
+        None => d.to_string(),
+    }
+}
+
+/// The droplet called `name`, which must carry the run's tag: runbook only touches its own.
+fn owned(c: &Cloud, p: &dyn Provider, tag: &str, name: &str) -> Result<Option<Droplet>, String> {
+    let d = c.block(p.find(name))?;
+    if let Some(d) = &d {
+        cloud::check_owned(d, tag)?;
+    }
+    Ok(d)
+}
+
+fn snapshot(c: &Cloud, target: &str, name: &str) -> Result<Map, String> {
+    let (p, tag) = c.provider()?;
+    let map = |id: Dynamic| -> Map { [("id".into(), id), ("name".into(), name.into())].into_iter().collect() };
+    // Snapshot names identify them here: one that exists is not taken again.
+    if let Some(s) = c.block(p.find_snapshot(name))? {
+        return Ok(map(s.id.into()));
+    }
+    let droplet = owned(c, p.as_ref(), &tag, target)?;
+    if droplet.is_none() && !c.dry_run() {
+        return Err(format!("no droplet named `{target}`"));
+    }
+    c.changed(&format!(
+        "snapshot droplet {target} as {name} (power off, snapshot, power on)"
+    ));
+    match droplet {
+        Some(d) if !c.dry_run() => Ok(map(c
+            .block(cloud::snapshot_with_power_off(p.as_ref(), &d, name))?
+            .id
+            .into())),
+        _ => Ok(map(Dynamic::from(Pending))),
+    }
+}
+
+fn destroy(c: &Cloud, target: &str) -> Result<bool, String> {
+    let (p, tag) = c.provider()?;
+    let Some(droplet) = owned(c, p.as_ref(), &tag, target)? else {
+        return Ok(false);
+    };
+    c.changed(&format!("destroy droplet {} (id {})", droplet.name, droplet.id));
+    if !c.dry_run() {
+        c.block(p.destroy(&droplet))?;
+    }
+    Ok(true)
+}
+
+fn power(c: &Cloud, target: &str, on: bool) -> Result<bool, String> {
+    let (p, tag) = c.provider()?;
+    let droplet = owned(c, p.as_ref(), &tag, target)?.ok_or_else(|| format!("no droplet named `{target}`"))?;
+    if droplet.status == if on { "active" } else { "off" } {
+        return Ok(false);
+    }
+    c.changed(&format!("power {} droplet {target}", if on { "on" } else { "off" }));
+    if !c.dry_run() {
+        if on {
+            c.block(p.power_on(&droplet))?;
+        } else {
+            c.block(p.power_off(&droplet))?;
+        }
+    }
+    Ok(true)
+}
+
+fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Result<Map, String> {
+    let func = format!("dns::a_record({zone:?}, {name:?})");
+    let o = Opts::new(&func, opts, &["ttl", "exact", "health_check", "comment"])?;
+    let ips: Vec<String> = match ips.read_lock::<Array>() {
+        Some(a) => a.iter().map(text).collect(),
+        None => vec![text(&ips)],
+    };
+    if ips.iter().any(|ip| ip == PENDING_TEXT) {
+        // Addresses of droplets a dry run did not create: nothing to compare with yet.
+        c.changed(&format!(
+            "set A {} to {}",
+            crate::cloud::dns::fqdn(zone, name),
+            ips.join(" ")
+        ));
+        return Ok(dns_map(true, &ips, &[], None));
+    }
+    let ttl = match o.int("ttl")? {
+        Some(t) => Some(u32::try_from(t).map_err(|_| format!("ttl {t} is out of range"))?),
+        None => None,
+    };
+    let health_check = match o.raw("health_check") {
+        None => None,
+        Some(v) => {
+            let m = v
+                .read_lock::<Map>()
+                .map(|m| m.clone())
+                .ok_or("`health_check` must be a map #{ type, port, path }")?;
+            let h = Opts::new(&func, m, &["type", "port", "path"])?;
+            let port = h.int("port")?.unwrap_or(80);
+            Some(HealthCheck {
+                kind: h.string("type")?.unwrap_or_else(|| "HTTP".into()),
+                port: u16::try_from(port).map_err(|_| format!("health check port {port} is out of range"))?,
+                path: h.string("path")?,
+            })
+        }
+    };
+    let rec = ARecord {
+        zone: zone.to_string(),
+        name: name.to_string(),
+        ips,
+        ttl,
+        exact: o.bool("exact", false)?,
+        health_check,
+        comment: o.string("comment")?,
+    };
+    let dns = c.dns()?;
+    let change = c.block(dns.a_record(&rec, !c.dry_run()))?;
+    if change.changed() {
+        c.changed(&format!(
+            "change A {}: {}",
+            crate::cloud::dns::fqdn(zone, name),
+            change.describe()
+        ));
+    }
+    Ok(dns_map(change.changed(), &change.added, &change.removed, change.ttl))
+}
+
+fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>) -> Map {
+    let mut m = Map::new();
+    m.insert("changed".into(), changed.into());
+    m.insert("added".into(), tags(added));
+    m.insert("removed".into(), tags(removed));
+    m.insert(
+        "ttl".into(),
+        ttl.map(|t| Dynamic::from(t as i64)).unwrap_or(Dynamic::UNIT),
+    );
+    m
+}
+
+/// Re-reads the inventory file and the cloud's droplets, so hosts made earlier in the play
+/// can be targeted.
+fn refresh(c: &Cloud) -> Result<(), String> {
+    let mut inv = crate::inventory::Inventory::load(&c.run.settings.inventory).map_err(|e| e.to_string())?;
+    if inv.cloud.is_some() {
+        let (p, _) = c.provider()?;
+        c.block(crate::inventory::discover::discover(&mut inv, p.as_ref()))?;
+    }
+    c.run.replace_inventory(inv);
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Playbooks with `cloud::`, `dns::` and `inventory::refresh()` through the real binary,
+//! against the fake DigitalOcean API.
+
+use serde_json::Value;
+
+use crate::support::Project;
+use crate::support::fake_do::{FakeDo, TOKEN};
+
+fn project(fake: &FakeDo) -> Project {
+    let p = Project::new();
+    p.write(
+        "inventory/cloud.toml",
+        &format!(
+            "[cloud]\nprovider = \"digitalocean\"\ntag = \"runbook:test\"\nendpoint = \"{}\"\ntoken_secret = \"do_token\"\n\n\
+             [groups.bastions]\nhosts = [\"bastion\"]\n\n[hosts.bastion]\naddress = \"192.0.2.1\"\n",
+            fake.url()
+        ),
+    );
+    // The token comes from a secret file beside the inventory.
+    p.write("inventory/secrets/do_token", &format!("{TOKEN}\n"));
+    p.write(
+        "provision.rhai",
+        r#"
+let spec = #{ size: "s-1vcpu-1gb", image: "ubuntu-20-04-x64", region: "nyc3" };
+let made = step("droplets", || {
+    let out = [];
+    for n in ["web1", "web2", "db1"] {
+        let role = if n.starts_with("web") { "role:web" } else { "role:db" };
+        out.push(cloud::droplet(n, spec + #{ tags: [role] }));
+    }
+    for d in out { print(`${d.name} public=${d.public_ip} private=${d.private_ip}`); }
+    out
+});
+step("dns", || {
+    let web = made.filter(|d| d.name.starts_with("web")).map(|d| d.public_ip);
+    dns::a_record("example.com", "www", web, #{ ttl: 300 });
+});
+"#,
+    );
+    p
+}
+
+fn recap_changes(out: &crate::support::Output) -> u64 {
+    let events = out.events();
+    let recap = events.iter().find(|e| e["event"] == "recap").expect("a recap");
+    recap["changes"].as_u64().unwrap()
+}
+
+#[test]
+fn dry_run_plans_without_creating_then_the_play_creates_once() {
+    let fake = FakeDo::start();
+    fake.state().polls = 0;
+    let p = project(&fake);
+
+    let dry = p.runbook(&["play", "provision.rhai", "-i", "cloud", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    for line in [
+        "would create droplet web1 (s-1vcpu-1gb, image ubuntu-20-04-x64, region nyc3, tags role:web runbook:test)",
+        "would create droplet db1",
+        "web1 public=(known after apply) private=(known after apply)",
+        "would set A www.example.com to (known after apply) (known after apply)",
+    ] {
+        assert!(dry.stdout.contains(line), "missing {line:?}\n{}", dry.all());
+    }
+    assert!(fake.droplet_names().is_empty());
+    assert!(
+        fake.state().log.iter().all(|l| l.method == "GET"),
+        "a dry run only reads"
+    );
+
+    let run = p.runbook(&["play", "provision.rhai", "-i", "cloud"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(fake.droplet_names(), ["db1", "web1", "web2"]);
+    assert!(run.stdout.contains("web1 public=203.0.113."), "{}", run.all());
+    assert!(
+        run.stdout.contains("change A www.example.com: +203.0.113."),
+        "{}",
+        run.all()
+    );
+    let records = fake.state().records.len();
+    assert_eq!(records, 2);
+
+    // The same play again changes nothing, and a dry run now plans nothing.
+    for args in [
+        vec!["play", "provision.rhai", "-i", "cloud", "--output", "json"],
+        vec!["play", "provision.rhai", "-i", "cloud", "--output", "json", "--dry-run"],
+    ] {
+        let again = p.runbook(&args);
+        assert_eq!(again.code, 0, "{}", again.all());
+        assert_eq!(recap_changes(&again), 0, "{}", again.all());
+    }
+    assert_eq!(fake.requests("POST", "/v2/droplets").len(), 3);
+    for o in [&dry, &run] {
+        assert!(!o.all().contains(TOKEN), "the token leaked:\n{}", o.all());
+    }
+    fake.assert_no_violations();
+}
+
+#[test]
+fn discovered_droplets_join_groups_and_refresh_sees_new_ones() {
+    let fake = FakeDo::start();
+    fake.state().polls = 0;
+    let p = project(&fake);
+    let o = p.runbook(&["play", "provision.rhai", "-i", "cloud"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    let inv = p.runbook(&["inventory", "-i", "cloud", "--json"]);
+    assert_eq!(inv.code, 0, "{}", inv.all());
+    let doc: Value = serde_json::from_str(&inv.stdout).unwrap();
+    assert_eq!(doc["groups"]["web"]["hosts"], serde_json::json!(["web1", "web2"]));
+    assert_eq!(doc["groups"]["db"]["hosts"], serde_json::json!(["db1"]));
+    assert_eq!(doc["groups"]["bastions"]["hosts"], serde_json::json!(["bastion"]));
+    let web1 = &doc["hosts"]["web1"];
+    assert!(web1["address"].as_str().unwrap().starts_with("203.0.113."), "{web1}");
+    assert!(web1["private_ip"].as_str().unwrap().starts_with("10.110.0."), "{web1}");
+    assert_eq!(web1["connection"], "ssh");
+
+    p.write(
+        "grow.rhai",
+        r#"
+step("before", || print(`web before: ${hosts("web").map(|h| h.name)}`));
+step("clone", || {
+    let s = cloud::snapshot("web1", "web1-base");
+    let d = cloud::droplet("web3", #{ size: "s-1vcpu-1gb", image: s, region: "nyc3", tags: ["role:web"] });
+    print(`web3 image ${d.image} = snapshot ${s.id}`);
+});
+inventory::refresh();
+step("after", || {
+    print(`web after: ${hosts("web").map(|h| h.name)}`);
+    print(`web3 at ${hosts("web3")[0].address}`);
+});
+step("teardown", || {
+    for d in cloud::droplets() { cloud::destroy(d); }
+    print(`left: ${cloud::droplets().len()}`);
+});
+"#,
+    );
+    let o = p.runbook(&["play", "grow.rhai", "-i", "cloud"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains(r#"web before: ["web1", "web2"]"#), "{}", o.all());
+    assert!(
+        o.stdout.contains(r#"web after: ["web1", "web2", "web3"]"#),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("web3 at 203.0.113."), "{}", o.all());
+    let snap = fake.state().snapshots[0]["id"].to_string();
+    assert!(
+        o.stdout.contains(&format!("web3 image {snap} = snapshot {snap}")),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("left: 0"), "{}", o.all());
+    assert!(fake.droplet_names().is_empty());
+    fake.assert_no_violations();
+}
+
+#[test]
+fn cloud_errors_stop_the_play_with_the_api_message() {
+    let fake = FakeDo::start();
+    fake.state().polls = 0;
+    let p = project(&fake);
+    fake.state().add_droplet("web1", &["someone-else"]);
+    p.write(
+        "bad.rhai",
+        r#"
+step("size", || cloud::droplet("web9", #{ size: "s-huge", image: "ubuntu-20-04-x64" }));
+"#,
+    );
+    let o = p.runbook(&["play", "bad.rhai", "-i", "cloud"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all().contains(r#"cloud::droplet("web9"): DigitalOcean API POST /v2/droplets: 422 unprocessable_entity: s-huge is not a valid size slug"#),
+        "{}",
+        o.all()
+    );
+    p.write(
+        "taken.rhai",
+        "step(\"taken\", || cloud::droplet(\"web1\", #{ size: \"s-1vcpu-1gb\", image: \"x\" }));\n",
+    );
+    let o = p.runbook(&["play", "taken.rhai", "-i", "cloud"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all().contains("droplet `web1` (id ") && o.all().contains("without tag `runbook:test`"),
+        "{}",
+        o.all()
+    );
+    assert!(!o.all().contains(TOKEN));
+    fake.assert_no_violations();
+}

@@ -1,0 +1,329 @@
+//! `a_record` on DigitalOcean domains and Route 53, against the fake APIs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use runbook::cloud::digitalocean::DigitalOcean;
+use runbook::cloud::dns::route53::{RecordSet, Route53, change_batch_xml};
+use runbook::cloud::dns::{ARecord, Dns, DnsChange, HealthCheck};
+use runbook::cloud::retry::Policy;
+use runbook::cloud::sigv4::Credentials;
+
+use crate::support::fake_do::{self, FakeDo};
+use crate::support::fake_route53::{self, FakeRoute53};
+
+fn fixture(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/route53")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn policy() -> Policy {
+    Policy {
+        attempts: 3,
+        backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        poll: Duration::from_millis(5),
+        max_poll: Duration::from_millis(10),
+        ..Policy::default()
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ips(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn rec(name: &str, addrs: &[&str], ttl: Option<u32>, exact: bool) -> ARecord {
+    ARecord {
+        zone: "example.com".into(),
+        name: name.into(),
+        ips: ips(addrs),
+        ttl,
+        exact,
+        health_check: None,
+        comment: None,
+    }
+}
+
+fn set(name: &str, id: Option<&str>, ttl: u32, values: &[&str], hc: Option<&str>) -> RecordSet {
+    RecordSet {
+        name: name.into(),
+        set_id: id.map(str::to_string),
+        multivalue: id.is_some(),
+        ttl: Some(ttl),
+        values: ips(values),
+        health_check: hc.map(str::to_string),
+    }
+}
+
+#[test]
+fn change_batches_are_the_documented_xml() {
+    let basic = set("example.com", None, 60, &["192.0.2.44"], None);
+    assert_eq!(
+        change_batch_xml(Some("Web server for example.com"), &[("CREATE", &basic)]),
+        fixture("create-basic.xml")
+    );
+    let multi = set(
+        "app.example.com",
+        None,
+        300,
+        &["192.0.2.10", "192.0.2.11", "192.0.2.12"],
+        None,
+    );
+    assert_eq!(
+        change_batch_xml(Some("app servers"), &[("UPSERT", &multi)]),
+        fixture("upsert-multiple-values.xml")
+    );
+    let web1 = set(
+        "app.example.com",
+        Some("web-1"),
+        60,
+        &["192.0.2.10"],
+        Some("abcdef11-2222-3333-4444-555555fedcba"),
+    );
+    let web2 = set(
+        "app.example.com",
+        Some("web-2"),
+        60,
+        &["192.0.2.11"],
+        Some("abcdef66-7777-8888-9999-000000fedcba"),
+    );
+    assert_eq!(
+        change_batch_xml(
+            Some("multivalue app.example.com"),
+            &[("UPSERT", &web1), ("UPSERT", &web2)]
+        ),
+        fixture("upsert-multivalue-health-checks.xml")
+    );
+}
+
+fn route53(fake: &FakeRoute53, token: Option<&str>) -> Route53 {
+    let creds = Credentials {
+        access_key: fake_route53::ACCESS_KEY.into(),
+        secret_key: fake_route53::SECRET_KEY.into(),
+        session_token: token.map(str::to_string),
+    };
+    Route53::new(Some(&fake.url()), creds, policy()).unwrap()
+}
+
+#[test]
+fn route53_upserts_one_set_idempotently_and_exact_removes_extras() {
+    let fake = FakeRoute53::start();
+    let r = route53(&fake, None);
+    rt().block_on(async {
+        let mut first = rec("app", &["192.0.2.10", "192.0.2.11", "192.0.2.12"], Some(300), false);
+        first.comment = Some("app servers".into());
+        let c = r.a_record(&first, true).await.unwrap();
+        assert_eq!(c.added, ips(&["192.0.2.10", "192.0.2.11", "192.0.2.12"]));
+        assert_eq!(fake.change_bodies(), [fixture("upsert-multiple-values.xml")]);
+
+        // Again: read, nothing to change, nothing sent.
+        assert!(!r.a_record(&first, true).await.unwrap().changed());
+        assert_eq!(fake.change_bodies().len(), 1);
+
+        // Dry run of a new value: reported, not sent.
+        let more = rec("app.example.com", &["192.0.2.13"], None, false);
+        assert_eq!(r.a_record(&more, false).await.unwrap().added, ips(&["192.0.2.13"]));
+        assert_eq!(fake.change_bodies().len(), 1);
+
+        // Without `exact` the others stay.
+        let c = r.a_record(&more, true).await.unwrap();
+        assert_eq!((c.added.clone(), c.removed.clone()), (ips(&["192.0.2.13"]), vec![]));
+        assert_eq!(fake.state().sets[0].values.len(), 4);
+        assert!(fake.change_bodies()[1].contains("<TTL>300</TTL>"), "the TTL is kept");
+
+        let only = rec("app", &["192.0.2.10"], None, true);
+        let c = r.a_record(&only, true).await.unwrap();
+        assert_eq!(c.removed, ips(&["192.0.2.11", "192.0.2.12", "192.0.2.13"]));
+        assert_eq!(fake.state().sets[0].values, ips(&["192.0.2.10"]));
+        assert!(!r.a_record(&only, true).await.unwrap().changed());
+
+        let retuned = r
+            .a_record(&rec("app", &["192.0.2.10"], Some(60), true), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            retuned,
+            DnsChange {
+                ttl: Some(60),
+                ..Default::default()
+            }
+        );
+    });
+    assert_eq!(fake.change_bodies().len(), 4);
+    fake.assert_no_violations();
+}
+
+#[test]
+fn route53_health_checks_make_one_multivalue_set_per_address() {
+    let fake = FakeRoute53::start();
+    let r = route53(&fake, Some("session-token-example"));
+    fake.state().token = Some("session-token-example".into());
+    let mut wanted = rec("app", &["192.0.2.10", "192.0.2.11"], Some(60), false);
+    wanted.comment = Some("multivalue app.example.com".into());
+    wanted.health_check = Some(HealthCheck {
+        kind: "HTTP".into(),
+        port: 80,
+        path: Some("/health".into()),
+    });
+    rt().block_on(async {
+        let c = r.a_record(&wanted, true).await.unwrap();
+        assert_eq!(c.added, ips(&["192.0.2.10", "192.0.2.11"]));
+        let hcs: Vec<String> = fake.state().health_checks.iter().map(|h| h.1.clone()).collect();
+        assert_eq!(hcs.len(), 2);
+        // The documented body, but with our set identifiers (the address) and check ids.
+        let expected = fixture("upsert-multivalue-health-checks.xml")
+            .replace("<SetIdentifier>web-1", "<SetIdentifier>192.0.2.10")
+            .replace("<SetIdentifier>web-2", "<SetIdentifier>192.0.2.11")
+            .replace("abcdef11-2222-3333-4444-555555fedcba", &hcs[0])
+            .replace("abcdef66-7777-8888-9999-000000fedcba", &hcs[1]);
+        assert_eq!(fake.change_bodies(), [expected]);
+
+        assert!(!r.a_record(&wanted, true).await.unwrap().changed());
+        assert_eq!(fake.state().health_checks.len(), 2);
+
+        let mut one = wanted.clone();
+        one.ips = ips(&["192.0.2.10"]);
+        one.exact = true;
+        let c = r.a_record(&one, true).await.unwrap();
+        assert_eq!(c.removed, ips(&["192.0.2.11"]));
+        assert!(fake.change_bodies()[1].contains("<Action>DELETE</Action>"));
+        assert_eq!(fake.state().sets.len(), 1);
+    });
+    fake.assert_no_violations();
+}
+
+#[test]
+fn route53_takes_zone_ids_and_reports_errors() {
+    let fake = FakeRoute53::start();
+    let r = route53(&fake, None);
+    rt().block_on(async {
+        let mut by_id = rec("www", &["192.0.2.20"], None, false);
+        by_id.zone = fake_route53::ZONE_ID.into();
+        by_id.name = "www.example.com".into();
+        assert!(r.a_record(&by_id, true).await.unwrap().changed());
+        by_id.zone = "ZNOSUCHZONE".into();
+        let err = r.a_record(&by_id, true).await.unwrap_err();
+        assert!(
+            err.contains("404 NoSuchHostedZone") && err.contains("ZNOSUCHZONE"),
+            "{err}"
+        );
+    });
+    assert!(!fake.state().log.iter().any(|(_, p, _)| p.contains("hostedzonesbyname")));
+    fake.assert_no_violations();
+
+    // A wrong secret is caught by the signature check.
+    let bad = Route53::new(
+        Some(&fake.url()),
+        Credentials {
+            access_key: fake_route53::ACCESS_KEY.into(),
+            secret_key: "wrong-secret".into(),
+            session_token: None,
+        },
+        policy(),
+    )
+    .unwrap();
+    let err = rt()
+        .block_on(bad.a_record(&rec("www", &["192.0.2.20"], None, false), true))
+        .unwrap_err();
+    assert!(
+        err.contains("SignatureDoesNotMatch") && !err.contains("wrong-secret"),
+        "{err}"
+    );
+}
+
+#[test]
+fn digitalocean_records_are_created_completed_and_pruned() {
+    let fake = FakeDo::start();
+    let p = DigitalOcean::new(Some(&fake.url()), fake_do::TOKEN.into(), policy()).unwrap();
+    let changes = |fake: &FakeDo| {
+        ["POST", "PATCH", "DELETE"]
+            .iter()
+            .map(|m| fake.requests(m, "/v2/domains/").len())
+            .sum::<usize>()
+    };
+    rt().block_on(async {
+        let c = p
+            .a_record(&rec("www", &["192.0.2.10", "192.0.2.11"], Some(600), false), true)
+            .await
+            .unwrap();
+        assert_eq!(c.added, ips(&["192.0.2.10", "192.0.2.11"]));
+        let records: Vec<(String, String, u64)> = fake
+            .state()
+            .records
+            .iter()
+            .map(|(_, r)| {
+                (
+                    r["name"].as_str().unwrap().into(),
+                    r["data"].as_str().unwrap().into(),
+                    r["ttl"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            records,
+            [
+                ("www".into(), "192.0.2.10".into(), 600),
+                ("www".into(), "192.0.2.11".into(), 600)
+            ]
+        );
+
+        let c = p
+            .a_record(&rec("www", &["192.0.2.12"], None, false), true)
+            .await
+            .unwrap();
+        assert_eq!((c.added, c.removed), (ips(&["192.0.2.12"]), vec![]));
+        assert_eq!(fake.state().records.len(), 3);
+
+        let before = changes(&fake);
+        let all = rec(
+            "www.example.com",
+            &["192.0.2.12", "192.0.2.10", "192.0.2.11"],
+            None,
+            false,
+        );
+        assert!(!p.a_record(&all, true).await.unwrap().changed());
+        assert_eq!(changes(&fake), before, "a no-op sends nothing");
+
+        let dry = p
+            .a_record(&rec("www", &["192.0.2.99"], None, true), false)
+            .await
+            .unwrap();
+        assert_eq!(dry.added, ips(&["192.0.2.99"]));
+        assert_eq!(dry.removed.len(), 3);
+        assert_eq!(changes(&fake), before, "dry run sends nothing");
+
+        let c = p
+            .a_record(&rec("www", &["192.0.2.10"], None, true), true)
+            .await
+            .unwrap();
+        assert_eq!(c.removed, ips(&["192.0.2.11", "192.0.2.12"]));
+        assert_eq!(fake.state().records.len(), 1);
+        assert_eq!(fake.requests("DELETE", "/v2/domains/").len(), 2);
+
+        let c = p
+            .a_record(&rec("www", &["192.0.2.10"], Some(300), true), true)
+            .await
+            .unwrap();
+        assert_eq!(c.ttl, Some(300));
+        assert_eq!(fake.state().records[0].1["ttl"], 300);
+
+        // The apex is `@`; other names are untouched.
+        p.a_record(&rec("@", &["192.0.2.1"], None, true), true).await.unwrap();
+        assert_eq!(fake.state().records.len(), 2);
+        let err = p
+            .a_record(&rec("www", &["not-an-ip"], None, false), true)
+            .await
+            .unwrap_err();
+        assert!(err.contains("not-an-ip"), "{err}");
+    });
+    fake.assert_no_violations();
+}

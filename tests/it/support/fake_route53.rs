@@ -1,0 +1,597 @@
+//! A fake Route 53 (shared/api/route53.md) on 127.0.0.1: verifies each request's SigV4
+//! signature and its XML against the documented element names and order, keeps record sets
+//! and health checks, and answers with the documented response documents.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use roxmltree::{Document, Node};
+use runbook::cloud::sigv4::{self, Credentials};
+
+use super::http::{Incoming, Reply, Server};
+
+pub const ACCESS_KEY: &str = "AKIDEXAMPLE";
+pub const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+pub const ZONE_ID: &str = "Z3M3LMPEXAMPLE";
+const NS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Set {
+    pub name: String,
+    pub set_id: Option<String>,
+    pub multivalue: bool,
+    pub ttl: Option<String>,
+    pub values: Vec<String>,
+    pub health_check: Option<String>,
+}
+
+pub struct State {
+    pub sets: Vec<Set>,
+    /// (caller reference, id, config as sent).
+    pub health_checks: Vec<(String, String, String)>,
+    pub violations: Vec<String>,
+    /// (method, path, body) of every request.
+    pub log: Vec<(String, String, String)>,
+    /// Session token the requests must carry (and sign), if any.
+    pub token: Option<String>,
+    /// `maxitems` the fake uses when the client sends none.
+    pub page_size: usize,
+    changes: usize,
+}
+
+pub struct FakeRoute53 {
+    pub server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeRoute53 {
+    pub fn start() -> FakeRoute53 {
+        let state = Arc::new(Mutex::new(State {
+            sets: Vec::new(),
+            health_checks: Vec::new(),
+            violations: Vec::new(),
+            log: Vec::new(),
+            token: None,
+            page_size: 300,
+            changes: 0,
+        }));
+        let s = state.clone();
+        let server = Server::start(move |req| {
+            let mut st = s.lock().unwrap();
+            st.log.push((req.method.clone(), req.path.clone(), req.body.clone()));
+            st.handle(req)
+        });
+        FakeRoute53 { server, state }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url.clone()
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    pub fn assert_no_violations(&self) {
+        let v = self.state().violations.clone();
+        assert!(
+            v.is_empty(),
+            "requests route53.md documents differently:\n{}",
+            v.join("\n")
+        );
+    }
+
+    /// Bodies of the `ChangeResourceRecordSets` requests so far.
+    pub fn change_bodies(&self) -> Vec<String> {
+        self.state()
+            .log
+            .iter()
+            .filter(|(m, p, _)| m == "POST" && p.ends_with("/rrset"))
+            .map(|(_, _, b)| b.clone())
+            .collect()
+    }
+}
+
+fn xml(status: u16, body: String) -> Reply {
+    Reply {
+        status,
+        headers: vec![
+            ("Content-Type".into(), "application/xml".into()),
+            ("x-amz-request-id".into(), "b25f48e8-84fd-11e6-80d9-574e0c4664cb".into()),
+        ],
+        body: format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"),
+    }
+}
+
+fn error(status: u16, kind: &str, code: &str, message: &str) -> Reply {
+    xml(
+        status,
+        format!(
+            "<ErrorResponse xmlns=\"{NS}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{code}</Code>\n    \
+             <Message>{message}</Message>\n  </Error>\n  <RequestId>b25f48e8-84fd-11e6-80d9-574e0c4664cb</RequestId>\n</ErrorResponse>"
+        ),
+    )
+}
+
+fn invalid_batch(message: &str) -> Reply {
+    xml(
+        400,
+        format!(
+            "<InvalidChangeBatch xmlns=\"{NS}\">\n  <Messages>\n    <Message>{message}</Message>\n  </Messages>\n  \
+             <RequestId>b25f48e8-84fd-11e6-80d9-574e0c4664cb</RequestId>\n</InvalidChangeBatch>"
+        ),
+    )
+}
+
+fn text<'a>(n: Node<'a, '_>, name: &str) -> Option<&'a str> {
+    n.children().find(|c| c.has_tag_name((NS, name))).and_then(|c| c.text())
+}
+
+/// Element children's names, in order.
+fn names(n: Node) -> Vec<String> {
+    n.children()
+        .filter(|c| c.is_element())
+        .map(|c| c.tag_name().name().to_string())
+        .collect()
+}
+
+/// `got` must be a subsequence of the model's order `order`, containing `required`.
+fn in_order(got: &[String], order: &[&str], required: &[&str]) -> Result<(), String> {
+    let mut i = 0;
+    for g in got {
+        match order[i..].iter().position(|o| o == g) {
+            Some(j) => i += j + 1,
+            None => {
+                return Err(format!(
+                    "element <{g}> unknown or out of order (model order: {order:?}), got {got:?}"
+                ));
+            }
+        }
+    }
+    match required.iter().find(|r| !got.iter().any(|g| g == *r)) {
+        Some(r) => Err(format!("required element <{r}> missing in {got:?}")),
+        None => Ok(()),
+    }
+}
+
+const SET_ORDER: &[&str] = &[
+    "Name",
+    "Type",
+    "SetIdentifier",
+    "Weight",
+    "Region",
+    "GeoLocation",
+    "Failover",
+    "MultiValueAnswer",
+    "TTL",
+    "ResourceRecords",
+    "AliasTarget",
+    "HealthCheckId",
+    "TrafficPolicyInstanceId",
+    "CidrRoutingConfig",
+    "GeoProximityLocation",
+];
+const HC_ORDER: &[&str] = &[
+    "IPAddress",
+    "Port",
+    "Type",
+    "ResourcePath",
+    "FullyQualifiedDomainName",
+    "SearchString",
+    "RequestInterval",
+    "FailureThreshold",
+    "MeasureLatency",
+    "Inverted",
+    "Disabled",
+    "HealthThreshold",
+    "ChildHealthChecks",
+    "EnableSNI",
+    "Regions",
+    "AlarmIdentifier",
+    "InsufficientDataHealthStatus",
+    "RoutingControlArn",
+];
+
+fn norm(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// Sort key of the listing: labels reversed, then type, then set identifier.
+fn sort_key(s: &Set) -> (Vec<String>, String) {
+    let labels = s
+        .name
+        .trim_end_matches('.')
+        .split('.')
+        .rev()
+        .map(str::to_string)
+        .collect();
+    (labels, s.set_id.clone().unwrap_or_default())
+}
+
+impl State {
+    fn violation(&mut self, req: &Incoming, what: String) -> Reply {
+        self.violations.push(format!("{}: {what}", req.target()));
+        error(400, "Sender", "InvalidInput", &what)
+    }
+
+    fn handle(&mut self, req: &Incoming) -> Reply {
+        if let Err(e) = self.check_signature(req) {
+            self.violations.push(format!("{}: {e}", req.target()));
+            return error(403, "Sender", "SignatureDoesNotMatch", &e);
+        }
+        let seg: Vec<&str> = req.path.split('/').skip(1).collect();
+        match (req.method.as_str(), seg.as_slice()) {
+            ("GET", ["2013-04-01", "hostedzonesbyname"]) => self.zones_by_name(req),
+            ("GET", ["2013-04-01", "hostedzone", id, "rrset"]) if *id == ZONE_ID => self.list_sets(req),
+            ("POST", ["2013-04-01", "hostedzone", id, "rrset"]) if *id == ZONE_ID => self.change_sets(req),
+            ("GET" | "POST", ["2013-04-01", "hostedzone", id, "rrset"]) => error(
+                404,
+                "Sender",
+                "NoSuchHostedZone",
+                &format!("No hosted zone found with ID: {id}"),
+            ),
+            ("POST", ["2013-04-01", "healthcheck"]) => self.create_health_check(req),
+            _ => self.violation(req, "no such operation in route53.md".into()),
+        }
+    }
+
+    /// Recomputes the SigV4 signature over what arrived, with the signed headers it names.
+    fn check_signature(&self, req: &Incoming) -> Result<(), String> {
+        let auth = req.header("authorization").ok_or("no Authorization header")?;
+        let rest = auth
+            .strip_prefix("AWS4-HMAC-SHA256 Credential=")
+            .ok_or("Authorization does not start with `AWS4-HMAC-SHA256 Credential=`")?;
+        let (cred, rest) = rest.split_once(", SignedHeaders=").ok_or("no SignedHeaders")?;
+        let (signed, _sig) = rest.split_once(", Signature=").ok_or("no Signature")?;
+        let date = req.header("x-amz-date").ok_or("no X-Amz-Date header")?;
+        let scope = format!(
+            "{ACCESS_KEY}/{}/us-east-1/route53/aws4_request",
+            date.get(..8).unwrap_or("")
+        );
+        if cred != scope {
+            return Err(format!("credential {cred:?} is not {scope:?}"));
+        }
+        let signed: Vec<&str> = signed.split(';').collect();
+        for must in ["host", "x-amz-date"] {
+            if !signed.contains(&must) {
+                return Err(format!("`{must}` is not signed"));
+            }
+        }
+        if let Some(t) = &self.token
+            && (req.header("x-amz-security-token") != Some(t) || !signed.contains(&"x-amz-security-token"))
+        {
+            return Err("the session token is missing or not signed".into());
+        }
+        let headers: Vec<(String, String)> = signed
+            .iter()
+            .map(|h| (h.to_string(), req.header(h).unwrap_or("").to_string()))
+            .collect();
+        let expected = sigv4::sign(
+            &sigv4::Request {
+                method: &req.method,
+                path: &req.path,
+                query: &req.query,
+                headers: &headers,
+                payload_hash: sigv4::sha256_hex(req.body.as_bytes()),
+            },
+            &Credentials {
+                access_key: ACCESS_KEY.into(),
+                secret_key: SECRET_KEY.into(),
+                session_token: None,
+            },
+            "us-east-1",
+            "route53",
+            date,
+        );
+        if expected.authorization != auth {
+            return Err(format!(
+                "signature mismatch; canonical request:\n{}",
+                expected.canonical_request
+            ));
+        }
+        Ok(())
+    }
+
+    fn zones_by_name(&mut self, req: &Incoming) -> Reply {
+        if req
+            .query
+            .iter()
+            .any(|(k, _)| k != "dnsname" && k != "hostedzoneid" && k != "maxitems")
+        {
+            return self.violation(req, "unknown query parameter".into());
+        }
+        let dns = req.param("dnsname").unwrap_or("");
+        xml(
+            200,
+            format!(
+                "<ListHostedZonesByNameResponse xmlns=\"{NS}\">\n  <HostedZones>\n    <HostedZone>\n      \
+                 <Id>/hostedzone/{ZONE_ID}</Id>\n      <Name>example.com.</Name>\n      <CallerReference>fake</CallerReference>\n      \
+                 <Config>\n        <PrivateZone>false</PrivateZone>\n      </Config>\n      <ResourceRecordSetCount>{}</ResourceRecordSetCount>\n    \
+                 </HostedZone>\n  </HostedZones>\n  <DNSName>{dns}</DNSName>\n  <IsTruncated>false</IsTruncated>\n  <MaxItems>1</MaxItems>\n\
+                 </ListHostedZonesByNameResponse>",
+                self.sets.len()
+            ),
+        )
+    }
+
+    fn list_sets(&mut self, req: &Incoming) -> Reply {
+        if let Some((k, _)) = req
+            .query
+            .iter()
+            .find(|(k, _)| !["name", "type", "identifier", "maxitems"].contains(&k.as_str()))
+        {
+            return self.violation(req, format!("unknown query parameter `{k}`"));
+        }
+        if req.param("type").is_some() && req.param("name").is_none() {
+            return self.violation(req, "`type` without `name`".into());
+        }
+        let max = req
+            .param("maxitems")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(self.page_size);
+        let mut sets = self.sets.clone();
+        sets.sort_by_key(sort_key);
+        let start = req.param("name").map(|n| {
+            let probe = Set {
+                name: norm(n),
+                set_id: req.param("identifier").map(str::to_string),
+                multivalue: false,
+                ttl: None,
+                values: vec![],
+                health_check: None,
+            };
+            sort_key(&probe)
+        });
+        let from: Vec<Set> = sets
+            .into_iter()
+            .filter(|s| start.as_ref().is_none_or(|k| &sort_key(s) >= k))
+            .collect();
+        let page: Vec<&Set> = from.iter().take(max).collect();
+        let mut out = format!("<ListResourceRecordSetsResponse xmlns=\"{NS}\">\n  <ResourceRecordSets>\n");
+        for s in &page {
+            out.push_str(&format!(
+                "    <ResourceRecordSet>\n      <Name>{}</Name>\n      <Type>A</Type>\n",
+                s.name
+            ));
+            if let Some(id) = &s.set_id {
+                out.push_str(&format!("      <SetIdentifier>{id}</SetIdentifier>\n"));
+            }
+            if s.multivalue {
+                out.push_str("      <MultiValueAnswer>true</MultiValueAnswer>\n");
+            }
+            if let Some(t) = &s.ttl {
+                out.push_str(&format!("      <TTL>{t}</TTL>\n"));
+            }
+            out.push_str("      <ResourceRecords>\n");
+            for v in &s.values {
+                out.push_str(&format!(
+                    "        <ResourceRecord>\n          <Value>{v}</Value>\n        </ResourceRecord>\n"
+                ));
+            }
+            out.push_str("      </ResourceRecords>\n");
+            if let Some(h) = &s.health_check {
+                out.push_str(&format!("      <HealthCheckId>{h}</HealthCheckId>\n"));
+            }
+            out.push_str("    </ResourceRecordSet>\n");
+        }
+        out.push_str("  </ResourceRecordSets>\n");
+        match from.get(max) {
+            Some(next) => {
+                out.push_str(&format!(
+                    "  <IsTruncated>true</IsTruncated>\n  <NextRecordName>{}</NextRecordName>\n  <NextRecordType>A</NextRecordType>\n",
+                    next.name
+                ));
+                if let Some(id) = &next.set_id {
+                    out.push_str(&format!("  <NextRecordIdentifier>{id}</NextRecordIdentifier>\n"));
+                }
+            }
+            None => out.push_str("  <IsTruncated>false</IsTruncated>\n"),
+        }
+        out.push_str(&format!(
+            "  <MaxItems>{max}</MaxItems>\n</ListResourceRecordSetsResponse>"
+        ));
+        xml(200, out)
+    }
+
+    fn change_sets(&mut self, req: &Incoming) -> Reply {
+        if !req.header("content-type").is_some_and(|c| c.contains("xml")) {
+            return self.violation(req, "body without an XML content type".into());
+        }
+        let doc = match Document::parse(&req.body) {
+            Ok(d) => d,
+            Err(e) => return self.violation(req, format!("body is not XML: {e}")),
+        };
+        let parsed = parse_batch(&doc);
+        let (comment, changes) = match parsed {
+            Ok(c) => c,
+            Err(e) => return self.violation(req, e),
+        };
+        // Transactional: work on a copy, keep it only if every change applies.
+        let mut sets = self.sets.clone();
+        for (action, set) in changes {
+            let same = |s: &Set| s.name == set.name && s.set_id == set.set_id;
+            let pos = sets.iter().position(same);
+            match (action.as_str(), pos) {
+                ("CREATE", Some(_)) => {
+                    return invalid_batch(&format!(
+                        "Tried to create resource record set {} type A, but it already exists",
+                        set.name
+                    ));
+                }
+                ("CREATE" | "UPSERT", None) => sets.push(set),
+                ("UPSERT", Some(i)) => sets[i] = set,
+                ("DELETE", Some(i)) if sets[i] == set => {
+                    sets.remove(i);
+                }
+                ("DELETE", _) => {
+                    return invalid_batch(&format!(
+                        "Tried to delete resource record set {} type A, but the values provided do not match the current values",
+                        set.name
+                    ));
+                }
+                _ => unreachable!("actions are checked by parse_batch"),
+            }
+        }
+        self.sets = sets;
+        self.changes += 1;
+        let comment = comment
+            .map(|c| format!("\n    <Comment>{c}</Comment>"))
+            .unwrap_or_default();
+        xml(
+            200,
+            format!(
+                "<ChangeResourceRecordSetsResponse xmlns=\"{NS}\">\n  <ChangeInfo>\n    <Id>/change/C2682N5HXP0BZ{}</Id>\n    \
+                 <Status>PENDING</Status>\n    <SubmittedAt>2017-02-10T01:36:41.958Z</SubmittedAt>{comment}\n  </ChangeInfo>\n\
+                 </ChangeResourceRecordSetsResponse>",
+                self.changes
+            ),
+        )
+    }
+
+    fn create_health_check(&mut self, req: &Incoming) -> Reply {
+        let doc = match Document::parse(&req.body) {
+            Ok(d) => d,
+            Err(e) => return self.violation(req, format!("body is not XML: {e}")),
+        };
+        let root = doc.root_element();
+        if !root.has_tag_name((NS, "CreateHealthCheckRequest")) {
+            return self.violation(req, format!("root element {:?}", root.tag_name()));
+        }
+        if let Err(e) = in_order(
+            &names(root),
+            &["CallerReference", "HealthCheckConfig"],
+            &["CallerReference", "HealthCheckConfig"],
+        ) {
+            return self.violation(req, e);
+        }
+        let config = root
+            .children()
+            .find(|c| c.has_tag_name((NS, "HealthCheckConfig")))
+            .unwrap();
+        if let Err(e) = in_order(&names(config), HC_ORDER, &["Type"]) {
+            return self.violation(req, e);
+        }
+        let reference = text(root, "CallerReference").unwrap_or("").to_string();
+        if reference.is_empty() || reference.len() > 64 {
+            return self.violation(req, "CallerReference must be 1–64 characters".into());
+        }
+        let config_text = req.body[config.range()].to_string();
+        let id = match self.health_checks.iter().find(|(r, _, _)| *r == reference) {
+            Some((_, _, c)) if *c != config_text => {
+                return error(
+                    409,
+                    "Sender",
+                    "HealthCheckAlreadyExists",
+                    "same CallerReference, other settings",
+                );
+            }
+            Some((_, id, _)) => id.clone(),
+            None => {
+                let id = format!("abcdef{:02}-2222-3333-4444-555555fedcba", self.health_checks.len() + 11);
+                self.health_checks
+                    .push((reference.clone(), id.clone(), config_text.clone()));
+                id
+            }
+        };
+        let mut r = xml(
+            201,
+            format!(
+                "<CreateHealthCheckResponse xmlns=\"{NS}\">\n  <HealthCheck>\n    <Id>{id}</Id>\n    \
+                 <CallerReference>{reference}</CallerReference>\n    {config_text}\n    <HealthCheckVersion>1</HealthCheckVersion>\n  \
+                 </HealthCheck>\n</CreateHealthCheckResponse>"
+            ),
+        );
+        r.headers.push((
+            "Location".into(),
+            format!("https://route53.amazonaws.com/2013-04-01/healthcheck/{id}"),
+        ));
+        r
+    }
+}
+
+/// A `ChangeResourceRecordSetsRequest`: (comment, [(action, set)]), or what is wrong with it.
+type Batch = (Option<String>, Vec<(String, Set)>);
+
+fn parse_batch(doc: &Document) -> Result<Batch, String> {
+    let root = doc.root_element();
+    if !root.has_tag_name((NS, "ChangeResourceRecordSetsRequest")) {
+        return Err(format!(
+            "root element must be ChangeResourceRecordSetsRequest in {NS}, got {:?}",
+            root.tag_name()
+        ));
+    }
+    if names(root) != ["ChangeBatch"] {
+        return Err(format!(
+            "ChangeResourceRecordSetsRequest must hold one ChangeBatch, got {:?}",
+            names(root)
+        ));
+    }
+    let batch = root.first_element_child().unwrap();
+    in_order(&names(batch), &["Comment", "Changes"], &["Changes"])?;
+    let changes = batch.children().find(|c| c.has_tag_name((NS, "Changes"))).unwrap();
+    let mut out = Vec::new();
+    for change in changes.children().filter(|c| c.is_element()) {
+        if !change.has_tag_name((NS, "Change")) || names(change) != ["Action", "ResourceRecordSet"] {
+            return Err(format!(
+                "a Change must hold Action then ResourceRecordSet, got {:?}",
+                names(change)
+            ));
+        }
+        let action = text(change, "Action").unwrap_or("").to_string();
+        if !["CREATE", "DELETE", "UPSERT"].contains(&action.as_str()) {
+            return Err(format!("Action {action:?} is not CREATE, DELETE or UPSERT"));
+        }
+        let set = change.last_element_child().unwrap();
+        in_order(&names(set), SET_ORDER, &["Name", "Type"])?;
+        if text(set, "Type") != Some("A") {
+            return Err("this fake serves A records only".into());
+        }
+        let multivalue = match text(set, "MultiValueAnswer") {
+            None => false,
+            Some("true") => true,
+            Some(x) => return Err(format!("MultiValueAnswer {x:?} is not a boolean")),
+        };
+        if multivalue && text(set, "SetIdentifier").is_none() {
+            return Err("a multivalue record set needs a SetIdentifier".into());
+        }
+        let values: Vec<String> = match set.children().find(|c| c.has_tag_name((NS, "ResourceRecords"))) {
+            Some(rr) => {
+                let mut v = Vec::new();
+                for r in rr.children().filter(|c| c.is_element()) {
+                    if !r.has_tag_name((NS, "ResourceRecord")) || names(r) != ["Value"] {
+                        return Err(format!(
+                            "ResourceRecords must hold ResourceRecord > Value, got {:?}",
+                            names(r)
+                        ));
+                    }
+                    v.push(text(r, "Value").unwrap_or("").to_string());
+                }
+                v
+            }
+            None => Vec::new(),
+        };
+        if values.is_empty() || values.len() > 400 {
+            return Err("a record set needs 1 to 400 values".into());
+        }
+        if let Some(bad) = values.iter().find(|v| v.parse::<std::net::Ipv4Addr>().is_err()) {
+            return Err(format!("Value {bad:?} is not an IPv4 address"));
+        }
+        if let Some(t) = text(set, "TTL").filter(|t| t.parse::<u32>().is_err()) {
+            return Err(format!("TTL {t:?} is not a number"));
+        }
+        out.push((
+            action,
+            Set {
+                name: norm(text(set, "Name").unwrap_or("")),
+                set_id: text(set, "SetIdentifier").map(str::to_string),
+                multivalue,
+                ttl: text(set, "TTL").map(str::to_string),
+                values,
+                health_check: text(set, "HealthCheckId").map(str::to_string),
+            },
+        ));
+    }
+    if out.is_empty() {
+        return Err("Changes must hold at least one Change".into());
+    }
+    Ok((text(batch, "Comment").map(str::to_string), out))
+}
