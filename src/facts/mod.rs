@@ -133,7 +133,7 @@ pub struct FactStore {
     cache: Mutex<HashMap<FactKey, Fact>>,
     overlay: Mutex<HashMap<FactKey, Fact>>,
     /// A dry run planned package installs: files those packages bring cannot be predicted.
-    packages_pending: std::sync::atomic::AtomicBool,
+    packages_pending: Mutex<Vec<String>>,
 }
 
 impl FactStore {
@@ -212,19 +212,32 @@ impl Host {
 
     /// In a dry run, packages are to be installed whose files cannot be known yet.
     pub fn packages_pending(&self) -> bool {
-        self.dry_run()
-            && self
-                .state
-                .facts
-                .packages_pending
-                .load(std::sync::atomic::Ordering::SeqCst)
+        self.dry_run() && !self.state.facts.packages_pending.lock().unwrap().is_empty()
     }
 
-    pub fn note_packages_pending(&self) {
+    pub fn note_packages_pending(&self, names: &[String]) {
         self.state
             .facts
             .packages_pending
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+            .lock()
+            .unwrap()
+            .extend(names.iter().cloned());
+    }
+
+    /// In a dry run, whether a path that is missing now may be brought by a package about to
+    /// be installed: it lies under a directory named after that package (`/etc/nginx/…`
+    /// for nginx). Debian packages keep their files under such directories, so this is
+    /// where a dry run must not assume "missing".
+    pub fn maybe_from_package(&self, path: &str) -> bool {
+        if !self.dry_run() {
+            return false;
+        }
+        let pending = self.state.facts.packages_pending.lock().unwrap();
+        let dirs: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        let in_dir = |name: &str| dirs.iter().take(dirs.len().saturating_sub(1)).any(|d| *d == name);
+        pending
+            .iter()
+            .any(|p| in_dir(p) || p.strip_suffix("-common").is_some_and(in_dir))
     }
 
     /// Forgets everything known about files under `path` (after `absent`, `unpack`, …).

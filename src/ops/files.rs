@@ -299,6 +299,10 @@ pub fn dir(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
             }
             (what.join(", "), cmds.join(" && "))
         }
+        // A package about to be installed brings this directory (dry run).
+        FileKind::Missing if host.maybe_from_package(path) && attrs.mode.is_none() && attrs.owner.is_none() => {
+            return Ok(super::outcome(false, None));
+        }
         FileKind::Missing => {
             let mut cmds = vec![format!("mkdir -p -- {q}")];
             cmds.extend(attrs.fixes(&FileFact::missing(), path).1);
@@ -397,10 +401,15 @@ pub fn absent(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
         return Err("absent: refusing to remove /".into());
     }
     let cur = host.file_fact(path, &who)?;
-    if cur.kind == FileKind::Missing {
+    let from_package = cur.kind == FileKind::Missing && host.maybe_from_package(path);
+    if cur.kind == FileKind::Missing && !from_package {
         return Ok(super::outcome(false, None));
     }
-    let kind = format!("{:?}", cur.kind).to_lowercase();
+    let kind = if from_package {
+        "what the packages being installed bring".to_string()
+    } else {
+        format!("{:?}", cur.kind).to_lowercase()
+    };
     let r = apply(
         host,
         Some(Plan {

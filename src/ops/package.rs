@@ -91,7 +91,11 @@ pub fn apt(host: &Host, packages: Vec<String>, opts: Map) -> OpResult<Map> {
         }
     }
     if present && host.dry_run() {
-        host.note_packages_pending();
+        let names: Vec<String> = todo
+            .iter()
+            .map(|p| p.split('=').next().unwrap_or(p).to_string())
+            .collect();
+        host.note_packages_pending(&names);
     }
     apply(
         host,

@@ -7,6 +7,7 @@ mod cloud_play;
 mod dns;
 mod engine;
 mod journal;
+mod ops;
 mod sigv4;
 mod ssh;
 mod support;

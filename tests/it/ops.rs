@@ -1,0 +1,398 @@
+//! Host operations on real hosts: every operation changes once and then reports no change,
+//! the host state is read back with `docker exec`, and a dry run predicts the real run.
+
+use serde_json::Value;
+
+use crate::support::{Output, Project, Testbed};
+
+fn play(p: &Project, playbook: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["play", playbook, "-i", "test", "-o", "json"];
+    args.extend_from_slice(extra);
+    p.runbook(&args)
+}
+
+/// (op, target) of every change event, in order.
+fn changes(o: &Output) -> Vec<(String, String)> {
+    o.events()
+        .iter()
+        .filter(|e| e["event"] == "change")
+        .map(|e| {
+            (
+                e["op"].as_str().unwrap().to_string(),
+                e["target"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn total(o: &Output) -> u64 {
+    let recap = o.events().into_iter().last().unwrap();
+    assert_eq!(recap["event"], "recap", "{}", o.all());
+    recap["changes"].as_u64().unwrap()
+}
+
+#[test]
+fn file_operations_change_once_then_never() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write("files/motd", "welcome\n");
+    p.write("templates/upstream.conf.j2", "upstream app {\n{% for ip in ips %}    server {{ ip }}:3000;\n{% endfor %}}\n# {{ host.name }} {{ inventory.name }}\n");
+    p.write(
+        "site.rhai",
+        r#"
+        step("files", hosts("test"), |h| {
+            h.dir("/srv/app/conf", #{ mode: "0750" });
+            h.file("/srv/app/conf/a.txt", #{ content: "alpha\n", mode: "0600" });
+            h.file("/etc/motd", #{ src: "motd" });
+            h.template("upstream.conf.j2", "/srv/app/conf/upstream.conf", #{ ips: ["10.0.0.1", "10.0.0.2"] });
+            h.line("/srv/app/conf/b.txt", "beta");
+            h.line("/srv/app/conf/b.txt", "gamma=1", #{ regex: "^gamma" });
+            h.line("/etc/hosts.allow", "sshd: ALL");
+            h.symlink("/srv/app/conf", "/srv/app/current");
+            h.absent("/srv/app/old");
+            h.absent("/srv/app/never-there");
+        });
+        "#,
+    );
+    tb.sh(h, "mkdir -p /srv/app/old/sub && touch /srv/app/old/sub/f");
+    let first = play(&p, "site.rhai", &[]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    assert_eq!(
+        changes(&first),
+        [
+            ("dir", "/srv/app/conf"),
+            ("file", "/srv/app/conf/a.txt"),
+            ("file", "/etc/motd"),
+            ("template", "/srv/app/conf/upstream.conf"),
+            ("line", "/srv/app/conf/b.txt"),
+            ("line", "/srv/app/conf/b.txt"),
+            ("line", "/etc/hosts.allow"),
+            ("symlink", "/srv/app/current"),
+            ("absent", "/srv/app/old"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert_eq!(total(&first), 9);
+    assert_eq!(
+        tb.sh(h, "stat -c '%a %U' /srv/app/conf /srv/app/conf/a.txt; cat /srv/app/conf/a.txt /srv/app/conf/b.txt /etc/motd /srv/app/conf/upstream.conf"),
+        format!(
+            "750 root\n600 root\nalpha\nbeta\ngamma=1\nwelcome\nupstream app {{\n    server 10.0.0.1:3000;\n    server 10.0.0.2:3000;\n}}\n# {} test\n",
+            h.name
+        )
+    );
+    assert_eq!(
+        tb.sh(h, "readlink /srv/app/current; test -e /srv/app/old || echo gone"),
+        "/srv/app/conf\ngone\n"
+    );
+    assert!(tb.sh(h, "cat /etc/hosts.allow").ends_with("sshd: ALL\n"));
+    assert_eq!(
+        tb.sh(h, "ls -A /srv/app/conf | grep -c runbook || true"),
+        "0\n",
+        "no temporary files left"
+    );
+
+    let second = play(&p, "site.rhai", &[]);
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert_eq!(changes(&second), vec![], "second run changes nothing");
+
+    // Drift is put back, and only what drifted is reported.
+    tb.sh(
+        h,
+        "chmod 644 /srv/app/conf/a.txt && ln -sfn /tmp /srv/app/current && echo x >> /etc/motd",
+    );
+    let third = play(&p, "site.rhai", &["--diff"]);
+    let ch = changes(&third);
+    assert_eq!(ch.len(), 3, "{ch:?}");
+    let motd = third.events().into_iter().find(|e| e["target"] == "/etc/motd").unwrap();
+    assert!(motd["diff"].as_str().unwrap().contains("-x\n"), "{motd}");
+    assert_eq!(
+        tb.sh(h, "stat -c %a /srv/app/conf/a.txt; readlink /srv/app/current"),
+        "600\n/srv/app/conf\n"
+    );
+}
+
+#[test]
+fn system_operations_users_packages_services_firewall() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "site.rhai",
+        r#"
+        step("system", hosts("test"), |h| {
+            h.user("nodejs", #{ shell: "/bin/bash", groups: ["adm"] });
+            h.user("svc", #{ system: true });
+            h.apt(["nginx", "ufw"], #{ update: true });
+            h.service("nginx", "stopped");
+            h.service("nginx", "started", #{ enabled: true });
+            h.ufw(#{ incoming: "deny", outgoing: "allow", rules: [#{ port: 22, proto: "tcp" }, #{ port: 80, proto: "tcp", from: "10.1.0.0/16" }], enabled: true });
+            print("os=" + h.fact("os").id);
+        });
+        "#,
+    );
+    let first = play(&p, "site.rhai", &[]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    let ops: Vec<String> = changes(&first).into_iter().map(|c| c.0).collect();
+    assert_eq!(
+        ops,
+        ["user", "user", "apt", "service", "service", "ufw"],
+        "{}",
+        first.all()
+    );
+    assert!(first.stdout.contains("os=debian"));
+    assert_eq!(
+        tb.sh(h, "getent passwd nodejs | cut -d: -f7; id -nG nodejs"),
+        "/bin/bash\nnodejs adm\n"
+    );
+    let svc_uid: u32 = tb.sh(h, "getent passwd svc | cut -d: -f3").trim().parse().unwrap();
+    assert!(svc_uid < 1000, "a system user: {svc_uid}");
+    assert_eq!(
+        tb.sh(h, "systemctl is-active nginx; systemctl is-enabled nginx"),
+        "active\nenabled\n"
+    );
+    let ufw = tb.sh(h, "ufw status verbose");
+    assert!(
+        ufw.contains("Status: active") && ufw.contains("Default: deny (incoming), allow (outgoing)"),
+        "{ufw}"
+    );
+    assert!(
+        ufw.contains("80/tcp                     ALLOW IN    10.1.0.0/16"),
+        "{ufw}"
+    );
+
+    let second = play(&p, "site.rhai", &[]);
+    assert_eq!(second.code, 0, "{}", second.all());
+    let ops: Vec<String> = changes(&second).into_iter().map(|c| c.0).collect();
+    // `stopped` then `started` is a deliberate stop/start pair on every run.
+    assert_eq!(
+        ops,
+        ["service", "service"],
+        "only the stop/start pair: {}",
+        second.all()
+    );
+
+    // Changing the user's groups and shell is a change; `append` keeps the old groups.
+    p.write(
+        "site2.rhai",
+        r#"step("u", hosts("test"), |h| { h.user("nodejs", #{ shell: "/bin/sh", groups: ["sudo"], append: true }); });"#,
+    );
+    let o = play(&p, "site2.rhai", &[]);
+    assert_eq!(total(&o), 1, "{}", o.all());
+    assert_eq!(
+        tb.sh(h, "getent passwd nodejs | cut -d: -f7; id -nG nodejs"),
+        "/bin/sh\nnodejs adm sudo\n"
+    );
+}
+
+#[test]
+fn the_firewall_is_never_enabled_without_an_ssh_rule() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "site.rhai",
+        r#"step("fw", hosts("test"), |h| { h.apt(["ufw"], #{ update: true }); h.ufw(#{ rules: [#{ port: 80, proto: "tcp" }], enabled: true }); });"#,
+    );
+    let o = play(&p, "site.rhai", &[]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("refusing to enable the firewall: no rule lets SSH (port 22) in"),
+        "{}",
+        o.all()
+    );
+    assert!(tb.sh(h, "ufw status").contains("Status: inactive"));
+    // the dry run refuses the same way
+    let o = play(&p, "site.rhai", &["--dry-run"]);
+    assert!(o.stdout.contains("refusing to enable the firewall"), "{}", o.all());
+}
+
+/// Every regular file outside the volatile places, with its checksum.
+fn filesystem(tb: &Testbed, h: &crate::support::testbed::TestHost) -> String {
+    tb.sh(
+        h,
+        "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp -o -path /var/log \
+         -o -path /var/lib/systemd -o -path /var/cache \\) -prune -o \\( -type f -o -type l -o -type d \\) -print0 \
+         | sort -z | xargs -0 stat -c '%n %F %U %G %a %s' && \
+         find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp -o -path /var/log \
+         -o -path /var/lib/systemd -o -path /var/cache \\) -prune -o -type f -print0 | sort -z | xargs -0 sha256sum",
+    )
+}
+
+#[test]
+fn a_dry_run_predicts_the_real_run_operation_by_operation_and_touches_nothing() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "templates/site.j2",
+        "server {\n  listen {{ port }};\n  root /srv/www/{{ app }};\n}\n",
+    );
+    p.write(
+        "site.rhai",
+        r##"
+        let app = "ace";
+        step("base", hosts("test"), |h| {
+            h.user("nodejs", #{ shell: "/bin/bash" });
+            h.dir("/opt/apps");
+            for d in ["active", "releases", "deploys", "bin"] {
+                h.dir(`/opt/apps/${d}`, #{ owner: "nodejs", mode: "0755" });
+            }
+            h.file("/opt/apps/bin/start.sh", #{ content: "#!/bin/sh\nexec node server.js\n", mode: "0755", owner: "nodejs" });
+            h.file("/opt/apps/releases/VERSION", #{ content: "1\n", owner: "nodejs" });
+            h.symlink("/opt/apps/releases", "/opt/apps/active/ace");
+            h.line("/opt/apps/.env", "PORT=3000");  // (creates the file)
+            h.line("/opt/apps/.env", "NODE_ENV=production");  // (edits the planned file)
+            h.line("/opt/apps/.env", "PORT=3000");                                     // (present: no change)
+        });
+        step("web", hosts("test"), |h| {
+            h.apt(["nginx"], #{ update: true });
+            h.dir("/srv/www/ace", #{ mode: "0755" });
+            h.file("/srv/www/ace/index.html", #{ content: "<h1>ace</h1>\n" });
+            h.template("site.j2", "/etc/nginx/sites-available/ace", #{ port: 8080, app: app });
+            h.symlink("/etc/nginx/sites-available/ace", "/etc/nginx/sites-enabled/ace");
+            h.absent("/etc/nginx/sites-enabled/default");
+            h.line("/etc/nginx/nginx.conf", "# managed by runbook");
+            h.service("nginx", "started", #{ enabled: true });                         // (installed and started by Debian)
+            h.service("nginx", "restarted");
+            h.run("cat /etc/os-release", #{ readonly: true });                         // (reads only)
+        });
+        step("more", hosts("test"), |h| {
+            for i in 1..=6 {
+                h.file(`/opt/apps/deploys/note-${i}.txt`, #{ content: `note ${i}\n`, owner: "nodejs" });
+            }
+            h.dir("/var/lib/ace/data/cache", #{ owner: "nodejs" });
+            h.file("/var/lib/ace/data/cache/seed", #{ content: "0\n" });
+            h.symlink("/var/lib/ace/data", "/opt/apps/data");
+            h.run("touch /root/ran-for-real");
+            h.user("nodejs", #{ groups: ["www-data"] });
+        });
+        "##,
+    );
+    let before = filesystem(&tb, h);
+    let dry = play(&p, "site.rhai", &["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    let after = filesystem(&tb, h);
+    assert!(before == after, "the dry run changed the host");
+    assert_eq!(tb.exec(h, "test -e /root/ran-for-real").0, 1);
+
+    let real = play(&p, "site.rhai", &[]);
+    assert_eq!(real.code, 0, "{}", real.all());
+    let planned = changes(&dry);
+    assert!(planned.len() >= 30, "{planned:?}");
+    assert_eq!(
+        planned,
+        changes(&real),
+        "the dry run's plan is exactly what the real run changed"
+    );
+    assert_eq!(total(&dry), total(&real));
+    let recap = |o: &Output| -> Value { o.events().last().unwrap()["hosts"].clone() };
+    assert_eq!(recap(&dry), recap(&real), "dry-run recap equals the real recap");
+    assert!(
+        dry.events()
+            .iter()
+            .any(|e| e["event"] == "change" && e["planned"] == true)
+    );
+    assert_eq!(
+        tb.sh(h, "cat /opt/apps/.env; readlink /opt/apps/data"),
+        "PORT=3000\nNODE_ENV=production\n/var/lib/ace/data\n"
+    );
+    assert_eq!(tb.sh(h, "curl -s localhost:8080"), "<h1>ace</h1>\n");
+
+    // And now a dry run plans only the unconditional ones.
+    let again = play(&p, "site.rhai", &["--dry-run"]);
+    let ops: Vec<String> = changes(&again).into_iter().map(|c| c.0).collect();
+    assert_eq!(ops, ["service", "run"], "{}", again.all());
+}
+
+#[test]
+fn errors_name_the_template_line_host_and_operation() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    tb.sh(h, "useradd -m deploy && mkdir -p ~deploy/.ssh && cp /root/.ssh/authorized_keys ~deploy/.ssh/ && chown -R deploy ~deploy/.ssh");
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write("templates/bad.j2", "ok {{ app }}\nport {{ prot }}\n");
+    p.write(
+        "site.rhai",
+        r#"step("t", hosts("test"), |h| { h.template("bad.j2", "/tmp/bad", #{ app: "x" }); });"#,
+    );
+    let o = play(&p, "site.rhai", &[]);
+    assert_eq!(o.code, 2);
+    let err = o.events().into_iter().find(|e| e["status"] == "failed").unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("{}: template templates/bad.j2:2: undefined value", h.name)),
+        "{err}"
+    );
+    assert!(err.contains("`prot`"), "{err}");
+    assert!(err.contains("--> site.rhai:1:34"), "{err}");
+
+    // Not root, no sudo: the operation, the path and the host's own words.
+    p.write(
+        "inventory/test.toml",
+        &tb.inventory("").replace("user = \"root\"", "user = \"deploy\""),
+    );
+    p.write(
+        "site.rhai",
+        r#"step("f", hosts("test"), |h| { h.file("/etc/runbook.conf", #{ content: "x\n" }); });"#,
+    );
+    let o = play(&p, "site.rhai", &[]);
+    assert_eq!(o.code, 2);
+    let err = o.events().into_iter().find(|e| e["status"] == "failed").unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "{}: file /etc/runbook.conf: create, mode 0644: command exited with code 1",
+            h.name
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Permission denied"), "{err}");
+}
+
+#[test]
+fn secrets_are_masked_in_diffs_and_commands() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "site.rhai",
+        r#"
+        let pw = secret("db_password");
+        step("s", hosts("test"), |h| {
+            h.file("/root/.pgpass", #{ content: "*:*:*:app:" + pw + "\n", mode: "0600" });
+            h.run(`echo ${pw} > /dev/null`);
+        });
+        "#,
+    );
+    let o = p.runbook_env(
+        &["play", "site.rhai", "-i", "test", "--dry-run"],
+        &[("DB_PASSWORD", "s3cr3t-Pa55")],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        !o.stdout.contains("s3cr3t-Pa55") && !o.stderr.contains("s3cr3t-Pa55"),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("+*:*:*:app:***"), "{}", o.all());
+    assert!(o.stdout.contains("echo *** > /dev/null"), "{}", o.all());
+    let o = p.runbook_env(
+        &["play", "site.rhai", "-i", "test", "--diff"],
+        &[("DB_PASSWORD", "s3cr3t-Pa55")],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(!o.stdout.contains("s3cr3t-Pa55"), "{}", o.all());
+    assert_eq!(tb.sh(h, "cat /root/.pgpass"), "*:*:*:app:s3cr3t-Pa55\n");
+}
