@@ -82,6 +82,16 @@ impl Host {
         }
     }
 
+    /// The message of a command that could not run: the host, why, and the command.
+    pub fn exec_error(&self, e: &ConnError, req: &ExecRequest) -> String {
+        let what = match e {
+            ConnError::Connect(_) => "cannot reach the host",
+            ConnError::Timeout(_) => "command stopped",
+            _ => "command failed to run",
+        };
+        format!("{}: {what}: {e}\n  command: {}", self.name(), req.script)
+    }
+
     /// Runs a command, with the run's default timeout when the request has none.
     pub fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
         let conn = self.connection()?;

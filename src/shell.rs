@@ -33,12 +33,20 @@ pub enum Become {
     User(String),
 }
 
-/// Wraps a shell script so it runs with `env`, in `cwd`, as `who`. The result is itself
-/// shell text for `sh -c` (local) or the remote login shell (ssh).
+/// Wraps a shell script so it runs with `env`, in `cwd`, as `who`, killed after
+/// `timeout_secs` when given. The result is itself shell text for `sh -c` (local) or the
+/// remote login shell (ssh).
 ///
 /// sudo runs non-interactively (`-n`): a host that needs a password fails at once with
-/// sudo's own message instead of hanging on a prompt nobody can answer.
-pub fn wrap(script: &str, env: &[(String, String)], cwd: Option<&str>, who: &Become) -> String {
+/// sudo's own message instead of hanging on a prompt nobody can answer. `timeout` runs
+/// inside sudo, so it can kill the command's whole process group whoever owns it.
+pub fn wrap(
+    script: &str,
+    env: &[(String, String)],
+    cwd: Option<&str>,
+    who: &Become,
+    timeout_secs: Option<u64>,
+) -> String {
     let mut inner = String::new();
     for (k, v) in env {
         inner.push_str(&format!("export {}={}; ", env_name(k), quote(v)));
@@ -47,14 +55,11 @@ pub fn wrap(script: &str, env: &[(String, String)], cwd: Option<&str>, who: &Bec
         inner.push_str(&format!("cd {} && ", quote(dir)));
     }
     inner.push_str(script);
+    if let Some(secs) = timeout_secs {
+        inner = format!("timeout -k 5 {secs} sh -c {}", quote(&inner));
+    }
     let sudo = match who {
-        Become::Me => {
-            return if env.is_empty() && cwd.is_none() {
-                script.to_string()
-            } else {
-                inner
-            };
-        }
+        Become::Me => return inner,
         Become::Root => "sudo -n -H --".to_string(),
         Become::User(u) => format!("sudo -n -H -u {} --", quote(u)),
     };
@@ -108,12 +113,26 @@ mod tests {
     #[test]
     fn wrap_quotes_env_cwd_and_user() {
         let env = vec![("GREETING".to_string(), "hi $USER".to_string())];
-        let s = wrap("echo \"$GREETING\"; pwd", &env, Some("/tmp"), &Become::Me);
+        let s = wrap("echo \"$GREETING\"; pwd", &env, Some("/tmp"), &Become::Me, None);
         let out = Command::new("sh").arg("-c").arg(&s).output().unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), "hi $USER\n/tmp\n");
         assert_eq!(
-            wrap("id -u", &[], None, &Become::User("node js".into())),
+            wrap("id -u", &[], None, &Become::User("node js".into()), None),
             "sudo -n -H -u 'node js' -- sh -c 'id -u'"
         );
+    }
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn timeout_stops_the_command_with_124() {
+        let s = wrap("sleep 5; echo late", &[], None, &Become::Me, Some(1));
+        let out = Command::new("sh").arg("-c").arg(&s).output().unwrap();
+        assert_eq!(out.status.code(), Some(124));
+        assert!(out.stdout.is_empty());
     }
 }

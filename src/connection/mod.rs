@@ -2,6 +2,7 @@
 //! `local` runs on the controller; `ssh` (russh, pooled) reaches servers.
 
 pub mod local;
+pub mod ssh;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +31,14 @@ impl ExecRequest {
 
     /// The full shell text sent to the host: env, cwd and sudo applied.
     pub fn command_line(&self) -> String {
-        shell::wrap(&self.script, &self.env, self.cwd.as_deref(), &self.become_)
+        shell::wrap(&self.script, &self.env, self.cwd.as_deref(), &self.become_, None)
+    }
+
+    /// The same, killed on the host by `timeout` when the request has a time limit
+    /// (closing an ssh channel does not stop the command behind it).
+    pub fn command_line_with_timeout(&self) -> String {
+        let secs = self.timeout.map(|t| t.as_secs_f64().ceil().max(1.0) as u64);
+        shell::wrap(&self.script, &self.env, self.cwd.as_deref(), &self.become_, secs)
     }
 }
 
@@ -79,21 +87,16 @@ pub trait Connection: Send + Sync {
     async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError>;
 }
 
-/// What opening a connection needs beyond the host's own entry.
-#[derive(Debug, Clone, Default)]
+/// What opening a connection needs beyond the host's own entry; shared by the run.
+#[derive(Debug, Clone)]
 pub struct ConnectSettings {
-    pub ssh: crate::inventory::SshSettings,
-    /// Directory of the inventory file (relative paths in it are relative to it).
-    pub inventory_dir: PathBuf,
-    pub trust_new_hosts: bool,
+    pub ssh: std::sync::Arc<ssh::SshContext>,
 }
 
 impl ConnectSettings {
     pub fn new(inv: &crate::inventory::Inventory, trust_new_hosts: bool) -> Self {
         ConnectSettings {
-            ssh: inv.ssh.clone(),
-            inventory_dir: inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
-            trust_new_hosts,
+            ssh: std::sync::Arc::new(ssh::SshContext::new(inv, trust_new_hosts)),
         }
     }
 }
@@ -101,14 +104,14 @@ impl ConnectSettings {
 /// Opens the connection an inventory host asks for.
 pub async fn open(
     spec: &crate::inventory::HostSpec,
-    _settings: &ConnectSettings,
+    settings: &ConnectSettings,
 ) -> Result<std::sync::Arc<dyn Connection>, ConnError> {
     use crate::inventory::ConnectionKind;
     match spec.connection {
         ConnectionKind::Local => Ok(std::sync::Arc::new(local::LocalConnection)),
-        ConnectionKind::Ssh | ConnectionKind::Docker => Err(ConnError::Connect(format!(
-            "{}: connection `{:?}` is not available in this build",
-            spec.name, spec.connection
-        ))),
+        ConnectionKind::Ssh => Ok(std::sync::Arc::new(settings.ssh.connect(spec).await?)),
+        ConnectionKind::Docker => Err(ConnError::Connect(
+            "connection `docker` is not available in this build".into(),
+        )),
     }
 }

@@ -67,14 +67,7 @@ pub fn run(host: &Host, cmd: &Dynamic, opts: Map) -> OpResult<Map> {
         return Ok(result_map("", "", 0, changed));
     }
 
-    let out = host.exec(&req).map_err(|e| {
-        format!(
-            "{}: command failed to run: {}\n  command: {}",
-            host.name(),
-            e,
-            req.script
-        )
-    })?;
+    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
     if check && out.code != 0 {
         return Err(failure(
             host.name(),
@@ -102,6 +95,11 @@ fn result_map(stdout: &str, stderr: &str, code: i32, changed: bool) -> Map {
 /// The message of a failed command: host, command, exit code and the last lines of output.
 pub fn failure(host: &str, command: &str, code: i32, stderr: &str, stdout: &str) -> String {
     let mut msg = format!("{host}: command exited with code {code}\n  command: {command}");
+    if stderr.contains("sudo: a password is required") {
+        msg.push_str(
+            "\n  sudo needs a password here; runbook runs sudo without a terminal (-n): give this user NOPASSWD sudo",
+        );
+    }
     let (label, text) = if stderr.trim().is_empty() {
         ("stdout", stdout)
     } else {

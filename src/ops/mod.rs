@@ -2,6 +2,7 @@
 //! difference, recording on the host whether it changed something.
 
 pub mod command;
+pub mod transfer;
 
 /// An operation's failure, shown to the user with the host's name.
 pub type OpResult<T> = Result<T, String>;

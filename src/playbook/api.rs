@@ -234,4 +234,16 @@ fn register_host(engine: &mut Engine) {
             op(&ctx, ops::command::run(h, &cmd, opts))
         },
     );
+    engine.register_fn(
+        "upload",
+        |ctx: NativeCallContext, h: &mut Host, local: Dynamic, remote: &str| -> RhaiResult<Map> {
+            op(&ctx, ops::transfer::upload(h, &local, remote, Map::new()))
+        },
+    );
+    engine.register_fn(
+        "upload",
+        |ctx: NativeCallContext, h: &mut Host, local: Dynamic, remote: &str, opts: Map| -> RhaiResult<Map> {
+            op(&ctx, ops::transfer::upload(h, &local, remote, opts))
+        },
+    );
 }

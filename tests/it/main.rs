@@ -6,4 +6,5 @@ mod cloud_play;
 mod dns;
 mod engine;
 mod sigv4;
+mod ssh;
 mod support;

@@ -5,9 +5,12 @@
 pub mod fake_do;
 pub mod fake_route53;
 pub mod http;
+pub mod testbed;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use testbed::Testbed;
 
 pub struct Project {
     dir: tempfile::TempDir,
@@ -40,9 +43,23 @@ impl Output {
 
 impl Project {
     pub fn new() -> Self {
-        Project {
+        let p = Project {
             dir: tempfile::Builder::new().prefix("runbook-test-").tempdir().unwrap(),
-        }
+        };
+        std::fs::create_dir_all(p.home().join(".ssh")).unwrap();
+        p
+    }
+
+    /// `$HOME` of every runbook this project runs: its own ~/.ssh (known_hosts, config),
+    /// never the developer's.
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+
+    /// Writes `inventory/test.toml` for the testbed and trusts its host keys.
+    pub fn use_testbed(&self, tb: &Testbed, extra_ssh: &str) {
+        self.write("inventory/test.toml", &tb.inventory(extra_ssh));
+        self.write("home/.ssh/known_hosts", &tb.known_hosts());
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -87,6 +104,8 @@ impl Project {
         let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
             .args(args)
             .current_dir(self.root())
+            .env("HOME", self.home())
+            .env_remove("SSH_AUTH_SOCK")
             .env_remove("RUNBOOK_INVENTORY")
             .env_remove("RUNBOOK_FORKS")
             .envs(env.iter().copied())

@@ -1,0 +1,467 @@
+//! The `ssh` connection (russh): one connection per host, opened on first use and shared
+//! by every operation of the run; commands are channels on it, at most `MAX_CHANNELS` at
+//! once (sshd's MaxSessions defaults to 10, and the SFTP session takes one).
+
+mod auth;
+pub mod known_hosts;
+pub mod target;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::ChannelMsg;
+use russh::client::{self, Handle};
+use russh::keys::{PrivateKey, PublicKeyOrCertificate};
+use russh_sftp::client::SftpSession;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{ConnError, Connection, ExecOutput, ExecRequest, UploadSource};
+use crate::inventory::{HostSpec, Inventory, SshSettings};
+use known_hosts::{KnownHosts, Verdict, fingerprint, lookup_name};
+pub use target::Target;
+
+const MAX_CHANNELS: usize = 8;
+/// Extra time a remote command gets beyond its own timeout before the client gives up
+/// on it (the remote `timeout` kills it first; this only covers a dead connection).
+const TIMEOUT_GRACE: Duration = Duration::from_secs(15);
+
+/// What every ssh connection of a run shares: settings, ~/.ssh/config, loaded keys (a
+/// passphrase is asked once) and connections to jump hosts.
+pub struct SshContext {
+    pub settings: SshSettings,
+    pub inventory_dir: PathBuf,
+    pub trust_new_hosts: bool,
+    pub secret_dirs: Vec<PathBuf>,
+    hosts: indexmap::IndexMap<String, HostSpec>,
+    config: Result<ssh2_config::SshConfig, String>,
+    keys: tokio::sync::Mutex<HashMap<PathBuf, Arc<PrivateKey>>>,
+    jumps: tokio::sync::Mutex<HashMap<Target, Arc<Handle<ClientHandler>>>>,
+    learn_lock: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for SshContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshContext")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SshContext {
+    pub fn new(inv: &Inventory, trust_new_hosts: bool) -> Self {
+        let inventory_dir = inv.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        SshContext {
+            settings: inv.ssh.clone(),
+            secret_dirs: vec![inventory_dir.join("secrets"), PathBuf::from(".runbook/secrets")],
+            inventory_dir,
+            trust_new_hosts,
+            hosts: inv.hosts.clone(),
+            config: target::load_ssh_config(),
+            keys: Default::default(),
+            jumps: Default::default(),
+            learn_lock: Default::default(),
+        }
+    }
+
+    fn known_hosts_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![target::home().join(".ssh/known_hosts")];
+        if let Some(f) = &self.settings.known_hosts {
+            files.push(target::expand(f, &self.inventory_dir));
+        }
+        files
+    }
+
+    /// New keys are recorded in the inventory's own known_hosts file when it has one.
+    fn learn_file(&self) -> PathBuf {
+        match &self.settings.known_hosts {
+            Some(f) => target::expand(f, &self.inventory_dir),
+            None => target::home().join(".ssh/known_hosts"),
+        }
+    }
+
+    pub fn resolve(&self, spec: &HostSpec) -> Result<Target, String> {
+        let config = self.config.as_ref().map_err(Clone::clone)?;
+        target::Resolver {
+            settings: &self.settings,
+            config,
+            inventory_dir: &self.inventory_dir,
+            hosts: &self.hosts,
+        }
+        .host(spec)
+    }
+
+    async fn private_key(&self, path: &Path) -> Result<Arc<PrivateKey>, String> {
+        let mut keys = self.keys.lock().await;
+        if let Some(k) = keys.get(path) {
+            return Ok(k.clone());
+        }
+        let key = auth::load_key(path, self.settings.passphrase_secret.as_deref(), &self.secret_dirs)?;
+        keys.insert(path.to_path_buf(), key.clone());
+        Ok(key)
+    }
+
+    pub async fn connect(&self, spec: &HostSpec) -> Result<SshConnection, ConnError> {
+        let target = self.resolve(spec).map_err(ConnError::Connect)?;
+        let (handle, via) = self.session(&target).await.map_err(ConnError::Connect)?;
+        Ok(SshConnection {
+            handle,
+            _via: via,
+            channels: tokio::sync::Semaphore::new(MAX_CHANNELS),
+            sftp: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Connects and logs in to `target`, through its jump host when it has one. Returns the
+    /// session and the jump session it rides on (kept alive with it).
+    async fn session(
+        &self,
+        target: &Target,
+    ) -> Result<(Handle<ClientHandler>, Option<Arc<Handle<ClientHandler>>>), String> {
+        let (handler, problem) = ClientHandler::new(self, target);
+        let config = Arc::new(self.client_config(target));
+        let connecting = async {
+            match &target.jump {
+                None => {
+                    let addr = (target.hostname.as_str(), target.port);
+                    let tcp = tokio::net::TcpStream::connect(addr)
+                        .await
+                        .map_err(|e| format!("cannot connect to {}:{}: {e}", target.hostname, target.port))?;
+                    let _ = tcp.set_nodelay(true);
+                    client::connect_stream(config, tcp, handler).await.map(|h| (h, None))
+                }
+                Some(jump) => {
+                    let via = self.jump_session(jump).await?;
+                    let channel = via
+                        .channel_open_direct_tcpip(target.hostname.clone(), target.port as u32, "127.0.0.1", 0)
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "{jump} cannot open a tunnel to {}:{}: {e}",
+                                target.hostname, target.port
+                            )
+                        })?;
+                    client::connect_stream(config, channel.into_stream(), handler)
+                        .await
+                        .map(|h| (h, Some(via)))
+                }
+            }
+            .map_err(|e| match problem.lock().unwrap().take() {
+                Some(p) => p,
+                None => format!("ssh handshake with {target} failed: {e}"),
+            })
+        };
+        let (mut handle, via) = tokio::time::timeout(target.connect_timeout, connecting)
+            .await
+            .map_err(|_| {
+                format!(
+                    "cannot connect to {target}: no answer within {}",
+                    humantime::format_duration(target.connect_timeout)
+                )
+            })??;
+        auth::login(&mut handle, target, self).await?;
+        Ok((handle, via))
+    }
+
+    /// One shared connection per jump host.
+    async fn jump_session(&self, jump: &Target) -> Result<Arc<Handle<ClientHandler>>, String> {
+        let mut jumps = self.jumps.lock().await;
+        if let Some(h) = jumps.get(jump).filter(|h| !h.is_closed()) {
+            return Ok(h.clone());
+        }
+        let (h, _) = Box::pin(self.session(jump)).await?;
+        let h = Arc::new(h);
+        jumps.insert(jump.clone(), h.clone());
+        Ok(h)
+    }
+
+    fn client_config(&self, target: &Target) -> client::Config {
+        let mut config = client::Config {
+            nodelay: true, // without it every command costs ~45 ms instead of ~3 ms
+            keepalive_interval: Some(Duration::from_secs(30)),
+            ..Default::default()
+        };
+        // Ask for a host key type we already know, so a host listed with (say) only an
+        // ECDSA key is verified instead of being taken for a changed key.
+        let known = KnownHosts::load(&self.known_hosts_files()).known_algorithms(&target.hostname, target.port);
+        if !known.is_empty() {
+            let mut algos: Vec<_> = config
+                .preferred
+                .key
+                .iter()
+                .filter(|a| known.contains(a))
+                .cloned()
+                .collect();
+            algos.extend(config.preferred.key.iter().filter(|a| !known.contains(a)).cloned());
+            config.preferred.key = algos.into();
+        }
+        config
+    }
+}
+
+/// Verifies the server's host key; the reason for a refusal is kept for the error message.
+pub struct ClientHandler {
+    target: String,
+    host: String,
+    port: u16,
+    files: Vec<PathBuf>,
+    learn_file: PathBuf,
+    trust: bool,
+    learn_lock: Arc<Mutex<()>>,
+    problem: Arc<Mutex<Option<String>>>,
+}
+
+impl ClientHandler {
+    fn new(ctx: &SshContext, target: &Target) -> (Self, Arc<Mutex<Option<String>>>) {
+        let problem = Arc::new(Mutex::new(None));
+        let handler = ClientHandler {
+            target: target.label.clone(),
+            host: target.hostname.clone(),
+            port: target.port,
+            files: ctx.known_hosts_files(),
+            learn_file: ctx.learn_file(),
+            trust: ctx.trust_new_hosts,
+            learn_lock: ctx.learn_lock.clone(),
+            problem: problem.clone(),
+        };
+        (handler, problem)
+    }
+
+    /// Errors about a jump host say so; errors about the host itself need no prefix.
+    fn jump_prefix(&self) -> String {
+        if self.target.starts_with("jump host") {
+            format!("{}: ", self.target)
+        } else {
+            String::new()
+        }
+    }
+
+    fn refuse(&self, why: String) -> Result<bool, russh::Error> {
+        *self.problem.lock().unwrap() = Some(why);
+        Ok(false)
+    }
+}
+
+impl client::Handler for ClientHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, server_key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let key = match server_key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key,
+            PublicKeyOrCertificate::Certificate(_) => {
+                return self.refuse(format!(
+                    "{} presented a host certificate; runbook verifies plain host keys only (list the host key in known_hosts)",
+                    self.host
+                ));
+            }
+        };
+        let name = lookup_name(&self.host, self.port);
+        let _guard = self.learn_lock.lock().unwrap();
+        match KnownHosts::load(&self.files).verify(&self.host, self.port, key) {
+            Verdict::Known => Ok(true),
+            Verdict::Unknown if self.trust => {
+                known_hosts::learn(&self.learn_file, &self.host, self.port, key)
+                    .map_err(|e| russh::Error::IO(std::io::Error::other(format!("{}: {e}", self.learn_file.display()))))?;
+                Ok(true)
+            }
+            Verdict::Unknown => self.refuse(format!(
+                "{}unknown host key for {name} ({})\n  not in {}\n  to trust it: run again with --trust-new-hosts, or: ssh-keyscan -p {} {} >> ~/.ssh/known_hosts",
+                self.jump_prefix(),
+                fingerprint(key),
+                self.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" or "),
+                self.port,
+                self.host
+            )),
+            Verdict::Changed { expected } => {
+                let listed = expected
+                    .iter()
+                    .map(|(fp, file, line)| format!("{fp} ({}:{line})", file.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.refuse(format!(
+                    "{}HOST KEY CHANGED for {name}: it offers {} but known_hosts has {listed}\n  refused: this may be a man-in-the-middle attack; if the host was rebuilt, remove the old key with: ssh-keygen -R '{name}'",
+                    self.jump_prefix(),
+                    fingerprint(key)
+                ))
+            }
+            Verdict::Revoked { file, line } => self.refuse(format!(
+                "{}the host key of {name} ({}) is revoked ({}:{line}); refused",
+                self.jump_prefix(),
+                fingerprint(key),
+                file.display()
+            )),
+        }
+    }
+}
+
+pub struct SshConnection {
+    handle: Handle<ClientHandler>,
+    _via: Option<Arc<Handle<ClientHandler>>>,
+    channels: tokio::sync::Semaphore,
+    sftp: tokio::sync::OnceCell<SftpSession>,
+}
+
+impl SshConnection {
+    /// Opens a session channel, retrying when the server refuses one (MaxSessions reached
+    /// by someone else's sessions on the same connection).
+    async fn open_channel(&self) -> Result<russh::Channel<client::Msg>, ConnError> {
+        let mut delay = Duration::from_millis(20);
+        for attempt in 0.. {
+            match self.handle.channel_open_session().await {
+                Ok(c) => return Ok(c),
+                Err(russh::Error::ChannelOpenFailure(reason)) if attempt < 6 => {
+                    let _ = reason;
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => return Err(self.lost(e)),
+            }
+        }
+        unreachable!()
+    }
+
+    fn lost(&self, e: russh::Error) -> ConnError {
+        if self.handle.is_closed() {
+            ConnError::Connect(format!("the ssh connection was lost ({e})"))
+        } else {
+            ConnError::Other(format!("ssh: {e}"))
+        }
+    }
+
+    async fn sftp(&self) -> Result<&SftpSession, ConnError> {
+        self.sftp
+            .get_or_try_init(|| async {
+                let channel = self.open_channel().await?;
+                channel
+                    .request_subsystem(true, "sftp")
+                    .await
+                    .map_err(|e| self.lost(e))?;
+                SftpSession::new(channel.into_stream())
+                    .await
+                    .map_err(|e| ConnError::Transfer(format!("cannot start sftp: {e}")))
+            })
+            .await
+    }
+
+    async fn run(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+        let _permit = self.channels.acquire().await.expect("semaphore never closed");
+        let mut channel = self.open_channel().await?;
+        channel
+            .exec(true, req.command_line_with_timeout().into_bytes())
+            .await
+            .map_err(|e| self.lost(e))?;
+        if let Some(input) = &req.stdin {
+            channel.data_bytes(input.clone()).await.map_err(|e| self.lost(e))?;
+        }
+        channel.eof().await.map_err(|e| self.lost(e))?;
+        let mut out = ExecOutput {
+            code: -1,
+            ..Default::default()
+        };
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => out.code = exit_status as i32,
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.code = 128;
+                    out.stderr
+                        .extend_from_slice(format!("killed by signal {signal_name:?}\n").as_bytes());
+                }
+                _ => {}
+            }
+        }
+        if out.code == -1 && self.handle.is_closed() {
+            return Err(ConnError::Connect(
+                "the ssh connection was lost during the command".into(),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl Connection for SshConnection {
+    async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+        let Some(limit) = req.timeout else {
+            return self.run(req).await;
+        };
+        let out = tokio::time::timeout(limit + TIMEOUT_GRACE, self.run(req))
+            .await
+            .map_err(|_| ConnError::Timeout(limit))??;
+        // `timeout` on the host exits 124 when it had to stop the command.
+        if out.code == 124 || out.code == 137 {
+            Err(ConnError::Timeout(limit))
+        } else {
+            Ok(out)
+        }
+    }
+
+    async fn upload(&self, src: &UploadSource, remote: &str, mode: Option<u32>) -> Result<(), ConnError> {
+        let err = |what: &str, e: &dyn std::fmt::Display| ConnError::Transfer(format!("{what} {remote}: {e}"));
+        let sftp = self.sftp().await?;
+        let mut file = sftp.create(remote).await.map_err(|e| err("cannot create", &e))?;
+        let mut hasher = Sha256::new();
+        match src {
+            UploadSource::Bytes(data) => {
+                hasher.update(data);
+                file.write_all(data).await.map_err(|e| err("writing", &e))?;
+            }
+            UploadSource::File(path) => {
+                use tokio::io::AsyncReadExt;
+                let mut local = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| err(&format!("reading {} for", path.display()), &e))?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = local
+                        .read(&mut buf)
+                        .await
+                        .map_err(|e| err("reading local file for", &e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    file.write_all(&buf[..n]).await.map_err(|e| err("writing", &e))?;
+                }
+            }
+        }
+        file.shutdown().await.map_err(|e| err("closing", &e))?;
+        if let Some(mode) = mode {
+            let meta = russh_sftp::protocol::FileAttributes {
+                permissions: Some(mode),
+                ..Default::default()
+            };
+            sftp.set_metadata(remote, meta)
+                .await
+                .map_err(|e| err("setting the mode of", &e))?;
+        }
+        // The bytes on the host must be the bytes we sent.
+        let want = hex::encode(hasher.finalize());
+        let check = ExecRequest::new(format!("sha256sum < {}", crate::shell::quote(remote)));
+        let out = self.run(&check).await?;
+        let got = out
+            .stdout_text()
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if got != want {
+            return Err(ConnError::Transfer(format!(
+                "checksum mismatch after upload to {remote}: sent {want}, host has {got} {}",
+                out.stderr_text().trim()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError> {
+        self.sftp()
+            .await?
+            .read(remote)
+            .await
+            .map_err(|e| ConnError::Transfer(format!("cannot read {remote}: {e}")))
+    }
+}

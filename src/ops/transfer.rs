@@ -1,0 +1,176 @@
+//! `h.upload(local, remote, opts)`: a local file (or the map `local::pack` returns) onto the
+//! host. Skipped when the host already has those bytes with that mode and owner; otherwise
+//! uploaded to a temporary name, verified by sha256, and renamed into place, so the target
+//! is never half-written.
+
+use std::path::PathBuf;
+
+use rhai::{Dynamic, Map};
+use sha2::{Digest, Sha256};
+
+use crate::connection::{ExecRequest, UploadSource};
+use crate::host::Host;
+use crate::playbook::convert::Opts;
+use crate::shell::{Become, quote};
+
+use super::OpResult;
+use super::command::become_of;
+
+const OPTIONS: &[&str] = &["mode", "owner", "group", "sudo", "user"];
+
+pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult<Map> {
+    let path = local_path(local)?;
+    let opts = Opts::new("upload", opts, OPTIONS)?;
+    let who = become_of(&opts)?;
+    let mode = mode_of(&opts)?;
+    let owner = opts.string("owner")?;
+    let group = opts.string("group")?;
+    if remote.is_empty() || remote.ends_with('/') {
+        return Err(format!("upload: the remote path {remote:?} must name a file"));
+    }
+    let sha = sha256_file(&path)?;
+
+    // Look: what the host has now.
+    let probe = format!(
+        "if [ -f {r} ]; then sha256sum < {r} | cut -c1-64; stat -c '%U %G %a' -- {r}; fi",
+        r = quote(remote)
+    );
+    let have = host.exec(&ExecRequest {
+        script: probe,
+        become_: who.clone(),
+        ..Default::default()
+    });
+    let have = have.map_err(|e| format!("{}: upload: cannot look at {remote}: {e}", host.name()))?;
+    let facts = have.stdout_text();
+    let mut lines = facts.lines();
+    let remote_sha = lines.next().unwrap_or_default().trim().to_string();
+    let mut stat = lines.next().unwrap_or_default().split_whitespace().map(str::to_string);
+    let (cur_owner, cur_group, cur_mode) = (stat.next(), stat.next(), stat.next());
+
+    let content_ok = remote_sha == sha;
+    let owner_ok = owner.is_none() || owner == cur_owner;
+    let group_ok = group.is_none() || group == cur_group;
+    let mode_ok = mode.is_none() || mode.map(|m| format!("{m:o}")) == cur_mode;
+    let mut result = Map::new();
+    result.insert("sha256".into(), sha.clone().into());
+    result.insert("path".into(), remote.into());
+    if content_ok && owner_ok && group_ok && mode_ok {
+        result.insert("changed".into(), false.into());
+        return Ok(result);
+    }
+    host.state.record_change();
+    result.insert("changed".into(), true.into());
+    if host.dry_run() {
+        let what = if content_ok { "fix owner/mode of" } else { "upload" };
+        host.run.reporter.log(
+            Some(host.name()),
+            &format!("would {what} {remote} ({} → sha256 {})", path.display(), &sha[..12]),
+        );
+        return Ok(result);
+    }
+
+    // Act: new bytes go to a temporary name first (beside the target when we write as
+    // ourselves, so the rename is atomic; in /tmp when another user finishes the job).
+    let target = quote(remote);
+    let mut finish = Vec::new();
+    let staged = if content_ok {
+        remote.to_string()
+    } else {
+        let name = format!(".runbook-upload-{}-{}", std::process::id(), &sha[..16]);
+        let tmp = match who {
+            Become::Me => match remote.rsplit_once('/') {
+                Some((dir, _)) if !dir.is_empty() => format!("{dir}/{name}"),
+                Some(_) => format!("/{name}"),
+                None => name,
+            },
+            _ => format!("/tmp/{name}"),
+        };
+        let conn = host.connection().map_err(|e| format!("{}: upload: {e}", host.name()))?;
+        host.run
+            .rt
+            .block_on(conn.upload(&UploadSource::File(path.clone()), &tmp, Some(0o600)))
+            .map_err(|e| format!("{}: upload of {} failed: {e}", host.name(), path.display()))?;
+        tmp
+    };
+    let s = quote(&staged);
+    if let Some(o) = &owner {
+        finish.push(format!("chown {} -- {s}", quote(o)));
+    }
+    if let Some(g) = &group {
+        finish.push(format!("chgrp {} -- {s}", quote(g)));
+    }
+    // A new file gets 0644 unless told otherwise (the staged copy is 0600 while in flight).
+    let final_mode = mode.or(if content_ok { None } else { Some(0o644) });
+    if let Some(m) = final_mode {
+        finish.push(format!("chmod {m:o} -- {s}"));
+    }
+    if staged != remote {
+        finish.push(format!("mv -f -- {s} {target}"));
+    }
+    let req = ExecRequest {
+        script: finish.join(" && "),
+        become_: who,
+        ..Default::default()
+    };
+    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
+    if out.code != 0 {
+        let _ = host.exec(&ExecRequest::new(format!("rm -f -- {s}")));
+        return Err(super::command::failure(
+            host.name(),
+            &req.script,
+            out.code,
+            &out.stderr_text(),
+            &out.stdout_text(),
+        ));
+    }
+    Ok(result)
+}
+
+/// A path string, or a map with `path` (what `local::pack` returns). Relative paths are
+/// relative to the directory runbook runs in.
+fn local_path(local: &Dynamic) -> OpResult<PathBuf> {
+    let p = if local.is_string() {
+        local.to_string()
+    } else if let Some(m) = local.read_lock::<Map>() {
+        m.get("path")
+            .map(|p| p.to_string())
+            .ok_or("upload: the map has no `path`")?
+    } else {
+        return Err(format!(
+            "upload: the local file must be a path or a packed tarball, not {}",
+            local.type_name()
+        ));
+    };
+    let path = PathBuf::from(&p);
+    if !path.is_file() {
+        return Err(format!("upload: local file {p} does not exist"));
+    }
+    Ok(path)
+}
+
+/// `mode: 0o640` or `mode: "0640"`.
+pub fn mode_of(opts: &Opts) -> OpResult<Option<u32>> {
+    if let Some(s) = opts.string("mode").ok().flatten() {
+        return u32::from_str_radix(s.trim_start_matches("0o"), 8)
+            .map(Some)
+            .map_err(|_| format!("option `mode` {s:?} is not an octal mode like \"0644\""));
+    }
+    Ok(opts.int("mode")?.map(|m| m as u32))
+}
+
+pub fn sha256_file(path: &std::path::Path) -> OpResult<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

@@ -1,0 +1,438 @@
+//! The ssh connection against real sshd in Docker test hosts.
+
+use crate::support::{Project, Testbed};
+
+fn play(p: &Project, args: &[&str]) -> crate::support::Output {
+    let mut all = vec!["play", "site.rhai", "-i", "test"];
+    all.extend_from_slice(args);
+    p.runbook(&all)
+}
+
+#[test]
+fn commands_run_on_five_hosts_over_one_connection_each() {
+    let tb = Testbed::start(5);
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "site.rhai",
+        r#"
+        let r = step("io", hosts("test"), |h| {
+            let a = h.run("hostname");
+            let b = h.run("cat; echo oops >&2; exit 3", #{ stdin: "from stdin", check: false });
+            `${a.stdout.trim_end_ws()}|${b.stdout}|${b.stderr.trim_end_ws()}|${b.code}`
+        });
+        for k in r.keys() { print(`${k}=${r[k]}`); }
+        step("many", hosts("test"), |h| {
+            for i in 0..20 { h.run("true"); }
+        });
+        step("timeout", hosts("test"), #{ max_fail: 5 }, |h| {
+            h.run("sleep 60; touch /tmp/not-killed", #{ timeout: "1s" });
+        });
+        "#
+        .replace("trim_end_ws()", "to_string()")
+        .as_str(),
+    );
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 2, "the timeout step fails every host: {}", o.all());
+    for h in &tb.hosts {
+        assert!(
+            o.stdout
+                .contains(&format!("{}={}\n|from stdin|oops\n|3", h.name, h.name)),
+            "{}",
+            o.all()
+        );
+        assert_eq!(tb.logins(h), 1, "one ssh login for the whole run on {}", h.name);
+    }
+    assert_eq!(
+        o.stdout.matches("command stopped: command timed out after 1s").count(),
+        5,
+        "{}",
+        o.all()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    for h in &tb.hosts {
+        let (_, procs) = tb.exec(h, "pgrep -a sleep || true");
+        assert!(
+            procs.trim().is_empty(),
+            "the timed-out command was killed on {}: {procs}",
+            h.name
+        );
+    }
+}
+
+#[test]
+fn a_host_that_is_down_fails_fast_while_the_others_finish() {
+    let tb = Testbed::start(3);
+    let p = Project::new();
+    p.use_testbed(&tb, "connect_timeout = 3");
+    p.write(
+        "site.rhai",
+        r#"step("touch", hosts("test"), #{ max_fail: 1 }, |h| { h.run("touch /tmp/done"); });"#,
+    );
+    let down = &tb.hosts[1];
+    std::process::Command::new("docker")
+        .args(["stop", "-t", "0", &down.name])
+        .output()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let o = play(&p, &["-o", "json"]);
+    assert!(started.elapsed().as_secs() < 30, "does not hang on the down host");
+    assert_eq!(o.code, 2, "{}", o.all());
+    let events = o.events();
+    let failed: Vec<_> = events.iter().filter(|e| e["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["host"], down.name.as_str());
+    let err = failed[0]["error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!("{}: cannot reach the host: cannot connect to", down.name)),
+        "{err}"
+    );
+    for h in [&tb.hosts[0], &tb.hosts[2]] {
+        assert_eq!(tb.exec(h, "test -e /tmp/done").0, 0, "{} finished its step", h.name);
+    }
+}
+
+#[test]
+fn host_keys_are_verified_against_known_hosts() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "site.rhai",
+        r#"step("who", hosts("test"), |h| { print("ran as " + h.run("id -un").stdout); });"#,
+    );
+    let known = p.home().join(".ssh/known_hosts");
+    let other_key = std::fs::read_to_string(crate::support::testbed::client_key().with_extension("pub")).unwrap();
+    let other_key: String = other_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+
+    // accepted: the key is listed
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("ran as root"));
+
+    // unknown: refused with the fingerprint and how to trust it; nothing recorded
+    std::fs::write(&known, "").unwrap();
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout.contains(&format!("unknown host key for {} (SHA256:", h.ip)),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("--trust-new-hosts"), "{}", o.all());
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), "");
+
+    // trust on first use: recorded, then known
+    let o = play(&p, &["--trust-new-hosts"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        format!("{} {}\n", h.ip, h.host_key)
+    );
+    assert_eq!(play(&p, &[]).code, 0);
+
+    // changed: refused even with --trust-new-hosts, naming both fingerprints and the line
+    std::fs::write(&known, format!("# old\n{} {other_key}\n", h.ip)).unwrap();
+    let o = play(&p, &["--trust-new-hosts"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout.contains(&format!("HOST KEY CHANGED for {}", h.ip)),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains(&format!("{}:2", known.display())), "{}", o.all());
+    assert!(o.stdout.matches("SHA256:").count() >= 2, "{}", o.all());
+
+    // revoked: refused although the key is also listed
+    std::fs::write(&known, format!("{ip} {k}\n@revoked * {k}\n", ip = h.ip, k = h.host_key)).unwrap();
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 2);
+    assert!(o.stdout.contains("is revoked"), "{}", o.all());
+
+    // a @cert-authority line is not taken for the host key
+    std::fs::write(&known, format!("@cert-authority * {}\n", h.host_key)).unwrap();
+    let o = play(&p, &[]);
+    assert!(o.stdout.contains("unknown host key"), "{}", o.all());
+
+    // hashed names and wildcards match like OpenSSH's
+    let hashed = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "f=$(mktemp) && echo '{} {}' > $f && ssh-keygen -q -H -f $f >/dev/null 2>&1 && cat $f",
+            h.ip, h.host_key
+        ))
+        .output()
+        .unwrap();
+    let hashed = String::from_utf8(hashed.stdout).unwrap();
+    assert!(hashed.starts_with("|1|"), "{hashed}");
+    std::fs::write(&known, &hashed).unwrap();
+    assert_eq!(play(&p, &[]).code, 0, "hashed entry");
+    let prefix: String = h.ip.rsplit_once('.').unwrap().0.to_string();
+    std::fs::write(&known, format!("{prefix}.*,!10.9.9.9 {}\n", h.host_key)).unwrap();
+    assert_eq!(play(&p, &[]).code, 0, "wildcard entry");
+
+    // an inventory-local known_hosts file: read, and where new keys are recorded
+    std::fs::write(&known, "").unwrap();
+    p.write("inventory/test.toml", &tb.inventory("known_hosts = \"known_hosts\""));
+    assert_eq!(play(&p, &["--trust-new-hosts"]).code, 0);
+    assert!(p.read("inventory/known_hosts").contains(&h.host_key));
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), "");
+    assert_eq!(play(&p, &[]).code, 0);
+}
+
+#[test]
+fn jump_hosts_from_the_inventory_and_from_ssh_config() {
+    let tb = Testbed::start(2);
+    let (bastion, target) = (&tb.hosts[0], &tb.hosts[1]);
+    // The target accepts root only from the bastion: a direct login cannot pass.
+    tb.sh(
+        target,
+        &format!(
+            "echo 'AllowUsers root@{}' >> /etc/ssh/sshd_config && systemctl reload ssh",
+            bastion.ip
+        ),
+    );
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    let script = format!(
+        r#"step("where", hosts("{}"), |h| {{ print("on " + h.run("hostname").stdout); }});"#,
+        target.name
+    );
+    p.write("site.rhai", &script);
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 2, "direct login is refused: {}", o.all());
+    assert!(o.stdout.contains("authentication failed for root@"), "{}", o.all());
+
+    // [ssh] jump = "<inventory host>"
+    p.write(
+        "inventory/test.toml",
+        &tb.inventory(&format!("jump = \"{}\"", bastion.name)),
+    );
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains(&format!("on {}", target.name)), "{}", o.all());
+
+    // ~/.ssh/config: an alias with HostName, User, IdentityFile and ProxyJump
+    let key = crate::support::testbed::client_key();
+    p.write(
+        "home/.ssh/config",
+        &format!(
+            "Host box\n  HostName {}\n  User root\n  IdentityFile {}\n  ProxyJump root@{}\n\nHost {}\n  IdentityFile {}\n",
+            target.ip,
+            key.display(),
+            bastion.ip,
+            bastion.ip,
+            key.display()
+        ),
+    );
+    p.write("inventory/alias.toml", "[hosts.box]\n");
+    let o = p.runbook(&["play", "site.rhai", "-i", "alias"]);
+    assert!(
+        o.stderr.contains("unknown group or host"),
+        "script targets the name of the testbed host"
+    );
+    p.write(
+        "site2.rhai",
+        r#"step("where", hosts("box"), |h| { print("on " + h.run("hostname").stdout); });"#,
+    );
+    let o = p.runbook(&["play", "site2.rhai", "-i", "alias"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains(&format!("on {}", target.name)), "{}", o.all());
+}
+
+#[test]
+fn agent_keys_log_in_and_failures_list_what_was_tried() {
+    let tb = Testbed::start(1);
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    // No key in the inventory and none in ~/.ssh: only the agent can log in.
+    let inv = tb.inventory("").replace(
+        &format!("key = \"{}\"\n", crate::support::testbed::client_key().display()),
+        "",
+    );
+    p.write("inventory/test.toml", &inv);
+    p.write(
+        "site.rhai",
+        r#"step("who", hosts("test"), |h| { print("ran as " + h.run("id -un").stdout); });"#,
+    );
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 2);
+    assert!(o.stdout.contains("authentication failed for root@"), "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("default keys ~/.ssh/id_ed25519, id_ecdsa, id_rsa (none found)"),
+        "{}",
+        o.all()
+    );
+
+    let sock = p.path("agent.sock");
+    let agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+        }
+    }
+    let _agent = Kill(agent);
+    for _ in 0..50 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let add = std::process::Command::new("ssh-add")
+        .arg(crate::support::testbed::client_key())
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let o = p.runbook_env(
+        &["play", "site.rhai", "-i", "test"],
+        &[("SSH_AUTH_SOCK", sock.to_str().unwrap())],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("ran as root"), "{}", o.all());
+}
+
+#[test]
+fn sudo_and_user_switch_users_without_hanging_on_passwords() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    tb.sh(
+        h,
+        "useradd -m -s /bin/bash nodejs && useradd -m -s /bin/bash -G sudo deploy && echo 'deploy:secret' | chpasswd",
+    );
+    tb.sh(
+        h,
+        "mkdir -p ~deploy/.ssh && cp /root/.ssh/authorized_keys ~deploy/.ssh/ && chown -R deploy ~deploy/.ssh",
+    );
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "site.rhai",
+        r#"
+        step("users", hosts("test"), |h| {
+            print("as=" + h.run("id -un", #{ user: "nodejs" }).stdout);
+            print("home=" + h.run("echo $HOME", #{ user: "nodejs" }).stdout);
+            print("root=" + h.run("id -un", #{ sudo: true }).stdout);
+        });
+        "#,
+    );
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("as=nodejs\n") && o.stdout.contains("home=/home/nodejs\n"),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("root=root\n"), "{}", o.all());
+
+    // deploy's sudo wants a password: an error that says so, at once
+    p.write(
+        "inventory/test.toml",
+        &tb.inventory("").replace("user = \"root\"", "user = \"deploy\""),
+    );
+    p.write(
+        "site.rhai",
+        r#"step("sudo", hosts("test"), |h| { h.run("id -un", #{ sudo: true, timeout: "20s" }); });"#,
+    );
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stdout.contains("sudo: a password is required"), "{}", o.all());
+    assert!(o.stdout.contains("give this user NOPASSWD sudo"), "{}", o.all());
+}
+
+#[test]
+fn hostile_values_reach_commands_and_paths_only_as_data() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write("payload.txt", "payload\n");
+    p.write(
+        "site.rhai",
+        r#"
+        let evil = var("evil");
+        step("hostile", hosts("test"), |h| {
+            print("echo=" + h.run(["printf", "%s", evil]).stdout + "|");
+            h.run(["mkdir", "-p", "/tmp/drop"]);
+            let r = h.upload("payload.txt", "/tmp/drop/" + evil);
+            print(`uploaded=${r.changed}`);
+            let r = h.upload("payload.txt", "/tmp/drop/" + evil);
+            print(`again=${r.changed}`);
+        });
+        "#,
+    );
+    // No `/`: the value is also used as a file name (a `/` would name a directory).
+    let evil = "x; touch pwned1 $(touch pwned2) `touch pwned3` 'q\" \n ☃ ~ * $HOME ..";
+    let o = play(&p, &["--var", &format!("evil={evil}")]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains(&format!("echo={evil}|")), "{}", o.all());
+    assert!(
+        o.stdout.contains("uploaded=true") && o.stdout.contains("again=false"),
+        "{}",
+        o.all()
+    );
+    let pwned = tb.sh(h, "ls -A /root /tmp /tmp/drop / | grep -c '^pwned' || true");
+    assert_eq!(pwned.trim(), "0", "no injected command ran");
+
+    let listing = tb.sh(h, "ls -A /tmp/drop");
+    assert_eq!(
+        listing,
+        format!("{evil}\n"),
+        "exactly the one file, under exactly that name"
+    );
+    let content = tb.sh(h, &format!("cat /tmp/drop/{}", shell_quote(evil)));
+    assert_eq!(content, "payload\n");
+}
+
+#[test]
+fn uploads_set_mode_and_owner_and_skip_when_unchanged() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    tb.sh(h, "useradd -m nodejs");
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write("app.env", "PORT=3000\n");
+    p.write(
+        "site.rhai",
+        r#"step("env", hosts("test"), |h| { h.upload("app.env", "/home/nodejs/.env", #{ mode: "0600", owner: "nodejs", group: "nodejs" }); });"#,
+    );
+    let o = play(&p, &["-o", "json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(o.events().last().unwrap()["changes"], 1);
+    assert_eq!(
+        tb.sh(h, "stat -c '%U %G %a' /home/nodejs/.env; cat /home/nodejs/.env"),
+        "nodejs nodejs 600\nPORT=3000\n"
+    );
+    let o = play(&p, &["-o", "json"]);
+    assert_eq!(
+        o.events().last().unwrap()["changes"],
+        0,
+        "second run changes nothing: {}",
+        o.all()
+    );
+    tb.sh(h, "chmod 644 /home/nodejs/.env");
+    let o = play(&p, &["-o", "json"]);
+    assert_eq!(o.events().last().unwrap()["changes"], 1, "a drifted mode is put back");
+    assert_eq!(tb.sh(h, "stat -c '%a' /home/nodejs/.env"), "600\n");
+    p.write("app.env", "PORT=4000\n");
+    assert_eq!(play(&p, &[]).code, 0);
+    assert_eq!(
+        tb.sh(
+            h,
+            "cat /home/nodejs/.env; ls -A /home/nodejs | grep -c runbook-upload || true"
+        ),
+        "PORT=4000\n0\n"
+    );
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
