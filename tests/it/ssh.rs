@@ -189,7 +189,7 @@ fn jump_hosts_from_the_inventory_and_from_ssh_config() {
     tb.sh(
         target,
         &format!(
-            "echo 'AllowUsers root@{}' >> /etc/ssh/sshd_config && systemctl reload ssh",
+            "echo 'AllowUsers root@{}' >> /etc/ssh/sshd_config && systemctl restart ssh",
             bastion.ip
         ),
     );
