@@ -22,7 +22,7 @@ pub fn load(name_or_path: &str, rt: &tokio::runtime::Handle, remember: &dyn Fn(&
             inv.file_label()
         )))
     };
-    let provider = cloud::provider_for(&settings, &inv.secret_dirs(), remember).map_err(fail)?;
+    let provider = cloud::provider_for(&inv, remember).map_err(fail)?;
     let droplets = rt.block_on(provider.list(&settings.tag)).map_err(fail)?;
     add_droplets(&mut inv, &droplets);
     Ok(inv)

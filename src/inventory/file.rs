@@ -82,13 +82,18 @@ pub struct CloudSettings {
     pub token_secret: Option<String>,
     /// Which address to connect to: "public" (default) or "private".
     pub address: Option<String>,
+    /// docker: the network droplets join (default `runbook-<inventory name>`).
+    pub network: Option<String>,
+    /// docker: the public key put into root's authorized_keys (a `.pub` file or the key
+    /// itself); default: `[ssh] key` + `.pub`.
+    pub ssh_public_key: Option<String>,
 }
 
 /// `[dns]`: where `dns::a_record` writes. Without it, a DigitalOcean `[cloud]` serves DNS too.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSettings {
-    /// "digitalocean" or "route53".
+    /// "digitalocean", "route53" or "docker" (the inventory's local hosts file).
     pub provider: String,
     /// API endpoint (tests point it at a local server).
     pub endpoint: Option<String>,

@@ -59,8 +59,8 @@ impl Cloud {
         let p = self
             .provider
             .get_or_init(|| {
-                let dirs = self.run.secret_dirs();
-                cloud::provider_for(&settings, &dirs, &|t| self.run.secrets.remember(t))
+                let inv = self.run.inventory.read().unwrap();
+                cloud::provider_for(&inv, &|t| self.run.secrets.remember(t))
             })
             .clone()?;
         Ok((p, settings.tag))
@@ -70,9 +70,7 @@ impl Cloud {
         self.dns
             .get_or_init(|| {
                 let inv = self.run.inventory.read().unwrap();
-                cloud::dns::dns_for(inv.dns.as_ref(), inv.cloud.as_ref(), &inv.secret_dirs(), &|t| {
-                    self.run.secrets.remember(t)
-                })
+                cloud::dns::dns_for(&inv, &|t| self.run.secrets.remember(t))
             })
             .clone()
     }
@@ -275,13 +273,9 @@ fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
             "backups",
         ],
     )?;
+    // A snapshot as `cloud::snapshot` returned it stands for its id.
     let image = match o.raw("image") {
-        None => {
-            return Err(format!(
-                "{func}: `image` is required (a slug, an image id or a snapshot)"
-            ));
-        }
-        // A snapshot as `cloud::snapshot` returned it.
+        None => String::new(),
         Some(v) => match v.read_lock::<Map>() {
             Some(m) => m.get("id").map(text).unwrap_or_default(),
             None => text(&v),
@@ -290,9 +284,7 @@ fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
     Ok(DropletSpec {
         name: name.to_string(),
         region: o.string("region")?,
-        size: o
-            .string("size")?
-            .ok_or_else(|| format!("{func}: `size` is required, e.g. \"s-1vcpu-1gb\""))?,
+        size: o.string("size")?.unwrap_or_default(),
         image,
         ssh_keys: o.string_list("ssh_keys")?,
         tags: o.string_list("tags")?,
@@ -305,8 +297,8 @@ fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
 }
 
 fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
-    let spec = parse_spec(name, spec)?;
     let (p, tag) = c.provider()?;
+    let spec = p.prepare(parse_spec(name, spec)?)?;
     let plan = c.block(cloud::plan_droplet(p.as_ref(), &tag, &spec))?;
     match &plan {
         DropletPlan::Exists(d) => return Ok(droplet_map(d)),
