@@ -304,7 +304,11 @@ fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
         DropletPlan::Exists(d) => return Ok(droplet_map(d)),
         DropletPlan::Tag(d, missing) => c.changed(&format!("tag droplet {} with {}", d.name, missing.join(", "))),
         DropletPlan::Create(s) => {
-            let mut what = format!("create droplet {} ({}, image {}", s.name, s.size, s.image);
+            let mut what = format!("create droplet {} (", s.name);
+            if !s.size.is_empty() {
+                what.push_str(&format!("{}, ", s.size));
+            }
+            what.push_str(&format!("image {}", s.image));
             if let Some(r) = &s.region {
                 what.push_str(&format!(", region {r}"));
             }

@@ -461,6 +461,10 @@ impl Connection for SshConnection {
         Ok(())
     }
 
+    fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
     async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError> {
         self.sftp()
             .await?
