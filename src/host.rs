@@ -8,6 +8,9 @@ use crate::connection::{ConnError, Connection, ExecOutput, ExecRequest};
 use crate::inventory::{HostSpec, Vars};
 use crate::run::Run;
 
+/// Why a step does not run on a host a dry run would create.
+pub const PENDING_HOST: &str = "host not created yet (known after apply)";
+
 pub struct HostState {
     pub spec: HostSpec,
     pub groups: Vec<String>,
@@ -66,6 +69,9 @@ impl Host {
     /// The host's connection, opened on first use, and again when the host closed it (a
     /// droplet powered off and on).
     pub fn connection(&self) -> Result<Arc<dyn Connection>, ConnError> {
+        if self.state.spec.pending {
+            return Err(ConnError::Connect(PENDING_HOST.into()));
+        }
         if let Some(e) = self.state.conn_error.lock().unwrap().clone() {
             return Err(e);
         }
@@ -82,6 +88,13 @@ impl Host {
             *self.state.conn_error.lock().unwrap() = Some(e.clone());
         }
         result
+    }
+
+    /// Makes `conn` the host's connection (one `wait::ssh` proved working), forgetting an
+    /// earlier failure to connect.
+    pub fn adopt_connection(&self, conn: Arc<dyn Connection>) {
+        *self.state.conn_error.lock().unwrap() = None;
+        *self.run.rt.block_on(self.state.conn.lock()) = Some(conn);
     }
 
     /// The message of a command that could not run: the host, why, and the command.

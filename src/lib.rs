@@ -14,6 +14,7 @@ pub mod run;
 pub mod secrets;
 pub mod shell;
 pub mod step;
+pub mod wait;
 
 use cli::{Cli, Command, InventoryArgs, PlayArgs};
 use error::{Error, Result};

@@ -143,6 +143,7 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
             private_ip: h.private_ip,
             public_ip: h.public_ip,
             vars: to_vars(h.vars),
+            pending: false,
             name: host.clone(),
         };
         inv.hosts.insert(host, spec);
@@ -222,6 +223,7 @@ fn implicit_host(name: &str) -> HostSpec {
         private_ip: None,
         public_ip: None,
         vars: Vars::new(),
+        pending: false,
     }
 }
 

@@ -37,10 +37,12 @@ fn text(v: &Dynamic) -> String {
 }
 
 /// The run plus its providers, made on first use and kept (they hold rate-limit state).
-struct Cloud {
+pub struct Cloud {
     run: Arc<Run>,
     provider: OnceLock<Result<Arc<dyn Provider>, String>>,
     dns: OnceLock<Result<Arc<dyn Dns>, String>>,
+    /// Droplets this dry run would have created: hosts after `inventory::refresh()`.
+    planned: std::sync::Mutex<Vec<DropletSpec>>,
 }
 
 impl Cloud {
@@ -73,6 +75,12 @@ impl Cloud {
                 cloud::dns::dns_for(&inv, &|t| self.run.secrets.remember(t))
             })
             .clone()
+    }
+
+    /// The droplet called `name`, as the provider reports it now.
+    pub fn find(&self, name: &str) -> Result<Option<Droplet>, String> {
+        let (p, _) = self.provider()?;
+        self.block(p.find(name))
     }
 
     fn dry_run(&self) -> bool {
@@ -118,11 +126,12 @@ fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiRes
     })
 }
 
-pub fn register(engine: &mut Engine, run: &Arc<Run>) {
+pub fn register(engine: &mut Engine, run: &Arc<Run>) -> Arc<Cloud> {
     let c = Arc::new(Cloud {
         run: run.clone(),
         provider: OnceLock::new(),
         dns: OnceLock::new(),
+        planned: Default::default(),
     });
     engine
         .register_type_with_name::<Pending>("Pending")
@@ -208,14 +217,15 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) {
     engine.register_static_module("dns", m.into());
 
     let mut m = Module::new();
-    let x = c;
+    let x = c.clone();
     add(&mut m, "refresh", move |ctx: NativeCallContext| {
         op(&ctx, "inventory::refresh()".into(), refresh(&x))
     });
     engine.register_static_module("inventory", m.into());
+    c
 }
 
-fn droplet_map(d: &Droplet) -> Map {
+pub fn droplet_map(d: &Droplet) -> Map {
     let ip = |v: &Option<String>| v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
     [
         ("id", Dynamic::from(d.id.clone())),
@@ -322,7 +332,11 @@ fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
                 d.tags.extend(missing);
                 droplet_map(&d)
             }
-            DropletPlan::Create(s) => planned_map(&s),
+            DropletPlan::Create(s) => {
+                let map = planned_map(&s);
+                c.planned.lock().unwrap().push(s);
+                map
+            }
             DropletPlan::Exists(d) => droplet_map(&d),
         });
     }
@@ -349,7 +363,7 @@ fn droplets(c: &Cloud, tag: &str) -> Result<Array, String> {
 }
 
 /// A droplet argument: its map (as `cloud::droplet` returned it) or its name.
-fn droplet_name(d: &Dynamic) -> String {
+pub fn droplet_name(d: &Dynamic) -> String {
     match d.read_lock::<Map>() {
         Some(m) => m.get("name").map(|n| n.to_string()).unwrap_or_default(),
         None => d.to_string(),
@@ -487,12 +501,15 @@ fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>
 }
 
 /// Re-reads the inventory file and the cloud's droplets, so hosts made earlier in the play
-/// can be targeted.
+/// can be targeted. In a dry run the droplets it would have made join as pending hosts.
 fn refresh(c: &Cloud) -> Result<(), String> {
     let mut inv = crate::inventory::Inventory::load(&c.run.settings.inventory).map_err(|e| e.to_string())?;
     if inv.cloud.is_some() {
         let (p, _) = c.provider()?;
         c.block(crate::inventory::discover::discover(&mut inv, p.as_ref()))?;
+    }
+    if c.dry_run() {
+        crate::inventory::discover::add_planned(&mut inv, &c.planned.lock().unwrap());
     }
     c.run.replace_inventory(inv);
     Ok(())
