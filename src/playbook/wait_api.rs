@@ -1,4 +1,5 @@
-//! The script-facing `wait::` module: `port`, `http`, `ssh`, `cloud_active`, `until`.
+//! The script-facing `wait::` module: `port`, `http`, `ssh`, `cloud_active`, `until_true`
+//! (`until` is a reserved word in Rhai: `do { … } until cond`).
 //! Durations are strings ("60s", "5m") or seconds. In a dry run waits do not wait: nothing
 //! was changed that they could wait for, so they report what they would wait for.
 
@@ -59,8 +60,13 @@ fn port(run: &Run, target: Dynamic, port: i64, timeout: Duration) -> Result<(), 
         None => (None, target.to_string()),
     };
     let what = format!("port {addr}:{port}");
+    // A connect is cheap: try at least every second.
+    let backoff = Backoff {
+        cap: Duration::from_secs(1),
+        ..Backoff::default()
+    };
     run_wait(run, host.as_deref(), &what, (), |stop| {
-        wait::until(&what, timeout, Backoff::default(), stop, |left| {
+        wait::until(&what, timeout, backoff, stop, |left| {
             run.rt.block_on(wait::port_open(&addr, port, left))
         })
     })
@@ -156,7 +162,7 @@ fn cloud_active(run: &Run, c: &Cloud, target: &Dynamic, timeout: Duration) -> Re
 /// Calls the closure until it returns something other than `false` or `()`, and returns
 /// that. A closure that throws counts as "not yet" (its error is the last observation).
 fn until(run: &Run, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResult<Dynamic> {
-    let o = Opts::new("wait::until", opts, &["timeout", "every", "what"]).or_else(|e| fail(ctx, e))?;
+    let o = Opts::new("wait::until_true", opts, &["timeout", "every", "what"]).or_else(|e| fail(ctx, e))?;
     let timeout = o
         .duration("timeout")
         .or_else(|e| fail(ctx, e))?
@@ -182,14 +188,26 @@ fn until(run: &Run, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResult
                     stopped = Some(e);
                     Ok(Dynamic::UNIT)
                 }
-                Err(e) => Err(format!("it threw: {}", e.to_string().lines().next().unwrap_or(""))),
+                Err(e) => Err(format!("it threw: {}", thrown(&e))),
             }
         })
     });
     if let Some(e) = stopped {
         return Err(e);
     }
-    result.or_else(|e| fail(ctx, format!("wait::until: {e}")))
+    result.or_else(|e| fail(ctx, format!("wait::until_true: {e}")))
+}
+
+/// The message of a script error, without Rhai's wrapping ("Runtime error: … @ 'file' …").
+fn thrown(e: &EvalAltResult) -> String {
+    match e.unwrap_inner() {
+        EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+        inner => {
+            let text = inner.to_string();
+            let end = [" @ '", " (line "].iter().filter_map(|m| text.find(m)).min();
+            text[..end.unwrap_or(text.len())].to_string()
+        }
+    }
 }
 
 fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
@@ -275,13 +293,15 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>, cloud: Arc<Cloud>) {
     );
 
     let r = run.clone();
-    add(&mut m, "until", move |ctx: NativeCallContext, f: FnPtr| {
+    add(&mut m, "until_true", move |ctx: NativeCallContext, f: FnPtr| {
         until(&r, &ctx, &f, Map::new())
     });
     let r = run.clone();
-    add(&mut m, "until", move |ctx: NativeCallContext, f: FnPtr, opts: Map| {
-        until(&r, &ctx, &f, opts)
-    });
+    add(
+        &mut m,
+        "until_true",
+        move |ctx: NativeCallContext, f: FnPtr, opts: Map| until(&r, &ctx, &f, opts),
+    );
 
     engine.register_static_module("wait", m.into());
 }

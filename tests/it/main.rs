@@ -8,3 +8,4 @@ mod engine;
 mod sigv4;
 mod ssh;
 mod support;
+mod wait;
