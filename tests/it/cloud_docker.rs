@@ -107,6 +107,11 @@ step("clone", || {
     let s = cloud::snapshot(`${p}-web1`, `${p}-web1-base`);
     let d = cloud::droplet(`${p}-web3`, #{ image: s, tags: ["role:web"] });
     print(`web3 from ${d.image} = ${s.id}`);
+    print(`web3 is ${wait::cloud_active(d, "30s").status}`);
+    cloud::power_off(`${p}-web2`);
+    print(`web2 is ${cloud::droplets().filter(|d| d.name == `${p}-web2`)[0].status}`);
+    cloud::power_on(`${p}-web2`);
+    print(`web2 is ${wait::cloud_active(`${p}-web2`).status} again`);
 });
 inventory::refresh();
 step("after", hosts("web"), |h| {
@@ -263,6 +268,9 @@ fn docker_droplets_are_planned_created_discovered_snapshotted_and_destroyed() {
         "{snapshot_id}\n{}",
         grow.all()
     );
+    for line in ["web3 is active\n", "web2 is off\n", "web2 is active again\n"] {
+        assert!(grow.stdout.contains(line), "missing {line:?}\n{}", grow.all());
+    }
     assert_ne!(host_key(&n("web3")), host_key(&n("web1")), "web3 kept web1's host keys");
     let known = p.read("inventory/known_hosts");
     assert!(
