@@ -112,6 +112,60 @@ step("down", || wait::http("{}/healthcheck", #{{ timeout: "1s", every: "200ms" }
     );
 }
 
+/// An HTTPS server on 127.0.0.1 with a self-signed certificate (tests/fixtures/tls) that
+/// answers every request with 200 "ok".
+fn self_signed_https() -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let cert = CertificateDer::from_pem_file(dir.join("cert.pem")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut buf = [0u8; 4096];
+            // A client that refuses the certificate ends the handshake here.
+            if tls.read(&mut buf).is_ok() {
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn insecure_accepts_a_self_signed_certificate_and_without_it_the_refusal_is_reported() {
+    let port = self_signed_https();
+    let p = project(&format!(
+        r#"
+print(`status ${{wait::http("https://127.0.0.1:{port}/", #{{ insecure: true, contains: "ok", timeout: "10s" }})}}`);
+wait::http("https://127.0.0.1:{port}/", #{{ timeout: "500ms" }});
+"#
+    ));
+    let o = p.runbook(&["play", "wait.rhai", "-i", "local"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stdout.contains("status 200"), "{}", o.all());
+    assert!(
+        o.all().contains("last: cannot connect: invalid peer certificate"),
+        "{}",
+        o.all()
+    );
+}
+
 #[test]
 fn http_to_nothing_reports_the_refused_connection() {
     let port = free_port();
