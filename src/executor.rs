@@ -282,6 +282,19 @@ fn run_on_host(
     source: &str,
 ) -> (HostResult, Option<Dynamic>) {
     host.state.begin_step();
+    if host.state.spec.pending {
+        // A droplet the dry run would create: nothing to connect to, and everything the
+        // step does there will be a change.
+        let r = HostResult {
+            host: host.name().to_string(),
+            status: HostStatus::Changed,
+            changes: 0,
+            error: None,
+            duration: Default::default(),
+            reason: Some(crate::host::PENDING_HOST.into()),
+        };
+        return (conclude(run, step, r, None), None);
+    }
     let start = Instant::now();
     let result = in_step(|| closure.call_within_context::<Dynamic>(ctx, (host.clone(),)));
     let changes = host.state.changes();

@@ -8,11 +8,14 @@ use crate::connection::{ConnError, Connection, ExecOutput, ExecRequest};
 use crate::inventory::{HostSpec, Vars};
 use crate::run::Run;
 
+/// Why a step does not run on a host a dry run would create.
+pub const PENDING_HOST: &str = "host not created yet (known after apply)";
+
 pub struct HostState {
     pub spec: HostSpec,
     pub groups: Vec<String>,
     pub vars: Vars,
-    conn: tokio::sync::OnceCell<Arc<dyn Connection>>,
+    conn: tokio::sync::Mutex<Option<Arc<dyn Connection>>>,
     /// A connection failure is remembered: a host that cannot be reached fails fast.
     conn_error: Mutex<Option<ConnError>>,
     changes: AtomicUsize,
@@ -25,7 +28,7 @@ impl HostState {
             spec,
             groups,
             vars,
-            conn: tokio::sync::OnceCell::new(),
+            conn: tokio::sync::Mutex::new(None),
             conn_error: Mutex::new(None),
             changes: AtomicUsize::new(0),
             facts: Default::default(),
@@ -67,23 +70,35 @@ impl Host {
         self.run.settings.dry_run
     }
 
-    /// The host's connection, opened on first use.
+    /// The host's connection, opened on first use, and again when the host closed it (a
+    /// droplet powered off and on).
     pub fn connection(&self) -> Result<Arc<dyn Connection>, ConnError> {
+        if self.state.spec.pending {
+            return Err(ConnError::Connect(PENDING_HOST.into()));
+        }
         if let Some(e) = self.state.conn_error.lock().unwrap().clone() {
             return Err(e);
         }
-        let result = self.run.rt.block_on(
-            self.state
-                .conn
-                .get_or_try_init(|| crate::connection::open(&self.state.spec, &self.run.connect)),
-        );
-        match result {
-            Ok(c) => Ok(c.clone()),
-            Err(e) => {
-                *self.state.conn_error.lock().unwrap() = Some(e.clone());
-                Err(e)
+        let result: Result<Arc<dyn Connection>, ConnError> = self.run.rt.block_on(async {
+            let mut conn = self.state.conn.lock().await;
+            if let Some(c) = conn.as_ref().filter(|c| !c.is_closed()) {
+                return Ok(c.clone());
             }
+            let c = crate::connection::open(&self.state.spec, &self.run.connect).await?;
+            *conn = Some(c.clone());
+            Ok(c)
+        });
+        if let Err(e) = &result {
+            *self.state.conn_error.lock().unwrap() = Some(e.clone());
         }
+        result
+    }
+
+    /// Makes `conn` the host's connection (one `wait::ssh` proved working), forgetting an
+    /// earlier failure to connect.
+    pub fn adopt_connection(&self, conn: Arc<dyn Connection>) {
+        *self.state.conn_error.lock().unwrap() = None;
+        *self.run.rt.block_on(self.state.conn.lock()) = Some(conn);
     }
 
     /// The message of a command that could not run: the host, why, and the command.

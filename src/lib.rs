@@ -18,6 +18,7 @@ pub mod run;
 pub mod secrets;
 pub mod shell;
 pub mod step;
+pub mod wait;
 
 use cli::{Cli, Command, HistoryArgs, InventoryArgs, PlayArgs};
 use error::{Error, Result};

@@ -99,16 +99,23 @@ impl Run {
         hosts.retain(|name, state| {
             inv.hosts.get(name).is_some_and(|s| {
                 let old = &state.spec;
-                (&s.address, s.port, &s.user, s.connection, &s.private_ip, &s.public_ip)
-                    == (
-                        &old.address,
-                        old.port,
-                        &old.user,
-                        old.connection,
-                        &old.private_ip,
-                        &old.public_ip,
-                    )
-                    && inv.groups_of(name) == state.groups
+                (
+                    &s.address,
+                    s.port,
+                    &s.user,
+                    s.connection,
+                    &s.private_ip,
+                    &s.public_ip,
+                    s.pending,
+                ) == (
+                    &old.address,
+                    old.port,
+                    &old.user,
+                    old.connection,
+                    &old.private_ip,
+                    &old.public_ip,
+                    old.pending,
+                ) && inv.groups_of(name) == state.groups
             })
         });
         *self.inventory.write().unwrap() = inv;
@@ -333,6 +340,7 @@ fn controller_spec() -> HostSpec {
         private_ip: None,
         public_ip: None,
         vars: Vars::new(),
+        pending: false,
     }
 }
 

@@ -346,6 +346,16 @@ impl Provider for DigitalOcean {
         "digitalocean"
     }
 
+    fn prepare(&self, spec: DropletSpec) -> CloudResult<DropletSpec> {
+        if spec.image.is_empty() {
+            return Err("`image` is required (a slug, an image id or a snapshot)".into());
+        }
+        if spec.size.is_empty() {
+            return Err("`size` is required, e.g. \"s-1vcpu-1gb\"".into());
+        }
+        Ok(spec)
+    }
+
     async fn find(&self, name: &str) -> CloudResult<Option<Droplet>> {
         // `name` matches case-insensitively; droplet names are compared exactly here.
         let items = self

@@ -4,6 +4,7 @@
 
 pub mod digitalocean;
 pub mod dns;
+pub mod docker;
 pub mod retry;
 pub mod sigv4;
 
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::inventory::CloudSettings;
+use crate::inventory::{CloudSettings, Inventory};
 
 pub type CloudResult<T> = Result<T, String>;
 
@@ -62,6 +63,10 @@ pub struct Snapshot {
 #[async_trait]
 pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Checks a spec and fills in the provider's defaults, before anything is looked up.
+    fn prepare(&self, spec: DropletSpec) -> CloudResult<DropletSpec> {
+        Ok(spec)
+    }
     async fn find(&self, name: &str) -> CloudResult<Option<Droplet>>;
     async fn list(&self, tag: &str) -> CloudResult<Vec<Droplet>>;
     /// Creates a droplet and waits until it is active with its addresses.
@@ -155,21 +160,57 @@ pub async fn snapshot_with_power_off(p: &dyn Provider, d: &Droplet, name: &str) 
     result
 }
 
-/// The provider an inventory's `[cloud]` table names. `secret_dirs` are where `secret()`
-/// looks, so the token may come from a secret file; `remember` masks it in all output.
-pub fn provider_for(
-    settings: &CloudSettings,
-    secret_dirs: &[PathBuf],
-    remember: &dyn Fn(&str),
-) -> CloudResult<Arc<dyn Provider>> {
+/// The provider an inventory's `[cloud]` table names. The token may come from a secret
+/// file beside the inventory; `remember` masks it in all output.
+pub fn provider_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc<dyn Provider>> {
+    let settings = inv.cloud.as_ref().ok_or_else(|| {
+        format!(
+            "no [cloud] table in inventory {}: add one with `provider` and `tag`",
+            inv.file_label()
+        )
+    })?;
     match settings.provider.as_str() {
         "digitalocean" => {
-            let token = digitalocean_token(settings.token_secret.as_deref(), secret_dirs, remember)?;
+            let token = digitalocean_token(settings.token_secret.as_deref(), &inv.secret_dirs(), remember)?;
             let do_ = digitalocean::DigitalOcean::new(settings.endpoint.as_deref(), token, retry::Policy::default())?;
             Ok(Arc::new(do_))
         }
-        other => Err(format!("unknown cloud provider `{other}` (known: digitalocean)")),
+        "docker" => Ok(Arc::new(docker::DockerCloud::new(docker_options(inv, settings)?))),
+        other => Err(format!(
+            "unknown cloud provider `{other}` (known: digitalocean, docker)"
+        )),
     }
+}
+
+/// The docker provider's settings from an inventory: network `runbook-<inventory>`, host
+/// keys recorded where ssh looks for them, root's key from `[ssh] key`.
+pub fn docker_options(inv: &Inventory, settings: &CloudSettings) -> CloudResult<docker::DockerOptions> {
+    let dir = inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let ssh_keys = match (&settings.ssh_public_key, &inv.ssh.key) {
+        (Some(k), _) => {
+            let k = if k.trim_start().starts_with("ssh-") || k.trim_start().starts_with("ecdsa-") {
+                k.clone()
+            } else {
+                crate::connection::ssh::target::expand(k, &dir).display().to_string()
+            };
+            vec![docker::public_key_text(&k).map_err(|e| format!("[cloud] ssh_public_key: {e}"))?]
+        }
+        (None, Some(key)) => {
+            let public = format!("{}.pub", crate::connection::ssh::target::expand(key, &dir).display());
+            vec![docker::public_key_text(&public).map_err(|e| format!("[ssh] key: {e}"))?]
+        }
+        (None, None) => Vec::new(),
+    };
+    Ok(docker::DockerOptions {
+        endpoint: settings.endpoint.clone(),
+        network: settings
+            .network
+            .clone()
+            .unwrap_or_else(|| format!("runbook-{}", inv.name)),
+        known_hosts: crate::connection::ssh::learn_file(&inv.ssh, &dir),
+        ssh_keys,
+        boot_timeout: std::time::Duration::from_secs(180),
+    })
 }
 
 /// The DigitalOcean API token from the secret `name` (default `DIGITALOCEAN_TOKEN`): the

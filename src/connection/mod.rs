@@ -85,6 +85,10 @@ pub trait Connection: Send + Sync {
     /// Writes `src` to `remote` (created or truncated) with `mode` when given.
     async fn upload(&self, src: &UploadSource, remote: &str, mode: Option<u32>) -> Result<(), ConnError>;
     async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError>;
+    /// A connection the other side closed (the host rebooted) is opened again on next use.
+    fn is_closed(&self) -> bool {
+        false
+    }
 }
 
 /// What opening a connection needs beyond the host's own entry; shared by the run.

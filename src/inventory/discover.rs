@@ -3,7 +3,7 @@
 //! static host of the same name gets the droplet's addresses (unless it sets its own).
 
 use super::{ConnectionKind, HostSpec, Inventory, Vars};
-use crate::cloud::{self, CloudResult, Droplet, Provider};
+use crate::cloud::{self, CloudResult, Droplet, DropletSpec, Provider};
 use crate::error::{Diagnostic, Error, Result};
 
 /// The tag prefix that names a group.
@@ -22,7 +22,7 @@ pub fn load(name_or_path: &str, rt: &tokio::runtime::Handle, remember: &dyn Fn(&
             inv.file_label()
         )))
     };
-    let provider = cloud::provider_for(&settings, &inv.secret_dirs(), remember).map_err(fail)?;
+    let provider = cloud::provider_for(&inv, remember).map_err(fail)?;
     let droplets = rt.block_on(provider.list(&settings.tag)).map_err(fail)?;
     add_droplets(&mut inv, &droplets);
     Ok(inv)
@@ -36,6 +36,38 @@ pub async fn discover(inv: &mut Inventory, provider: &dyn Provider) -> CloudResu
     let droplets = provider.list(&settings.tag).await?;
     add_droplets(inv, &droplets);
     Ok(())
+}
+
+/// The groups `role:NAME` tags name.
+pub fn role_groups(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .filter_map(|t| t.strip_prefix(ROLE_PREFIX))
+        .filter(|g| !g.is_empty() && *g != "all")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Droplets a dry run would create, as hosts whose addresses are not known yet. Hosts that
+/// exist already (static or discovered) are left as they are.
+pub fn add_planned(inv: &mut Inventory, planned: &[DropletSpec]) {
+    for spec in planned {
+        if inv.hosts.contains_key(&spec.name) {
+            continue;
+        }
+        let host = HostSpec {
+            name: spec.name.clone(),
+            address: crate::playbook::cloud_api::PENDING_TEXT.to_string(),
+            port: None,
+            user: None,
+            connection: ConnectionKind::Ssh,
+            key: None,
+            private_ip: None,
+            public_ip: None,
+            vars: Vars::new(),
+            pending: true,
+        };
+        inv.upsert_host(host, &role_groups(&spec.tags));
+    }
 }
 
 pub fn add_droplets(inv: &mut Inventory, droplets: &[Droplet]) {
@@ -52,13 +84,7 @@ pub fn add_droplets(inv: &mut Inventory, droplets: &[Droplet]) {
         let Some(address) = preferred.cloned() else {
             continue;
         };
-        let groups: Vec<String> = d
-            .tags
-            .iter()
-            .filter_map(|t| t.strip_prefix(ROLE_PREFIX))
-            .filter(|g| !g.is_empty() && *g != "all")
-            .map(str::to_string)
-            .collect();
+        let groups = role_groups(&d.tags);
         let spec = match inv.hosts.get(&d.name) {
             Some(existing) => {
                 let mut s = existing.clone();
@@ -79,6 +105,7 @@ pub fn add_droplets(inv: &mut Inventory, droplets: &[Droplet]) {
                 private_ip: d.private_ip.clone(),
                 public_ip: d.public_ip.clone(),
                 vars: Vars::new(),
+                pending: false,
             },
         };
         inv.upsert_host(spec, &groups);

@@ -82,13 +82,18 @@ pub struct CloudSettings {
     pub token_secret: Option<String>,
     /// Which address to connect to: "public" (default) or "private".
     pub address: Option<String>,
+    /// docker: the network droplets join (default `runbook-<inventory name>`).
+    pub network: Option<String>,
+    /// docker: the public key put into root's authorized_keys (a `.pub` file or the key
+    /// itself); default: `[ssh] key` + `.pub`.
+    pub ssh_public_key: Option<String>,
 }
 
 /// `[dns]`: where `dns::a_record` writes. Without it, a DigitalOcean `[cloud]` serves DNS too.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSettings {
-    /// "digitalocean" or "route53".
+    /// "digitalocean", "route53" or "docker" (the inventory's local hosts file).
     pub provider: String,
     /// API endpoint (tests point it at a local server).
     pub endpoint: Option<String>,
@@ -138,6 +143,7 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
             private_ip: h.private_ip,
             public_ip: h.public_ip,
             vars: to_vars(h.vars),
+            pending: false,
             name: host.clone(),
         };
         inv.hosts.insert(host, spec);
@@ -217,6 +223,7 @@ fn implicit_host(name: &str) -> HostSpec {
         private_ip: None,
         public_ip: None,
         vars: Vars::new(),
+        pending: false,
     }
 }
 

@@ -41,6 +41,9 @@ pub struct HostSpec {
     pub public_ip: Option<String>,
     /// The host's own variables (not merged).
     pub vars: Vars,
+    /// A droplet a dry run would create: its addresses are not known yet, and steps
+    /// report what they would do instead of connecting.
+    pub pending: bool,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -27,7 +27,8 @@ fn op<T>(ctx: &NativeCallContext, r: Result<T, String>) -> RhaiResult<T> {
 pub fn register(engine: &mut Engine, run: Arc<Run>) {
     register_globals(engine, &run);
     register_host(engine);
-    super::cloud_api::register(engine, &run);
+    let cloud = super::cloud_api::register(engine, &run);
+    super::wait_api::register(engine, &run, cloud);
     let r = run.clone();
     engine.on_print(move |s| r.reporter.log(None, s));
     let r = run.clone();
@@ -178,27 +179,24 @@ fn host_list(run: &Arc<Run>, targets: Dynamic) -> Result<Vec<Host>, String> {
     }
 }
 
+/// An address of a host (the connect address when it has no other); `Pending` for a host
+/// a dry run would create.
+fn address(h: &Host, ip: Option<String>) -> Dynamic {
+    if h.state.spec.pending {
+        return Dynamic::from(super::cloud_api::Pending);
+    }
+    ip.unwrap_or_else(|| h.state.spec.address.clone()).into()
+}
+
 fn register_host(engine: &mut Engine) {
     register_host_ops(engine);
 
     engine
         .register_type_with_name::<Host>("Host")
         .register_get("name", |h: &mut Host| h.name().to_string())
-        .register_get("address", |h: &mut Host| h.state.spec.address.clone())
-        .register_get("private_ip", |h: &mut Host| {
-            h.state
-                .spec
-                .private_ip
-                .clone()
-                .unwrap_or_else(|| h.state.spec.address.clone())
-        })
-        .register_get("public_ip", |h: &mut Host| {
-            h.state
-                .spec
-                .public_ip
-                .clone()
-                .unwrap_or_else(|| h.state.spec.address.clone())
-        })
+        .register_get("address", |h: &mut Host| address(h, None))
+        .register_get("private_ip", |h: &mut Host| address(h, h.state.spec.private_ip.clone()))
+        .register_get("public_ip", |h: &mut Host| address(h, h.state.spec.public_ip.clone()))
         .register_get("groups", |h: &mut Host| -> Array {
             h.state.groups.iter().map(|g| g.into()).collect()
         })

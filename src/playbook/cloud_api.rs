@@ -37,10 +37,12 @@ fn text(v: &Dynamic) -> String {
 }
 
 /// The run plus its providers, made on first use and kept (they hold rate-limit state).
-struct Cloud {
+pub struct Cloud {
     run: Arc<Run>,
     provider: OnceLock<Result<Arc<dyn Provider>, String>>,
     dns: OnceLock<Result<Arc<dyn Dns>, String>>,
+    /// Droplets this dry run would have created: hosts after `inventory::refresh()`.
+    planned: std::sync::Mutex<Vec<DropletSpec>>,
 }
 
 impl Cloud {
@@ -59,8 +61,8 @@ impl Cloud {
         let p = self
             .provider
             .get_or_init(|| {
-                let dirs = self.run.secret_dirs();
-                cloud::provider_for(&settings, &dirs, &|t| self.run.secrets.remember(t))
+                let inv = self.run.inventory.read().unwrap();
+                cloud::provider_for(&inv, &|t| self.run.secrets.remember(t))
             })
             .clone()?;
         Ok((p, settings.tag))
@@ -70,11 +72,15 @@ impl Cloud {
         self.dns
             .get_or_init(|| {
                 let inv = self.run.inventory.read().unwrap();
-                cloud::dns::dns_for(inv.dns.as_ref(), inv.cloud.as_ref(), &inv.secret_dirs(), &|t| {
-                    self.run.secrets.remember(t)
-                })
+                cloud::dns::dns_for(&inv, &|t| self.run.secrets.remember(t))
             })
             .clone()
+    }
+
+    /// The droplet called `name`, as the provider reports it now.
+    pub fn find(&self, name: &str) -> Result<Option<Droplet>, String> {
+        let (p, _) = self.provider()?;
+        self.block(p.find(name))
     }
 
     fn dry_run(&self) -> bool {
@@ -120,11 +126,12 @@ fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiRes
     })
 }
 
-pub fn register(engine: &mut Engine, run: &Arc<Run>) {
+pub fn register(engine: &mut Engine, run: &Arc<Run>) -> Arc<Cloud> {
     let c = Arc::new(Cloud {
         run: run.clone(),
         provider: OnceLock::new(),
         dns: OnceLock::new(),
+        planned: Default::default(),
     });
     engine
         .register_type_with_name::<Pending>("Pending")
@@ -210,14 +217,15 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) {
     engine.register_static_module("dns", m.into());
 
     let mut m = Module::new();
-    let x = c;
+    let x = c.clone();
     add(&mut m, "refresh", move |ctx: NativeCallContext| {
         op(&ctx, "inventory::refresh()".into(), refresh(&x))
     });
     engine.register_static_module("inventory", m.into());
+    c
 }
 
-fn droplet_map(d: &Droplet) -> Map {
+pub fn droplet_map(d: &Droplet) -> Map {
     let ip = |v: &Option<String>| v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
     [
         ("id", Dynamic::from(d.id.clone())),
@@ -275,13 +283,9 @@ fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
             "backups",
         ],
     )?;
+    // A snapshot as `cloud::snapshot` returned it stands for its id.
     let image = match o.raw("image") {
-        None => {
-            return Err(format!(
-                "{func}: `image` is required (a slug, an image id or a snapshot)"
-            ));
-        }
-        // A snapshot as `cloud::snapshot` returned it.
+        None => String::new(),
         Some(v) => match v.read_lock::<Map>() {
             Some(m) => m.get("id").map(text).unwrap_or_default(),
             None => text(&v),
@@ -290,9 +294,7 @@ fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
     Ok(DropletSpec {
         name: name.to_string(),
         region: o.string("region")?,
-        size: o
-            .string("size")?
-            .ok_or_else(|| format!("{func}: `size` is required, e.g. \"s-1vcpu-1gb\""))?,
+        size: o.string("size")?.unwrap_or_default(),
         image,
         ssh_keys: o.string_list("ssh_keys")?,
         tags: o.string_list("tags")?,
@@ -305,14 +307,18 @@ fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
 }
 
 fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
-    let spec = parse_spec(name, spec)?;
     let (p, tag) = c.provider()?;
+    let spec = p.prepare(parse_spec(name, spec)?)?;
     let plan = c.block(cloud::plan_droplet(p.as_ref(), &tag, &spec))?;
     match &plan {
         DropletPlan::Exists(d) => return Ok(droplet_map(d)),
         DropletPlan::Tag(d, missing) => c.changed(&format!("tag droplet {} with {}", d.name, missing.join(", "))),
         DropletPlan::Create(s) => {
-            let mut what = format!("create droplet {} ({}, image {}", s.name, s.size, s.image);
+            let mut what = format!("create droplet {} (", s.name);
+            if !s.size.is_empty() {
+                what.push_str(&format!("{}, ", s.size));
+            }
+            what.push_str(&format!("image {}", s.image));
             if let Some(r) = &s.region {
                 what.push_str(&format!(", region {r}"));
             }
@@ -326,7 +332,11 @@ fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
                 d.tags.extend(missing);
                 droplet_map(&d)
             }
-            DropletPlan::Create(s) => planned_map(&s),
+            DropletPlan::Create(s) => {
+                let map = planned_map(&s);
+                c.planned.lock().unwrap().push(s);
+                map
+            }
             DropletPlan::Exists(d) => droplet_map(&d),
         });
     }
@@ -353,7 +363,7 @@ fn droplets(c: &Cloud, tag: &str) -> Result<Array, String> {
 }
 
 /// A droplet argument: its map (as `cloud::droplet` returned it) or its name.
-fn droplet_name(d: &Dynamic) -> String {
+pub fn droplet_name(d: &Dynamic) -> String {
     match d.read_lock::<Map>() {
         Some(m) => m.get("name").map(|n| n.to_string()).unwrap_or_default(),
         None => d.to_string(),
@@ -491,12 +501,15 @@ fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>
 }
 
 /// Re-reads the inventory file and the cloud's droplets, so hosts made earlier in the play
-/// can be targeted.
+/// can be targeted. In a dry run the droplets it would have made join as pending hosts.
 fn refresh(c: &Cloud) -> Result<(), String> {
     let mut inv = crate::inventory::Inventory::load(&c.run.settings.inventory).map_err(|e| e.to_string())?;
     if inv.cloud.is_some() {
         let (p, _) = c.provider()?;
         c.block(crate::inventory::discover::discover(&mut inv, p.as_ref()))?;
+    }
+    if c.dry_run() {
+        crate::inventory::discover::add_planned(&mut inv, &c.planned.lock().unwrap());
     }
     c.run.replace_inventory(inv);
     Ok(())

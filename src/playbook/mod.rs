@@ -4,6 +4,7 @@ mod api;
 pub mod cloud_api;
 pub mod convert;
 pub mod modules;
+mod wait_api;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! loudly without them.
 
 mod cloud_do;
+mod cloud_docker;
 mod cloud_play;
 mod dns;
 mod engine;
@@ -11,3 +12,4 @@ mod ops;
 mod sigv4;
 mod ssh;
 mod support;
+mod wait;

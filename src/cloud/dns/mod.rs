@@ -2,6 +2,7 @@
 //! only that (or, in dry-run, only say it).
 
 pub mod digitalocean;
+pub mod hosts_file;
 pub mod route53;
 
 use async_trait::async_trait;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use super::CloudResult;
 use super::retry::Policy;
-use crate::inventory::{CloudSettings, DnsSettings};
+use crate::inventory::Inventory;
 
 /// `dns::a_record(zone, name, ips, #{ttl, exact, health_check})`.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,25 +75,26 @@ pub trait Dns: Send + Sync {
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange>;
 }
 
-/// The DNS service an inventory names: `[dns]`, or else a DigitalOcean `[cloud]`.
-pub fn dns_for(
-    dns: Option<&DnsSettings>,
-    cloud: Option<&CloudSettings>,
-    secret_dirs: &[PathBuf],
-    remember: &dyn Fn(&str),
-) -> CloudResult<Arc<dyn Dns>> {
+/// The DNS service an inventory names: `[dns]`, or else the `[cloud]` provider's own
+/// (DigitalOcean domains, or the docker hosts file).
+pub fn dns_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc<dyn Dns>> {
+    let cloud = inv.cloud.as_ref();
     let do_cloud = cloud.filter(|c| c.provider == "digitalocean");
-    let (provider, endpoint, secret) = match (dns, do_cloud) {
+    let (provider, endpoint, secret) = match (inv.dns.as_ref(), cloud) {
         (Some(d), _) => (d.provider.as_str(), d.endpoint.as_deref(), d.token_secret.as_deref()),
-        (None, Some(c)) => ("digitalocean", c.endpoint.as_deref(), c.token_secret.as_deref()),
-        (None, None) => {
-            return Err("no [dns] table in the inventory (provider = \"digitalocean\" or \"route53\")".into());
+        (None, Some(c)) if c.provider == "digitalocean" || c.provider == "docker" => {
+            (c.provider.as_str(), c.endpoint.as_deref(), c.token_secret.as_deref())
+        }
+        _ => {
+            return Err(
+                "no [dns] table in the inventory (provider = \"digitalocean\", \"route53\" or \"docker\")".into(),
+            );
         }
     };
     match provider {
         "digitalocean" => {
             let secret = secret.or(do_cloud.and_then(|c| c.token_secret.as_deref()));
-            let token = super::digitalocean_token(secret, secret_dirs, remember)?;
+            let token = super::digitalocean_token(secret, &inv.secret_dirs(), remember)?;
             let endpoint = endpoint.or(do_cloud.and_then(|c| c.endpoint.as_deref()));
             Ok(Arc::new(super::digitalocean::DigitalOcean::new(
                 endpoint,
@@ -108,8 +110,19 @@ pub fn dns_for(
             }
             Ok(Arc::new(route53::Route53::new(endpoint, creds, Policy::default())?))
         }
-        other => Err(format!("unknown DNS provider `{other}` (known: digitalocean, route53)")),
+        "docker" => Ok(Arc::new(hosts_file::HostsFile {
+            path: hosts_file_path(inv),
+        })),
+        other => Err(format!(
+            "unknown DNS provider `{other}` (known: digitalocean, route53, docker)"
+        )),
     }
+}
+
+/// The docker DNS's file: `hosts.<inventory name>` beside the inventory file.
+pub fn hosts_file_path(inv: &Inventory) -> PathBuf {
+    let dir = inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    dir.join(format!("hosts.{}", inv.name))
 }
 
 /// `www` + `example.com` → `www.example.com`; `@`, `` and the zone itself → the zone.

@@ -176,6 +176,64 @@ pub fn learn(file: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Re
     writeln!(f, "{} {}", lookup_name(host, port), encoded)
 }
 
+/// Makes `keys` (`type base64` each) the only plain entries for `name` in `file`: lines that
+/// name exactly `name` are dropped first. For hosts whose keys runbook reads from the
+/// machine that owns them (the docker provider), not for keys seen on the network.
+pub fn replace(file: &Path, name: &str, keys: &[String]) -> std::io::Result<()> {
+    let _guard = REWRITE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut text = without(file, name)?;
+    for k in keys {
+        text.push_str(&format!("{name} {}\n", k.trim()));
+    }
+    write_atomically(file, &text)
+}
+
+/// Drops the plain entries that name exactly `name` (like `ssh-keygen -R`, for plain names).
+pub fn forget(file: &Path, name: &str) -> std::io::Result<()> {
+    let _guard = REWRITE.lock().unwrap_or_else(|e| e.into_inner());
+    if !file.exists() {
+        return Ok(());
+    }
+    let text = without(file, name)?;
+    write_atomically(file, &text)
+}
+
+/// Rewrites are read-modify-write: one at a time in this process.
+static REWRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn without(file: &Path, name: &str) -> std::io::Result<String> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let mut out = String::new();
+    for line in text.lines() {
+        let names = line.split_whitespace().next().unwrap_or("");
+        if names.split(',').any(|n| n == name) && !line.starts_with('@') {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn write_atomically(file: &Path, text: &str) -> std::io::Result<()> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, file)
+}
+
 /// A hashed known_hosts name, as `ssh-keygen -H` writes it (for tests and users).
 pub fn hashed_name(name: &str, salt: &[u8]) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(salt).expect("any key length");
@@ -251,5 +309,27 @@ mod tests {
             KnownHosts::load(&[f]).verify("10.0.0.3", 2200, &key(KEY_B)),
             Verdict::Known
         );
+    }
+
+    #[test]
+    fn replaced_entries_drop_the_old_keys_of_that_name_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        std::fs::write(
+            &f,
+            format!("10.0.0.1 {KEY_A}\n10.0.0.10 {KEY_A}\n@revoked 10.0.0.1 {KEY_B}\n"),
+        )
+        .unwrap();
+        replace(&f, "10.0.0.1", &[KEY_B.to_string()]).unwrap();
+        let kh = KnownHosts::load(std::slice::from_ref(&f));
+        assert!(matches!(
+            kh.verify("10.0.0.1", 22, &key(KEY_B)),
+            Verdict::Revoked { .. }
+        ));
+        assert_eq!(kh.verify("10.0.0.10", 22, &key(KEY_A)), Verdict::Known);
+        forget(&f, "10.0.0.10").unwrap();
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(!text.contains("10.0.0.10 "), "{text}");
+        assert!(text.contains(&format!("10.0.0.1 {KEY_B}")), "{text}");
     }
 }

@@ -74,12 +74,8 @@ impl SshContext {
         files
     }
 
-    /// New keys are recorded in the inventory's own known_hosts file when it has one.
     fn learn_file(&self) -> PathBuf {
-        match &self.settings.known_hosts {
-            Some(f) => target::expand(f, &self.inventory_dir),
-            None => target::home().join(".ssh/known_hosts"),
-        }
+        learn_file(&self.settings, &self.inventory_dir)
     }
 
     pub fn resolve(&self, spec: &HostSpec) -> Result<Target, String> {
@@ -198,6 +194,14 @@ impl SshContext {
             config.preferred.key = algos.into();
         }
         config
+    }
+}
+
+/// Where new host keys are recorded: the inventory's own known_hosts file when it has one.
+pub fn learn_file(settings: &SshSettings, inventory_dir: &Path) -> PathBuf {
+    match &settings.known_hosts {
+        Some(f) => target::expand(f, inventory_dir),
+        None => target::home().join(".ssh/known_hosts"),
     }
 }
 
@@ -455,6 +459,10 @@ impl Connection for SshConnection {
             )));
         }
         Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.handle.is_closed()
     }
 
     async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError> {

@@ -196,6 +196,7 @@ mod tests {
             private_ip: None,
             public_ip: None,
             vars: Default::default(),
+            pending: false,
         }
     }
 

@@ -1,0 +1,612 @@
+//! The `docker` provider, the local stand-in for a cloud (Docker Engine API over the local
+//! socket, through bollard). A droplet is a container named like the droplet, booting
+//! systemd with sshd (the flags of DESIGN.md "Test hosts"), on a private network named
+//! after the inventory; its address there is both its private and public IP. A snapshot
+//! is `docker commit`; power off/on is stop/start; destroy removes the container.
+//!
+//! Tags live in one label (`runbook.tags`, a JSON list): a committed snapshot carries the
+//! labels of its container into every container made from it, and one label that each
+//! new container sets itself replaces the inherited list instead of merging with it.
+//! Labels cannot change after creation, so adding tags to an existing droplet is refused.
+//!
+//! Every droplet gets its own SSH host keys on its first boot (a snapshot carries the
+//! original's), and the provider records them in the inventory's known_hosts file, read
+//! through the Engine API from the container itself: the machine that owns the droplet
+//! vouches for its keys, so no `--trust-new-hosts` is needed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings, HostConfig,
+    HostConfigCgroupnsModeEnum, NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{
+    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+
+use super::{CloudResult, Droplet, DropletSpec, Provider, Snapshot};
+use crate::connection::ssh::known_hosts;
+
+/// The image droplets are made from when the spec names none.
+pub const DEFAULT_IMAGE: &str = "runbook/testhost:bookworm";
+const TAGS_LABEL: &str = "runbook.tags";
+/// Marks containers this provider made (value: the droplet name).
+const DROPLET_LABEL: &str = "runbook.droplet";
+const SNAPSHOT_LABEL: &str = "runbook.snapshot";
+const SNAPSHOT_REPO: &str = "runbook-snapshot";
+
+/// First boot of each container (its `RUNBOOK_DROPLET_ID` differs from the one recorded
+/// in the image): fresh host keys and the authorized keys, like cloud-init on a droplet.
+/// Later boots (power on) keep both. Then systemd takes over as PID 1.
+const BOOT_SCRIPT: &str = r#"
+if [ "$(cat /etc/runbook-droplet 2>/dev/null)" != "$RUNBOOK_DROPLET_ID" ]; then
+  rm -f /etc/ssh/ssh_host_*
+  if command -v ssh-keygen >/dev/null; then ssh-keygen -A >/dev/null; fi
+  mkdir -p /root/.ssh && chmod 700 /root/.ssh && touch /root/.ssh/authorized_keys
+  printf '%s\n' "$RUNBOOK_SSH_KEYS" | while IFS= read -r k; do
+    [ -z "$k" ] || grep -qxF "$k" /root/.ssh/authorized_keys || printf '%s\n' "$k" >> /root/.ssh/authorized_keys
+  done
+  chmod 600 /root/.ssh/authorized_keys
+  echo "$RUNBOOK_DROPLET_ID" > /etc/runbook-droplet
+fi
+exec /sbin/init
+"#;
+
+#[derive(Debug, Clone)]
+pub struct DockerOptions {
+    /// `unix:///path/to/docker.sock`; default: `DOCKER_HOST` or the standard socket.
+    pub endpoint: Option<String>,
+    pub network: String,
+    /// Where droplets' host keys are recorded.
+    pub known_hosts: PathBuf,
+    /// Public keys (`ssh-ed25519 AAAA…`) every droplet's root accepts.
+    pub ssh_keys: Vec<String>,
+    /// How long a container may take until sshd answers.
+    pub boot_timeout: Duration,
+}
+
+pub struct DockerCloud {
+    opts: DockerOptions,
+    client: tokio::sync::OnceCell<Docker>,
+}
+
+/// A Docker API error as text; 404 is told apart by callers through `is_not_found`.
+fn err(what: &str, e: DockerError) -> String {
+    match e {
+        DockerError::DockerResponseServerError { status_code, message } => {
+            format!("docker: {what}: {status_code} {}", message.trim())
+        }
+        e => format!("docker: {what}: {e}"),
+    }
+}
+
+fn is_not_found(e: &DockerError) -> bool {
+    matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
+}
+
+impl DockerCloud {
+    pub fn new(opts: DockerOptions) -> Self {
+        DockerCloud {
+            opts,
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The client, connected on first use and speaking the engine's API version (older
+    /// engines refuse requests for newer versions).
+    async fn client(&self) -> CloudResult<&Docker> {
+        self.client
+            .get_or_try_init(|| async {
+                let d = match &self.opts.endpoint {
+                    Some(e) => Docker::connect_with_unix(e, 120, bollard::API_DEFAULT_VERSION),
+                    None => Docker::connect_with_local_defaults(),
+                }
+                .map_err(|e| format!("docker: cannot connect to the engine: {e}"))?;
+                d.negotiate_version().await.map_err(|e| {
+                    format!("docker: the engine does not answer ({e}); is dockerd running? (scripts/testbed.sh setup starts it)")
+                })
+            })
+            .await
+    }
+
+    async fn inspect(&self, name_or_id: &str) -> CloudResult<Option<ContainerInspectResponse>> {
+        let d = self.client().await?;
+        match d.inspect_container(name_or_id, None).await {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(err(&format!("inspect container {name_or_id}"), e)),
+        }
+    }
+
+    /// The container's address on the inventory network (any network as a fallback).
+    fn address(&self, c: &ContainerInspectResponse) -> Option<String> {
+        let nets = c.network_settings.as_ref()?.networks.as_ref()?;
+        let ip_of = |e: &EndpointSettings| e.ip_address.clone().filter(|ip| !ip.is_empty());
+        nets.get(&self.opts.network)
+            .and_then(ip_of)
+            .or_else(|| nets.values().find_map(ip_of))
+    }
+
+    /// The droplet a container is; `active` means running with sshd answering.
+    async fn describe(&self, c: &ContainerInspectResponse) -> Droplet {
+        let config = c.config.clone().unwrap_or_default();
+        let labels = config.labels.unwrap_or_default();
+        let state = c.state.as_ref().and_then(|s| s.status);
+        let ip = self.address(c);
+        let status = match state {
+            Some(ContainerStateStatusEnum::RUNNING) => match &ip {
+                Some(ip) if ssh_banner(ip).await.is_ok() => "active",
+                _ => "new",
+            },
+            Some(ContainerStateStatusEnum::CREATED) | Some(ContainerStateStatusEnum::RESTARTING) => "new",
+            _ => "off",
+        };
+        Droplet {
+            id: c.id.clone().unwrap_or_default(),
+            name: c.name.clone().unwrap_or_default().trim_start_matches('/').to_string(),
+            status: status.into(),
+            tags: labels
+                .get(TAGS_LABEL)
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or_default(),
+            public_ip: ip.clone(),
+            private_ip: ip,
+            image: config.image.unwrap_or_default(),
+            region: "local".into(),
+            size: "container".into(),
+        }
+    }
+
+    async fn ensure_network(&self) -> CloudResult<()> {
+        let d = self.client().await?;
+        let net = &self.opts.network;
+        match d.inspect_network(net, None).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(err(&format!("inspect network {net}"), e)),
+        }
+        let req = NetworkCreateRequest {
+            name: net.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([("runbook.network".to_string(), net.clone())])),
+            ..Default::default()
+        };
+        d.create_network(req)
+            .await
+            .map_err(|e| err(&format!("create network {net}"), e))?;
+        Ok(())
+    }
+
+    /// Removes the inventory network once no container uses it (networks are a scarce
+    /// resource of the engine; a later create makes it again).
+    async fn remove_network_if_unused(&self) {
+        let Ok(d) = self.client().await else { return };
+        if let Ok(n) = d.inspect_network(&self.opts.network, None).await
+            && n.containers.as_ref().is_none_or(|c| c.is_empty())
+        {
+            let _ = d.remove_network(&self.opts.network).await;
+        }
+    }
+
+    /// Runs a command in a running container; its stdout, or an error with its stderr.
+    async fn exec(&self, container: &str, cmd: &[&str]) -> CloudResult<String> {
+        let d = self.client().await?;
+        let what = format!("exec in {container}");
+        let created = d
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| err(&what, e))?;
+        let (mut out, mut errs) = (Vec::new(), Vec::new());
+        if let StartExecResults::Attached { mut output, .. } =
+            d.start_exec(&created.id, None).await.map_err(|e| err(&what, e))?
+        {
+            while let Some(msg) = output.next().await {
+                match msg.map_err(|e| err(&what, e))? {
+                    bollard::container::LogOutput::StdOut { message } => out.extend_from_slice(&message),
+                    bollard::container::LogOutput::StdErr { message } => errs.extend_from_slice(&message),
+                    _ => {}
+                }
+            }
+        }
+        let code = d
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| err(&what, e))?
+            .exit_code
+            .unwrap_or(-1);
+        if code != 0 {
+            return Err(format!(
+                "docker: `{}` in {container} exited with {code}: {}",
+                cmd.join(" "),
+                String::from_utf8_lossy(&errs).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Waits until the container runs and its sshd answers; fails early if it stops.
+    async fn wait_active(&self, name: &str) -> CloudResult<Droplet> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        let mut last = String::from("not inspected yet");
+        while start.elapsed() < self.opts.boot_timeout {
+            let c = self
+                .inspect(name)
+                .await?
+                .ok_or_else(|| format!("docker: container {name} disappeared while booting"))?;
+            let state = c.state.clone().unwrap_or_default();
+            match state.status {
+                Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::DEAD) => {
+                    return Err(format!(
+                        "docker: container {name} stopped while booting (exit code {}{}); see `docker logs {name}`",
+                        state.exit_code.unwrap_or(-1),
+                        state
+                            .error
+                            .filter(|e| !e.is_empty())
+                            .map(|e| format!(", {e}"))
+                            .unwrap_or_default()
+                    ));
+                }
+                Some(ContainerStateStatusEnum::RUNNING) => match self.address(&c) {
+                    None => last = "no address on the network yet".into(),
+                    Some(ip) => match ssh_banner(&ip).await {
+                        Ok(()) => return Ok(self.describe(&c).await),
+                        Err(e) => last = format!("sshd on {ip}: {e}"),
+                    },
+                },
+                s => last = format!("container status {s:?}"),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+        Err(format!(
+            "docker: droplet {name} did not become active within {} (last: {last})",
+            humantime::format_duration(self.opts.boot_timeout)
+        ))
+    }
+
+    /// Reads the droplet's host keys from the container and makes them the entries for its
+    /// address in the inventory's known_hosts (an address may have served an older droplet).
+    async fn record_host_keys(&self, d: &Droplet) -> CloudResult<()> {
+        let Some(ip) = &d.public_ip else {
+            return Ok(());
+        };
+        let out = self
+            .exec(&d.id, &["sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"])
+            .await?;
+        let keys: Vec<String> = out
+            .lines()
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .filter(|k| russh::keys::PublicKey::from_openssh(k).is_ok())
+            .collect();
+        if keys.is_empty() {
+            return Err(format!("docker: droplet {} has no SSH host keys", d.name));
+        }
+        known_hosts::replace(&self.opts.known_hosts, &known_hosts::lookup_name(ip, 22), &keys).map_err(|e| {
+            format!(
+                "recording the host keys of {} in {}: {e}",
+                d.name,
+                self.opts.known_hosts.display()
+            )
+        })
+    }
+
+    /// Public keys for root: the inventory's, then the spec's (keys or `.pub` files).
+    fn authorized_keys(&self, spec: &DropletSpec) -> CloudResult<Vec<String>> {
+        let mut keys = self.opts.ssh_keys.clone();
+        for k in &spec.ssh_keys {
+            let key = public_key_text(k)?;
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        if keys.is_empty() {
+            return Err(format!(
+                "no SSH public key for droplet {}: set [ssh] key (its .pub beside it), [cloud] ssh_public_key, or ssh_keys in the spec",
+                spec.name
+            ));
+        }
+        Ok(keys)
+    }
+}
+
+/// A public key given as text or as a `.pub` file.
+pub fn public_key_text(k: &str) -> CloudResult<String> {
+    let k = k.trim();
+    let text = if k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-") {
+        k.to_string()
+    } else {
+        let path = super::expand_home(k);
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("ssh key {k}: not a public key, and unreadable as a file: {e}"))?
+            .trim()
+            .to_string()
+    };
+    russh::keys::PublicKey::from_openssh(&text).map_err(|e| format!("ssh key {k}: not an OpenSSH public key ({e})"))?;
+    Ok(text)
+}
+
+/// Connects to sshd and reads its banner (no login).
+pub async fn ssh_banner(ip: &str) -> Result<(), String> {
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect((ip, 22))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+        if &buf == b"SSH-" {
+            Ok(())
+        } else {
+            Err(format!("not an SSH banner: {:?}", String::from_utf8_lossy(&buf)))
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .map_err(|_| "no banner within 2s".to_string())?
+}
+
+/// An image tag for a snapshot name (tags allow `[A-Za-z0-9_.-]`, 128 characters).
+fn snapshot_tag(name: &str) -> String {
+    let t: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(128)
+        .collect();
+    t.trim_start_matches(['.', '-']).to_string()
+}
+
+#[async_trait]
+impl Provider for DockerCloud {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn prepare(&self, mut spec: DropletSpec) -> CloudResult<DropletSpec> {
+        if spec.image.is_empty() {
+            spec.image = DEFAULT_IMAGE.into();
+        }
+        for (set, what) in [
+            (spec.user_data.is_some(), "user_data"),
+            (
+                spec.vpc_uuid.is_some(),
+                "vpc_uuid (droplets join the inventory's network)",
+            ),
+        ] {
+            if set {
+                return Err(format!("the docker provider does not support {what}"));
+            }
+        }
+        self.authorized_keys(&spec)?;
+        Ok(spec)
+    }
+
+    async fn find(&self, name: &str) -> CloudResult<Option<Droplet>> {
+        // Inspect also matches id prefixes: only an exact name is this droplet.
+        match self.inspect(name).await? {
+            Some(c) if c.name.as_deref() == Some(&format!("/{name}")) => Ok(Some(self.describe(&c).await)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn list(&self, tag: &str) -> CloudResult<Vec<Droplet>> {
+        let d = self.client().await?;
+        let filters = HashMap::from([("label".to_string(), vec![DROPLET_LABEL.to_string()])]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = d
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| err("list containers", e))?;
+        let mut out = Vec::new();
+        for s in summaries {
+            let tagged = s
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(TAGS_LABEL))
+                .and_then(|t| serde_json::from_str::<Vec<String>>(t).ok())
+                .is_some_and(|tags| tags.iter().any(|t| t == tag));
+            if !tagged {
+                continue;
+            }
+            // Gone between list and inspect: not a droplet any more.
+            if let Some(c) = self.inspect(s.id.as_deref().unwrap_or_default()).await? {
+                out.push(self.describe(&c).await);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, spec: &DropletSpec) -> CloudResult<Droplet> {
+        let spec = self.prepare(spec.clone())?;
+        let d = self.client().await?;
+        if let Err(e) = d.inspect_image(&spec.image).await {
+            return Err(if is_not_found(&e) {
+                format!(
+                    "docker: image {} is not on this machine (the docker provider does not pull; build it, e.g. scripts/testbed.sh setup)",
+                    spec.image
+                )
+            } else {
+                err(&format!("inspect image {}", spec.image), e)
+            });
+        }
+        self.ensure_network().await?;
+        let keys = self.authorized_keys(&spec)?;
+        let droplet_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let net = self.opts.network.clone();
+        let labels = HashMap::from([
+            (
+                TAGS_LABEL.to_string(),
+                serde_json::to_string(&spec.tags).expect("strings serialize"),
+            ),
+            (DROPLET_LABEL.to_string(), spec.name.clone()),
+        ]);
+        let body = ContainerCreateBody {
+            hostname: Some(spec.name.clone()),
+            image: Some(spec.image.clone()),
+            cmd: Some(vec!["/bin/sh".into(), "-c".into(), BOOT_SCRIPT.into()]),
+            env: Some(vec![
+                format!("RUNBOOK_DROPLET_ID={droplet_id}"),
+                format!("RUNBOOK_SSH_KEYS={}", keys.join("\n")),
+            ]),
+            labels: Some(labels),
+            // systemd halts on SIGRTMIN+3 (SIGTERM would only make it re-execute).
+            stop_signal: Some("SIGRTMIN+3".into()),
+            host_config: Some(HostConfig {
+                cap_add: Some(vec!["SYS_ADMIN".into(), "NET_ADMIN".into()]),
+                security_opt: Some(vec!["seccomp=unconfined".into()]),
+                cgroupns_mode: Some(HostConfigCgroupnsModeEnum::HOST),
+                binds: Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()]),
+                tmpfs: Some(HashMap::from([
+                    ("/run".to_string(), String::new()),
+                    ("/run/lock".to_string(), String::new()),
+                ])),
+                network_mode: Some(net.clone()),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(net, EndpointSettings::default())])),
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let created = d
+            .create_container(Some(opts), body)
+            .await
+            .map_err(|e| err(&format!("create container {}", spec.name), e))?;
+        d.start_container(&created.id, None)
+            .await
+            .map_err(|e| err(&format!("start container {}", spec.name), e))?;
+        let droplet = self.wait_active(&spec.name).await?;
+        self.record_host_keys(&droplet).await?;
+        Ok(droplet)
+    }
+
+    async fn add_tags(&self, droplet: &Droplet, tags: &[String]) -> CloudResult<()> {
+        Err(format!(
+            "docker: the tags of droplet {} are container labels, fixed when it was created; destroy it and create it again to add {}",
+            droplet.name,
+            tags.join(", ")
+        ))
+    }
+
+    async fn power_off(&self, droplet: &Droplet) -> CloudResult<()> {
+        let d = self.client().await?;
+        let opts = StopContainerOptionsBuilder::default().t(60).build();
+        d.stop_container(&droplet.id, Some(opts))
+            .await
+            .map_err(|e| err(&format!("stop container {}", droplet.name), e))
+    }
+
+    async fn power_on(&self, droplet: &Droplet) -> CloudResult<()> {
+        let d = self.client().await?;
+        d.start_container(&droplet.id, None)
+            .await
+            .map_err(|e| err(&format!("start container {}", droplet.name), e))?;
+        // The address may differ after a restart; the keys do not.
+        let on = self.wait_active(&droplet.name).await?;
+        self.record_host_keys(&on).await
+    }
+
+    async fn snapshot(&self, droplet: &Droplet, name: &str) -> CloudResult<Snapshot> {
+        let d = self.client().await?;
+        let label = serde_json::to_string(name).expect("strings serialize");
+        let changes = format!("LABEL {SNAPSHOT_LABEL}={label}");
+        let opts = CommitContainerOptionsBuilder::default()
+            .container(&droplet.id)
+            .repo(SNAPSHOT_REPO)
+            .tag(&snapshot_tag(name))
+            .changes(&changes)
+            .pause(true)
+            .build();
+        let id = d
+            .commit_container(opts, bollard::models::ContainerConfig::default())
+            .await
+            .map_err(|e| err(&format!("commit container {}", droplet.name), e))?
+            .id;
+        Ok(Snapshot {
+            id,
+            name: name.to_string(),
+        })
+    }
+
+    async fn find_snapshot(&self, name: &str) -> CloudResult<Option<Snapshot>> {
+        let d = self.client().await?;
+        let reference = format!("{SNAPSHOT_REPO}:{}", snapshot_tag(name));
+        match d.inspect_image(&reference).await {
+            Ok(img) => {
+                let labelled = img
+                    .config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(SNAPSHOT_LABEL).cloned());
+                Ok((labelled.as_deref() == Some(name)).then(|| Snapshot {
+                    id: img.id.unwrap_or_default(),
+                    name: name.to_string(),
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(err(&format!("inspect image {reference}"), e)),
+        }
+    }
+
+    async fn destroy(&self, droplet: &Droplet) -> CloudResult<()> {
+        let d = self.client().await?;
+        let ip = self
+            .inspect(&droplet.id)
+            .await?
+            .and_then(|c| self.address(&c))
+            .or(droplet.public_ip.clone());
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match d.remove_container(&droplet.id, Some(opts)).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(err(&format!("remove container {}", droplet.name), e)),
+        }
+        if let Some(ip) = ip {
+            known_hosts::forget(&self.opts.known_hosts, &known_hosts::lookup_name(&ip, 22)).map_err(|e| {
+                format!(
+                    "forgetting the host keys of {} in {}: {e}",
+                    droplet.name,
+                    self.opts.known_hosts.display()
+                )
+            })?;
+        }
+        self.remove_network_if_unused().await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_tags_are_valid_image_tags() {
+        assert_eq!(snapshot_tag("web1-base"), "web1-base");
+        assert_eq!(snapshot_tag("-Web 1/base:v2"), "Web-1-base-v2");
+    }
+}

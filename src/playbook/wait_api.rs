@@ -1,0 +1,307 @@
+//! The script-facing `wait::` module: `port`, `http`, `ssh`, `cloud_active`, `until_true`
+//! (`until` is a reserved word in Rhai: `do { … } until cond`).
+//! Durations are strings ("60s", "5m") or seconds. In a dry run waits do not wait: nothing
+//! was changed that they could wait for, so they report what they would wait for.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, Module, NativeCallContext};
+
+use super::api::fail;
+use super::cloud_api::{Cloud, PENDING_TEXT, Pending, droplet_map, droplet_name};
+use super::convert::{Opts, parse_duration};
+use crate::executor::is_stop;
+use crate::host::Host;
+use crate::run::Run;
+use crate::wait::{self, Backoff, HttpWant};
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+const PORT_TIMEOUT: Duration = Duration::from_secs(60);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+const SSH_TIMEOUT: Duration = Duration::from_secs(300);
+const CLOUD_TIMEOUT: Duration = Duration::from_secs(600);
+const UNTIL_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn duration(v: &Dynamic) -> Result<Duration, String> {
+    parse_duration(v).map_err(|e| format!("timeout: {e}"))
+}
+
+/// Runs one wait: in a dry run (or for an address not known yet) only says so; else waits
+/// and logs how long it took when it had to wait at all.
+fn run_wait<T>(
+    run: &Run,
+    host: Option<&str>,
+    what: &str,
+    placeholder: T,
+    wait: impl FnOnce(&dyn Fn() -> bool) -> Result<T, String>,
+) -> Result<T, String> {
+    if run.settings.dry_run || what.contains(PENDING_TEXT) {
+        run.reporter.log(host, &format!("would wait for {what}"));
+        return Ok(placeholder);
+    }
+    let start = Instant::now();
+    let out = wait(&|| run.cancelled())?;
+    if start.elapsed() > Duration::from_millis(500) {
+        run.reporter.log(
+            host,
+            &format!("waited {:.1}s for {what}", start.elapsed().as_secs_f64()),
+        );
+    }
+    Ok(out)
+}
+
+fn port(run: &Run, target: Dynamic, port: i64, timeout: Duration) -> Result<(), String> {
+    let port = u16::try_from(port).map_err(|_| format!("port {port} is out of range"))?;
+    let (host, addr) = match target.clone().try_cast::<Host>() {
+        Some(h) => (Some(h.name().to_string()), address_text(&h)),
+        None if target.is::<Pending>() => (None, PENDING_TEXT.to_string()),
+        None => (None, target.to_string()),
+    };
+    let what = format!("port {addr}:{port}");
+    // A connect is cheap: try at least every second.
+    let backoff = Backoff {
+        cap: Duration::from_secs(1),
+        ..Backoff::default()
+    };
+    run_wait(run, host.as_deref(), &what, (), |stop| {
+        wait::until(&what, timeout, backoff, stop, |left| {
+            run.rt.block_on(wait::port_open(&addr, port, left))
+        })
+    })
+}
+
+fn address_text(h: &Host) -> String {
+    if h.state.spec.pending {
+        PENDING_TEXT.to_string()
+    } else {
+        h.state.spec.address.clone()
+    }
+}
+
+fn http(run: &Run, url: &str, opts: Map) -> Result<Dynamic, String> {
+    let func = format!("wait::http({url:?})");
+    let o = Opts::new(&func, opts, &["status", "contains", "timeout", "insecure", "every"])?;
+    let want = HttpWant {
+        status: match o.int("status")? {
+            Some(s) => Some(u16::try_from(s).map_err(|_| format!("status {s} is out of range"))?),
+            None => None,
+        },
+        contains: o.string("contains")?,
+    };
+    let timeout = o.duration("timeout")?.unwrap_or(HTTP_TIMEOUT);
+    let backoff = Backoff {
+        cap: o.duration("every")?.unwrap_or(Backoff::default().cap),
+        ..Backoff::default()
+    };
+    let client = wait::http_client(o.bool("insecure", false)?)?;
+    let mut what = format!(
+        "{url} to answer {}",
+        want.status.map_or("2xx".to_string(), |s| s.to_string())
+    );
+    if let Some(c) = &want.contains {
+        what.push_str(&format!(" with {c:?}"));
+    }
+    let status = run_wait(run, None, &what, Dynamic::from(Pending), |stop| {
+        wait::until(&what, timeout, backoff, stop, |left| {
+            run.rt.block_on(wait::http_answer(&client, url, &want, left))
+        })
+        .map(|s| Dynamic::from(s as i64))
+    })?;
+    Ok(status)
+}
+
+/// SSH login and `true` on the host; the working connection becomes the host's.
+fn ssh(run: &Run, h: &Host, timeout: Duration) -> Result<(), String> {
+    let what = format!("ssh on {} ({})", h.name(), address_text(h));
+    run_wait(run, Some(h.name()), &what, (), |stop| {
+        let conn = wait::until(&what, timeout, Backoff::default(), stop, |left| {
+            run.rt.block_on(async {
+                let attempt = async {
+                    let c = crate::connection::open(&h.state.spec, &run.connect).await?;
+                    let mut req = crate::connection::ExecRequest::new("true");
+                    req.timeout = Some(Duration::from_secs(30));
+                    let out = c.exec(&req).await?;
+                    Ok::<_, crate::connection::ConnError>((c, out.code))
+                };
+                match tokio::time::timeout(left.min(Duration::from_secs(60)), attempt).await {
+                    Ok(Ok((c, 0))) => Ok(c),
+                    Ok(Ok((_, code))) => Err(format!("logged in, but `true` exited with {code}")),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("no login within the time left".to_string()),
+                }
+            })
+        })?;
+        h.adopt_connection(conn);
+        Ok(())
+    })
+}
+
+fn cloud_active(run: &Run, c: &Cloud, target: &Dynamic, timeout: Duration) -> Result<Dynamic, String> {
+    let name = droplet_name(target);
+    let what = format!("droplet {name} to be active");
+    run_wait(run, None, &what, target.clone(), |stop| {
+        wait::until(
+            &what,
+            timeout,
+            Backoff {
+                first: Duration::from_secs(1),
+                cap: Duration::from_secs(10),
+            },
+            stop,
+            |_| match c.find(&name)? {
+                Some(d) if d.status == "active" => Ok(Dynamic::from(droplet_map(&d))),
+                Some(d) => Err(format!("status {}", d.status)),
+                None => Err("no such droplet".to_string()),
+            },
+        )
+    })
+}
+
+/// Calls the closure until it returns something other than `false` or `()`, and returns
+/// that. A closure that throws counts as "not yet" (its error is the last observation).
+fn until(run: &Run, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResult<Dynamic> {
+    let o = Opts::new("wait::until_true", opts, &["timeout", "every", "what"]).or_else(|e| fail(ctx, e))?;
+    let timeout = o
+        .duration("timeout")
+        .or_else(|e| fail(ctx, e))?
+        .unwrap_or(UNTIL_TIMEOUT);
+    let backoff = Backoff {
+        cap: o
+            .duration("every")
+            .or_else(|e| fail(ctx, e))?
+            .unwrap_or(Backoff::default().cap),
+        ..Backoff::default()
+    };
+    let what = o
+        .string("what")
+        .or_else(|e| fail(ctx, e))?
+        .unwrap_or_else(|| format!("the closure at {}", ctx.call_position()));
+    let mut stopped = None;
+    let result = run_wait(run, None, &what, Dynamic::UNIT, |stop| {
+        wait::until(&what, timeout, backoff, stop, |_| {
+            match f.call_within_context::<Dynamic>(ctx, ()) {
+                Ok(v) if v.is_unit() || v.as_bool().is_ok_and(|b| !b) => Err(format!("it returned {v}")),
+                Ok(v) => Ok(v),
+                Err(e) if is_stop(&e) => {
+                    stopped = Some(e);
+                    Ok(Dynamic::UNIT)
+                }
+                Err(e) => Err(format!("it threw: {}", thrown(&e))),
+            }
+        })
+    });
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    result.or_else(|e| fail(ctx, format!("wait::until_true: {e}")))
+}
+
+/// The message of a script error, without Rhai's wrapping ("Runtime error: … @ 'file' …").
+fn thrown(e: &EvalAltResult) -> String {
+    match e.unwrap_inner() {
+        EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+        inner => {
+            let text = inner.to_string();
+            let end = [" @ '", " (line "].iter().filter_map(|m| text.find(m)).min();
+            text[..end.unwrap_or(text.len())].to_string()
+        }
+    }
+}
+
+fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
+    m: &mut Module,
+    name: &str,
+    f: impl rhai::RhaiNativeFunc<A, N, X, R, true> + Send + Sync + 'static,
+) {
+    rhai::FuncRegistration::new(name)
+        .in_internal_namespace()
+        .with_volatility(true)
+        .set_into_module(m, f);
+}
+
+fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiResult<T> {
+    r.or_else(|e| fail(ctx, format!("{call}: {e}")))
+}
+
+pub fn register(engine: &mut Engine, run: &Arc<Run>, cloud: Arc<Cloud>) {
+    let mut m = Module::new();
+
+    let r = run.clone();
+    add(
+        &mut m,
+        "port",
+        move |ctx: NativeCallContext, target: Dynamic, p: i64| {
+            op(
+                &ctx,
+                format!("wait::port({target}, {p})"),
+                port(&r, target.clone(), p, PORT_TIMEOUT),
+            )
+        },
+    );
+    let r = run.clone();
+    add(
+        &mut m,
+        "port",
+        move |ctx: NativeCallContext, target: Dynamic, p: i64, timeout: Dynamic| {
+            let call = format!("wait::port({target}, {p})");
+            op(
+                &ctx,
+                call,
+                duration(&timeout).and_then(|t| port(&r, target.clone(), p, t)),
+            )
+        },
+    );
+
+    let r = run.clone();
+    add(&mut m, "http", move |ctx: NativeCallContext, url: &str| {
+        op(&ctx, format!("wait::http({url:?})"), http(&r, url, Map::new()))
+    });
+    let r = run.clone();
+    add(&mut m, "http", move |ctx: NativeCallContext, url: &str, opts: Map| {
+        op(&ctx, format!("wait::http({url:?})"), http(&r, url, opts))
+    });
+
+    let r = run.clone();
+    add(&mut m, "ssh", move |ctx: NativeCallContext, h: Host| {
+        op(&ctx, format!("wait::ssh({})", h.name()), ssh(&r, &h, SSH_TIMEOUT))
+    });
+    let r = run.clone();
+    add(
+        &mut m,
+        "ssh",
+        move |ctx: NativeCallContext, h: Host, timeout: Dynamic| {
+            let call = format!("wait::ssh({})", h.name());
+            op(&ctx, call, duration(&timeout).and_then(|t| ssh(&r, &h, t)))
+        },
+    );
+
+    let (r, c) = (run.clone(), cloud.clone());
+    add(&mut m, "cloud_active", move |ctx: NativeCallContext, d: Dynamic| {
+        let call = format!("wait::cloud_active({:?})", droplet_name(&d));
+        op(&ctx, call, cloud_active(&r, &c, &d, CLOUD_TIMEOUT))
+    });
+    let (r, c) = (run.clone(), cloud);
+    add(
+        &mut m,
+        "cloud_active",
+        move |ctx: NativeCallContext, d: Dynamic, timeout: Dynamic| {
+            let call = format!("wait::cloud_active({:?})", droplet_name(&d));
+            op(&ctx, call, duration(&timeout).and_then(|t| cloud_active(&r, &c, &d, t)))
+        },
+    );
+
+    let r = run.clone();
+    add(&mut m, "until_true", move |ctx: NativeCallContext, f: FnPtr| {
+        until(&r, &ctx, &f, Map::new())
+    });
+    let r = run.clone();
+    add(
+        &mut m,
+        "until_true",
+        move |ctx: NativeCallContext, f: FnPtr, opts: Map| until(&r, &ctx, &f, opts),
+    );
+
+    engine.register_static_module("wait", m.into());
+}

@@ -1,0 +1,296 @@
+//! The docker cloud provider end to end, on the real Docker engine, through playbooks run by
+//! the binary: plan, create, discover, SSH with strict host keys, snapshot, create from the
+//! snapshot, DNS in the hosts file, destroy. Every container, network and image the test
+//! makes carries a unique prefix and is removed when the test ends, also when it fails.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+use crate::support::testbed::{IMAGE, client_key};
+use crate::support::{Output, Project};
+
+/// Removes what a test made on the engine: containers named with the prefix, the
+/// inventory's network, snapshot images.
+struct Cleanup {
+    prefix: String,
+    network: String,
+    snapshots: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let ids = docker(&["ps", "-aq", "--filter", &format!("name={}-", self.prefix)]);
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+        }
+        let _ = Command::new("docker").args(["network", "rm", &self.network]).output();
+        for s in &self.snapshots {
+            let images = docker(&["image", "ls", "-q", "--filter", &format!("label=runbook.snapshot={s}")]);
+            for id in images.split_whitespace() {
+                let _ = Command::new("docker").args(["rmi", "-f", id]).output();
+            }
+        }
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ip_of(container: &str) -> String {
+    docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        container,
+    ])
+    .trim()
+    .to_string()
+}
+
+fn host_key(container: &str) -> String {
+    let k = docker(&["exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
+    k.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Names of the containers with the prefix, sorted.
+fn containers(prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name={prefix}-"),
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect();
+    names.sort();
+    names
+}
+
+fn recap_changes(out: &Output) -> u64 {
+    let events = out.events();
+    let recap = events.iter().find(|e| e["event"] == "recap").expect("a recap");
+    recap["changes"].as_u64().unwrap()
+}
+
+const PROVISION: &str = r#"
+let p = var("prefix");
+let made = step("droplets", || {
+    let out = [];
+    for n in ["web1", "web2", "db1"] {
+        let role = if n.starts_with("web") { "role:web" } else { "role:db" };
+        out.push(cloud::droplet(`${p}-${n}`, #{ tags: [role] }));
+    }
+    for d in out { print(`droplet ${d.name} at ${d.public_ip}`); }
+    out
+});
+inventory::refresh();
+step("dns", || dns::a_record(`${p}.test`, "www", hosts("web").map(|h| h.public_ip), #{ exact: true }));
+step("ssh up", hosts("all"), |h| wait::ssh(h, "60s"));
+step("who", hosts("web,db"), |h| {
+    let r = h.run("hostname", #{ readonly: true });
+    print(`on ${h.name} in ${h.groups}: ${r.stdout}`);
+});
+"#;
+
+const GROW: &str = r#"
+let p = var("prefix");
+step("mark", hosts(`${p}-web1`), |h| h.run("echo from-the-snapshot > /root/snapshot-marker"));
+step("clone", || {
+    let s = cloud::snapshot(`${p}-web1`, `${p}-web1-base`);
+    let d = cloud::droplet(`${p}-web3`, #{ image: s, tags: ["role:web"] });
+    print(`web3 from ${d.image} = ${s.id}`);
+    print(`web3 is ${wait::cloud_active(d, "30s").status}`);
+    cloud::power_off(`${p}-web2`);
+    print(`web2 is ${cloud::droplets().filter(|d| d.name == `${p}-web2`)[0].status}`);
+    cloud::power_on(`${p}-web2`);
+    print(`web2 is ${wait::cloud_active(`${p}-web2`).status} again`);
+});
+inventory::refresh();
+step("after", hosts("web"), |h| {
+    let r = h.run("cat /root/snapshot-marker 2>/dev/null || echo none", #{ readonly: true });
+    print(`marker on ${h.name}: ${r.stdout}`);
+});
+"#;
+
+const TEARDOWN: &str = r#"
+step("down", || {
+    for d in cloud::droplets() { cloud::destroy(d); }
+    print(`left ${cloud::droplets().len()}`);
+});
+"#;
+
+#[test]
+fn docker_droplets_are_planned_created_discovered_snapshotted_and_destroyed() {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let prefix = format!("rbc{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+    let network = format!("runbook-{prefix}");
+    let _cleanup = Cleanup {
+        prefix: prefix.clone(),
+        network: network.clone(),
+        snapshots: vec![format!("{prefix}-web1-base")],
+    };
+    assert!(
+        !docker(&["image", "ls", "-q", IMAGE]).trim().is_empty(),
+        "image {IMAGE} is missing: run scripts/testbed.sh setup"
+    );
+    let n = |s: &str| format!("{prefix}-{s}");
+
+    let p = Project::new();
+    p.write(
+        &format!("inventory/{prefix}.toml"),
+        &format!(
+            "[vars]\nprefix = \"{prefix}\"\n\n[ssh]\nuser = \"root\"\nkey = \"{}\"\nknown_hosts = \"known_hosts\"\n\n\
+             [cloud]\nprovider = \"docker\"\ntag = \"runbook:{prefix}\"\n",
+            client_key().display()
+        ),
+    );
+    p.write("provision.rhai", PROVISION);
+    p.write("grow.rhai", GROW);
+    p.write("teardown.rhai", TEARDOWN);
+    let play = |file: &str, extra: &[&str]| {
+        let mut args = vec!["play", file, "-i", prefix.as_str()];
+        args.extend_from_slice(extra);
+        p.runbook(&args)
+    };
+
+    // A dry run on a fresh inventory plans everything and creates nothing.
+    let dry = play("provision.rhai", &["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    for line in [
+        format!(
+            "would create droplet {} (image {IMAGE}, tags role:web runbook:{prefix})",
+            n("web1")
+        ),
+        format!("droplet {} at (known after apply)", n("db1")),
+        format!("would set A www.{prefix}.test to (known after apply) (known after apply)"),
+        format!("changed  {}  (host not created yet (known after apply))", n("web2")),
+    ] {
+        assert!(dry.stdout.contains(&line), "missing {line:?}\n{}", dry.all());
+    }
+    assert!(
+        !dry.stdout.contains(" in [\"all\""),
+        "no step ran on a host: {}",
+        dry.all()
+    );
+    assert!(containers(&prefix).is_empty(), "{:?}", containers(&prefix));
+    assert!(
+        docker(&["network", "ls", "-q", "--filter", &format!("name={network}")])
+            .trim()
+            .is_empty()
+    );
+
+    // The real run creates three droplets, finds them by role and logs in with the keys the
+    // provider recorded (no --trust-new-hosts, nothing in ~/.ssh/known_hosts).
+    let run = play("provision.rhai", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(containers(&prefix), [n("db1"), n("web1"), n("web2")]);
+    for (host, groups) in [
+        ("web1", "[\"all\", \"web\"]"),
+        ("web2", "[\"all\", \"web\"]"),
+        ("db1", "[\"all\", \"db\"]"),
+    ] {
+        let line = format!("on {} in {groups}: {}\n", n(host), n(host));
+        assert!(run.stdout.contains(&line), "missing {line:?}\n{}", run.all());
+        let ip = ip_of(&n(host));
+        assert!(
+            run.stdout.contains(&format!("droplet {} at {ip}", n(host))),
+            "{}",
+            run.all()
+        );
+        let known = p.read("inventory/known_hosts");
+        assert!(known.contains(&format!("{ip} {}", host_key(&n(host)))), "{ip}: {known}");
+    }
+    assert!(!p.path("home/.ssh/known_hosts").exists());
+    let hosts_file = p.read(&format!("inventory/hosts.{prefix}"));
+    for web in ["web1", "web2"] {
+        let line = format!("{} www.{prefix}.test\n", ip_of(&n(web)));
+        assert!(hosts_file.contains(&line), "{line:?} in {hosts_file}");
+    }
+
+    let inv = p.runbook(&["inventory", "-i", &prefix, "--json"]);
+    assert_eq!(inv.code, 0, "{}", inv.all());
+    let doc: Value = serde_json::from_str(&inv.stdout).unwrap();
+    assert_eq!(doc["groups"]["web"]["hosts"], serde_json::json!([n("web1"), n("web2")]));
+    assert_eq!(doc["groups"]["db"]["hosts"], serde_json::json!([n("db1")]));
+    assert_eq!(doc["hosts"][n("db1")]["address"], ip_of(&n("db1")));
+    assert_eq!(doc["hosts"][n("db1")]["private_ip"], ip_of(&n("db1")));
+
+    // Again: the same names exist, nothing is created or changed.
+    let ids = docker(&["ps", "-q", "--filter", &format!("name={prefix}-")]);
+    let again = play("provision.rhai", &["--output", "json"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_eq!(recap_changes(&again), 0, "{}", again.all());
+    assert_eq!(docker(&["ps", "-q", "--filter", &format!("name={prefix}-")]), ids);
+
+    // Snapshot web1 (powered off for it, then on again), make web3 from it: web3 has the
+    // file written before the snapshot, and host keys of its own.
+    let started = |c: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", c]);
+    let web1_started = started(&n("web1"));
+    let grow = play("grow.rhai", &[]);
+    assert_eq!(grow.code, 0, "{}", grow.all());
+    assert_ne!(started(&n("web1")), web1_started, "web1 was not powered off and on");
+    assert!(
+        grow.stdout.contains(&format!(
+            "snapshot droplet {} as {} (power off, snapshot, power on)",
+            n("web1"),
+            n("web1-base")
+        )),
+        "{}",
+        grow.all()
+    );
+    for (host, marker) in [
+        ("web1", "from-the-snapshot"),
+        ("web2", "none"),
+        ("web3", "from-the-snapshot"),
+    ] {
+        let line = format!("marker on {}: {marker}\n", n(host));
+        assert!(grow.stdout.contains(&line), "missing {line:?}\n{}", grow.all());
+    }
+    let snapshot_id = docker(&[
+        "image",
+        "ls",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=runbook.snapshot={}", n("web1-base")),
+    ]);
+    assert!(
+        grow.stdout
+            .contains(&format!("web3 from {0} = {0}", snapshot_id.trim())),
+        "{snapshot_id}\n{}",
+        grow.all()
+    );
+    for line in ["web3 is active\n", "web2 is off\n", "web2 is active again\n"] {
+        assert!(grow.stdout.contains(line), "missing {line:?}\n{}", grow.all());
+    }
+    assert_ne!(host_key(&n("web3")), host_key(&n("web1")), "web3 kept web1's host keys");
+    let known = p.read("inventory/known_hosts");
+    assert!(
+        known.contains(&format!("{} {}", ip_of(&n("web3")), host_key(&n("web3")))),
+        "{known}"
+    );
+
+    // Destroy everything: no container, no network, no host keys left behind.
+    let ips: Vec<String> = ["web1", "web2", "web3", "db1"].iter().map(|h| ip_of(&n(h))).collect();
+    let down = play("teardown.rhai", &[]);
+    assert_eq!(down.code, 0, "{}", down.all());
+    assert!(down.stdout.contains("left 0"), "{}", down.all());
+    assert!(containers(&prefix).is_empty(), "{:?}", containers(&prefix));
+    assert!(
+        docker(&["network", "ls", "-q", "--filter", &format!("name={network}")])
+            .trim()
+            .is_empty()
+    );
+    let known = p.read("inventory/known_hosts");
+    for ip in ips {
+        assert!(!known.contains(&format!("{ip} ")), "{ip} still in {known}");
+    }
+}
