@@ -436,3 +436,124 @@ fn uploads_set_mode_and_owner_and_skip_when_unchanged() {
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
+
+#[test]
+fn a_failed_run_on_real_hosts_resumes_where_it_stopped() {
+    let tb = Testbed::start(3);
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    let failing = &tb.hosts[1];
+    // Step 3 needs a package that only the second host lacks: a real failure on a real host.
+    let playbook = r#"
+        let stamp = step("stamp", hosts("test"), |h| h.run("date +%s%N").stdout);
+        step("conf", hosts("test"), |h| {
+            h.dir("/etc/ace");
+            h.file("/etc/ace/stamp", #{ content: stamp[h.name] });
+        });
+        step("tool", hosts("test"), #{ max_fail: 3 }, |h| {
+            h.run("echo tool >> /root/steps.log");
+            h.run("command -v TOOL");
+        });
+        step("after", hosts("test"), |h| { h.run("echo after >> /root/steps.log"); });
+        print("stamps " + stamp.values());
+    "#;
+    tb.sh(failing, "rm -f /usr/bin/xxd /usr/bin/shred");
+    p.write("site.rhai", &playbook.replace("TOOL", "shred"));
+    let first = play(&p, &[]);
+    assert_eq!(first.code, 2, "{}", first.all());
+    assert_eq!(tb.sh(failing, "cat /root/steps.log"), "tool\n");
+    let stamps_before: String = first
+        .stdout
+        .lines()
+        .find(|l| l.contains("stamps"))
+        .unwrap_or_default()
+        .to_string();
+
+    // The fix lands on the host outside the playbook; the resumed run goes on from step 3.
+    tb.sh(failing, "cp /bin/true /usr/bin/shred");
+    let resumed = play(&p, &["--resume", "-o", "json"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.all());
+    let events = resumed.events();
+    let status = |step: &str, host: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "host_result" && e["step"] == step && e["host"] == host)
+            .map(|e| e["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no result of {step} on {host}"))
+    };
+    for h in &tb.hosts {
+        assert_eq!(status("stamp", &h.name), "skipped", "done before, on {}", h.name);
+        assert_eq!(status("conf", &h.name), "skipped");
+        assert_eq!(
+            tb.sh(h, "cat /root/steps.log"),
+            if h.name == failing.name {
+                "tool\ntool\nafter\n"
+            } else {
+                "tool\nafter\n"
+            }
+        );
+    }
+    assert_eq!(status("tool", &tb.hosts[0].name), "skipped");
+    assert_eq!(status("tool", &failing.name), "changed");
+    // `step()` returned the journaled stamps: the same values, and the files agree.
+    let log = events
+        .iter()
+        .find(|e| e["event"] == "log" && e["message"].as_str().unwrap().contains("stamps"))
+        .unwrap();
+    assert_eq!(format!("  {}", log["message"].as_str().unwrap()), stamps_before);
+    for h in &tb.hosts {
+        let file = tb.sh(h, "cat /etc/ace/stamp");
+        assert!(
+            stamps_before.contains(file.trim()),
+            "{} has the journaled stamp",
+            h.name
+        );
+    }
+}
+
+#[test]
+fn encrypted_keys_are_unlocked_with_a_passphrase() {
+    let tb = Testbed::start(1);
+    let p = Project::new();
+    let key = p.path("locked_key");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "open sesame", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    tb.sh(
+        &tb.hosts[0],
+        &format!("echo '{}' >> /root/.ssh/authorized_keys", pubkey.trim()),
+    );
+    p.use_testbed(&tb, "");
+    let inv = tb.inventory("").replace(
+        &format!("key = \"{}\"", crate::support::testbed::client_key().display()),
+        &format!("key = \"{}\"", key.display()),
+    );
+    p.write("inventory/test.toml", &inv);
+    p.write(
+        "site.rhai",
+        r#"step("who", hosts("test"), |h| { print("as " + h.run("id -un").stdout); });"#,
+    );
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout
+            .contains("encrypted, and no passphrase: set RUNBOOK_SSH_PASSPHRASE"),
+        "{}",
+        o.all()
+    );
+    let o = p.runbook_env(
+        &["play", "site.rhai", "-i", "test"],
+        &[("RUNBOOK_SSH_PASSPHRASE", "wrong")],
+    );
+    assert!(o.stdout.contains("wrong passphrase"), "{}", o.all());
+    let o = p.runbook_env(
+        &["play", "site.rhai", "-i", "test"],
+        &[("RUNBOOK_SSH_PASSPHRASE", "open sesame")],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("as root"), "{}", o.all());
+}
