@@ -331,16 +331,8 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
 
 fn controller_spec() -> HostSpec {
     HostSpec {
-        name: crate::report::CONTROLLER.into(),
-        address: "localhost".into(),
-        port: None,
-        user: None,
         connection: ConnectionKind::Local,
-        key: None,
-        private_ip: None,
-        public_ip: None,
-        vars: Vars::new(),
-        pending: false,
+        ..HostSpec::new(crate::report::CONTROLLER, "localhost")
     }
 }
 

@@ -69,12 +69,7 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 
 impl DigitalOcean {
     pub fn new(endpoint: Option<&str>, token: String, policy: Policy) -> CloudResult<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let http = crate::cloud::api_client()?;
         Ok(DigitalOcean {
             http,
             base: endpoint.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_string(),

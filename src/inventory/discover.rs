@@ -2,7 +2,7 @@
 //! host, and its `role:NAME` tags put it into group NAME. Static hosts stay as written; a
 //! static host of the same name gets the droplet's addresses (unless it sets its own).
 
-use super::{ConnectionKind, HostSpec, Inventory, Vars};
+use super::{HostSpec, Inventory};
 use crate::cloud::{self, CloudResult, Droplet, DropletSpec, Provider};
 use crate::error::{Diagnostic, Error, Result};
 
@@ -55,16 +55,8 @@ pub fn add_planned(inv: &mut Inventory, planned: &[DropletSpec]) {
             continue;
         }
         let host = HostSpec {
-            name: spec.name.clone(),
-            address: crate::playbook::cloud_api::PENDING_TEXT.to_string(),
-            port: None,
-            user: None,
-            connection: ConnectionKind::Ssh,
-            key: None,
-            private_ip: None,
-            public_ip: None,
-            vars: Vars::new(),
             pending: true,
+            ..HostSpec::new(spec.name.clone(), crate::playbook::cloud_api::PENDING_TEXT.to_string())
         };
         inv.upsert_host(host, &role_groups(&spec.tags));
     }
@@ -96,16 +88,9 @@ pub fn add_droplets(inv: &mut Inventory, droplets: &[Droplet]) {
                 s
             }
             None => HostSpec {
-                name: d.name.clone(),
-                address,
-                port: None,
-                user: None,
-                connection: ConnectionKind::Ssh,
-                key: None,
                 private_ip: d.private_ip.clone(),
                 public_ip: d.public_ip.clone(),
-                vars: Vars::new(),
-                pending: false,
+                ..HostSpec::new(d.name.clone(), address)
             },
         };
         inv.upsert_host(spec, &groups);

@@ -213,18 +213,7 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
 }
 
 fn implicit_host(name: &str) -> HostSpec {
-    HostSpec {
-        name: name.to_string(),
-        address: name.to_string(),
-        port: None,
-        user: None,
-        connection: ConnectionKind::Ssh,
-        key: None,
-        private_ip: None,
-        public_ip: None,
-        vars: Vars::new(),
-        pending: false,
-    }
+    HostSpec::new(name, name)
 }
 
 fn find_cycle(inv: &Inventory) -> Option<Vec<String>> {

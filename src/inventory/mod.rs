@@ -46,6 +46,24 @@ pub struct HostSpec {
     pub pending: bool,
 }
 
+impl HostSpec {
+    /// An ssh host at `address`, everything else from the inventory's defaults.
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
+        HostSpec {
+            name: name.into(),
+            address: address.into(),
+            port: None,
+            user: None,
+            connection: ConnectionKind::Ssh,
+            key: None,
+            private_ip: None,
+            public_ip: None,
+            vars: Vars::new(),
+            pending: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Group {
     pub hosts: Vec<String>,

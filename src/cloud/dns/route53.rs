@@ -4,7 +4,7 @@
 //! them, one multivalue-answer set per address, each with its own health check.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
@@ -39,12 +39,7 @@ pub struct RecordSet {
 
 impl Route53 {
     pub fn new(endpoint: Option<&str>, creds: Credentials, policy: Policy) -> CloudResult<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let http = crate::cloud::api_client()?;
         Ok(Route53 {
             http,
             base: endpoint.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_string(),

@@ -183,21 +183,9 @@ fn local_user() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::ConnectionKind;
 
     fn spec(name: &str, address: &str) -> HostSpec {
-        HostSpec {
-            name: name.into(),
-            address: address.into(),
-            port: None,
-            user: None,
-            connection: ConnectionKind::Ssh,
-            key: None,
-            private_ip: None,
-            public_ip: None,
-            vars: Default::default(),
-            pending: false,
-        }
+        HostSpec::new(name, address)
     }
 
     fn config(text: &str) -> SshConfig {
