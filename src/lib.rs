@@ -14,6 +14,7 @@ pub mod report;
 pub mod run;
 pub mod secrets;
 pub mod shell;
+pub mod ship;
 pub mod step;
 
 use cli::{Cli, Command, HistoryArgs, InventoryArgs, PlayArgs};
