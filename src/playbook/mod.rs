@@ -2,6 +2,7 @@
 
 mod api;
 pub mod convert;
+mod local;
 pub mod modules;
 
 use std::collections::HashMap;
