@@ -78,11 +78,12 @@ pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult
     let mut stat = lines.next().unwrap_or_default().split_whitespace();
     let (cur_owner, cur_group) = (stat.next().map(str::to_string), stat.next().map(str::to_string));
 
-    // In a dry run the archive may be one that an earlier `upload` would have sent: its
-    // result carries the sha256.
+    // In a dry run an earlier `upload` may not have sent the archive yet: its result
+    // carries the sha256 the host would have.
     let sha = match (remote_sha, given_sha) {
+        (remote, Some(given)) if host.dry_run() => Some(given).or(remote),
         (Some(s), _) => Some(s),
-        (None, given) if host.dry_run() => given,
+        (None, _) if host.dry_run() => None,
         (None, _) => return Err(format!("{}: unpack: archive {archive} does not exist", host.name())),
     };
     let mut result = Map::new();

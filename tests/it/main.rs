@@ -4,5 +4,6 @@
 
 mod engine;
 mod journal;
+mod ship;
 mod ssh;
 mod support;
