@@ -89,7 +89,9 @@ fn pack_is_deterministic_and_leaves_out_what_is_ignored() {
          -rw-r--r-- root/root        18 1970-01-01 00:00 src/index.js\n"
     );
 
-    // New mtimes everywhere and another umask: same bytes.
+    // Later (a clock in the gzip header would show), new mtimes everywhere and another
+    // umask: same bytes.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let touched = Command::new("sh")
         .arg("-c")
         .arg("find app -exec touch -d '2031-01-02 03:04:05' {} + && chmod 600 app/package.json")
