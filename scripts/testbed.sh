@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test hosts for runbook: Docker engine + the bare server image `runbook/testhost:bookworm`.
 #
-#   scripts/testbed.sh setup            install docker.io/debootstrap, start dockerd, build the image (cached by tag)
+#   scripts/testbed.sh setup            install docker.io/debootstrap, start dockerd, build the images (cached by tag)
 #   scripts/testbed.sh start N [PREFIX] start N hosts, print an inventory (TOML) on stdout
 #   scripts/testbed.sh stop [PREFIX]    remove the hosts started with PREFIX
 #
@@ -9,6 +9,8 @@
 set -euo pipefail
 
 IMAGE="${RUNBOOK_TESTHOST_IMAGE:-runbook/testhost:bookworm}"
+# The same host with Node.js, npm and pm2 (Debian's packages, pm2 from npm): release tests.
+NODE_IMAGE="${RUNBOOK_TESTHOST_NODE_IMAGE:-runbook/testhost-node:bookworm}"
 STATE_DIR="${RUNBOOK_TESTBED_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/runbook-testbed}"
 KEY="$STATE_DIR/id_ed25519"
 
@@ -90,6 +92,31 @@ build_image() {
     as_root tar -C "$rootfs" -c . | docker import --change 'CMD ["/sbin/init"]' - "$IMAGE" >/dev/null
 }
 
+build_node_image() {
+    if docker image inspect "$NODE_IMAGE" >/dev/null 2>&1; then
+        log "image $NODE_IMAGE is cached"
+        return
+    fi
+    local name="runbook-node-build-$$"
+    trap 'docker rm -f "'"$name"'" >/dev/null 2>&1 || true; trap - RETURN' RETURN
+    log "building $NODE_IMAGE: apt-get install nodejs npm, npm install -g pm2 (a few minutes)"
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    # Not booted (no systemd needed to install packages); npm trusts this network's CA
+    # through NODE_EXTRA_CA_CERTS and the cafile in /etc/npmrc of the base image.
+    docker run --name "$name" "$IMAGE" sh -euc '
+            export DEBIAN_FRONTEND=noninteractive NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+            apt-get update -qq
+            apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+            npm install -g --no-fund --no-audit pm2
+            node -e "console.log(\"node \" + process.version)"
+            pm2 --version
+            pm2 kill >/dev/null 2>&1 || true
+            rm -rf /root/.pm2 /root/.npm /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+        ' >/tmp/runbook-node-image.log 2>&1 \
+        || { tail -n 30 /tmp/runbook-node-image.log >&2; die "building $NODE_IMAGE failed (log: /tmp/runbook-node-image.log)"; }
+    docker commit --change 'CMD ["/sbin/init"]' "$name" "$NODE_IMAGE" >/dev/null
+}
+
 ensure_key() {
     mkdir -p "$STATE_DIR"
     [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C runbook-testbed -f "$KEY"
@@ -130,7 +157,7 @@ stop_hosts() {
 }
 
 case "${1:-setup}" in
-    setup) install_packages; start_dockerd; build_image; ensure_key ;;
+    setup) install_packages; start_dockerd; build_image; build_node_image; ensure_key ;;
     start) start_hosts "${2:?start N [PREFIX]}" "${3:-rbtest}" ;;
     stop) stop_hosts "${2:-rbtest}" ;;
     *) die "usage: $0 setup | start N [PREFIX] | stop [PREFIX]" ;;

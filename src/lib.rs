@@ -17,6 +17,7 @@ pub mod report;
 pub mod run;
 pub mod secrets;
 pub mod shell;
+pub mod ship;
 pub mod step;
 pub mod wait;
 

@@ -85,7 +85,7 @@ pub fn run(host: &Host, cmd: &Dynamic, opts: Map) -> OpResult<Map> {
     Ok(result_map(&out.stdout_text(), &out.stderr_text(), out.code, changed))
 }
 
-fn result_map(stdout: &str, stderr: &str, code: i32, changed: bool) -> Map {
+pub fn result_map(stdout: &str, stderr: &str, code: i32, changed: bool) -> Map {
     let mut m = Map::new();
     m.insert("stdout".into(), stdout.into());
     m.insert("stderr".into(), stderr.into());

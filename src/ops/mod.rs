@@ -3,6 +3,7 @@
 //! run the plan is reported and its predicted facts go into the overlay instead, so the
 //! dry run lists exactly the changes the real run will make.
 
+pub mod archive;
 pub mod command;
 pub mod files;
 pub mod firewall;

@@ -3,7 +3,10 @@
 //! uploaded to a temporary name, verified by sha256, and renamed into place, so the target
 //! is never half-written.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use rhai::{Dynamic, Map};
 use sha2::{Digest, Sha256};
@@ -29,7 +32,7 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
     if remote.is_empty() || remote.ends_with('/') {
         return Err(format!("upload: the remote path {remote:?} must name a file"));
     }
-    let sha = sha256_file(&path)?;
+    let sha = local_sha256(&path)?;
 
     // Look: what the host has now.
     let cur = host.file_fact(remote, &who)?;
@@ -164,6 +167,34 @@ pub fn mode_of(opts: &Opts) -> OpResult<Option<u32>> {
             .map_err(|_| format!("option `mode` {s:?} is not an octal mode like \"0644\""));
     }
     Ok(opts.int("mode")?.map(|m| m as u32))
+}
+
+/// The sha256 of a local file, computed once per run for every host that gets it (a 50 MB
+/// tarball to 5 hosts is hashed once, not 5 times). Keyed by size and mtime too, so a file
+/// rewritten during the run is hashed again.
+fn local_sha256(path: &Path) -> OpResult<String> {
+    type Key = (PathBuf, u64, Option<SystemTime>);
+    type Slot = Arc<Mutex<Option<String>>>;
+    static CACHE: Mutex<Option<HashMap<Key, Slot>>> = Mutex::new(None);
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let key = (
+        path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+        meta.len(),
+        meta.modified().ok(),
+    );
+    let cell = CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_default()
+        .entry(key)
+        .or_default()
+        .clone();
+    // Hosts asking at the same time wait for the one that hashes.
+    let mut sha = cell.lock().unwrap();
+    if sha.is_none() {
+        *sha = Some(sha256_file(path)?);
+    }
+    Ok(sha.clone().expect("just set"))
 }
 
 pub fn sha256_file(path: &std::path::Path) -> OpResult<String> {

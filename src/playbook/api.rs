@@ -12,7 +12,7 @@ use crate::ops;
 use crate::run::Run;
 use crate::step::StepOptions;
 
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// An error raised at the position of the native call that failed.
 pub fn fail<T>(ctx: &NativeCallContext, msg: impl Into<String>) -> RhaiResult<T> {
@@ -29,6 +29,7 @@ pub fn register(engine: &mut Engine, run: Arc<Run>) {
     register_host(engine);
     let cloud = super::cloud_api::register(engine, &run);
     super::wait_api::register(engine, &run, cloud);
+    super::local::register(engine, &run);
     let r = run.clone();
     engine.on_print(move |s| r.reporter.log(None, s));
     let r = run.clone();
@@ -247,6 +248,18 @@ fn register_host(engine: &mut Engine) {
         "upload",
         |ctx: NativeCallContext, h: &mut Host, local: Dynamic, remote: &str, opts: Map| -> RhaiResult<Map> {
             op(&ctx, ops::transfer::upload(h, &local, remote, opts))
+        },
+    );
+    engine.register_fn(
+        "unpack",
+        |ctx: NativeCallContext, h: &mut Host, archive: Dynamic, dest: &str| -> RhaiResult<Map> {
+            op(&ctx, ops::archive::unpack(h, &archive, dest, Map::new()))
+        },
+    );
+    engine.register_fn(
+        "unpack",
+        |ctx: NativeCallContext, h: &mut Host, archive: Dynamic, dest: &str, opts: Map| -> RhaiResult<Map> {
+            op(&ctx, ops::archive::unpack(h, &archive, dest, opts))
         },
     );
 }

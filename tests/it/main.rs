@@ -9,6 +9,7 @@ mod dns;
 mod engine;
 mod journal;
 mod ops;
+mod ship;
 mod sigv4;
 mod ssh;
 mod support;

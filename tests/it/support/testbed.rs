@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const IMAGE: &str = "runbook/testhost:bookworm";
+/// The same host with Node.js, npm and pm2 installed (also built by `scripts/testbed.sh setup`).
+pub const NODE_IMAGE: &str = "runbook/testhost-node:bookworm";
 
 pub struct TestHost {
     pub name: String,
@@ -49,17 +51,19 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn docker_ready() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let info = Command::new("docker").args(["image", "inspect", IMAGE]).output();
-        match info {
-            Ok(o) if o.status.success() => {}
-            _ => panic!(
-                "Docker test hosts are not available (no engine or no image {IMAGE}): run `scripts/testbed.sh setup` first (scripts/test.sh does)"
-            ),
-        }
-    });
+fn docker_ready(image: &str) {
+    static READY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if ready.iter().any(|i| i == image) {
+        return;
+    }
+    let info = Command::new("docker").args(["image", "inspect", image]).output();
+    match info {
+        Ok(o) if o.status.success() => ready.push(image.to_string()),
+        _ => panic!(
+            "Docker test hosts are not available (no engine or no image {image}): run `scripts/testbed.sh setup` first (scripts/test.sh does)"
+        ),
+    }
 }
 
 /// The flags DESIGN.md verified: systemd as PID 1, sshd running, ufw enforceable.
@@ -80,9 +84,14 @@ pub const RUN_FLAGS: &[&str] = &[
 ];
 
 impl Testbed {
-    /// Starts `n` hosts and waits until their sshd answers.
+    /// Starts `n` hosts of the bare image and waits until their sshd answers.
     pub fn start(n: usize) -> Testbed {
-        docker_ready();
+        Self::start_image(n, IMAGE)
+    }
+
+    /// Starts `n` hosts of `image` (built FROM the bare one, e.g. `NODE_IMAGE`).
+    pub fn start_image(n: usize, image: &str) -> Testbed {
+        docker_ready(image);
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let seq = SEQ.fetch_add(1, Ordering::SeqCst);
         let names: Vec<String> = (1..=n)
@@ -103,7 +112,7 @@ impl Testbed {
                     "runbook.testbed=tests",
                 ])
                 .args(RUN_FLAGS)
-                .arg(IMAGE));
+                .arg(image));
             // Registered at once, so that a failure below still removes the container.
             tb.hosts.push(TestHost {
                 name: name.clone(),

@@ -1,0 +1,200 @@
+//! `h.unpack(archive, dest, opts)`: a `.tar.gz` already on the host, unpacked into a new
+//! directory `dest`, once.
+//!
+//! `DEST/.runbook-archive` holds the sha256 of the archive that made it: the same archive
+//! again is no change; a missing `dest` is unpacked into a temporary directory beside it,
+//! marked, and renamed into place, so a half-unpacked tree never appears at `dest`; a
+//! `dest` that holds another archive, or no marker, is an error and is left untouched
+//! (a release directory is never overwritten with other content). Missing parent
+//! directories are created. Files get the unpack time as mtime (`tar -m`), so web servers
+//! do not serve a new file under an old ETag.
+
+use rhai::{Dynamic, Map};
+
+use crate::connection::ExecRequest;
+use crate::host::Host;
+use crate::playbook::convert::Opts;
+use crate::shell::quote;
+
+use super::OpResult;
+use super::command::{become_of, failure};
+
+const OPTIONS: &[&str] = &["owner", "group", "sudo", "user"];
+/// The marker file inside an unpacked directory.
+pub const MARKER: &str = ".runbook-archive";
+
+/// What the host has at `dest`.
+#[derive(Debug, PartialEq)]
+enum Dest {
+    Missing,
+    /// Unpacked by runbook from the archive with this sha256.
+    Marked(String),
+    /// Something runbook did not unpack.
+    Unmarked,
+}
+
+pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult<Map> {
+    let (archive, given_sha) = archive_of(archive)?;
+    let opts = Opts::new("unpack", opts, OPTIONS)?;
+    let who = become_of(&opts)?;
+    let owner = opts.string("owner")?;
+    let group = opts.string("group")?;
+    let dest = dest.trim_end_matches('/');
+    if !dest.starts_with('/') || dest.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "unpack: the destination {dest:?} must be an absolute path without `..`"
+        ));
+    }
+    let (parent, _) = dest.rsplit_once('/').expect("absolute path has a /");
+    let parent = if parent.is_empty() { "/" } else { parent };
+    let (a, d) = (quote(&archive), quote(dest));
+    let m = quote(&format!("{dest}/{MARKER}"));
+
+    // Look (read-only, also in dry-run).
+    let probe = format!(
+        "if [ -f {a} ]; then sha256sum < {a} | cut -c1-64; else echo none; fi; \
+         if [ -f {m} ]; then echo marker $(head -n 1 {m}); elif [ -e {d} ] || [ -L {d} ]; then echo other; else echo missing; fi; \
+         if [ -e {d} ]; then stat -c '%U %G' -- {d}; fi"
+    );
+    let req = ExecRequest {
+        script: probe,
+        become_: who.clone(),
+        ..Default::default()
+    };
+    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
+    if out.code != 0 {
+        let (stderr, stdout) = (out.stderr_text(), out.stdout_text());
+        return Err(failure(host.name(), &req.script, out.code, &stderr, &stdout));
+    }
+    let facts = out.stdout_text();
+    let mut lines = facts.lines();
+    let remote_sha = lines.next().filter(|s| is_sha256(s)).map(str::to_string);
+    let second = lines.next().unwrap_or_default();
+    let state = match second.strip_prefix("marker") {
+        Some(sha) => Dest::Marked(sha.trim().to_string()),
+        None if second == "other" => Dest::Unmarked,
+        None => Dest::Missing,
+    };
+    let mut stat = lines.next().unwrap_or_default().split_whitespace();
+    let (cur_owner, cur_group) = (stat.next().map(str::to_string), stat.next().map(str::to_string));
+
+    // In a dry run an earlier `upload` may not have sent the archive yet: its result
+    // carries the sha256 the host would have.
+    let sha = match (remote_sha, given_sha) {
+        (remote, Some(given)) if host.dry_run() => Some(given).or(remote),
+        (Some(s), _) => Some(s),
+        (None, _) if host.dry_run() => None,
+        (None, _) => return Err(format!("{}: unpack: archive {archive} does not exist", host.name())),
+    };
+    let mut result = Map::new();
+    result.insert("path".into(), dest.into());
+    result.insert("sha256".into(), sha.clone().unwrap_or_default().into());
+
+    let short = |s: &str| s.chars().take(12).collect::<String>();
+    let fix_owner = match (&state, &sha) {
+        (Dest::Unmarked, _) => {
+            return Err(format!(
+                "{}: unpack: {dest} already exists and was not unpacked by runbook (no {MARKER}); \
+                 runbook never unpacks over an existing directory: choose a new destination",
+                host.name()
+            ));
+        }
+        (Dest::Marked(have), Some(want)) if have != want => {
+            return Err(format!(
+                "{}: unpack: {dest} already holds another archive (sha256 {}…), not {archive} (sha256 {}…); \
+                 runbook never unpacks over an existing release of another content: use a new directory (a new version)",
+                host.name(),
+                short(have),
+                short(want)
+            ));
+        }
+        (Dest::Marked(_), _) => {
+            let owner_ok = owner.is_none() || owner == cur_owner;
+            let group_ok = group.is_none() || group == cur_group;
+            if owner_ok && group_ok {
+                result.insert("changed".into(), false.into());
+                return Ok(result);
+            }
+            true
+        }
+        (Dest::Missing, _) => false,
+    };
+    host.state.record_change();
+    result.insert("changed".into(), true.into());
+    let chown = chown_of(owner.as_deref(), group.as_deref());
+
+    if host.dry_run() {
+        let what = match (&sha, fix_owner) {
+            (_, true) => format!("would set the owner of {dest} to {}", chown.as_deref().unwrap_or("")),
+            (Some(s), false) => format!("would unpack {archive} (sha256 {}) into {dest}", short(s)),
+            (None, false) => format!("would unpack {archive} into {dest} (the archive is not on the host yet)"),
+        };
+        host.run.reporter.log(Some(host.name()), &what);
+        return Ok(result);
+    }
+
+    let script = if fix_owner {
+        format!("chown -R {} -- {d}", chown.as_deref().unwrap_or_default())
+    } else {
+        let sha = sha.expect("known outside a dry run");
+        let mut s = format!(
+            "set -e; mkdir -p -- {p}; t=$(mktemp -d {tmpl}); trap 'rm -rf -- \"$t\"' EXIT; \
+             tar -xzf {a} -C \"$t\" --no-same-owner -m; printf '%s\\n' {sha} > \"$t\"/{marker}; chmod 755 \"$t\"; ",
+            p = quote(parent),
+            tmpl = quote(&format!("{}/.runbook-unpack.XXXXXX", parent.trim_end_matches('/'))),
+            marker = quote(MARKER),
+        );
+        if let Some(c) = &chown {
+            s.push_str(&format!("chown -R {c} -- \"$t\"; "));
+        }
+        // Checked again just before the rename: never replace what appeared meanwhile.
+        s.push_str(&format!(
+            "if [ -e {d} ] || [ -L {d} ]; then echo \"unpack: \"{d}\" appeared meanwhile; left as it is\" >&2; exit 3; fi; \
+             mv -T -- \"$t\" {d}"
+        ));
+        s
+    };
+    let req = ExecRequest {
+        script,
+        become_: who,
+        ..Default::default()
+    };
+    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
+    if out.code != 0 {
+        let (stderr, stdout) = (out.stderr_text(), out.stdout_text());
+        return Err(failure(host.name(), &req.command_line(), out.code, &stderr, &stdout));
+    }
+    Ok(result)
+}
+
+/// A remote path, or a map with `path` (what `h.upload` returns, with its `sha256`).
+fn archive_of(archive: &Dynamic) -> OpResult<(String, Option<String>)> {
+    if archive.is_string() {
+        return Ok((archive.to_string(), None));
+    }
+    let Some(m) = archive.read_lock::<Map>() else {
+        return Err(format!(
+            "unpack: the archive must be a path on the host or what h.upload returned, not {}",
+            archive.type_name()
+        ));
+    };
+    let path = m
+        .get("path")
+        .map(|p| p.to_string())
+        .ok_or("unpack: the map has no `path`")?;
+    let sha = m.get("sha256").map(|s| s.to_string()).filter(|s| is_sha256(s));
+    Ok((path, sha))
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `owner:group`, `owner` or `:group` for chown, quoted.
+fn chown_of(owner: Option<&str>, group: Option<&str>) -> Option<String> {
+    match (owner, group) {
+        (None, None) => None,
+        (Some(o), None) => Some(quote(o)),
+        (o, Some(g)) => Some(quote(&format!("{}:{g}", o.unwrap_or("")))),
+    }
+}

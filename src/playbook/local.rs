@@ -1,0 +1,129 @@
+//! The `local::` module: work on the controller itself. `pack` (a deterministic tarball,
+//! see `ship`), `run` (a command, with `h.run`'s options and dry-run rule) and `read_file`.
+//! Relative paths are relative to the directory runbook runs in.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
+
+use super::api::{RhaiResult, fail};
+use super::convert::Opts;
+use crate::connection::local::LocalConnection;
+use crate::connection::{Connection, ExecRequest};
+use crate::ops::command;
+use crate::run::Run;
+use crate::ship;
+
+const PACK_OPTIONS: &[&str] = &["exclude", "prepare"];
+const RUN_OPTIONS: &[&str] = &["check", "readonly", "changed", "env", "cwd", "stdin", "timeout"];
+
+pub fn register(engine: &mut Engine, run: &Arc<Run>) {
+    let mut m = Module::new();
+    let r = run.clone();
+    FuncRegistration::new("pack")
+        .with_volatility(true)
+        .set_into_module(&mut m, move |ctx: NativeCallContext, dir: &str, name: &str| {
+            pack(&r, &ctx, dir, name, Map::new())
+        });
+    let r = run.clone();
+    FuncRegistration::new("pack").with_volatility(true).set_into_module(
+        &mut m,
+        move |ctx: NativeCallContext, dir: &str, name: &str, opts: Map| pack(&r, &ctx, dir, name, opts),
+    );
+    let r = run.clone();
+    FuncRegistration::new("run")
+        .with_volatility(true)
+        .set_into_module(&mut m, move |ctx: NativeCallContext, cmd: Dynamic| {
+            local_run(&r, &cmd, Map::new()).or_else(|e| fail(&ctx, e))
+        });
+    let r = run.clone();
+    FuncRegistration::new("run")
+        .with_volatility(true)
+        .set_into_module(&mut m, move |ctx: NativeCallContext, cmd: Dynamic, opts: Map| {
+            local_run(&r, &cmd, opts).or_else(|e| fail(&ctx, e))
+        });
+    FuncRegistration::new("read_file")
+        .with_volatility(true)
+        .set_into_module(&mut m, |ctx: NativeCallContext, path: &str| -> RhaiResult<String> {
+            std::fs::read_to_string(path).or_else(|e| fail(&ctx, format!("local::read_file({path:?}): {e}")))
+        });
+    engine.register_static_module("local", m.into());
+}
+
+/// `local::pack(dir, name, #{ exclude, prepare })` → `#{ path, sha256, size }`. Runs in
+/// dry-run too: it only writes on the controller, and later steps need its sha256.
+fn pack(run: &Run, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) -> RhaiResult<Map> {
+    let parsed = Opts::new("pack", opts, PACK_OPTIONS).and_then(|o| {
+        Ok(ship::PackOptions {
+            exclude: o.string_list("exclude")?,
+            prepare: o.string("prepare")?,
+        })
+    });
+    let opts = parsed.or_else(|e| fail(ctx, e))?;
+    let packed = ship::pack(Path::new(dir), name, &opts).or_else(|e| fail(ctx, e))?;
+    run.reporter.log(
+        None,
+        &format!(
+            "packed {} into {} ({} entries, {} bytes, sha256 {})",
+            dir,
+            packed.path.display(),
+            packed.entries.len(),
+            packed.size,
+            &packed.sha256[..12]
+        ),
+    );
+    let mut m = Map::new();
+    m.insert("path".into(), packed.path.display().to_string().into());
+    m.insert("sha256".into(), packed.sha256.into());
+    m.insert("size".into(), (packed.size as i64).into());
+    Ok(m)
+}
+
+/// `local::run(cmd, opts)`: like `h.run` on the controller, without sudo. In dry-run only
+/// `readonly: true` commands run.
+fn local_run(run: &Run, cmd: &Dynamic, opts: Map) -> Result<Map, String> {
+    let script = command::script_of(cmd)?;
+    let opts = Opts::new("local::run", opts, RUN_OPTIONS)?;
+    let readonly = opts.bool("readonly", false)?;
+    let changed = !readonly && opts.bool("changed", true)?;
+    let req = ExecRequest {
+        script,
+        env: opts.string_map("env")?,
+        cwd: opts.string("cwd")?,
+        stdin: opts.string("stdin")?.map(String::into_bytes),
+        timeout: opts.duration("timeout")?,
+        ..Default::default()
+    };
+    if run.settings.dry_run && !readonly {
+        run.reporter
+            .log(None, &format!("would run locally: {}", req.command_line()));
+        if changed {
+            run.controller.record_change();
+        }
+        return Ok(command::result_map("", "", 0, changed));
+    }
+    let out = run
+        .rt
+        .block_on(LocalConnection.exec(&req))
+        .map_err(|e| format!("local: {e}\n  command: {}", req.script))?;
+    if opts.bool("check", true)? && out.code != 0 {
+        let (stderr, stdout) = (out.stderr_text(), out.stdout_text());
+        return Err(command::failure(
+            "local",
+            &req.command_line(),
+            out.code,
+            &stderr,
+            &stdout,
+        ));
+    }
+    if changed {
+        run.controller.record_change();
+    }
+    Ok(command::result_map(
+        &out.stdout_text(),
+        &out.stderr_text(),
+        out.code,
+        changed,
+    ))
+}
