@@ -34,6 +34,12 @@ install_packages() {
 
 start_dockerd() {
     if docker info >/dev/null 2>&1; then return; fi
+    # A dockerd killed with the previous session leaves pid files that block a new one.
+    for pidfile in /var/run/docker.pid /run/docker/containerd/containerd.pid; do
+        if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+            as_root rm -f "$pidfile"
+        fi
+    done
     log "starting dockerd"
     as_root sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
     for _ in $(seq 1 60); do
