@@ -11,5 +11,6 @@ mod journal;
 mod ops;
 mod sigv4;
 mod ssh;
+mod stdlib;
 mod support;
 mod wait;
