@@ -42,7 +42,9 @@ fn main() {
         })
         .unwrap_or_default();
     templates.sort();
-    code.push_str("/// Embedded stdlib templates: (file name, text).\npub static STDLIB_TEMPLATES: &[(&str, &str)] = &[\n");
+    code.push_str(
+        "/// Embedded stdlib templates: (file name, text).\npub static STDLIB_TEMPLATES: &[(&str, &str)] = &[\n",
+    );
     for (name, path) in templates {
         writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
     }

@@ -67,7 +67,9 @@ pub fn render(host: &Host, src: &str, vars: &Map) -> OpResult<String> {
         Ok(p) => p,
         Err(e) => {
             // Not the playbook's own: one of the stdlib's (embedded, `stdlib/templates/`).
-            let embedded = crate::playbook::modules::STDLIB_TEMPLATES.iter().find(|(n, _)| *n == src);
+            let embedded = crate::playbook::modules::STDLIB_TEMPLATES
+                .iter()
+                .find(|(n, _)| *n == src);
             return match embedded {
                 Some((name, text)) => render_text(&format!("stdlib/templates/{name}"), text, context(host, vars)),
                 None => Err(format!("template {e}, and the stdlib has no template of that name")),

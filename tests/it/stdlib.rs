@@ -84,15 +84,26 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
     }
     assert!(tb.sh(h, "node -v").starts_with('v'));
     let pm2 = tb.sh(h, "pm2 --version");
-    assert!(pm2.lines().last().is_some_and(|l| l.starts_with(|c: char| c.is_ascii_digit())), "{pm2}");
+    assert!(
+        pm2.lines()
+            .last()
+            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_digit())),
+        "{pm2}"
+    );
     assert_eq!(
-        tb.sh(h, "systemctl is-enabled pm2-nodejs; grep -c '^User=nodejs' /etc/systemd/system/pm2-nodejs.service"),
+        tb.sh(
+            h,
+            "systemctl is-enabled pm2-nodejs; grep -c '^User=nodejs' /etc/systemd/system/pm2-nodejs.service"
+        ),
         "enabled\n1\n"
     );
     let https = "curl -sk --max-time 5 https://localhost/hello.txt";
     assert_eq!(eventually(&tb, h, https, "hello-upstream", 10), "hello-upstream");
     assert_eq!(
-        tb.sh(h, "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{redirect_url}' http://localhost/a?b=1"),
+        tb.sh(
+            h,
+            "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{redirect_url}' http://localhost/a?b=1"
+        ),
         "301 https://localhost/a?b=1"
     );
     // A self-signed certificate, made once: its fingerprint survives the second run.
@@ -115,7 +126,10 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
         "{}",
         broken.all()
     );
-    assert_eq!(tb.exec(h, "grep -c bogus /etc/nginx/sites-available/app.conf").1.trim(), "0");
+    assert_eq!(
+        tb.exec(h, "grep -c bogus /etc/nginx/sites-available/app.conf").1.trim(),
+        "0"
+    );
     tb.sh(h, "nginx -t -q");
     assert_eq!(tb.sh(h, https).trim(), "hello-upstream");
     let again = play(&p, "site.rhai", &[], &[]);
@@ -197,7 +211,10 @@ fn postgres_database_and_streaming_replication() {
     let second = play(&p, "db.rhai", &[], &env);
     assert_eq!(second.code, 0, "{}", second.all());
     assert_eq!(changes(&second), vec![], "second run changes nothing");
-    assert_eq!(tb.sh(db2, "su postgres -c \"psql -d ace -Atc 'select pg_is_in_recovery()'\""), "t\n");
+    assert_eq!(
+        tb.sh(db2, "su postgres -c \"psql -d ace -Atc 'select pg_is_in_recovery()'\""),
+        "t\n"
+    );
 }
 
 fn shell_quote(s: &str) -> String {
@@ -259,27 +276,47 @@ fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
     );
     let key = std::fs::read_to_string(client_key().with_extension("pub")).unwrap();
     let key_var = format!("admin_key={}", key.trim());
-    let vars = |apps: &str| vec!["--var".to_string(), format!("app_ips={apps}"), "--var".to_string(), key_var.clone()];
+    let vars = |apps: &str| {
+        vec![
+            "--var".to_string(),
+            format!("app_ips={apps}"),
+            "--var".to_string(),
+            key_var.clone(),
+        ]
+    };
 
     // Before: a user with a password may log in with it.
     tb.sh(h, "useradd -m -s /bin/bash nodejs && echo 'nodejs:Passw0rd' | chpasswd");
-    let pw_login = ["-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "PubkeyAuthentication=no"];
+    let pw_login = [
+        "-o",
+        "PreferredAuthentications=password,keyboard-interactive",
+        "-o",
+        "PubkeyAuthentication=no",
+    ];
     let (code, out) = ssh("nodejs", &h.ip, &pw_login, "true");
     assert_ne!(code, 0);
-    assert!(out.contains("(publickey,password)"), "password login is offered before: {out}");
+    assert!(
+        out.contains("(publickey,password)"),
+        "password login is offered before: {out}"
+    );
 
     let args = vars("10.9.0.1,10.9.0.2");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let first = play(&p, "harden.rhai", &args, &[]);
     assert_eq!(first.code, 0, "{}", first.all());
-    let ops: Vec<String> = changes(&first).into_iter().map(|c| format!("{} {}", c.0, c.1)).collect();
-    for want in ["ufw firewall", "file /etc/apt/apt.conf.d/52runbook-unattended", "file /etc/ssh/sshd_config.d/10-runbook-hardening.conf"] {
+    let ops: Vec<String> = changes(&first)
+        .into_iter()
+        .map(|c| format!("{} {}", c.0, c.1))
+        .collect();
+    for want in [
+        "ufw firewall",
+        "file /etc/apt/apt.conf.d/52runbook-unattended",
+        "file /etc/ssh/sshd_config.d/10-runbook-hardening.conf",
+    ] {
         assert!(ops.iter().any(|o| o == want), "no {want:?} in {ops:?}");
     }
 
-    let rules = |tb: &Testbed| {
-        tb.sh(h, "ufw show added | tail -n +2; ufw status | head -n 1")
-    };
+    let rules = |tb: &Testbed| tb.sh(h, "ufw show added | tail -n +2; ufw status | head -n 1");
     assert_eq!(
         rules(&tb),
         "ufw allow 22/tcp\nufw allow 80/tcp\nufw allow 443/tcp\n\
@@ -288,7 +325,13 @@ fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
          ufw allow from 10.9.2.2 to any port 5432 proto tcp\n\
          Status: active\n"
     );
-    assert_eq!(tb.sh(h, "grep -h 'Unattended-Upgrade \"1\"' /etc/apt/apt.conf.d/20auto-upgrades"), "APT::Periodic::Unattended-Upgrade \"1\";\n");
+    assert_eq!(
+        tb.sh(
+            h,
+            "grep -h 'Unattended-Upgrade \"1\"' /etc/apt/apt.conf.d/20auto-upgrades"
+        ),
+        "APT::Periodic::Unattended-Upgrade \"1\";\n"
+    );
     assert_eq!(tb.sh(h, "systemctl is-enabled unattended-upgrades"), "enabled\n");
     assert_eq!(
         tb.sh(h, "apt-config dump | grep '^Unattended-Upgrade::Automatic-Reboot '"),
@@ -298,14 +341,20 @@ fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
     // After: keys only, no root; the admin gets in with the key and has sudo.
     let (code, out) = ssh("nodejs", &h.ip, &pw_login, "true");
     assert_ne!(code, 0);
-    assert!(out.contains("Permission denied (publickey)"), "password login still offered: {out}");
+    assert!(
+        out.contains("Permission denied (publickey)"),
+        "password login still offered: {out}"
+    );
     let (code, out) = ssh("root", &h.ip, &[], "true");
     assert_ne!(code, 0, "root logged in: {out}");
     assert_eq!(ssh("admin", &h.ip, &[], "sudo -n whoami"), (0, "root\n".to_string()));
 
     // From now on runbook logs in as the admin; the same playbook changes nothing, and
     // dropping an app server deletes its database rule (exact rule set).
-    p.write("inventory/test.toml", &tb.inventory("").replace("user = \"root\"", "user = \"admin\""));
+    p.write(
+        "inventory/test.toml",
+        &tb.inventory("").replace("user = \"root\"", "user = \"admin\""),
+    );
     let second = play(&p, "harden.rhai", &args, &[]);
     assert_eq!(second.code, 0, "{}", second.all());
     assert_eq!(changes(&second), vec![], "second run changes nothing");
