@@ -26,6 +26,29 @@ fn main() {
         writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
     }
     code.push_str("];\n");
+    // Templates the stdlib modules render (`stdlib/templates/NAME`): a playbook's own file of
+    // the same name (beside it, or in its `templates/`) wins, so users can override them.
+    let mut templates: Vec<(String, String)> = std::fs::read_dir("stdlib/templates")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .map(|p| {
+                    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                    let abs = std::fs::canonicalize(&p).unwrap().display().to_string();
+                    (name, abs)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    templates.sort();
+    code.push_str(
+        "/// Embedded stdlib templates: (file name, text).\npub static STDLIB_TEMPLATES: &[(&str, &str)] = &[\n",
+    );
+    for (name, path) in templates {
+        writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
+    }
+    code.push_str("];\n");
     let out = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("stdlib.rs");
     std::fs::write(out, code).unwrap();
 }

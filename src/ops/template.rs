@@ -63,7 +63,19 @@ fn context(host: &Host, vars: &Map) -> serde_json::Value {
 }
 
 pub fn render(host: &Host, src: &str, vars: &Map) -> OpResult<String> {
-    let path = find_local(host, src, &["templates"]).map_err(|e| format!("template {e}"))?;
+    let path = match find_local(host, src, &["templates"]) {
+        Ok(p) => p,
+        Err(e) => {
+            // Not the playbook's own: one of the stdlib's (embedded, `stdlib/templates/`).
+            let embedded = crate::playbook::modules::STDLIB_TEMPLATES
+                .iter()
+                .find(|(n, _)| *n == src);
+            return match embedded {
+                Some((name, text)) => render_text(&format!("stdlib/templates/{name}"), text, context(host, vars)),
+                None => Err(format!("template {e}, and the stdlib has no template of that name")),
+            };
+        }
+    };
     let text = std::fs::read_to_string(&path).map_err(|e| format!("template: cannot read {}: {e}", path.display()))?;
     let label = crate::error::display_path(&path);
     render_text(&label, &text, context(host, vars))

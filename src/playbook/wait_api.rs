@@ -114,13 +114,29 @@ fn http(run: &Run, url: &str, opts: Map) -> Result<Dynamic, String> {
 
 /// SSH login and `true` on the host; the working connection becomes the host's.
 fn ssh(run: &Run, h: &Host, timeout: Duration) -> Result<(), String> {
-    let what = format!("ssh on {} ({})", h.name(), address_text(h));
+    ssh_as(run, h, timeout, Map::new())
+}
+
+/// `wait::ssh(h, timeout, #{ user, sudo })`: with `user`, a NEW connection as that user
+/// (same address, port and key), kept apart from the host's own; with `sudo: true` the
+/// login must also pass `sudo -n true`. This is how `ssh_hardening` proves the admin user
+/// can get in (and become root) before it turns root and password logins off.
+fn ssh_as(run: &Run, h: &Host, timeout: Duration, opts: Map) -> Result<(), String> {
+    let o = Opts::new("wait::ssh", opts, &["user", "sudo"])?;
+    let mut spec = h.state.spec.clone();
+    let other_user = o.string("user")?;
+    if let Some(u) = &other_user {
+        spec.user = Some(u.clone());
+    }
+    let check = if o.bool("sudo", false)? { "sudo -n true" } else { "true" };
+    let who = other_user.as_ref().map(|u| format!("{u}@")).unwrap_or_default();
+    let what = format!("ssh on {} ({who}{})", h.name(), address_text(h));
     run_wait(run, Some(h.name()), &what, (), |stop| {
         let conn = wait::until(&what, timeout, Backoff::default(), stop, |left| {
             run.rt.block_on(async {
                 let attempt = async {
-                    let c = crate::connection::open(&h.state.spec, &run.connect).await?;
-                    let mut req = crate::connection::ExecRequest::new("true");
+                    let c = crate::connection::open(&spec, &run.connect).await?;
+                    let mut req = crate::connection::ExecRequest::new(check);
                     req.timeout = Some(Duration::from_secs(30));
                     let out = c.exec(&req).await?;
                     Ok::<_, crate::connection::ConnError>((c, out.code))
@@ -133,7 +149,9 @@ fn ssh(run: &Run, h: &Host, timeout: Duration) -> Result<(), String> {
                 }
             })
         })?;
-        h.adopt_connection(conn);
+        if other_user.is_none() {
+            h.adopt_connection(conn);
+        }
         Ok(())
     })
 }
@@ -274,6 +292,16 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>, cloud: Arc<Cloud>) {
         move |ctx: NativeCallContext, h: Host, timeout: Dynamic| {
             let call = format!("wait::ssh({})", h.name());
             op(&ctx, call, duration(&timeout).and_then(|t| ssh(&r, &h, t)))
+        },
+    );
+
+    let r = run.clone();
+    add(
+        &mut m,
+        "ssh",
+        move |ctx: NativeCallContext, h: Host, timeout: Dynamic, opts: Map| {
+            let call = format!("wait::ssh({})", h.name());
+            op(&ctx, call, duration(&timeout).and_then(|t| ssh_as(&r, &h, t, opts)))
         },
     );
 

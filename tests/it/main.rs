@@ -12,5 +12,6 @@ mod ops;
 mod ship;
 mod sigv4;
 mod ssh;
+mod stdlib;
 mod support;
 mod wait;

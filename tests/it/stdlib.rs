@@ -1,0 +1,367 @@
+//! The stdlib modules of the lean-hosting recipe on real hosts: each module changes the
+//! host on the first run and nothing on the second, and the outcome is checked from outside
+//! (`docker exec`, curl, psql, ssh), not through runbook. Modules share a host per test to
+//! keep package installs (the slow part) few.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::testbed::client_key;
+use crate::support::{Output, Project, Testbed};
+
+fn play(p: &Project, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec!["play", playbook, "-i", "test", "-o", "json"];
+    args.extend_from_slice(extra);
+    p.runbook_env(&args, env)
+}
+
+fn changes(o: &Output) -> Vec<(String, String)> {
+    o.events()
+        .iter()
+        .filter(|e| e["event"] == "change")
+        .map(|e| {
+            (
+                e["op"].as_str().unwrap_or_default().to_string(),
+                e["target"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Runs `cmd` on the host until it prints `want` (replication and reloads take a moment).
+fn eventually(tb: &Testbed, h: &crate::support::testbed::TestHost, cmd: &str, want: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (_, out) = tb.exec(h, cmd);
+        if out.trim() == want || Instant::now() > deadline {
+            return out.trim().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn node_pm2_and_nginx_site_with_self_signed_cert() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "site.rhai",
+        r#"
+        import "node" as node;
+        import "nginx" as nginx;
+        step("node", hosts("test"), |h| {
+            h.user("nodejs", #{ shell: "/bin/bash" });
+            node::install(h, #{ user: "nodejs", home: "/home/nodejs" });
+        });
+        step("nginx", hosts("test"), |h| {
+            nginx::site(h, #{ server_name: "ace.test", upstreams: ["127.0.0.1"], extra: var("extra", "") });
+        });
+        "#,
+    );
+    // The "app server": a tiny upstream on port 3000.
+    tb.sh(
+        h,
+        "mkdir -p /srv/up && echo hello-upstream > /srv/up/hello.txt && cd /srv/up && (setsid nohup python3 -m http.server 3000 --bind 127.0.0.1 >/dev/null 2>&1 &)",
+    );
+
+    let first = play(&p, "site.rhai", &[], &[]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    let ch = changes(&first);
+    for want in [
+        ("apt", "nodejs npm"),
+        ("run", "npm install"),
+        ("run", "pm2 startup"),
+        ("run", "openssl req"),
+        ("template", "/etc/nginx/sites-available/app.conf"),
+        ("service", "nginx"),
+    ] {
+        assert!(
+            ch.iter().any(|(op, t)| op == want.0 && t.contains(want.1)),
+            "no change {want:?} in {ch:?}"
+        );
+    }
+    assert!(tb.sh(h, "node -v").starts_with('v'));
+    let pm2 = tb.sh(h, "pm2 --version");
+    assert!(
+        pm2.lines()
+            .last()
+            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_digit())),
+        "{pm2}"
+    );
+    assert_eq!(
+        tb.sh(
+            h,
+            "systemctl is-enabled pm2-nodejs; grep -c '^User=nodejs' /etc/systemd/system/pm2-nodejs.service"
+        ),
+        "enabled\n1\n"
+    );
+    let https = "curl -sk --max-time 5 https://localhost/hello.txt";
+    assert_eq!(eventually(&tb, h, https, "hello-upstream", 10), "hello-upstream");
+    assert_eq!(
+        tb.sh(
+            h,
+            "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{redirect_url}' http://localhost/a?b=1"
+        ),
+        "301 https://localhost/a?b=1"
+    );
+    // A self-signed certificate, made once: its fingerprint survives the second run.
+    let cert = "openssl x509 -in /etc/nginx/tls/app.crt -noout -subject -fingerprint";
+    let before = tb.sh(h, cert);
+    assert!(before.contains("CN = ace.test"), "{before}");
+
+    let second = play(&p, "site.rhai", &[], &[]);
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert_eq!(changes(&second), vec![], "second run changes nothing");
+    assert_eq!(tb.sh(h, cert), before);
+
+    // A config nginx refuses: the run fails with nginx's message, the file is put back and
+    // the site keeps serving.
+    let broken = play(&p, "site.rhai", &["--var", "extra=bogus_directive on;"], &[]);
+    assert_eq!(broken.code, 2, "{}", broken.all());
+    assert!(
+        broken.all().contains("unknown directive \\\"bogus_directive\\\"")
+            || broken.all().contains("unknown directive \"bogus_directive\""),
+        "{}",
+        broken.all()
+    );
+    assert_eq!(
+        tb.exec(h, "grep -c bogus /etc/nginx/sites-available/app.conf").1.trim(),
+        "0"
+    );
+    tb.sh(h, "nginx -t -q");
+    assert_eq!(tb.sh(h, https).trim(), "hello-upstream");
+    let again = play(&p, "site.rhai", &[], &[]);
+    assert_eq!(changes(&again), vec![], "{}", again.all());
+}
+
+#[test]
+fn postgres_database_and_streaming_replication() {
+    let tb = Testbed::start(2);
+    let (db1, db2) = (&tb.hosts[0], &tb.hosts[1]);
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "db.rhai",
+        &format!(
+            r#"
+        import "postgres" as pg;
+        let db1 = hosts("{}")[0];
+        let db2 = hosts("{}")[0];
+        step("install", hosts("test"), |h| {{
+            pg::install(h, #{{ listen: h.address }});
+        }});
+        step("primary", db1, |h| {{
+            pg::database(h, #{{ role: "ace", password: secret("db_password"), database: "ace", clients: [db2.address] }});
+            pg::primary(h, #{{ password: secret("repl_password"), standbys: [db2.address] }});
+        }});
+        step("standby", db2, |h| {{
+            pg::standby(h, #{{ primary: db1.address, password: secret("repl_password") }});
+        }});
+        step("verify standby", db2, |h| {{ pg::verify_standby(h); }});
+        step("verify primary", db1, |h| {{ pg::verify_primary(h, 1); }});
+        "#,
+            db1.name, db2.name
+        ),
+    );
+    // Quotes and spaces: they must reach PostgreSQL intact, through psql variables.
+    let (db_pw, repl_pw) = ("it's a \"secret\" $x;", "repl 'pw' \\n");
+    let env = [("DB_PASSWORD", db_pw), ("REPL_PASSWORD", repl_pw)];
+
+    let first = play(&p, "db.rhai", &[], &env);
+    assert_eq!(first.code, 0, "{}", first.all());
+    assert!(!changes(&first).is_empty());
+    // Not even shell-quoted: `$x;` is a piece of the password that quoting leaves intact.
+    for pw in [db_pw, repl_pw, "$x;"] {
+        assert!(!first.all().contains(pw), "a password was printed: {}", first.all());
+    }
+
+    // The app role logs in from the allowed client (db2), with its password…
+    let psql = |from: &crate::support::testbed::TestHost, pw: &str| {
+        let cmd = format!(
+            "PGPASSWORD={} psql -h {} -U ace -d ace -Atc 'select current_user' 2>&1",
+            shell_quote(pw),
+            db1.ip
+        );
+        tb.exec(from, &cmd)
+    };
+    assert_eq!(psql(db2, db_pw), (0, "ace\n".to_string()));
+    // …not with another password, and not from an address without an hba entry (db1's own).
+    assert_ne!(psql(db2, "wrong").0, 0);
+    let (code, out) = psql(db1, db_pw);
+    assert_ne!(code, 0);
+    assert!(out.contains("no pg_hba.conf entry"), "{out}");
+    assert_eq!(
+        tb.sh(db1, "su postgres -c \"psql -Atc 'show listen_addresses'\""),
+        format!("localhost,{}\n", db1.ip)
+    );
+
+    // Streaming replication: a row written on the primary appears on the standby.
+    tb.sh(
+        db1,
+        "su postgres -c \"psql -d ace -c 'create table t (x int); insert into t values (42)'\"",
+    );
+    let read = "su postgres -c \"psql -d ace -Atc 'select x from t'\" 2>&1";
+    assert_eq!(eventually(&tb, db2, read, "42", 5), "42");
+    let (code, out) = tb.exec(db2, "su postgres -c \"psql -d ace -c 'insert into t values (1)'\" 2>&1");
+    assert_ne!(code, 0);
+    assert!(out.contains("read-only transaction"), "{out}");
+
+    let second = play(&p, "db.rhai", &[], &env);
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert_eq!(changes(&second), vec![], "second run changes nothing");
+    assert_eq!(
+        tb.sh(db2, "su postgres -c \"psql -d ace -Atc 'select pg_is_in_recovery()'\""),
+        "t\n"
+    );
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `ssh` from the controller with the test key; returns (exit code, stderr + stdout).
+fn ssh(user: &str, ip: &str, extra: &[&str], cmd: &str) -> (i32, String) {
+    let out = Command::new("ssh")
+        .args(["-i"])
+        .arg(client_key())
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args(extra)
+        .arg(format!("{user}@{ip}"))
+        .arg(cmd)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        ),
+    )
+}
+
+#[test]
+fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "harden.rhai",
+        r#"
+        import "ufw" as fw;
+        import "unattended" as unattended;
+        import "ssh_hardening" as ssh;
+        step("harden", hosts("test"), |h| {
+            h.user("nodejs", #{ shell: "/bin/bash", sudo: true });
+            fw::apply(h, #{ roles: ["db", "web"], app: var("app_ips").split(","), web: ["10.9.1.1"],
+                            db: [h.address, "10.9.2.2"] });
+            unattended::enable(h);
+            ssh::apply(h, #{ admin: "admin", keys: [var("admin_key")], app_user: "nodejs" });
+        });
+        "#,
+    );
+    let key = std::fs::read_to_string(client_key().with_extension("pub")).unwrap();
+    let key_var = format!("admin_key={}", key.trim());
+    let vars = |apps: &str| {
+        vec![
+            "--var".to_string(),
+            format!("app_ips={apps}"),
+            "--var".to_string(),
+            key_var.clone(),
+        ]
+    };
+
+    // Before: a user with a password may log in with it.
+    tb.sh(h, "useradd -m -s /bin/bash nodejs && echo 'nodejs:Passw0rd' | chpasswd");
+    let pw_login = [
+        "-o",
+        "PreferredAuthentications=password,keyboard-interactive",
+        "-o",
+        "PubkeyAuthentication=no",
+    ];
+    let (code, out) = ssh("nodejs", &h.ip, &pw_login, "true");
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("(publickey,password)"),
+        "password login is offered before: {out}"
+    );
+
+    let args = vars("10.9.0.1,10.9.0.2");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = play(&p, "harden.rhai", &args, &[]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    let ops: Vec<String> = changes(&first)
+        .into_iter()
+        .map(|c| format!("{} {}", c.0, c.1))
+        .collect();
+    for want in [
+        "ufw firewall",
+        "file /etc/apt/apt.conf.d/52runbook-unattended",
+        "file /etc/ssh/sshd_config.d/10-runbook-hardening.conf",
+    ] {
+        assert!(ops.iter().any(|o| o == want), "no {want:?} in {ops:?}");
+    }
+
+    let rules = |tb: &Testbed| tb.sh(h, "ufw show added | tail -n +2; ufw status | head -n 1");
+    assert_eq!(
+        rules(&tb),
+        "ufw allow 22/tcp\nufw allow 80/tcp\nufw allow 443/tcp\n\
+         ufw allow from 10.9.0.1 to any port 5432 proto tcp\n\
+         ufw allow from 10.9.0.2 to any port 5432 proto tcp\n\
+         ufw allow from 10.9.2.2 to any port 5432 proto tcp\n\
+         Status: active\n"
+    );
+    assert_eq!(
+        tb.sh(
+            h,
+            "grep -h 'Unattended-Upgrade \"1\"' /etc/apt/apt.conf.d/20auto-upgrades"
+        ),
+        "APT::Periodic::Unattended-Upgrade \"1\";\n"
+    );
+    assert_eq!(tb.sh(h, "systemctl is-enabled unattended-upgrades"), "enabled\n");
+    assert_eq!(
+        tb.sh(h, "apt-config dump | grep '^Unattended-Upgrade::Automatic-Reboot '"),
+        "Unattended-Upgrade::Automatic-Reboot \"false\";\n"
+    );
+
+    // After: keys only, no root; the admin gets in with the key and has sudo.
+    let (code, out) = ssh("nodejs", &h.ip, &pw_login, "true");
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("Permission denied (publickey)"),
+        "password login still offered: {out}"
+    );
+    let (code, out) = ssh("root", &h.ip, &[], "true");
+    assert_ne!(code, 0, "root logged in: {out}");
+    assert_eq!(ssh("admin", &h.ip, &[], "sudo -n whoami"), (0, "root\n".to_string()));
+
+    // From now on runbook logs in as the admin; the same playbook changes nothing, and
+    // dropping an app server deletes its database rule (exact rule set).
+    p.write(
+        "inventory/test.toml",
+        &tb.inventory("").replace("user = \"root\"", "user = \"admin\""),
+    );
+    let second = play(&p, "harden.rhai", &args, &[]);
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert_eq!(changes(&second), vec![], "second run changes nothing");
+    let args = vars("10.9.0.1");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let third = play(&p, "harden.rhai", &args, &[]);
+    assert_eq!(third.code, 0, "{}", third.all());
+    assert_eq!(changes(&third), vec![("ufw".to_string(), "firewall".to_string())]);
+    assert!(!rules(&tb).contains("10.9.0.2"), "{}", rules(&tb));
+}
