@@ -16,11 +16,17 @@ impl Secrets {
             return;
         }
         let mut values = self.values.write().unwrap();
-        if !values.iter().any(|v| v == value) {
-            values.push(value.to_string());
-            // Longest first, so a secret that contains another is masked whole.
-            values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        // Also the forms it takes once quoted for a shell, so a secret with a `'` in it is
+        // masked in printed commands too.
+        let quoted = crate::shell::quote(value);
+        let escaped = value.replace('\'', r"'\''");
+        for form in [value.to_string(), quoted, escaped] {
+            if !values.contains(&form) {
+                values.push(form);
+            }
         }
+        // Longest first, so a secret that contains another is masked whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     }
 
     /// Replaces every remembered secret in `text` with `***`.
@@ -71,5 +77,13 @@ mod tests {
         s.remember("hunter2-extra");
         s.remember("");
         assert_eq!(s.mask("pw=hunter2-extra and hunter2"), "pw=*** and ***");
+    }
+
+    #[test]
+    fn quoted_forms_are_masked_too() {
+        let s = Secrets::default();
+        s.remember("it's $ecret");
+        let cmd = format!("echo {}", crate::shell::quote("it's $ecret"));
+        assert_eq!(s.mask(&cmd), "echo ***");
     }
 }
