@@ -4,6 +4,7 @@
 
 mod engine;
 mod journal;
+mod release;
 mod ship;
 mod ssh;
 mod support;
