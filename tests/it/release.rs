@@ -37,7 +37,10 @@ fn app(p: &Project, version: &str) {
 
 /// An app that exits as soon as it starts (pm2 restarts it until it gives up).
 fn broken_app(p: &Project) {
-    p.write("app/server.js", "console.error('missing DATABASE_URL'); process.exit(1);\n");
+    p.write(
+        "app/server.js",
+        "console.error('missing DATABASE_URL'); process.exit(1);\n",
+    );
 }
 
 fn release(p: &Project, version: &str, extra: &[&str]) -> Output {
@@ -147,7 +150,11 @@ fn activate_three_keep_two_roll_back_and_activate_again_changes_nothing() {
     let o = release(&p, "v2", &[]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert_eq!(changes(&o), 0, "{}", o.all());
-    assert_eq!(tb.sh(&tb.hosts[0], "sudo -u nodejs -H pm2 pid ace | tail -n 1"), pid, "not restarted");
+    assert_eq!(
+        tb.sh(&tb.hosts[0], "sudo -u nodejs -H pm2 pid ace | tail -n 1"),
+        pid,
+        "not restarted"
+    );
     assert_eq!(answer(&tb, 0), "ace v2\n");
 }
 
@@ -161,17 +168,22 @@ fn failed_health_check_switches_back_and_leaves_the_next_server_untouched() {
     let before: Vec<String> = (0..2).map(|i| layout(&tb, i)).collect();
 
     broken_app(&p);
-    let o = release(&p, "v2", &["--var", "serial=1"]);
+    let o = release(&p, "v2", &["--var", "serial=1", "--var", "health_timeout=4s"]);
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
-        o.stdout.contains("release ace-v2 failed its health check; switched back to ace-v1, which is serving again"),
+        o.stdout
+            .contains("release ace-v2 failed its health check; switched back to ace-v1, which is serving again"),
         "{}",
         o.all()
     );
     // The health check's last answer is in the message.
     let health = format!("http://{}:3000/healthcheck", tb.hosts[0].ip);
     assert!(o.stdout.contains(&health), "{}", o.all());
-    assert!(o.stdout.to_lowercase().contains("refused"), "the last answer: {}", o.all());
+    assert!(
+        o.stdout.to_lowercase().contains("refused"),
+        "the last answer: {}",
+        o.all()
+    );
 
     // The first server serves v1 again; v2 is unpacked there but not active, not in history.
     assert_eq!(answer(&tb, 0), "ace v1\n");
@@ -230,7 +242,10 @@ fn killed_between_unpack_and_switch_resumes_to_the_new_release() {
         "one directory per release, each once in the history"
     );
     assert_eq!(
-        tb.sh(&tb.hosts[0], &format!("cat {ROOT}/releases/ace-v2/.runbook-archive; ls -A {ROOT}/releases")),
+        tb.sh(
+            &tb.hosts[0],
+            &format!("cat {ROOT}/releases/ace-v2/.runbook-archive; ls -A {ROOT}/releases")
+        ),
         format!("{marker}.history-ace\nace-v1\nace-v2\n"),
         "not unpacked again, no temporary directories"
     );
@@ -242,9 +257,8 @@ fn dry_run_plans_upload_unpack_switch_and_restart_and_changes_nothing() {
     let p = project(&tb);
     app(&p, "v1");
     assert_eq!(release(&p, "v1", &[]).code, 0);
-    let snapshot = format!(
-        "find {ROOT} -printf '%M %u %s %T@ %p %l\\n' | sort -k5; sudo -u nodejs -H pm2 pid ace | tail -n 1"
-    );
+    let snapshot =
+        format!("find {ROOT} -printf '%M %u %s %T@ %p %l\\n' | sort -k5; sudo -u nodejs -H pm2 pid ace | tail -n 1");
     let before = tb.sh(&tb.hosts[0], &snapshot);
 
     app(&p, "v2");
