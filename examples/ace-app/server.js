@@ -1,5 +1,5 @@
 // ace-app: the example add-on of runbook's lean-hosting recipe.
-//   GET /             the app's name and version (APP_VERSION, else package.json)
+//   GET /             the app's name and version (APP_VERSION, else the VERSION file, else package.json)
 //   GET /healthcheck  200 when a query against PostgreSQL (DATABASE_URL) succeeds, else 503
 'use strict';
 
@@ -8,7 +8,12 @@ const { Pool } = require('pg');
 const pkg = require('./package.json');
 
 const name = process.env.APP_NAME || pkg.name;
-const version = process.env.APP_VERSION || pkg.version;
+// The release playbook writes VERSION into the tree it packs.
+let fileVersion = null;
+try {
+  fileVersion = require('node:fs').readFileSync(require('node:path').join(__dirname, 'VERSION'), 'utf8').trim();
+} catch (_) {}
+const version = process.env.APP_VERSION || fileVersion || pkg.version;
 const port = Number(process.env.PORT || 3000);
 const pool = new Pool({
   connectionString: process.env.DATABASE_URL,

@@ -9,6 +9,7 @@ mod dns;
 mod engine;
 mod journal;
 mod ops;
+mod release;
 mod ship;
 mod sigv4;
 mod ssh;
