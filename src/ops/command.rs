@@ -41,20 +41,24 @@ pub fn become_of(opts: &Opts) -> OpResult<Become> {
     })
 }
 
-pub fn run(host: &Host, cmd: &Dynamic, opts: Map) -> OpResult<Map> {
-    let script = script_of(cmd)?;
-    let opts = Opts::new("run", opts, OPTIONS)?;
-    let check = opts.bool("check", true)?;
-    let readonly = opts.bool("readonly", false)?;
-    let changed = !readonly && opts.bool("changed", true)?;
-    let req = ExecRequest {
-        script,
+/// The command `cmd` with the `env`, `cwd`, `stdin`, `timeout`, `sudo`/`user` options.
+pub fn request(cmd: &Dynamic, opts: &Opts) -> OpResult<ExecRequest> {
+    Ok(ExecRequest {
+        script: script_of(cmd)?,
         env: opts.string_map("env")?,
         cwd: opts.string("cwd")?,
         stdin: opts.string("stdin")?.map(String::into_bytes),
         timeout: opts.duration("timeout")?,
-        become_: become_of(&opts)?,
-    };
+        become_: become_of(opts)?,
+    })
+}
+
+pub fn run(host: &Host, cmd: &Dynamic, opts: Map) -> OpResult<Map> {
+    let opts = Opts::new("run", opts, OPTIONS)?;
+    let check = opts.bool("check", true)?;
+    let readonly = opts.bool("readonly", false)?;
+    let changed = !readonly && opts.bool("changed", true)?;
+    let req = request(cmd, &opts)?;
 
     if host.dry_run() && !readonly {
         // Not executed: a command that writes cannot be predicted, only announced.

@@ -10,7 +10,7 @@ use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 use super::api::{RhaiResult, fail};
 use super::convert::Opts;
 use crate::connection::local::LocalConnection;
-use crate::connection::{Connection, ExecRequest};
+use crate::connection::Connection;
 use crate::ops::command;
 use crate::run::Run;
 use crate::ship;
@@ -83,18 +83,10 @@ fn pack(run: &Run, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) ->
 /// `local::run(cmd, opts)`: like `h.run` on the controller, without sudo. In dry-run only
 /// `readonly: true` commands run.
 fn local_run(run: &Run, cmd: &Dynamic, opts: Map) -> Result<Map, String> {
-    let script = command::script_of(cmd)?;
     let opts = Opts::new("local::run", opts, RUN_OPTIONS)?;
     let readonly = opts.bool("readonly", false)?;
     let changed = !readonly && opts.bool("changed", true)?;
-    let req = ExecRequest {
-        script,
-        env: opts.string_map("env")?,
-        cwd: opts.string("cwd")?,
-        stdin: opts.string("stdin")?.map(String::into_bytes),
-        timeout: opts.duration("timeout")?,
-        ..Default::default()
-    };
+    let req = command::request(cmd, &opts)?;
     if run.settings.dry_run && !readonly {
         run.reporter
             .log(None, &format!("would run locally: {}", req.command_line()));

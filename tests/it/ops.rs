@@ -11,26 +11,6 @@ fn play(p: &Project, playbook: &str, extra: &[&str]) -> Output {
     p.runbook(&args)
 }
 
-/// (op, target) of every change event, in order.
-fn changes(o: &Output) -> Vec<(String, String)> {
-    o.events()
-        .iter()
-        .filter(|e| e["event"] == "change")
-        .map(|e| {
-            (
-                e["op"].as_str().unwrap().to_string(),
-                e["target"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn total(o: &Output) -> u64 {
-    let recap = o.events().into_iter().last().unwrap();
-    assert_eq!(recap["event"], "recap", "{}", o.all());
-    recap["changes"].as_u64().unwrap()
-}
-
 #[test]
 fn file_operations_change_once_then_never() {
     let tb = Testbed::start(1);
@@ -60,7 +40,7 @@ fn file_operations_change_once_then_never() {
     let first = play(&p, "site.rhai", &[]);
     assert_eq!(first.code, 0, "{}", first.all());
     assert_eq!(
-        changes(&first),
+        first.changes(),
         [
             ("dir", "/srv/app/conf"),
             ("file", "/srv/app/conf/a.txt"),
@@ -74,7 +54,7 @@ fn file_operations_change_once_then_never() {
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
-    assert_eq!(total(&first), 9);
+    assert_eq!(first.total_changes(), 9);
     assert_eq!(
         tb.sh(h, "stat -c '%a %U' /srv/app/conf /srv/app/conf/a.txt; cat /srv/app/conf/a.txt /srv/app/conf/b.txt /etc/motd /srv/app/conf/upstream.conf"),
         format!(
@@ -95,7 +75,7 @@ fn file_operations_change_once_then_never() {
 
     let second = play(&p, "site.rhai", &[]);
     assert_eq!(second.code, 0, "{}", second.all());
-    assert_eq!(changes(&second), vec![], "second run changes nothing");
+    assert_eq!(second.changes(), vec![], "second run changes nothing");
 
     // Drift is put back, and only what drifted is reported.
     tb.sh(
@@ -103,7 +83,7 @@ fn file_operations_change_once_then_never() {
         "chmod 644 /srv/app/conf/a.txt && ln -sfn /tmp /srv/app/current && echo x >> /etc/motd",
     );
     let third = play(&p, "site.rhai", &["--diff"]);
-    let ch = changes(&third);
+    let ch = third.changes();
     assert_eq!(ch.len(), 3, "{ch:?}");
     let motd = third.events().into_iter().find(|e| e["target"] == "/etc/motd").unwrap();
     assert!(motd["diff"].as_str().unwrap().contains("-x\n"), "{motd}");
@@ -135,7 +115,7 @@ fn system_operations_users_packages_services_firewall() {
     );
     let first = play(&p, "site.rhai", &[]);
     assert_eq!(first.code, 0, "{}", first.all());
-    let ops: Vec<String> = changes(&first).into_iter().map(|c| c.0).collect();
+    let ops: Vec<String> = first.changes().into_iter().map(|c| c.0).collect();
     assert_eq!(
         ops,
         ["user", "user", "apt", "service", "service", "ufw"],
@@ -165,7 +145,7 @@ fn system_operations_users_packages_services_firewall() {
 
     let second = play(&p, "site.rhai", &[]);
     assert_eq!(second.code, 0, "{}", second.all());
-    let ops: Vec<String> = changes(&second).into_iter().map(|c| c.0).collect();
+    let ops: Vec<String> = second.changes().into_iter().map(|c| c.0).collect();
     // `stopped` then `started` is a deliberate stop/start pair on every run.
     assert_eq!(
         ops,
@@ -180,7 +160,7 @@ fn system_operations_users_packages_services_firewall() {
         r#"step("u", hosts("test"), |h| { h.user("nodejs", #{ shell: "/bin/sh", groups: ["sudo"], append: true }); });"#,
     );
     let o = play(&p, "site2.rhai", &[]);
-    assert_eq!(total(&o), 1, "{}", o.all());
+    assert_eq!(o.total_changes(), 1, "{}", o.all());
     assert_eq!(
         tb.sh(h, "getent passwd nodejs | cut -d: -f7; id -nG nodejs"),
         "/bin/sh\nnodejs adm sudo\n"
@@ -283,14 +263,14 @@ fn a_dry_run_predicts_the_real_run_operation_by_operation_and_touches_nothing() 
 
     let real = play(&p, "site.rhai", &[]);
     assert_eq!(real.code, 0, "{}", real.all());
-    let planned = changes(&dry);
+    let planned = dry.changes();
     assert!(planned.len() >= 30, "{planned:?}");
     assert_eq!(
         planned,
-        changes(&real),
+        real.changes(),
         "the dry run's plan is exactly what the real run changed"
     );
-    assert_eq!(total(&dry), total(&real));
+    assert_eq!(dry.total_changes(), real.total_changes());
     let recap = |o: &Output| -> Value { o.events().last().unwrap()["hosts"].clone() };
     assert_eq!(recap(&dry), recap(&real), "dry-run recap equals the real recap");
     assert!(
@@ -306,7 +286,7 @@ fn a_dry_run_predicts_the_real_run_operation_by_operation_and_touches_nothing() 
 
     // And now a dry run plans only the unconditional ones.
     let again = play(&p, "site.rhai", &["--dry-run"]);
-    let ops: Vec<String> = changes(&again).into_iter().map(|c| c.0).collect();
+    let ops: Vec<String> = again.changes().into_iter().map(|c| c.0).collect();
     assert_eq!(ops, ["service", "run"], "{}", again.all());
 }
 

@@ -15,19 +15,6 @@ fn play(p: &Project, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Ou
     p.runbook_env(&args, env)
 }
 
-fn changes(o: &Output) -> Vec<(String, String)> {
-    o.events()
-        .iter()
-        .filter(|e| e["event"] == "change")
-        .map(|e| {
-            (
-                e["op"].as_str().unwrap_or_default().to_string(),
-                e["target"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// Runs `cmd` on the host until it prints `want` (replication and reloads take a moment).
 fn eventually(tb: &Testbed, h: &crate::support::testbed::TestHost, cmd: &str, want: &str, secs: u64) -> String {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -68,7 +55,7 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
 
     let first = play(&p, "site.rhai", &[], &[]);
     assert_eq!(first.code, 0, "{}", first.all());
-    let ch = changes(&first);
+    let ch = first.changes();
     for want in [
         ("apt", "nodejs npm"),
         ("run", "npm install"),
@@ -113,7 +100,7 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
 
     let second = play(&p, "site.rhai", &[], &[]);
     assert_eq!(second.code, 0, "{}", second.all());
-    assert_eq!(changes(&second), vec![], "second run changes nothing");
+    assert_eq!(second.changes(), vec![], "second run changes nothing");
     assert_eq!(tb.sh(h, cert), before);
 
     // A config nginx refuses: the run fails with nginx's message, the file is put back and
@@ -133,7 +120,7 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
     tb.sh(h, "nginx -t -q");
     assert_eq!(tb.sh(h, https).trim(), "hello-upstream");
     let again = play(&p, "site.rhai", &[], &[]);
-    assert_eq!(changes(&again), vec![], "{}", again.all());
+    assert_eq!(again.changes(), vec![], "{}", again.all());
 }
 
 #[test]
@@ -171,7 +158,7 @@ fn postgres_database_and_streaming_replication() {
 
     let first = play(&p, "db.rhai", &[], &env);
     assert_eq!(first.code, 0, "{}", first.all());
-    assert!(!changes(&first).is_empty());
+    assert!(!first.changes().is_empty());
     // Not even shell-quoted: `$x;` is a piece of the password that quoting leaves intact.
     for pw in [db_pw, repl_pw, "$x;"] {
         assert!(!first.all().contains(pw), "a password was printed: {}", first.all());
@@ -210,7 +197,7 @@ fn postgres_database_and_streaming_replication() {
 
     let second = play(&p, "db.rhai", &[], &env);
     assert_eq!(second.code, 0, "{}", second.all());
-    assert_eq!(changes(&second), vec![], "second run changes nothing");
+    assert_eq!(second.changes(), vec![], "second run changes nothing");
     assert_eq!(
         tb.sh(db2, "su postgres -c \"psql -d ace -Atc 'select pg_is_in_recovery()'\""),
         "t\n"
@@ -304,7 +291,8 @@ fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let first = play(&p, "harden.rhai", &args, &[]);
     assert_eq!(first.code, 0, "{}", first.all());
-    let ops: Vec<String> = changes(&first)
+    let ops: Vec<String> = first
+        .changes()
         .into_iter()
         .map(|c| format!("{} {}", c.0, c.1))
         .collect();
@@ -357,11 +345,11 @@ fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
     );
     let second = play(&p, "harden.rhai", &args, &[]);
     assert_eq!(second.code, 0, "{}", second.all());
-    assert_eq!(changes(&second), vec![], "second run changes nothing");
+    assert_eq!(second.changes(), vec![], "second run changes nothing");
     let args = vars("10.9.0.1");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let third = play(&p, "harden.rhai", &args, &[]);
     assert_eq!(third.code, 0, "{}", third.all());
-    assert_eq!(changes(&third), vec![("ufw".to_string(), "firewall".to_string())]);
+    assert_eq!(third.changes(), vec![("ufw".to_string(), "firewall".to_string())]);
     assert!(!rules(&tb).contains("10.9.0.2"), "{}", rules(&tb));
 }

@@ -32,6 +32,27 @@ impl Output {
         )
     }
 
+    /// (op, target) of every `change` event, in order.
+    pub fn changes(&self) -> Vec<(String, String)> {
+        self.events()
+            .iter()
+            .filter(|e| e["event"] == "change")
+            .map(|e| {
+                (
+                    e["op"].as_str().unwrap_or_default().to_string(),
+                    e["target"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The recap's total of changed operations.
+    pub fn total_changes(&self) -> u64 {
+        let recap = self.events().into_iter().last().expect("events");
+        assert_eq!(recap["event"], "recap", "{}", self.all());
+        recap["changes"].as_u64().expect("changes")
+    }
+
     /// The JSON events of a `--output json` run.
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.stdout
