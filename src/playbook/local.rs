@@ -9,8 +9,8 @@ use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::api::{RhaiResult, fail};
 use super::convert::Opts;
-use crate::connection::local::LocalConnection;
 use crate::connection::Connection;
+use crate::connection::local::LocalConnection;
 use crate::ops::command;
 use crate::run::Run;
 use crate::ship;
