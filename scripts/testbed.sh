@@ -128,6 +128,20 @@ ensure_key() {
     [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C runbook-testbed -f "$KEY"
 }
 
+# The local rehearsal's secrets (examples/inventory/local.toml asks for them by name): random,
+# made once, never committed (.gitignore), readable by this user only.
+ensure_local_secrets() {
+    local dir
+    dir="$(cd "$(dirname "$0")/.." && pwd)/examples/inventory/secrets"
+    mkdir -p "$dir"
+    chmod 700 "$dir"
+    for name in db_password replication_password; do
+        [ -s "$dir/$name" ] && continue
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' > "$dir/$name")
+        log "made the local secret $dir/$name"
+    done
+}
+
 # The flags DESIGN.md verified: systemd as PID 1, sshd running, ufw enforceable.
 RUN_FLAGS=(--cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined
     --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock)
@@ -163,7 +177,7 @@ stop_hosts() {
 }
 
 case "${1:-setup}" in
-    setup) install_packages; start_dockerd; build_image; build_node_image; ensure_key ;;
+    setup) install_packages; start_dockerd; build_image; build_node_image; ensure_key; ensure_local_secrets ;;
     start) start_hosts "${2:?start N [PREFIX]}" "${3:-rbtest}" ;;
     stop) stop_hosts "${2:-rbtest}" ;;
     *) die "usage: $0 setup | start N [PREFIX] | stop [PREFIX]" ;;

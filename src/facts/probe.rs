@@ -23,7 +23,8 @@ fn snippet(key: &FactKey) -> String {
                 "if [ -L {q} ]; then printf 'link %s\\n' \"$(readlink -- {q})\"; \
                  elif [ -d {q} ]; then printf 'dir %s\\n' \"$(stat -c '%U %G %a' -- {q})\"; \
                  elif [ -f {q} ]; then printf 'file %s %s\\n' \"$(stat -c '%U %G %a %s' -- {q})\" \"$(sha256sum < {q} 2>/dev/null | cut -c1-64)\"; \
-                 elif [ -e {q} ]; then echo other; else echo missing; fi"
+                 elif [ -e {q} ]; then echo other; \
+                 elif LC_ALL=C stat -- {q} 2>&1 | grep -q 'Permission denied'; then echo denied; else echo missing; fi"
             )
         }
         FactKey::Package(n) => {
@@ -83,6 +84,13 @@ fn parse_one(key: &FactKey, lines: &[&str]) -> Result<Fact, String> {
             let w: Vec<&str> = first.split(' ').collect();
             match w[0] {
                 "missing" => {}
+                // Not "missing": a wrong guess there would redo (or undo) work.
+                "denied" => {
+                    let FactKey::File(p) = key else { unreachable!() };
+                    return Err(format!(
+                        "cannot tell whether {p} exists: permission denied to the login user (look with sudo)"
+                    ));
+                }
                 "other" => f.kind = FileKind::Other,
                 "link" => {
                     f.kind = FileKind::Link;

@@ -68,6 +68,10 @@ pub struct SshSettings {
     pub passphrase_secret: Option<String>,
     /// Seconds to wait for a connection.
     pub connect_timeout: Option<u64>,
+    /// The user to log in as while `user` does not exist yet (a fresh droplet has only
+    /// root; hardening creates the admin and then refuses root). Tried only when `user` is
+    /// refused, and never for a host that names its own user.
+    pub bootstrap_user: Option<String>,
 }
 
 /// `[cloud]`: discover hosts from a provider's tags.

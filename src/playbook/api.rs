@@ -313,25 +313,32 @@ fn register_host_ops(engine: &mut Engine) {
     engine.register_fn(
         "fact",
         |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> {
-            op(&ctx, read_fact(h, name, None))
+            op(&ctx, read_fact(h, name, None, Map::new()))
         },
     );
     engine.register_fn(
         "fact",
         |ctx: NativeCallContext, h: &mut Host, name: &str, arg: &str| -> RhaiResult<Dynamic> {
-            op(&ctx, read_fact(h, name, Some(arg)))
+            op(&ctx, read_fact(h, name, Some(arg), Map::new()))
+        },
+    );
+    // `#{ sudo: true }` / `#{ user }`: look as another user (a path under a root-only dir).
+    engine.register_fn(
+        "fact",
+        |ctx: NativeCallContext, h: &mut Host, name: &str, arg: &str, opts: Map| -> RhaiResult<Dynamic> {
+            op(&ctx, read_fact(h, name, Some(arg), opts))
         },
     );
 }
 
-fn read_fact(h: &Host, name: &str, arg: Option<&str>) -> Result<Dynamic, String> {
+fn read_fact(h: &Host, name: &str, arg: Option<&str>, opts: Map) -> Result<Dynamic, String> {
     let key = crate::facts::key_for(name, arg)?;
+    let opts = super::convert::Opts::new("fact", opts, crate::ops::BECOME)?;
+    let mut who = crate::ops::command::become_of(&opts)?;
     // Root-only facts (the firewall) are read with sudo when not logged in as root.
-    let who = if key == crate::facts::FactKey::Ufw && h.state.spec.user.as_deref().is_some_and(|u| u != "root") {
-        crate::shell::Become::Root
-    } else {
-        crate::shell::Become::Me
-    };
+    if key == crate::facts::FactKey::Ufw && h.state.spec.user.as_deref().is_some_and(|u| u != "root") {
+        who = crate::shell::Become::Root;
+    }
     let fact = h.fact(key, &who)?;
     rhai::serde::to_dynamic(&fact).map_err(|e| e.to_string())
 }

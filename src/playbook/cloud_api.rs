@@ -221,6 +221,13 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) -> Arc<Cloud> {
     add(&mut m, "refresh", move |ctx: NativeCallContext| {
         op(&ctx, "inventory::refresh()".into(), refresh(&x))
     });
+    // The inventory's group names (discovered ones included), so a playbook can ask whether
+    // a tier exists before `hosts()` would call its name a typo.
+    let x = c.clone();
+    add(&mut m, "groups", move |_: NativeCallContext| -> RhaiResult<Array> {
+        let inv = x.run.inventory.read().unwrap();
+        Ok(inv.groups.keys().map(|g| Dynamic::from(g.clone())).collect())
+    });
     engine.register_static_module("inventory", m.into());
     c
 }

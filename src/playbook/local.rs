@@ -46,7 +46,9 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) {
     FuncRegistration::new("read_file")
         .with_volatility(true)
         .set_into_module(&mut m, |ctx: NativeCallContext, path: &str| -> RhaiResult<String> {
-            std::fs::read_to_string(path).or_else(|e| fail(&ctx, format!("local::read_file({path:?}): {e}")))
+            // `~/` as in the inventory's key paths (a public key is the usual thing to read).
+            let file = crate::connection::ssh::target::expand(path, Path::new("."));
+            std::fs::read_to_string(file).or_else(|e| fail(&ctx, format!("local::read_file({path:?}): {e}")))
         });
     engine.register_static_module("local", m.into());
 }

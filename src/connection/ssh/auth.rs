@@ -15,6 +15,9 @@ use super::{ClientHandler, SshContext, Target};
 /// Environment variable holding the passphrase of encrypted key files.
 pub const PASSPHRASE_ENV: &str = "RUNBOOK_SSH_PASSPHRASE";
 
+/// How a login refused by the server starts (the bootstrap user is tried only then).
+pub const AUTH_FAILED: &str = "authentication failed";
+
 pub async fn login(handle: &mut Handle<ClientHandler>, target: &Target, ctx: &SshContext) -> Result<(), String> {
     let user = target.user.as_str();
     let mut tried: Vec<String> = Vec::new();
@@ -89,10 +92,7 @@ pub async fn login(handle: &mut Handle<ClientHandler>, target: &Target, ctx: &Ss
             None => tried.push(format!("password (secret `{name}` is not set)")),
         }
     }
-    Err(format!(
-        "authentication failed for {target}: tried {}",
-        tried.join("; ")
-    ))
+    Err(format!("{AUTH_FAILED} for {target}: tried {}", tried.join("; ")))
 }
 
 /// Loads a key file, asking for its passphrase only when it is encrypted.

@@ -101,12 +101,36 @@ impl SshContext {
 
     pub async fn connect(&self, spec: &HostSpec) -> Result<SshConnection, ConnError> {
         let target = self.resolve(spec).map_err(ConnError::Connect)?;
-        let (handle, via) = self.session(&target).await.map_err(ConnError::Connect)?;
+        let (handle, via) = match self.session(&target).await {
+            Ok(s) => s,
+            // A fresh server knows only the bootstrap user (root) until hardening made the
+            // admin; sshd does not let one connection change user, so log in anew.
+            Err(e) if e.starts_with(auth::AUTH_FAILED) => match self.bootstrap_target(spec, &target) {
+                Some(bootstrap) => self
+                    .session(&bootstrap)
+                    .await
+                    .map_err(|e2| ConnError::Connect(format!("{e}; then as bootstrap user: {e2}")))?,
+                None => return Err(ConnError::Connect(e)),
+            },
+            Err(e) => return Err(ConnError::Connect(e)),
+        };
         Ok(SshConnection {
             handle,
             _via: via,
             channels: tokio::sync::Semaphore::new(MAX_CHANNELS),
             sftp: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// `target` as `[ssh] bootstrap_user`, when that applies to this host.
+    fn bootstrap_target(&self, spec: &HostSpec, target: &Target) -> Option<Target> {
+        let user = self.settings.bootstrap_user.as_ref()?;
+        if spec.user.is_some() || user == &target.user {
+            return None;
+        }
+        Some(Target {
+            user: user.clone(),
+            ..target.clone()
         })
     }
 
