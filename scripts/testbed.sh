@@ -25,6 +25,7 @@ install_packages() {
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
     command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
     command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         as_root apt-get update -qq

@@ -13,10 +13,10 @@ use crate::support::{Output, Project};
 
 /// Removes what a test made on the engine: containers named with the prefix, the
 /// inventory's network, snapshot images.
-struct Cleanup {
-    prefix: String,
-    network: String,
-    snapshots: Vec<String>,
+pub(crate) struct Cleanup {
+    pub prefix: String,
+    pub network: String,
+    pub snapshots: Vec<String>,
 }
 
 impl Drop for Cleanup {
@@ -36,12 +36,12 @@ impl Drop for Cleanup {
     }
 }
 
-fn docker(args: &[&str]) -> String {
+pub(crate) fn docker(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().expect("docker runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn ip_of(container: &str) -> String {
+pub(crate) fn ip_of(container: &str) -> String {
     docker(&[
         "inspect",
         "-f",

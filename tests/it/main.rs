@@ -9,6 +9,7 @@ mod dns;
 mod engine;
 mod journal;
 mod ops;
+mod recipe;
 mod release;
 mod ship;
 mod sigv4;

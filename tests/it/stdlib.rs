@@ -140,7 +140,8 @@ fn postgres_database_and_streaming_replication() {
             pg::install(h, #{{ listen: h.address }});
         }});
         step("primary", db1, |h| {{
-            pg::database(h, #{{ role: "ace", password: secret("db_password"), database: "ace", clients: [db2.address] }});
+            let clients = if var("drop_client", false) {{ [] }} else {{ [db2.address] }};
+            pg::database(h, #{{ role: "ace", password: secret("db_password"), database: "ace", clients: clients }});
             pg::primary(h, #{{ password: secret("repl_password"), standbys: [db2.address] }});
         }});
         step("standby", db2, |h| {{
@@ -202,6 +203,19 @@ fn postgres_database_and_streaming_replication() {
         tb.sh(db2, "su postgres -c \"psql -d ace -Atc 'select pg_is_in_recovery()'\""),
         "t\n"
     );
+
+    // A client taken off the list loses access; replication is untouched.
+    let third = play(&p, "db.rhai", &["--var", "drop_client=true"], &env);
+    assert_eq!(third.code, 0, "{}", third.all());
+    let (code, out) = psql(db2, db_pw);
+    assert_ne!(code, 0);
+    assert!(out.contains("no pg_hba.conf entry"), "{out}");
+    let hba = tb.sh(db1, "cat /etc/postgresql/15/main/pg_hba.conf");
+    assert!(
+        hba.contains(&format!("host    replication    replicator    {}/32", db2.ip)),
+        "{hba}"
+    );
+    assert!(!hba.contains(&format!("host    ace    ace    {}/32", db2.ip)), "{hba}");
 }
 
 fn shell_quote(s: &str) -> String {
@@ -209,7 +223,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// `ssh` from the controller with the test key; returns (exit code, stderr + stdout).
-fn ssh(user: &str, ip: &str, extra: &[&str], cmd: &str) -> (i32, String) {
+pub(crate) fn ssh(user: &str, ip: &str, extra: &[&str], cmd: &str) -> (i32, String) {
     let out = Command::new("ssh")
         .args(["-i"])
         .arg(client_key())

@@ -16,7 +16,7 @@ pub struct Project {
     dir: tempfile::TempDir,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Output {
     pub code: i32,
     pub stdout: String,
