@@ -88,7 +88,7 @@ fn parse_one(key: &FactKey, lines: &[&str]) -> Result<Fact, String> {
                 "denied" => {
                     let FactKey::File(p) = key else { unreachable!() };
                     return Err(format!(
-                        "cannot tell whether {p} exists: permission denied to the login user (look with sudo)"
+                        "cannot tell whether {p} exists: permission denied (look with sudo)"
                     ));
                 }
                 "other" => f.kind = FileKind::Other,

@@ -188,3 +188,41 @@ step("size", || cloud::droplet("web9", #{ size: "s-huge", image: "ubuntu-20-04-x
     assert!(!o.all().contains(TOKEN));
     fake.assert_no_violations();
 }
+
+/// The shipped `examples/inventory/prod.toml` (pointed at the fake API) drives the recipe's
+/// provision plan: droplet specs from its vars, DNS in its zone; a dry run only reads.
+#[test]
+fn the_prod_inventory_plans_the_recipe_on_digitalocean() {
+    let fake = FakeDo::start();
+    let p = Project::new();
+    let prod = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory/prod.toml")).unwrap();
+    let prod = prod.replacen("[cloud]\n", &format!("[cloud]\nendpoint = \"{}\"\n", fake.url()), 1);
+    p.write("inventory/prod.toml", &prod);
+    p.write("inventory/secrets/do_token", &format!("{TOKEN}\n"));
+    p.write("inventory/secrets/db_password", "not printed\n");
+    let playbook = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/provision.rhai");
+    let o = p.runbook(&["play", playbook, "-i", "prod", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    for role in ["app", "web", "db"] {
+        let line = format!(
+            "would create droplet ace-{role}1 (s-1vcpu-1gb, image debian-12-x64, region nyc3, tags role:{role} runbook:ace)"
+        );
+        assert!(o.stdout.contains(&line), "missing {line:?}\n{}", o.all());
+    }
+    assert!(
+        o.stdout.contains("would set A www.example.com to (known after apply)"),
+        "{}",
+        o.all()
+    );
+    assert!(fake.droplet_names().is_empty());
+    assert!(
+        fake.state().log.iter().all(|l| l.method == "GET"),
+        "a dry run only reads"
+    );
+    assert!(
+        !o.all().contains(TOKEN) && !o.all().contains("not printed"),
+        "{}",
+        o.all()
+    );
+    fake.assert_no_violations();
+}

@@ -376,3 +376,34 @@ fn secrets_are_masked_in_diffs_and_commands() {
     assert!(!o.stdout.contains("s3cr3t-Pa55"), "{}", o.all());
     assert_eq!(tb.sh(h, "cat /root/.pgpass"), "*:*:*:app:s3cr3t-Pa55\n");
 }
+
+/// `h.fact(kind, arg, #{ sudo | user })` looks as that user, and a path the user may not see
+/// is an error, not "missing" (which would make a module redo its work).
+#[test]
+fn facts_as_another_user_and_paths_they_cannot_see() {
+    let tb = Testbed::start(1);
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "look.rhai",
+        r#"
+        step("as root", hosts("test"), |h| {
+            print(`sudo: ${h.fact("file", "/root/.ssh/authorized_keys", #{ sudo: true }).kind}`);
+            print(`nobody: ${h.fact("file", "/etc/hostname", #{ user: "nobody" }).kind}`);
+        });
+        step("as nobody", hosts("test"), |h| {
+            h.fact("file", "/root/.ssh/authorized_keys", #{ user: "nobody" })
+        });
+        "#,
+    );
+    let o = p.runbook(&["play", "look.rhai", "-i", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stdout.contains("sudo: file"), "{}", o.all());
+    assert!(o.stdout.contains("nobody: file"), "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("cannot tell whether /root/.ssh/authorized_keys exists: permission denied (look with sudo)"),
+        "{}",
+        o.all()
+    );
+}
