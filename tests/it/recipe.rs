@@ -154,7 +154,21 @@ fn lean_hosting_recipe_from_nothing_to_replicated_releases() {
     assert!(resumed.changes().iter().any(|(op, _)| op == "apt"), "{}", resumed.all());
 
     r.ok("harden", &[]);
-    r.ok("replicate", &[]);
+
+    // Replicate, killed once the snapshots and the copies were made, then resumed: the
+    // resumed run skips both and builds on the journaled snapshots.
+    let killed = r.play("replicate", &[], &[("RUNBOOK_TEST_KILL_AFTER_COMMITS", "2")]);
+    assert_eq!(killed.code, -1, "killed by the hook:\n{}", killed.all());
+    let made = docker(&["ps", "-q", "--filter", &format!("name={prefix}-")]);
+    assert_eq!(made.lines().count(), 6, "the copies run: {made}");
+    let resumed = r.ok("replicate", &["--resume"]).clone();
+    let skipped: Vec<String> = resumed
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "host_result" && e["status"] == "skipped")
+        .map(|e| e["step"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(skipped, ["snapshots", "droplets"], "{}", resumed.all());
     r.ok("release", &["--var", "version=1.0.0"]);
     assert_serves(&r, "1.0.0");
     r.ok("release", &["--var", "version=2.0.0"]);
