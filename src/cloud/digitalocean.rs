@@ -478,6 +478,21 @@ impl Provider for DigitalOcean {
             r => r.map(|_| ()).map_err(Into::into),
         }
     }
+
+    async fn delete_snapshot(&self, snapshot: &Snapshot) -> CloudResult<()> {
+        match self
+            .request(
+                Method::DELETE,
+                &format!("/v2/snapshots/{}", snapshot.id),
+                None,
+                Retry::All,
+            )
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            r => r.map(|_| ()).map_err(Into::into),
+        }
+    }
 }
 
 /// Our view of a droplet object; `None` when it lacks an id or a name.

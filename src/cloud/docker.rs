@@ -28,7 +28,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
@@ -597,6 +597,19 @@ impl Provider for DockerCloud {
         }
         self.remove_network_if_unused().await;
         Ok(())
+    }
+
+    /// Removes the snapshot's name (forced: droplets made from it keep running, as on a
+    /// cloud; the image itself goes once no container uses it).
+    async fn delete_snapshot(&self, snapshot: &Snapshot) -> CloudResult<()> {
+        let d = self.client().await?;
+        let reference = format!("{SNAPSHOT_REPO}:{}", snapshot_tag(&snapshot.name));
+        let opts = RemoveImageOptionsBuilder::new().force(true).build();
+        match d.remove_image(&reference, Some(opts), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(err(&format!("remove image {reference}"), e)),
+        }
     }
 }
 

@@ -79,6 +79,8 @@ pub trait Provider: Send + Sync {
     async fn snapshot(&self, droplet: &Droplet, name: &str) -> CloudResult<Snapshot>;
     async fn find_snapshot(&self, name: &str) -> CloudResult<Option<Snapshot>>;
     async fn destroy(&self, droplet: &Droplet) -> CloudResult<()>;
+    /// Deletes a snapshot (gone already is fine).
+    async fn delete_snapshot(&self, snapshot: &Snapshot) -> CloudResult<()>;
 }
 
 /// What `ensure` would do for a spec: decided from reads only, so dry-run can report it.

@@ -178,6 +178,14 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) -> Arc<Cloud> {
         op(&ctx, format!("cloud::destroy({target:?})"), destroy(&x, &target))
     });
     let x = c.clone();
+    add(&mut m, "delete_snapshot", move |ctx: NativeCallContext, name: &str| {
+        op(
+            &ctx,
+            format!("cloud::delete_snapshot({name:?})"),
+            delete_snapshot(&x, name),
+        )
+    });
+    let x = c.clone();
     add(&mut m, "power_off", move |ctx: NativeCallContext, d: Dynamic| {
         let target = droplet_name(&d);
         op(&ctx, format!("cloud::power_off({target:?})"), power(&x, &target, false))
@@ -407,6 +415,18 @@ fn snapshot(c: &Cloud, target: &str, name: &str) -> Result<Map, String> {
             .into())),
         _ => Ok(map(Dynamic::from(Pending))),
     }
+}
+
+fn delete_snapshot(c: &Cloud, name: &str) -> Result<bool, String> {
+    let (p, _) = c.provider()?;
+    let Some(snap) = c.block(p.find_snapshot(name))? else {
+        return Ok(false);
+    };
+    c.changed(&format!("delete snapshot {name} (id {})", snap.id));
+    if !c.dry_run() {
+        c.block(p.delete_snapshot(&snap))?;
+    }
+    Ok(true)
 }
 
 fn destroy(c: &Cloud, target: &str) -> Result<bool, String> {

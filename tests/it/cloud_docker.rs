@@ -124,6 +124,8 @@ const TEARDOWN: &str = r#"
 step("down", || {
     for d in cloud::droplets() { cloud::destroy(d); }
     print(`left ${cloud::droplets().len()}`);
+    let snap = `${var("prefix")}-web1-base`;
+    print(`snapshot deleted ${cloud::delete_snapshot(snap)}, again ${cloud::delete_snapshot(snap)}`);
 });
 "#;
 
@@ -283,6 +285,17 @@ fn docker_droplets_are_planned_created_discovered_snapshotted_and_destroyed() {
     let down = play("teardown.rhai", &[]);
     assert_eq!(down.code, 0, "{}", down.all());
     assert!(down.stdout.contains("left 0"), "{}", down.all());
+    assert!(
+        down.stdout.contains("snapshot deleted true, again false"),
+        "{}",
+        down.all()
+    );
+    let label = format!("label=runbook.snapshot={}", n("web1-base"));
+    assert_eq!(
+        docker(&["image", "ls", "-q", "--filter", &label]).trim(),
+        "",
+        "the image is gone"
+    );
     assert!(containers(&prefix).is_empty(), "{:?}", containers(&prefix));
     assert!(
         docker(&["network", "ls", "-q", "--filter", &format!("name={network}")])

@@ -132,6 +132,7 @@ step("after", || {
 step("teardown", || {
     for d in cloud::droplets() { cloud::destroy(d); }
     print(`left: ${cloud::droplets().len()}`);
+    print(`snapshot deleted: ${cloud::delete_snapshot("web1-base")}, again: ${cloud::delete_snapshot("web1-base")}`);
 });
 "#,
     );
@@ -144,13 +145,21 @@ step("teardown", || {
         o.all()
     );
     assert!(o.stdout.contains("web3 at 203.0.113."), "{}", o.all());
-    let snap = fake.state().snapshots[0]["id"].to_string();
-    assert!(
-        o.stdout.contains(&format!("web3 image {snap} = snapshot {snap}")),
-        "{}",
-        o.all()
-    );
+    // The droplet was made from the snapshot's id (the snapshot is deleted by now).
+    let line = o
+        .stdout
+        .lines()
+        .find(|l| l.contains("web3 image "))
+        .expect("web3's line");
+    let ids: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    assert!(ids.len() == 2 && ids[0] == ids[1], "{line}");
     assert!(o.stdout.contains("left: 0"), "{}", o.all());
+    assert!(o.stdout.contains("snapshot deleted: true, again: false"), "{}", o.all());
+    assert!(fake.state().snapshots.is_empty());
+    assert_eq!(fake.requests("DELETE", "/v2/snapshots/").len(), 1);
     assert!(fake.droplet_names().is_empty());
     fake.assert_no_violations();
 }

@@ -277,6 +277,7 @@ impl State {
             ("GET", ["v2", "droplets", id, "snapshots"]) => self.droplet_snapshots(req, id),
             ("GET", ["v2", "actions", id]) => self.get_action(req, id),
             ("GET", ["v2", "snapshots"]) => self.list_snapshots(req),
+            ("DELETE", ["v2", "snapshots", id]) => self.delete_snapshot(req, id),
             ("GET", ["v2", "images", id]) => self.get_image(req, id),
             ("GET", ["v2", "account", "keys", id]) => self.get_key(req, id),
             ("POST", ["v2", "account", "keys"]) => self.create_key(req, &body),
@@ -536,6 +537,17 @@ impl State {
         match self.droplet_index(id) {
             Some(i) => {
                 self.droplets.remove(i);
+                reply(204, Value::Null)
+            }
+            None => Self::not_found(),
+        }
+    }
+
+    /// `DELETE /v2/snapshots/{id}`: 204, or 404 for an unknown id.
+    fn delete_snapshot(&mut self, _req: &Incoming, id: &str) -> Reply {
+        match self.snapshots.iter().position(|s| same_id(&s["id"], id)) {
+            Some(i) => {
+                self.snapshots.remove(i);
                 reply(204, Value::Null)
             }
             None => Self::not_found(),
