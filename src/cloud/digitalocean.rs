@@ -321,6 +321,14 @@ impl DigitalOcean {
         Ok(out)
     }
 
+    /// DELETE `path`; a 404 means gone already (e.g. a retried DELETE whose first try went through).
+    async fn delete(&self, path: &str) -> CloudResult<()> {
+        match self.request(Method::DELETE, path, None, Retry::All).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            r => r.map(|_| ()).map_err(Into::into),
+        }
+    }
+
     async fn find_snapshot_in(&self, path: &str, name: &str) -> CloudResult<Option<Snapshot>> {
         let items = self.list_all(path, "snapshots").await?;
         // Names are not unique: the newest wins (ISO 8601 UTC times sort as text).
@@ -464,34 +472,11 @@ impl Provider for DigitalOcean {
     }
 
     async fn destroy(&self, droplet: &Droplet) -> CloudResult<()> {
-        match self
-            .request(
-                Method::DELETE,
-                &format!("/v2/droplets/{}", droplet.id),
-                None,
-                Retry::All,
-            )
-            .await
-        {
-            // Gone already (e.g. a retried DELETE whose first try went through).
-            Err(e) if e.is_not_found() => Ok(()),
-            r => r.map(|_| ()).map_err(Into::into),
-        }
+        self.delete(&format!("/v2/droplets/{}", droplet.id)).await
     }
 
     async fn delete_snapshot(&self, snapshot: &Snapshot) -> CloudResult<()> {
-        match self
-            .request(
-                Method::DELETE,
-                &format!("/v2/snapshots/{}", snapshot.id),
-                None,
-                Retry::All,
-            )
-            .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            r => r.map(|_| ()).map_err(Into::into),
-        }
+        self.delete(&format!("/v2/snapshots/{}", snapshot.id)).await
     }
 }
 
