@@ -219,6 +219,14 @@ fn lean_hosting_recipe_from_nothing_to_replicated_releases() {
         assert!(!r.reaches(db, "app2", 3000), "{db} reaches app2:3000");
     }
 
+    // Both databases admit both app servers (db2's entries wait for a promotion).
+    for db in ["db1", "db2"] {
+        let (_, hba) = r.exec(db, "cat /etc/postgresql/15/main/pg_hba.conf");
+        for ip in [&app1, &app2] {
+            assert!(hba.contains(&format!("host    ace    ace    {ip}/32")), "{db}: {hba}");
+        }
+    }
+
     // Streaming replication: a row written on db1 is on db2 within 5 s; db2 refuses writes.
     let (code, out) = r.psql(
         "db1",
