@@ -48,6 +48,10 @@ impl Rule {
             ));
         }
         for v in [&rule.port, &rule.proto, &rule.from].into_iter().flatten() {
+            // A dry run's address of a droplet it would create: only ever planned (see `ufw`).
+            if v == crate::playbook::cloud_api::PENDING_TEXT {
+                continue;
+            }
             if !word(v) {
                 return Err(format!("ufw: invalid value {v:?} in a rule"));
             }
@@ -144,6 +148,13 @@ pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
     };
     let enabled = opts.opt_bool("enabled")?;
     let exact = opts.bool("exact", false)?;
+    if !host.dry_run()
+        && rules
+            .iter()
+            .any(|r| r.from.as_deref() == Some(crate::playbook::cloud_api::PENDING_TEXT))
+    {
+        return Err("ufw: a rule's address is not known yet".into());
+    }
 
     let facts = host.facts(&[FactKey::Ufw, FactKey::Package("ufw".into())], &who)?;
     let (Fact::Ufw(mut cur), Fact::Package(pkg)) = (facts[0].clone(), &facts[1]) else {

@@ -9,7 +9,18 @@ pub fn to_dynamic(v: &Value) -> Dynamic {
     rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT)
 }
 
+/// Arrays and maps element by element, so one value serde cannot take (a dry run's `Pending`
+/// address, shown as `(known after apply)`) does not turn its whole list into null.
 pub fn to_json(d: &Dynamic) -> Value {
+    if d.is::<super::cloud_api::Pending>() {
+        return Value::String(super::cloud_api::PENDING_TEXT.into());
+    }
+    if let Some(a) = d.read_lock::<rhai::Array>() {
+        return Value::Array(a.iter().map(to_json).collect());
+    }
+    if let Some(m) = d.read_lock::<Map>() {
+        return Value::Object(m.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect());
+    }
     rhai::serde::from_dynamic(d).unwrap_or(Value::Null)
 }
 
@@ -57,6 +68,8 @@ impl<'a> Opts<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(v) if v.is_string() => Ok(Some(v.to_string())),
+            // An address a dry run cannot know yet (a droplet it would create): planned as such.
+            Some(v) if v.is::<super::cloud_api::Pending>() => Ok(Some(super::cloud_api::PENDING_TEXT.into())),
             Some(v) => Err(self.wrong(key, "a string", v)),
         }
     }
