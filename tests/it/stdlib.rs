@@ -3,9 +3,11 @@
 //! (`docker exec`, curl, psql, ssh), not through runbook. Modules share a host per test to
 //! keep package installs (the slow part) few.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::http::FileServer;
 use crate::support::testbed::client_key;
 use crate::support::{Output, Project, Testbed};
 
@@ -366,4 +368,206 @@ fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
     assert_eq!(third.code, 0, "{}", third.all());
     assert_eq!(third.changes(), vec![("ufw".to_string(), "firewall".to_string())]);
     assert!(!rules(&tb).contains("10.9.0.2"), "{}", rules(&tb));
+}
+
+/// Runs a tool on the controller; it must succeed. Returns its stdout.
+fn tool(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A NodeSource-style apt repository (suite `nodistro`, component `main`) in a temp dir,
+/// with one fake `nodejs` whose version beats Debian's, and a throwaway GnuPG home holding
+/// two signing keys: `GOOD_KEY`, served as `key.asc`, and `OTHER_KEY`.
+struct AptRepo {
+    dir: tempfile::TempDir,
+}
+
+const GOOD_KEY: &str = "runbook test repo";
+const OTHER_KEY: &str = "impostor";
+const FAKE_NODE: &str = "20.99.0-1nodesource1";
+
+impl AptRepo {
+    fn build(arch: &str) -> AptRepo {
+        use std::os::unix::fs::PermissionsExt;
+        let repo = AptRepo {
+            dir: tempfile::Builder::new().prefix("runbook-aptrepo-").tempdir().unwrap(),
+        };
+        let root = repo.path("www");
+        let write = |rel: &str, content: &[u8], mode: u32| {
+            let p = repo.path(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, content).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+
+        // The package: just /usr/bin/node, which prints its version (no npm: the test stubs pm2).
+        write(
+            "pkg/DEBIAN/control",
+            format!(
+                "Package: nodejs\nVersion: {FAKE_NODE}\nArchitecture: {arch}\n\
+                 Maintainer: runbook tests <tests@runbook.invalid>\nDescription: fake Node.js\n"
+            )
+            .as_bytes(),
+            0o644,
+        );
+        write("pkg/usr/bin/node", b"#!/bin/sh\necho v20.99.0\n", 0o755);
+        let deb_rel = format!("pool/main/n/nodejs/nodejs_{FAKE_NODE}_{arch}.deb");
+        std::fs::create_dir_all(root.join(&deb_rel).parent().unwrap()).unwrap();
+        tool(
+            Command::new("dpkg-deb")
+                .args(["--root-owner-group", "--build"])
+                .arg(repo.path("pkg"))
+                .arg(root.join(&deb_rel)),
+        );
+        let deb = std::fs::read(root.join(&deb_rel)).unwrap();
+
+        // The index apt reads, then the Release file that vouches for it by checksum.
+        let packages = format!(
+            "Package: nodejs\nVersion: {FAKE_NODE}\nArchitecture: {arch}\n\
+             Maintainer: runbook tests <tests@runbook.invalid>\nFilename: {deb_rel}\n\
+             Size: {}\nSHA256: {}\nDescription: fake Node.js\n",
+            deb.len(),
+            sha256_hex(&deb)
+        );
+        let packages_rel = format!("main/binary-{arch}/Packages");
+        write(
+            &format!("www/dists/nodistro/{packages_rel}"),
+            packages.as_bytes(),
+            0o644,
+        );
+        let date = tool(Command::new("date").arg("-Ru").env("LC_ALL", "C"));
+        let release = format!(
+            "Origin: runbook test\nLabel: runbook test\nSuite: nodistro\nCodename: nodistro\n\
+             Date: {}\nArchitectures: {arch}\nComponents: main\nSHA256:\n {} {} {packages_rel}\n",
+            date.trim(),
+            sha256_hex(packages.as_bytes()),
+            packages.len()
+        );
+        write("www/dists/nodistro/Release", release.as_bytes(), 0o644);
+
+        // A throwaway GnuPG home (gpg wants it private), never the developer's keyring.
+        std::fs::create_dir(repo.path("gnupg")).unwrap();
+        std::fs::set_permissions(repo.path("gnupg"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        for uid in [GOOD_KEY, OTHER_KEY] {
+            tool(&mut repo.gpg(&["--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"]));
+        }
+        let key = tool(&mut repo.gpg(&["--armor", "--export", GOOD_KEY]));
+        write("www/key.asc", key.as_bytes(), 0o644);
+        repo
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The document root to serve.
+    fn www(&self) -> PathBuf {
+        self.path("www")
+    }
+
+    fn gpg(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("gpg");
+        c.env("GNUPGHOME", self.path("gnupg"))
+            .args(["--batch", "--quiet"])
+            .args(args);
+        c
+    }
+
+    /// (Re)writes `InRelease`: the Release file clear-signed by the key with that user id.
+    fn sign_with(&self, uid: &str) {
+        let dists = self.www().join("dists/nodistro");
+        tool(
+            self.gpg(&["--yes", "--local-user", uid, "--clearsign", "--output"])
+                .arg(dists.join("InRelease"))
+                .arg(dists.join("Release")),
+        );
+    }
+}
+
+impl Drop for AptRepo {
+    /// gpg started an agent for the throwaway home: stop it.
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.path("gnupg"))
+            .args(["--kill", "all"])
+            .output();
+    }
+}
+
+#[test]
+fn node_from_a_signed_nodesource_style_apt_repo() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let repo = AptRepo::build(tb.sh(h, "dpkg --print-architecture").trim());
+    repo.sign_with(OTHER_KEY);
+    let server = FileServer::start(&repo.www());
+    let url = format!("http://{}:{}", tb.gateway(h), server.port);
+
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "node.rhai",
+        &format!(
+            r#"
+        import "node" as node;
+        step("node", hosts("test"), |h| {{
+            node::install(h, #{{ repo: #{{ url: "{url}", suite: "nodistro", component: "main",
+                                        key_url: "{url}/key.asc" }} }});
+        }});
+        "#
+        ),
+    );
+    // The fake nodejs has no npm: a pm2 already there keeps the module from running npm.
+    tb.sh(
+        h,
+        "printf '#!/bin/sh\\necho 5.3.0\\n' > /usr/local/bin/pm2 && chmod 755 /usr/local/bin/pm2",
+    );
+
+    // Signed by a key other than the one at key_url: apt refuses the repository.
+    let refused = play(&p, "node.rhai", &[], &[]);
+    assert_ne!(refused.code, 0, "{}", refused.all());
+    assert!(refused.all().contains("NO_PUBKEY"), "{}", refused.all());
+    assert_ne!(tb.exec(h, "dpkg-query -W nodejs").0, 0, "nodejs was installed");
+
+    // The repository is re-signed with the right key, and the host's package cache is
+    // recent (as on a server provisioned minutes ago): the rerun must still fetch the
+    // repository's index, or apt would install Debian's older nodejs from its cache.
+    repo.sign_with(GOOD_KEY);
+    tb.sh(h, "touch /var/lib/apt/lists/*_Packages");
+    let first = play(&p, "node.rhai", &[], &[]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    assert!(
+        first.changes().iter().any(|(op, t)| op == "apt" && t == "nodejs"),
+        "{:?}",
+        first.changes()
+    );
+    assert!(
+        tb.sh(h, "apt-cache madison nodejs").contains("18."),
+        "Debian offers its own nodejs too"
+    );
+    assert_eq!(tb.sh(h, "dpkg-query -W -f '${Version}' nodejs"), FAKE_NODE);
+    assert_eq!(tb.sh(h, "node --version"), "v20.99.0\n");
+    assert_eq!(
+        tb.sh(h, "cat /etc/apt/keyrings/nodesource.asc"),
+        std::fs::read_to_string(repo.www().join("key.asc")).unwrap()
+    );
+    assert_eq!(
+        tb.sh(h, "cat /etc/apt/sources.list.d/nodesource.list"),
+        format!("deb [signed-by=/etc/apt/keyrings/nodesource.asc] {url} nodistro main\n")
+    );
+
+    let second = play(&p, "node.rhai", &[], &[]);
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert_eq!(second.total_changes(), 0, "{}", second.all());
 }

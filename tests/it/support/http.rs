@@ -124,3 +124,46 @@ pub fn decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Static files from a directory, on every interface (so that Docker test hosts reach it
+/// at their gateway address). Files are read per request: a test may change them between
+/// runs.
+pub struct FileServer {
+    pub port: u16,
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FileServer {
+    pub fn start(root: &std::path::Path) -> FileServer {
+        let server = Arc::new(tiny_http::Server::http("0.0.0.0:0").expect("bind 0.0.0.0"));
+        let port = server.server_addr().to_ip().expect("an IP address").port();
+        let (s, root) = (server.clone(), root.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            for req in s.incoming_requests() {
+                let rel = decode(req.url().split('?').next().unwrap_or_default());
+                let file = (!rel.split('/').any(|c| c == ".."))
+                    .then(|| std::fs::read(root.join(rel.trim_start_matches('/'))).ok())
+                    .flatten();
+                let _ = match file {
+                    Some(body) => req.respond(tiny_http::Response::from_data(body)),
+                    None => req.respond(tiny_http::Response::empty(404)),
+                };
+            }
+        });
+        FileServer {
+            port,
+            server,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

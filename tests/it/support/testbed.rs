@@ -182,6 +182,18 @@ impl Testbed {
         t
     }
 
+    /// The host's default gateway: the controller's address on the host's Docker network.
+    pub fn gateway(&self, host: &TestHost) -> String {
+        run(Command::new("docker").args([
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
+            &host.name,
+        ]))
+        .trim()
+        .to_string()
+    }
+
     /// known_hosts lines for every host.
     pub fn known_hosts(&self) -> String {
         self.hosts
