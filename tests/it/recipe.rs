@@ -153,7 +153,27 @@ fn lean_hosting_recipe_from_nothing_to_replicated_releases() {
     assert!(skipped.len() >= 4, "droplets and ssh are skipped:\n{}", resumed.all());
     assert!(resumed.changes().iter().any(|(op, _)| op == "apt"), "{}", resumed.all());
 
+    // The next two plays' plans, before they run: planned, nothing made.
+    let plan = r.ok("harden", &["--dry-run"]).clone();
+    assert!(plan.total_changes() > 0, "{}", plan.all());
     r.ok("harden", &[]);
+    let plan = r.ok("replicate", &["--dry-run"]).stdout.clone();
+    for role in roles {
+        assert!(
+            plan.contains(&format!("would snapshot droplet {prefix}-{role}1")),
+            "{plan}"
+        );
+        assert!(
+            plan.contains(&format!("would create droplet {prefix}-{role}2")),
+            "{plan}"
+        );
+    }
+    assert!(
+        plan.contains("server (known after apply):3000"),
+        "the new upstream: {plan}"
+    );
+    let made = docker(&["ps", "-q", "--filter", &format!("name={prefix}-")]);
+    assert_eq!(made.lines().count(), 3, "a dry run makes nothing: {made}");
 
     // Replicate, killed once the snapshots and the copies were made, then resumed: the
     // resumed run skips both and builds on the journaled snapshots.
