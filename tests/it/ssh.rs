@@ -555,3 +555,48 @@ fn encrypted_keys_are_unlocked_with_a_passphrase() {
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stdout.contains("as root"), "{}", o.all());
 }
+
+/// `[ssh] bootstrap_user`: root while the admin does not exist, the admin once it does, and
+/// both refusals in the error when neither may log in.
+#[test]
+fn the_bootstrap_user_logs_in_only_while_the_user_is_refused() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    let inventory = |bootstrap: &str| {
+        tb.inventory("").replace(
+            "user = \"root\"",
+            &format!("user = \"deploy\"\nbootstrap_user = \"{bootstrap}\""),
+        )
+    };
+    p.write("inventory/test.toml", &inventory("root"));
+    p.write(
+        "site.rhai",
+        r#"step("who", hosts("test"), |h| { print("as " + h.run("whoami", #{ readonly: true }).stdout); });"#,
+    );
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("as root"), "{}", o.all());
+
+    tb.sh(
+        h,
+        "useradd -m -s /bin/bash deploy && install -d -o deploy -m 700 /home/deploy/.ssh \
+         && install -o deploy -m 600 /root/.ssh/authorized_keys /home/deploy/.ssh/authorized_keys",
+    );
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("as deploy"), "{}", o.all());
+
+    tb.sh(h, "userdel -r deploy");
+    p.write("inventory/test.toml", &inventory("operator"));
+    let o = play(&p, &[]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout.contains("authentication failed for deploy@")
+            && o.stdout
+                .contains("then as bootstrap user: authentication failed for operator@"),
+        "{}",
+        o.all()
+    );
+}
