@@ -571,3 +571,75 @@ fn node_from_a_signed_nodesource_style_apt_repo() {
     assert_eq!(second.code, 0, "{}", second.all());
     assert_eq!(second.total_changes(), 0, "{}", second.all());
 }
+
+/// nginx with `acme_email`: certbot gets a certificate by HTTP-01 from a real ACME server
+/// (pebble, Let's Encrypt's test server, run on the web host itself, where the site's name
+/// resolves to 127.0.0.1), and the site switches to it.
+#[test]
+fn nginx_site_with_a_certificate_from_an_acme_server() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    // pebble's own HTTPS listener needs a certificate the host trusts (certbot checks it).
+    tb.sh(
+        h,
+        r#"set -e
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends pebble >/dev/null
+        mkdir -p /etc/pebble && cd /etc/pebble
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=acme test CA' -keyout ca.key -out ca.crt 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout key.pem -out req.csr 2>/dev/null
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+        openssl x509 -req -in req.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out cert.pem 2>/dev/null
+        cp ca.crt /usr/local/share/ca-certificates/acme-test-ca.crt && update-ca-certificates >/dev/null
+        printf '{"pebble":{"listenAddress":"127.0.0.1:14000","managementListenAddress":"127.0.0.1:15000","certificate":"/etc/pebble/cert.pem","privateKey":"/etc/pebble/key.pem","httpPort":80,"tlsPort":5001}}\n' > config.json
+        echo '127.0.0.1 www.ace.test' >> /etc/hosts
+        (PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 setsid nohup pebble -config /etc/pebble/config.json >/var/log/pebble.log 2>&1 &)
+        for i in $(seq 50); do curl -s -o /dev/null https://localhost:14000/dir && exit 0; sleep 0.2; done
+        cat /var/log/pebble.log; exit 1"#,
+    );
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "site.rhai",
+        r#"
+        import "nginx" as nginx;
+        step("nginx", hosts("test"), |h| {
+            nginx::site(h, #{ name: "ace", server_name: "www.ace.test", upstreams: ["127.0.0.1"],
+                              acme_email: "ops@ace.test", acme_server: "https://localhost:14000/dir" });
+        });
+        "#,
+    );
+    let first = play(&p, "site.rhai", &[], &[]);
+    assert_eq!(
+        first.code,
+        0,
+        "{}\npebble: {}",
+        first.all(),
+        tb.sh(h, "cat /var/log/pebble.log")
+    );
+    assert!(first.changes().iter().any(|(op, _)| op == "run"), "{}", first.all());
+
+    // nginx serves the certificate the ACME server issued, from certbot's live directory.
+    let live = "/etc/letsencrypt/live/www.ace.test";
+    let conf = tb.sh(h, "cat /etc/nginx/sites-available/ace.conf");
+    assert!(
+        conf.contains(&format!("ssl_certificate {live}/fullchain.pem;")),
+        "{conf}"
+    );
+    let issuer = tb.sh(
+        h,
+        "openssl s_client -connect 127.0.0.1:443 -servername www.ace.test </dev/null 2>/dev/null | openssl x509 -noout -issuer -subject",
+    );
+    assert!(issuer.contains("Pebble"), "issued by pebble: {issuer}");
+    assert!(issuer.contains("www.ace.test"), "{issuer}");
+    // Still HTTP → HTTPS for everything but the challenges.
+    let redirect = tb.sh(
+        h,
+        "curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://www.ace.test/x",
+    );
+    assert_eq!(redirect, "301 https://www.ace.test/x");
+
+    let second = play(&p, "site.rhai", &[], &[]);
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert_eq!(second.changes(), vec![], "second run changes nothing");
+}
