@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::FileServer;
 use crate::support::testbed::client_key;
+use crate::support::testbed::run as tool;
 use crate::support::{Output, Project, Testbed};
 
 fn play(p: &Project, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
@@ -368,17 +369,6 @@ fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
     assert_eq!(third.code, 0, "{}", third.all());
     assert_eq!(third.changes(), vec![("ufw".to_string(), "firewall".to_string())]);
     assert!(!rules(&tb).contains("10.9.0.2"), "{}", rules(&tb));
-}
-
-/// Runs a tool on the controller; it must succeed. Returns its stdout.
-fn tool(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

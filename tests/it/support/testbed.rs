@@ -41,7 +41,8 @@ pub fn client_key() -> &'static Path {
     })
 }
 
-fn run(cmd: &mut Command) -> String {
+/// Runs a tool on the controller; it must succeed. Returns its stdout.
+pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
