@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rhai::Map;
+use rhai::{Dynamic, Map};
 use sha2::{Digest, Sha256};
 
 use super::{OpResult, Plan, apply, options};
@@ -82,6 +82,28 @@ fn must_be_absolute(op: &str, path: &str) -> OpResult<()> {
     } else {
         Err(format!("{op}: path {path:?} must be absolute"))
     }
+}
+
+/// `h.read(path, #{ sudo | user })`: a file's text as it is now, or as earlier operations of a
+/// dry run would have left it (so a module that edits a file twice plans the second edit on
+/// top of the first); `()` when there is no such file.
+pub fn read(host: &Host, path: &str, opts: Map) -> OpResult<Dynamic> {
+    must_be_absolute("read", path)?;
+    let opts = Opts::new("read", opts, super::BECOME)?;
+    let who = become_of(&opts)?;
+    let cur = host.file_fact(path, &who)?;
+    if cur.kind == FileKind::Missing && cur.content.is_none() {
+        return Ok(Dynamic::UNIT);
+    }
+    if cur.kind != FileKind::File {
+        return Err(format!(
+            "{}: read {path}: it is a {:?}, not a file",
+            host.name(),
+            cur.kind
+        ));
+    }
+    let bytes = content_of(host, path, &cur, &who)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned().into())
 }
 
 /// The current content of a file: predicted (dry run) or read from the host.

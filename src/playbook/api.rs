@@ -311,6 +311,18 @@ fn register_host_ops(engine: &mut Engine) {
         template::template(h, src, dest, vars.clone(), o)
     });
     engine.register_fn(
+        "read",
+        |ctx: NativeCallContext, h: &mut Host, path: &str| -> RhaiResult<Dynamic> {
+            op(&ctx, files::read(h, path, Map::new()))
+        },
+    );
+    engine.register_fn(
+        "read",
+        |ctx: NativeCallContext, h: &mut Host, path: &str, opts: Map| -> RhaiResult<Dynamic> {
+            op(&ctx, files::read(h, path, opts))
+        },
+    );
+    engine.register_fn(
         "fact",
         |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> {
             op(&ctx, read_fact(h, name, None, Map::new()))

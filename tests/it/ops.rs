@@ -407,3 +407,37 @@ fn facts_as_another_user_and_paths_they_cannot_see() {
         o.all()
     );
 }
+
+/// `h.read`: the file as it is, `()` when missing, and in a dry run as earlier planned writes
+/// would have left it.
+#[test]
+fn read_sees_the_host_and_in_a_dry_run_the_planned_content() {
+    let tb = Testbed::start(1);
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    tb.sh(&tb.hosts[0], "printf 'old\\n' > /srv/conf && chmod 600 /srv/conf");
+    p.write(
+        "read.rhai",
+        r#"
+        step("read", hosts("test"), |h| {
+            print(`missing: ${h.read("/srv/none") == ()}`);
+            print(`before: ${h.read("/srv/conf")}`);
+            h.file("/srv/conf", #{ content: "new\n" });
+            print(`after: ${h.read("/srv/conf", #{ sudo: true })}`);
+        });
+        "#,
+    );
+    let dry = play(&p, "read.rhai", &["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    for line in ["missing: true", "before: old", "after: new"] {
+        assert!(dry.stdout.contains(line), "{line}: {}", dry.all());
+    }
+    assert_eq!(
+        tb.sh(&tb.hosts[0], "cat /srv/conf"),
+        "old\n",
+        "a dry run writes nothing"
+    );
+    let run = play(&p, "read.rhai", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("after: new"), "{}", run.all());
+}

@@ -172,6 +172,12 @@ fn lean_hosting_recipe_from_nothing_to_replicated_releases() {
         plan.contains("server (known after apply):3000"),
         "the new upstream: {plan}"
     );
+    // pg_hba.conf gets two blocks in one step: the second is planned on top of the first.
+    assert!(plan.contains("+host    ace    ace    (known after apply)/32"), "{plan}");
+    assert!(
+        !plan.contains("-host    ace    ace    (known after apply)/32"),
+        "{plan}"
+    );
     let made = docker(&["ps", "-q", "--filter", &format!("name={prefix}-")]);
     assert_eq!(made.lines().count(), 3, "a dry run makes nothing: {made}");
 
