@@ -13,8 +13,15 @@
 //! original's), and the provider records them in the inventory's known_hosts file, read
 //! through the Engine API from the container itself: the machine that owns the droplet
 //! vouches for its keys, so no `--trust-new-hosts` is needed.
+//!
+//! A droplet keeps its address for life, like a real one: the network has a subnet of its
+//! own whose lower half is for droplets, each pinned to an address there when it is
+//! created (the endpoint's IPAM config), while Docker hands out addresses to any other
+//! container on the network from the upper half only (the network's IP range). Without
+//! the pin, a container started again gets whatever address is free at that moment.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -23,8 +30,8 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings, HostConfig,
-    HostConfigCgroupnsModeEnum, NetworkCreateRequest, NetworkingConfig,
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointIpamConfig, EndpointSettings,
+    HostConfig, HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkCreateRequest, NetworkInspect, NetworkingConfig,
 };
 use bollard::query_parameters::{
     CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
@@ -77,6 +84,9 @@ pub struct DockerOptions {
 pub struct DockerCloud {
     opts: DockerOptions,
     client: tokio::sync::OnceCell<Docker>,
+    /// Held while making the network and choosing an address, so that droplets created
+    /// in parallel by one run neither make the network twice nor pick the same address.
+    net_lock: tokio::sync::Mutex<()>,
 }
 
 /// A Docker API error as text; 404 is told apart by callers through `is_not_found`.
@@ -98,6 +108,7 @@ impl DockerCloud {
         DockerCloud {
             opts,
             client: tokio::sync::OnceCell::new(),
+            net_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -127,10 +138,11 @@ impl DockerCloud {
         }
     }
 
-    /// The container's address on the inventory network (any network as a fallback).
+    /// The container's address on the inventory network (any network as a fallback); for
+    /// a stopped container, which has none, the address it is pinned to.
     fn address(&self, c: &ContainerInspectResponse) -> Option<String> {
         let nets = c.network_settings.as_ref()?.networks.as_ref()?;
-        let ip_of = |e: &EndpointSettings| e.ip_address.clone().filter(|ip| !ip.is_empty());
+        let ip_of = |e: &EndpointSettings| e.ip_address.clone().filter(|ip| !ip.is_empty()).or_else(|| pinned(e));
         nets.get(&self.opts.network)
             .and_then(ip_of)
             .or_else(|| nets.values().find_map(ip_of))
@@ -166,32 +178,121 @@ impl DockerCloud {
         }
     }
 
-    async fn ensure_network(&self) -> CloudResult<()> {
+    /// The inventory network, made if missing (call with `net_lock` held). A pinned
+    /// address needs a subnet configured by the user, so the network gets one explicitly:
+    /// the one Docker picks for a probe network (free among the engine's networks), with
+    /// its upper half as the range Docker allocates from for containers other than droplets.
+    async fn ensure_network(&self) -> CloudResult<NetworkInspect> {
         let d = self.client().await?;
         let net = &self.opts.network;
         match d.inspect_network(net, None).await {
-            Ok(_) => return Ok(()),
+            Ok(n) => return Ok(n),
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(err(&format!("inspect network {net}"), e)),
         }
-        let req = NetworkCreateRequest {
-            name: net.clone(),
-            driver: Some("bridge".into()),
-            labels: Some(HashMap::from([("runbook.network".to_string(), net.clone())])),
-            ..Default::default()
-        };
-        d.create_network(req)
+        for attempt in 1.. {
+            let probe = format!("{net}-probe-{:08x}", fastrand::u32(..));
+            d.create_network(NetworkCreateRequest {
+                name: probe.clone(),
+                driver: Some("bridge".into()),
+                ..Default::default()
+            })
             .await
-            .map_err(|e| err(&format!("create network {net}"), e))?;
-        Ok(())
+            .map_err(|e| err(&format!("create network {probe}"), e))?;
+            let assigned = d.inspect_network(&probe, None).await;
+            d.remove_network(&probe)
+                .await
+                .map_err(|e| err(&format!("remove network {probe}"), e))?;
+            let assigned = assigned.map_err(|e| err(&format!("inspect network {probe}"), e))?;
+            let config = ipv4_config(&assigned)
+                .and_then(|c| {
+                    let (base, prefix) = parse_cidr(c.subnet.as_deref()?)?;
+                    let gateway = c
+                        .gateway
+                        .clone()
+                        .unwrap_or_else(|| Ipv4Addr::from(u32::from(base) + 1).to_string());
+                    Some(IpamConfig {
+                        subnet: Some(format!("{base}/{prefix}")),
+                        ip_range: (prefix <= 29)
+                            .then(|| format!("{}/{}", Ipv4Addr::from(upper_half(base, prefix)), prefix + 1)),
+                        gateway: Some(gateway),
+                        ..Default::default()
+                    })
+                })
+                .ok_or_else(|| format!("docker: network {probe} got no IPv4 subnet from the engine"))?;
+            let req = NetworkCreateRequest {
+                name: net.clone(),
+                driver: Some("bridge".into()),
+                ipam: Some(Ipam {
+                    driver: Some("default".into()),
+                    config: Some(vec![config]),
+                    ..Default::default()
+                }),
+                labels: Some(HashMap::from([("runbook.network".to_string(), net.clone())])),
+                ..Default::default()
+            };
+            match d.create_network(req).await {
+                Ok(_) => break,
+                // Another network took the subnet since the probe gave it back: probe again.
+                Err(DockerError::DockerResponseServerError { message, .. })
+                    if attempt < 5 && message.to_lowercase().contains("overlaps") => {}
+                Err(e) => return Err(err(&format!("create network {net}"), e)),
+            }
+        }
+        d.inspect_network(net, None)
+            .await
+            .map_err(|e| err(&format!("inspect network {net}"), e))
     }
 
-    /// Removes the inventory network once no container uses it (networks are a scarce
-    /// resource of the engine; a later create makes it again).
+    /// Every address taken on the inventory network: by running containers, and the
+    /// addresses stopped containers are pinned to (they get them back when started).
+    async fn taken_addresses(&self, network: &NetworkInspect) -> CloudResult<HashSet<Ipv4Addr>> {
+        let mut taken: HashSet<Ipv4Addr> = network
+            .containers
+            .iter()
+            .flat_map(|c| c.values())
+            .filter_map(|e| e.ipv4_address.as_deref())
+            .filter_map(|a| a.split('/').next()?.parse().ok())
+            .collect();
+        for c in self.containers_on_network().await? {
+            let Some(c) = self.inspect(&c).await? else { continue };
+            let nets = c.network_settings.and_then(|s| s.networks).unwrap_or_default();
+            if let Some(e) = nets.get(&self.opts.network) {
+                for a in [e.ip_address.clone(), pinned(e)].into_iter().flatten() {
+                    if let Ok(a) = a.parse() {
+                        taken.insert(a);
+                    }
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Ids of all containers attached to the inventory network, stopped ones too.
+    async fn containers_on_network(&self) -> CloudResult<Vec<String>> {
+        let d = self.client().await?;
+        let filters = HashMap::from([("network".to_string(), vec![self.opts.network.clone()])]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        Ok(d.list_containers(Some(opts))
+            .await
+            .map_err(|e| err(&format!("list containers on network {}", self.opts.network), e))?
+            .into_iter()
+            .filter_map(|s| s.id)
+            .collect())
+    }
+
+    /// Removes the inventory network once no container uses it, stopped ones included:
+    /// they would not start again without it (networks are a scarce resource of the
+    /// engine; a later create makes it again).
     async fn remove_network_if_unused(&self) {
         let Ok(d) = self.client().await else { return };
+        let _held = self.net_lock.lock().await;
         if let Ok(n) = d.inspect_network(&self.opts.network, None).await
             && n.containers.as_ref().is_none_or(|c| c.is_empty())
+            && self.containers_on_network().await.is_ok_and(|c| c.is_empty())
         {
             let _ = d.remove_network(&self.opts.network).await;
         }
@@ -343,6 +444,75 @@ pub fn public_key_text(k: &str) -> CloudResult<String> {
     Ok(text)
 }
 
+/// The address a container is pinned to on a network (kept while it is stopped).
+fn pinned(e: &EndpointSettings) -> Option<String> {
+    e.ipam_config.as_ref()?.ipv4_address.clone().filter(|ip| !ip.is_empty())
+}
+
+/// The network's IPv4 IPAM config.
+fn ipv4_config(n: &NetworkInspect) -> Option<&IpamConfig> {
+    n.ipam
+        .as_ref()?
+        .config
+        .as_ref()?
+        .iter()
+        .find(|c| c.subnet.as_deref().and_then(parse_cidr).is_some())
+}
+
+/// `10.1.2.0/24` as the network address and the prefix length.
+fn parse_cidr(cidr: &str) -> Option<(Ipv4Addr, u32)> {
+    let (addr, prefix) = cidr.split_once('/')?;
+    let addr: Ipv4Addr = addr.parse().ok()?;
+    let prefix: u32 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    Some((Ipv4Addr::from(u32::from(addr) & mask), prefix))
+}
+
+/// The first address of the upper half of a subnet.
+fn upper_half(base: Ipv4Addr, prefix: u32) -> u32 {
+    u32::from(base) | (1 << (31 - prefix))
+}
+
+/// The lowest host address of the network's subnet for a droplet: below the range Docker
+/// allocates from, not the gateway, not taken, not refused; `None` when the network has no
+/// IPv4 subnet (no pinning then).
+fn free_address(
+    n: &NetworkInspect,
+    taken: &HashSet<Ipv4Addr>,
+    refused: &HashSet<Ipv4Addr>,
+) -> Result<Option<Ipv4Addr>, String> {
+    let Some(config) = ipv4_config(n) else {
+        return Ok(None);
+    };
+    let (base, prefix) = config
+        .subnet
+        .as_deref()
+        .and_then(parse_cidr)
+        .expect("checked by ipv4_config");
+    let broadcast = u32::from(base) | (u32::MAX.checked_shr(prefix).unwrap_or(0));
+    // Docker allocates from the range when there is one; droplets take the addresses
+    // before it (a range that starts at the subnet's beginning leaves the rest after it).
+    let (first, last) = match config.ip_range.as_deref().and_then(parse_cidr) {
+        Some((start, _)) if u32::from(start) > u32::from(base) => (u32::from(base) + 1, u32::from(start) - 1),
+        Some((start, p)) => {
+            let end = u32::from(start) | u32::MAX.checked_shr(p).unwrap_or(0);
+            (end + 1, broadcast - 1)
+        }
+        None => (u32::from(base) + 1, broadcast.saturating_sub(1)),
+    };
+    let gateway = config.gateway.as_deref().and_then(|g| g.parse::<Ipv4Addr>().ok());
+    (first..=last.min(broadcast.saturating_sub(1)))
+        .map(Ipv4Addr::from)
+        .find(|a| Some(*a) != gateway && !taken.contains(a) && !refused.contains(a))
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "no free address for a droplet in {}",
+                config.subnet.as_deref().unwrap_or_default()
+            )
+        })
+}
+
 /// Connects to sshd and reads its banner (no login).
 pub async fn ssh_banner(ip: &str) -> Result<(), String> {
     let probe = async {
@@ -454,7 +624,6 @@ impl Provider for DockerCloud {
                 err(&format!("inspect image {}", spec.image), e)
             });
         }
-        self.ensure_network().await?;
         let keys = self.authorized_keys(&spec)?;
         let droplet_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let net = self.opts.network.clone();
@@ -488,19 +657,72 @@ impl Provider for DockerCloud {
                 network_mode: Some(net.clone()),
                 ..Default::default()
             }),
-            networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(net, EndpointSettings::default())])),
-            }),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
-        let created = d
-            .create_container(Some(opts), body)
-            .await
-            .map_err(|e| err(&format!("create container {}", spec.name), e))?;
-        d.start_container(&created.id, None)
-            .await
-            .map_err(|e| err(&format!("start container {}", spec.name), e))?;
+        // Pin an address (see the module doc) and start; held until the container runs, so
+        // that the next droplet of this run sees the address as taken.
+        let held = self.net_lock.lock().await;
+        let network = self.ensure_network().await?;
+        let mut pin = true;
+        let mut refused = HashSet::new();
+        loop {
+            let ip = if pin {
+                free_address(&network, &self.taken_addresses(&network).await?, &refused)
+                    .map_err(|e| format!("docker: network {net}: {e}"))?
+            } else {
+                None
+            };
+            let endpoint = EndpointSettings {
+                ipam_config: ip.map(|ip| EndpointIpamConfig {
+                    ipv4_address: Some(ip.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let body = ContainerCreateBody {
+                networking_config: Some(NetworkingConfig {
+                    endpoints_config: Some(HashMap::from([(net.clone(), endpoint)])),
+                }),
+                ..body.clone()
+            };
+            let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+            let started = match d.create_container(Some(opts), body).await {
+                Ok(created) => d.start_container(&created.id, None).await.map_err(|e| (true, e)),
+                Err(e) => Err((false, e)),
+            };
+            let (was_created, e) = match started {
+                Ok(()) => break,
+                Err(failed) => failed,
+            };
+            let message = match &e {
+                DockerError::DockerResponseServerError { message, .. } => message.to_lowercase(),
+                _ => String::new(),
+            };
+            let retry = match ip {
+                // A network made by an older version of this provider, without a subnet of
+                // its own: Docker cannot pin there, so this droplet gets what Docker gives
+                // (the behaviour of those versions) rather than failing.
+                Some(_) if message.contains("user configured subnet") => {
+                    pin = false;
+                    true
+                }
+                // Taken meanwhile, by a droplet another run made at the same time, or a
+                // container that was given an address below the network's range.
+                Some(ip) if message.contains("address already in use") && refused.len() < 5 => refused.insert(ip),
+                _ => false,
+            };
+            if !retry {
+                let what = if was_created { "start" } else { "create" };
+                return Err(err(&format!("{what} container {}", spec.name), e));
+            }
+            if was_created {
+                let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+                d.remove_container(&spec.name, Some(opts))
+                    .await
+                    .map_err(|e| err(&format!("remove container {}", spec.name), e))?;
+            }
+        }
+        drop(held);
         let droplet = self.wait_active(&spec.name).await?;
         self.record_host_keys(&droplet).await?;
         Ok(droplet)
@@ -527,7 +749,8 @@ impl Provider for DockerCloud {
         d.start_container(&droplet.id, None)
             .await
             .map_err(|e| err(&format!("start container {}", droplet.name), e))?;
-        // The address may differ after a restart; the keys do not.
+        // The address is pinned (a droplet made by an older version may get another one);
+        // the keys do not change either.
         let on = self.wait_active(&droplet.name).await?;
         self.record_host_keys(&on).await
     }
@@ -621,5 +844,40 @@ mod tests {
     fn snapshot_tags_are_valid_image_tags() {
         assert_eq!(snapshot_tag("web1-base"), "web1-base");
         assert_eq!(snapshot_tag("-Web 1/base:v2"), "Web-1-base-v2");
+    }
+
+    fn network(subnet: &str, range: Option<&str>, gateway: &str) -> NetworkInspect {
+        NetworkInspect {
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(subnet.into()),
+                    ip_range: range.map(Into::into),
+                    gateway: Some(gateway.into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn droplet_addresses_are_the_lowest_free_below_the_dynamic_range() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let n = network("172.20.0.0/16", Some("172.20.128.0/17"), "172.20.0.1");
+        let none = HashSet::new();
+        assert_eq!(free_address(&n, &none, &none), Ok(Some(ip("172.20.0.2"))));
+        let taken = HashSet::from([ip("172.20.0.2"), ip("172.20.0.4")]);
+        assert_eq!(free_address(&n, &taken, &none), Ok(Some(ip("172.20.0.3"))));
+        assert_eq!(
+            free_address(&n, &taken, &HashSet::from([ip("172.20.0.3")])),
+            Ok(Some(ip("172.20.0.5")))
+        );
+        let (base, prefix) = parse_cidr("172.20.0.0/16").unwrap();
+        assert_eq!(Ipv4Addr::from(upper_half(base, prefix)), ip("172.20.128.0"));
+        let tiny = network("10.0.0.0/30", None, "10.0.0.1");
+        assert_eq!(free_address(&tiny, &none, &none), Ok(Some(ip("10.0.0.2"))));
+        assert!(free_address(&tiny, &HashSet::from([ip("10.0.0.2")]), &none).is_err());
+        assert_eq!(free_address(&NetworkInspect::default(), &none, &none), Ok(None));
     }
 }

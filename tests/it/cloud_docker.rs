@@ -307,3 +307,176 @@ fn docker_droplets_are_planned_created_discovered_snapshotted_and_destroyed() {
         assert!(!known.contains(&format!("{ip} ")), "{ip} still in {known}");
     }
 }
+
+const PIN_UP: &str = r#"
+let p = var("prefix");
+step("droplets", || {
+    for n in ["app", "db"] {
+        let d = cloud::droplet(`${p}-${n}`, #{ tags: ["role:app"] });
+        print(`droplet ${d.name} at ${d.public_ip}`);
+    }
+});
+"#;
+
+const PIN_OFF: &str = r#"
+step("off", || cloud::power_off(`${var("prefix")}-app`));
+"#;
+
+const PIN_ON: &str = r#"
+let p = var("prefix");
+step("on", || {
+    cloud::power_on(`${p}-app`);
+    print(`app is ${wait::cloud_active(`${p}-app`, "60s").status} again`);
+});
+inventory::refresh();
+step("login", hosts(`${p}-app`), |h| {
+    let r = h.run("hostname", #{ readonly: true });
+    print(`logged in to ${h.name} at ${h.public_ip}: ${r.stdout}`);
+});
+"#;
+
+/// A droplet keeps its address across power off and on, like a real one, even when another
+/// container joined the network while it was off (Docker would hand that container the
+/// free address, and the droplet a new one when started again).
+#[test]
+fn docker_droplets_keep_their_address_across_power_cycles() {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let prefix = format!("rbp{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+    let network = format!("runbook-{prefix}");
+    let _cleanup = Cleanup {
+        prefix: prefix.clone(),
+        network: network.clone(),
+        snapshots: vec![],
+    };
+    assert!(
+        !docker(&["image", "ls", "-q", IMAGE]).trim().is_empty(),
+        "image {IMAGE} is missing: run scripts/testbed.sh setup"
+    );
+    let n = |s: &str| format!("{prefix}-{s}");
+    let p = docker_project(&prefix);
+    p.write("up.rhai", PIN_UP);
+    p.write("off.rhai", PIN_OFF);
+    p.write("on.rhai", PIN_ON);
+    p.write("down.rhai", TEARDOWN);
+    let play = |file: &str| p.runbook(&["play", file, "-i", prefix.as_str()]);
+
+    let up = play("up.rhai");
+    assert_eq!(up.code, 0, "{}", up.all());
+    let app_ip = ip_of(&n("app"));
+    assert!(!app_ip.is_empty() && app_ip != ip_of(&n("db")), "{}", up.all());
+    assert!(
+        up.stdout.contains(&format!("droplet {} at {app_ip}\n", n("app"))),
+        "{}",
+        up.all()
+    );
+
+    let off = play("off.rhai");
+    assert_eq!(off.code, 0, "{}", off.all());
+    assert_eq!(ip_of(&n("app")), "", "app is stopped");
+    // A powered-off droplet still shows its address.
+    let inv = p.runbook(&["inventory", "-i", &prefix, "--json"]);
+    assert_eq!(inv.code, 0, "{}", inv.all());
+    let doc: Value = serde_json::from_str(&inv.stdout).unwrap();
+    assert_eq!(doc["hosts"][n("app")]["address"], app_ip.as_str(), "{}", inv.stdout);
+
+    // An unrelated container joins the network while the droplet is off.
+    let intruder = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--name",
+            &n("intruder"),
+            "--network",
+            &network,
+            IMAGE,
+            "sleep",
+            "600",
+        ])
+        .output()
+        .expect("docker runs");
+    assert!(
+        intruder.status.success(),
+        "{}",
+        String::from_utf8_lossy(&intruder.stderr)
+    );
+    let intruder_ip = ip_of(&n("intruder"));
+    assert!(!intruder_ip.is_empty());
+    assert_ne!(
+        intruder_ip, app_ip,
+        "the intruder got the address of the stopped droplet"
+    );
+
+    let on = play("on.rhai");
+    assert_eq!(on.code, 0, "{}", on.all());
+    assert_eq!(ip_of(&n("app")), app_ip, "{}", on.all());
+    for line in [
+        "app is active again\n".to_string(),
+        format!("logged in to {0} at {app_ip}: {0}\n", n("app")),
+    ] {
+        assert!(on.stdout.contains(&line), "missing {line:?}\n{}", on.all());
+    }
+
+    // Destroying the droplets removes the network once the intruder is gone.
+    let _ = Command::new("docker").args(["rm", "-f", &n("intruder")]).output();
+    let down = play("down.rhai");
+    assert_eq!(down.code, 0, "{}", down.all());
+    assert!(containers(&prefix).is_empty(), "{:?}", containers(&prefix));
+    assert!(
+        docker(&["network", "ls", "-q", "--filter", &format!("name={network}")])
+            .trim()
+            .is_empty()
+    );
+}
+
+/// A project whose inventory `prefix` uses the docker provider.
+fn docker_project(prefix: &str) -> Project {
+    let p = Project::new();
+    p.write(
+        &format!("inventory/{prefix}.toml"),
+        &format!(
+            "[vars]\nprefix = \"{prefix}\"\n\n[ssh]\nuser = \"root\"\nkey = \"{}\"\nknown_hosts = \"known_hosts\"\n\n\
+             [cloud]\nprovider = \"docker\"\ntag = \"runbook:{prefix}\"\n",
+            client_key().display()
+        ),
+    );
+    p
+}
+
+/// A network made by an older version, without a subnet of its own, cannot pin addresses:
+/// droplets are still created there, with the address Docker gives them.
+#[test]
+fn docker_droplets_are_created_unpinned_on_networks_of_older_versions() {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let prefix = format!("rbo{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+    let network = format!("runbook-{prefix}");
+    let _cleanup = Cleanup {
+        prefix: prefix.clone(),
+        network: network.clone(),
+        snapshots: vec![],
+    };
+    let made = Command::new("docker")
+        .args([
+            "network",
+            "create",
+            "--label",
+            &format!("runbook.network={network}"),
+            &network,
+        ])
+        .output()
+        .expect("docker runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let p = docker_project(&prefix);
+    p.write("up.rhai", PIN_UP);
+    p.write("down.rhai", TEARDOWN);
+    let up = p.runbook(&["play", "up.rhai", "-i", &prefix]);
+    assert_eq!(up.code, 0, "{}", up.all());
+    for host in ["app", "db"] {
+        let name = format!("{prefix}-{host}");
+        let ip = ip_of(&name);
+        assert!(!ip.is_empty(), "{name}: {}", up.all());
+        assert!(up.stdout.contains(&format!("droplet {name} at {ip}\n")), "{}", up.all());
+    }
+    let down = p.runbook(&["play", "down.rhai", "-i", &prefix]);
+    assert_eq!(down.code, 0, "{}", down.all());
+    assert!(containers(&prefix).is_empty(), "{:?}", containers(&prefix));
+}
