@@ -131,29 +131,10 @@ step("down", || {
 
 #[test]
 fn docker_droplets_are_planned_created_discovered_snapshotted_and_destroyed() {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let prefix = format!("rbc{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
-    let network = format!("runbook-{prefix}");
-    let _cleanup = Cleanup {
-        prefix: prefix.clone(),
-        network: network.clone(),
-        snapshots: vec![format!("{prefix}-web1-base")],
-    };
-    assert!(
-        !docker(&["image", "ls", "-q", IMAGE]).trim().is_empty(),
-        "image {IMAGE} is missing: run scripts/testbed.sh setup"
-    );
+    let (prefix, network, _cleanup) = engine_scope("rbc", &["web1-base"]);
     let n = |s: &str| format!("{prefix}-{s}");
 
-    let p = Project::new();
-    p.write(
-        &format!("inventory/{prefix}.toml"),
-        &format!(
-            "[vars]\nprefix = \"{prefix}\"\n\n[ssh]\nuser = \"root\"\nkey = \"{}\"\nknown_hosts = \"known_hosts\"\n\n\
-             [cloud]\nprovider = \"docker\"\ntag = \"runbook:{prefix}\"\n",
-            client_key().display()
-        ),
-    );
+    let p = docker_project(&prefix);
     p.write("provision.rhai", PROVISION);
     p.write("grow.rhai", GROW);
     p.write("teardown.rhai", TEARDOWN);
@@ -340,18 +321,7 @@ step("login", hosts(`${p}-app`), |h| {
 /// free address, and the droplet a new one when started again).
 #[test]
 fn docker_droplets_keep_their_address_across_power_cycles() {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let prefix = format!("rbp{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
-    let network = format!("runbook-{prefix}");
-    let _cleanup = Cleanup {
-        prefix: prefix.clone(),
-        network: network.clone(),
-        snapshots: vec![],
-    };
-    assert!(
-        !docker(&["image", "ls", "-q", IMAGE]).trim().is_empty(),
-        "image {IMAGE} is missing: run scripts/testbed.sh setup"
-    );
+    let (prefix, network, _cleanup) = engine_scope("rbp", &[]);
     let n = |s: &str| format!("{prefix}-{s}");
     let p = docker_project(&prefix);
     p.write("up.rhai", PIN_UP);
@@ -429,6 +399,24 @@ fn docker_droplets_keep_their_address_across_power_cycles() {
 }
 
 /// A project whose inventory `prefix` uses the docker provider.
+/// A unique prefix for what a test makes on the engine, its inventory's network, and the
+/// guard that removes both (and the named snapshots, `PREFIX-NAME`) when the test ends.
+fn engine_scope(letters: &str, snapshots: &[&str]) -> (String, String, Cleanup) {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let prefix = format!("{letters}{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+    let network = format!("runbook-{prefix}");
+    let cleanup = Cleanup {
+        prefix: prefix.clone(),
+        network: network.clone(),
+        snapshots: snapshots.iter().map(|s| format!("{prefix}-{s}")).collect(),
+    };
+    assert!(
+        !docker(&["image", "ls", "-q", IMAGE]).trim().is_empty(),
+        "image {IMAGE} is missing: run scripts/testbed.sh setup"
+    );
+    (prefix, network, cleanup)
+}
+
 fn docker_project(prefix: &str) -> Project {
     let p = Project::new();
     p.write(
@@ -446,14 +434,7 @@ fn docker_project(prefix: &str) -> Project {
 /// droplets are still created there, with the address Docker gives them.
 #[test]
 fn docker_droplets_are_created_unpinned_on_networks_of_older_versions() {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let prefix = format!("rbo{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
-    let network = format!("runbook-{prefix}");
-    let _cleanup = Cleanup {
-        prefix: prefix.clone(),
-        network: network.clone(),
-        snapshots: vec![],
-    };
+    let (prefix, network, _cleanup) = engine_scope("rbo", &[]);
     let made = Command::new("docker")
         .args([
             "network",
