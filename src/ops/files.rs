@@ -91,7 +91,11 @@ pub fn read(host: &Host, path: &str, opts: Map) -> OpResult<Dynamic> {
     must_be_absolute("read", path)?;
     let opts = Opts::new("read", opts, super::BECOME)?;
     let who = become_of(&opts)?;
-    let cur = host.file_fact(path, &who)?;
+    // Nothing known about the file yet (no planned write, no probe this step): one round
+    // trip answers both whether it is a file and what it holds.
+    let Some(cur) = host.file_fact_known(path) else {
+        return read_unknown(host, path, &who);
+    };
     if cur.kind == FileKind::Missing && cur.content.is_none() {
         return Ok(Dynamic::UNIT);
     }
@@ -104,6 +108,37 @@ pub fn read(host: &Host, path: &str, opts: Map) -> OpResult<Dynamic> {
     }
     let bytes = content_of(host, path, &cur, &who)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned().into())
+}
+
+/// `read` in one command: a marker line (file, missing, denied, or something else), then
+/// the content of a file.
+fn read_unknown(host: &Host, path: &str, who: &Become) -> OpResult<Dynamic> {
+    let q = quote(path);
+    let req = ExecRequest {
+        script: format!(
+            "if [ -f {q} ]; then echo file && exec cat -- {q}; elif [ -e {q} ]; then echo other; \
+             elif LC_ALL=C stat -- {q} 2>&1 | grep -q 'Permission denied'; then echo denied; else echo missing; fi"
+        ),
+        become_: who.clone(),
+        ..Default::default()
+    };
+    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (marker, content) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    match (out.code, marker) {
+        (0, "file") => Ok(content.to_string().into()),
+        (0, "missing") => Ok(Dynamic::UNIT),
+        (0, "denied") => Err(format!(
+            "{}: cannot tell whether {path} exists: permission denied (look with sudo)",
+            host.name()
+        )),
+        (0, _) => Err(format!("{}: read {path}: it is not a regular file", host.name())),
+        _ => Err(format!(
+            "{}: cannot read {path}: {}",
+            host.name(),
+            out.stderr_text().trim()
+        )),
+    }
 }
 
 /// The current content of a file: predicted (dry run) or read from the host.
