@@ -25,10 +25,11 @@ thread_local! {
     static IN_STEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Marks the current thread as running a step closure while `f` runs.
-fn in_step<T>(f: impl FnOnce() -> T) -> T {
+/// Marks the current thread as running a step closure while `f` runs, its changes
+/// counted for `counted`.
+fn in_step<T>(counted: &Arc<crate::host::HostState>, f: impl FnOnce() -> T) -> T {
     IN_STEP.with(|s| s.set(true));
-    let out = f();
+    let out = crate::host::counting_for(counted, f);
     IN_STEP.with(|s| s.set(false));
     out
 }
@@ -56,12 +57,19 @@ pub fn run_step(
     }
     let step = Step { id, fingerprint };
     let source = ctx.call_source().unwrap_or(&run.playbook_label).to_string();
+    run.forget_facts();
     let hosts = match targets {
         Targets::Controller => return run_controller_step(run, ctx, &step, closure, &source),
         Targets::Hosts(hosts) => hosts,
     };
+    // `--limit` decides where the step runs, and only that: the targets were chosen from
+    // the whole inventory, as without a limit.
+    let (hosts, left_out): (Vec<Host>, Vec<Host>) = match run.limit_hosts() {
+        Some(limit) => hosts.into_iter().partition(|h| limit.contains(h.name())),
+        None => (hosts, Vec::new()),
+    };
     let names: Vec<String> = hosts.iter().map(|h| h.name().to_string()).collect();
-    run.reporter.step_start(&id.name, &names);
+    run.reporter.step_start(&id.name, &names, left_out.len());
 
     let mut results: Vec<HostResult> = Vec::new();
     let mut values: Vec<(String, Dynamic)> = Vec::new();
@@ -227,7 +235,7 @@ fn run_controller_step(
     source: &str,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let id = step.id;
-    run.reporter.step_start(&id.name, &[]);
+    run.reporter.step_start(&id.name, &[], 0);
     match journaled(run, step, CONTROLLER) {
         Journaled::Done(r, value) => {
             run.reporter.step_end(&id.name, std::slice::from_ref(&r));
@@ -241,7 +249,7 @@ fn run_controller_step(
     }
     run.controller.begin_step();
     let start = Instant::now();
-    let result = in_step(|| closure.call_within_context::<Dynamic>(ctx, ()));
+    let result = in_step(&run.controller, || closure.call_within_context::<Dynamic>(ctx, ()));
     let changes = run.controller.changes();
     let status = match &result {
         Ok(_) if changes > 0 => HostStatus::Changed,
@@ -283,12 +291,21 @@ fn run_on_host(
 ) -> (HostResult, Option<Dynamic>) {
     host.state.begin_step();
     if host.state.spec.pending {
-        // A droplet the dry run would create: nothing to connect to, and everything the
-        // step does there will be a change.
+        // A droplet the dry run would create: nothing to connect to, and what the step will
+        // do there is unknown until it exists. It counts as one planned change, the same in
+        // the step line, the events and the recap.
+        run.reporter.change(
+            host.name(),
+            "step",
+            &step.id.name,
+            "runs once the host exists",
+            None,
+            None,
+        );
         let r = HostResult {
             host: host.name().to_string(),
             status: HostStatus::Changed,
-            changes: 0,
+            changes: 1,
             error: None,
             duration: Default::default(),
             reason: Some(crate::host::PENDING_HOST.into()),
@@ -296,7 +313,9 @@ fn run_on_host(
         return (conclude(run, step, r, None), None);
     }
     let start = Instant::now();
-    let result = in_step(|| closure.call_within_context::<Dynamic>(ctx, (host.clone(),)));
+    let result = in_step(&host.state, || {
+        closure.call_within_context::<Dynamic>(ctx, (host.clone(),))
+    });
     let changes = host.state.changes();
     let (status, error, value) = match result {
         Ok(v) => (

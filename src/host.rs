@@ -13,6 +13,10 @@ pub const PENDING_HOST: &str = "host not created yet (known after apply)";
 
 pub struct HostState {
     pub spec: HostSpec,
+    /// Held by each operation on this host: a host captured by a parallel step's closure is
+    /// used from several threads, and one operation's look and act must not interleave
+    /// with another's.
+    op_lock: Mutex<()>,
     pub groups: Vec<String>,
     pub vars: Vars,
     conn: tokio::sync::Mutex<Option<Arc<dyn Connection>>>,
@@ -28,6 +32,7 @@ impl HostState {
             spec,
             groups,
             vars,
+            op_lock: Mutex::new(()),
             conn: tokio::sync::Mutex::new(None),
             conn_error: Mutex::new(None),
             changes: AtomicUsize::new(0),
@@ -49,9 +54,40 @@ impl HostState {
         self.changes.load(Ordering::SeqCst)
     }
 
+    /// Counts one change (or planned change) for the step running on this thread: an
+    /// operation on another host (one the closure captured) is part of the work this
+    /// step did for the host it runs for, and is counted there.
     pub fn record_change(&self) {
-        self.changes.fetch_add(1, Ordering::SeqCst);
+        let counted = COUNTING.with(|c| {
+            c.borrow()
+                .as_ref()
+                .map(|s| s.changes.fetch_add(1, Ordering::SeqCst))
+                .is_some()
+        });
+        if !counted {
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
     }
+
+    /// Runs one operation with the host to itself.
+    pub fn exclusive<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _held = self.op_lock.lock().unwrap_or_else(|e| e.into_inner());
+        f()
+    }
+}
+
+thread_local! {
+    /// The host whose step closure runs on this thread (the controller's for a controller
+    /// step): where the changes this thread makes are counted.
+    static COUNTING: std::cell::RefCell<Option<Arc<HostState>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (a step's closure) with the changes it makes counted for `state`.
+pub fn counting_for<T>(state: &Arc<HostState>, f: impl FnOnce() -> T) -> T {
+    let previous = COUNTING.with(|c| c.replace(Some(state.clone())));
+    let out = f();
+    COUNTING.with(|c| *c.borrow_mut() = previous);
+    out
 }
 
 /// The value scripts hold (`|h| h.run(…)`): a host and the run it belongs to.

@@ -52,11 +52,14 @@ pub struct Run {
     pub sources: Arc<Sources>,
     pub playbook_label: String,
     /// Changes made by controller steps (cloud calls).
-    pub controller: HostState,
+    pub controller: Arc<HostState>,
     /// The journal of this run; none in a dry run, which changes nothing worth recording.
     pub journal: Option<Session>,
     hosts: Mutex<HashMap<String, Arc<HostState>>>,
-    limit: Option<BTreeSet<String>>,
+    /// `--limit`: where host steps run. Never what the playbook sees: `hosts()`, groups and
+    /// every value built from them see the whole inventory, so a limited run plans for a
+    /// host exactly what an unlimited one does.
+    limit: Option<String>,
     failed: Mutex<BTreeSet<String>>,
     occurrences: Mutex<HashMap<String, usize>>,
     seqs: Mutex<HashMap<String, usize>>,
@@ -121,14 +124,27 @@ impl Run {
         *self.inventory.write().unwrap() = inv;
     }
 
-    /// Hosts matching `pattern`, within `--limit`.
+    /// Hosts matching `pattern`, in the whole inventory (`--limit` does not apply here).
     pub fn select(self: &Arc<Self>, pattern: &str) -> std::result::Result<Vec<Host>, String> {
         let names = self.inventory.read().unwrap().select(pattern)?;
-        names
-            .iter()
-            .filter(|n| self.limit.as_ref().is_none_or(|l| l.contains(*n)))
-            .map(|n| self.host(n))
-            .collect()
+        names.iter().map(|n| self.host(n)).collect()
+    }
+
+    /// The hosts `--limit` lets steps run on, matched against the inventory as it is now
+    /// (hosts discovered by `inventory::refresh()` included); `None` without a limit.
+    pub fn limit_hosts(&self) -> Option<BTreeSet<String>> {
+        let pattern = self.limit.as_ref()?;
+        let inv = self.inventory.read().unwrap();
+        // The pattern was checked at the start; a later inventory can only add hosts.
+        Some(inv.select(pattern).unwrap_or_default().into_iter().collect())
+    }
+
+    /// Forgets every host's cached facts: a step starts from the hosts as they are, also
+    /// for hosts it only reaches through a captured value.
+    pub fn forget_facts(&self) {
+        for state in self.hosts.lock().unwrap().values() {
+            state.facts.begin_step();
+        }
     }
 
     pub fn mark_failed(&self, host: &str) {
@@ -206,7 +222,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
     let inventory = crate::inventory::discover::load(&settings.inventory, rt.handle(), &|t| secrets.remember(t))?;
-    let limit = match &settings.limit {
+    let limited = match &settings.limit {
         None => None,
         Some(p) => match inventory.select(p) {
             Ok(hosts) if hosts.is_empty() => {
@@ -215,7 +231,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
                     inventory.name
                 )));
             }
-            Ok(hosts) => Some(hosts.into_iter().collect()),
+            Ok(hosts) => Some(hosts.len()),
             Err(e) => return Err(Error::Usage(format!("--limit {p:?}: {e}"))),
         },
     };
@@ -227,10 +243,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         .unwrap_or_else(|| PathBuf::from("."));
     let mut engine = playbook::engine(dir, sources.clone());
     let pb = playbook::compile(&engine, &settings.playbook, &sources)?;
-    let host_count = limit
-        .as_ref()
-        .map_or(inventory.hosts.len(), |l: &BTreeSet<String>| l.len());
-    reporter.run_start(&pb.label, &inventory.name, host_count);
+    reporter.run_start(&pb.label, &inventory.name, inventory.hosts.len(), limited);
     let cancel = Arc::new(AtomicBool::new(false));
     crate::interrupt::install(cancel.clone(), reporter.clone())
         .map_err(|e| Error::io("cannot handle Ctrl-C and SIGTERM", e))?;
@@ -254,10 +267,10 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         rt: rt.handle().clone(),
         sources,
         playbook_label: pb.label.clone(),
-        controller: HostState::new(controller_spec(), vec![], Vars::new()),
+        controller: Arc::new(HostState::new(controller_spec(), vec![], Vars::new())),
         journal,
         hosts: Mutex::new(HashMap::new()),
-        limit,
+        limit: settings.limit.clone(),
         failed: Mutex::new(BTreeSet::new()),
         occurrences: Mutex::new(HashMap::new()),
         seqs: Mutex::new(HashMap::new()),

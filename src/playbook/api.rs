@@ -229,37 +229,37 @@ fn register_host(engine: &mut Engine) {
     engine.register_fn(
         "run",
         |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic| -> RhaiResult<Map> {
-            op(&ctx, ops::command::run(h, &cmd, Map::new()))
+            op(&ctx, h.state.exclusive(|| ops::command::run(h, &cmd, Map::new())))
         },
     );
     engine.register_fn(
         "run",
         |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic, opts: Map| -> RhaiResult<Map> {
-            op(&ctx, ops::command::run(h, &cmd, opts))
+            op(&ctx, h.state.exclusive(|| ops::command::run(h, &cmd, opts)))
         },
     );
     engine.register_fn(
         "upload",
         |ctx: NativeCallContext, h: &mut Host, local: Dynamic, remote: &str| -> RhaiResult<Map> {
-            op(&ctx, ops::transfer::upload(h, &local, remote, Map::new()))
+            op(&ctx, h.state.exclusive(|| ops::transfer::upload(h, &local, remote, Map::new())))
         },
     );
     engine.register_fn(
         "upload",
         |ctx: NativeCallContext, h: &mut Host, local: Dynamic, remote: &str, opts: Map| -> RhaiResult<Map> {
-            op(&ctx, ops::transfer::upload(h, &local, remote, opts))
+            op(&ctx, h.state.exclusive(|| ops::transfer::upload(h, &local, remote, opts)))
         },
     );
     engine.register_fn(
         "unpack",
         |ctx: NativeCallContext, h: &mut Host, archive: Dynamic, dest: &str| -> RhaiResult<Map> {
-            op(&ctx, ops::archive::unpack(h, &archive, dest, Map::new()))
+            op(&ctx, h.state.exclusive(|| ops::archive::unpack(h, &archive, dest, Map::new())))
         },
     );
     engine.register_fn(
         "unpack",
         |ctx: NativeCallContext, h: &mut Host, archive: Dynamic, dest: &str, opts: Map| -> RhaiResult<Map> {
-            op(&ctx, ops::archive::unpack(h, &archive, dest, opts))
+            op(&ctx, h.state.exclusive(|| ops::archive::unpack(h, &archive, dest, opts)))
         },
     );
 }
@@ -270,10 +270,10 @@ macro_rules! with_opts {
         $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*| -> RhaiResult<Map> {
             #[allow(unused_variables)]
             let opts = Map::new();
-            op(&ctx, $call(opts))
+            op(&ctx, $h.state.exclusive(|| $call(opts)))
         });
         $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*, opts: Map| -> RhaiResult<Map> {
-            op(&ctx, $call(opts))
+            op(&ctx, $h.state.exclusive(|| $call(opts)))
         });
     }};
 }
@@ -297,14 +297,14 @@ fn register_host_ops(engine: &mut Engine) {
     ));
     engine.register_fn(
         "ufw",
-        |ctx: NativeCallContext, h: &mut Host, opts: Map| -> RhaiResult<Map> { op(&ctx, firewall::ufw(h, opts)) },
+        |ctx: NativeCallContext, h: &mut Host, opts: Map| -> RhaiResult<Map> { op(&ctx, h.state.exclusive(|| firewall::ufw(h, opts))) },
     );
     with_opts!(engine, "apt", |h, packages: Dynamic| |o| string_list(&packages)
         .and_then(|p| package::apt(h, p, o)));
     engine.register_fn(
         "template",
         |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str| -> RhaiResult<Map> {
-            op(&ctx, template::template(h, src, dest, Map::new(), Map::new()))
+            op(&ctx, h.state.exclusive(|| template::template(h, src, dest, Map::new(), Map::new())))
         },
     );
     with_opts!(engine, "template", |h, src: &str, dest: &str, vars: Map| |o| {
@@ -313,32 +313,32 @@ fn register_host_ops(engine: &mut Engine) {
     engine.register_fn(
         "read",
         |ctx: NativeCallContext, h: &mut Host, path: &str| -> RhaiResult<Dynamic> {
-            op(&ctx, files::read(h, path, Map::new()))
+            op(&ctx, h.state.exclusive(|| files::read(h, path, Map::new())))
         },
     );
     engine.register_fn(
         "read",
         |ctx: NativeCallContext, h: &mut Host, path: &str, opts: Map| -> RhaiResult<Dynamic> {
-            op(&ctx, files::read(h, path, opts))
+            op(&ctx, h.state.exclusive(|| files::read(h, path, opts)))
         },
     );
     engine.register_fn(
         "fact",
         |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> {
-            op(&ctx, read_fact(h, name, None, Map::new()))
+            op(&ctx, h.state.exclusive(|| read_fact(h, name, None, Map::new())))
         },
     );
     engine.register_fn(
         "fact",
         |ctx: NativeCallContext, h: &mut Host, name: &str, arg: &str| -> RhaiResult<Dynamic> {
-            op(&ctx, read_fact(h, name, Some(arg), Map::new()))
+            op(&ctx, h.state.exclusive(|| read_fact(h, name, Some(arg), Map::new())))
         },
     );
     // `#{ sudo: true }` / `#{ user }`: look as another user (a path under a root-only dir).
     engine.register_fn(
         "fact",
         |ctx: NativeCallContext, h: &mut Host, name: &str, arg: &str, opts: Map| -> RhaiResult<Dynamic> {
-            op(&ctx, read_fact(h, name, Some(arg), opts))
+            op(&ctx, h.state.exclusive(|| read_fact(h, name, Some(arg), opts)))
         },
     );
 }

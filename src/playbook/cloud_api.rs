@@ -11,6 +11,7 @@ use super::api::fail;
 use super::convert::Opts;
 use crate::cloud::dns::{ARecord, Dns, HealthCheck};
 use crate::cloud::{self, Droplet, DropletPlan, DropletSpec, Provider};
+use crate::report::CONTROLLER;
 use crate::run::Run;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -89,12 +90,8 @@ impl Cloud {
 
     /// Reports an action done or, in dry-run, planned; both count as a change.
     fn changed(&self, what: &str) {
-        let line = if self.dry_run() {
-            format!("would {what}")
-        } else {
-            what.to_string()
-        };
-        self.run.reporter.log(None, &line);
+        let (op, target) = (what.split(' ').next().unwrap_or("cloud"), "");
+        self.run.reporter.change(CONTROLLER, op, target, what, None, None);
         self.run.controller.record_change();
     }
 

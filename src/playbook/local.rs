@@ -12,6 +12,7 @@ use super::convert::Opts;
 use crate::connection::Connection;
 use crate::connection::local::LocalConnection;
 use crate::ops::command;
+use crate::report::CONTROLLER;
 use crate::run::Run;
 use crate::ship;
 
@@ -90,10 +91,13 @@ fn local_run(run: &Run, cmd: &Dynamic, opts: Map) -> Result<Map, String> {
     let changed = !readonly && opts.bool("changed", true)?;
     let req = command::request(cmd, &opts)?;
     if run.settings.dry_run && !readonly {
-        run.reporter
-            .log(None, &format!("would run locally: {}", req.command_line()));
         if changed {
+            let what = format!("run locally: {}", req.command_line());
+            run.reporter.change(CONTROLLER, "local::run", "", &what, None, None);
             run.controller.record_change();
+        } else {
+            let what = format!("would run locally (no change): {}", req.command_line());
+            run.reporter.log(None, &what);
         }
         return Ok(command::result_map("", "", 0, changed));
     }
@@ -112,6 +116,8 @@ fn local_run(run: &Run, cmd: &Dynamic, opts: Map) -> Result<Map, String> {
         ));
     }
     if changed {
+        let what = format!("ran locally: {}", req.command_line());
+        run.reporter.change(CONTROLLER, "local::run", "", &what, None, None);
         run.controller.record_change();
     }
     Ok(command::result_map(

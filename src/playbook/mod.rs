@@ -103,7 +103,41 @@ pub fn engine(dir: PathBuf, sources: Arc<Sources>) -> Engine {
         rhai::Token::Reserved(s) if s.as_str() == "var" => rhai::Token::Identifier(s),
         other => other,
     });
+    #[allow(deprecated)] // volatile, not deprecated (Rhai's words)
+    engine.on_var(|name, _, ctx| Ok(unshared_host_value(name, ctx.scope())));
     engine
+}
+
+/// A private copy of a captured variable that holds hosts, for a step's closure.
+///
+/// A closure's captured variables are shared between every call of it, and Rhai locks one
+/// for the whole of a method call on it: a host captured outside a parallel step
+/// (`let db = hosts("db")[0]; step(…, |h| db.run(…))`) would be locked by one host's call
+/// while the others fail with "Data race detected". Hosts are handles (operations on one
+/// are serialised by the host itself), so each call may read its own copy; it is read-only,
+/// so assigning to such a variable inside a step is an error rather than a lost write.
+fn unshared_host_value(name: &str, scope: &rhai::Scope) -> Option<rhai::Dynamic> {
+    if !crate::executor::inside_step() {
+        return None;
+    }
+    let value = scope.get(name)?;
+    if !value.is_shared() || !holds_host(value) {
+        return None;
+    }
+    Some(value.flatten_clone())
+}
+
+fn holds_host(value: &rhai::Dynamic) -> bool {
+    if value.read_lock::<crate::host::Host>().is_some() {
+        return true;
+    }
+    if let Some(items) = value.read_lock::<rhai::Array>() {
+        return items.iter().any(holds_host);
+    }
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        return map.values().any(holds_host);
+    }
+    false
 }
 
 pub fn read(path: &Path) -> Result<String> {

@@ -71,6 +71,26 @@ pub struct Counts {
     pub skipped: usize,
 }
 
+impl Counts {
+    /// Counts one host's result of one step: the one rule every total follows.
+    pub fn add(&mut self, r: &HostResult) {
+        match r.status {
+            HostStatus::Ok | HostStatus::Changed => self.ok += 1,
+            HostStatus::Failed => self.failed += 1,
+            HostStatus::Skipped => self.skipped += 1,
+        }
+        self.changed += r.changes;
+    }
+
+    pub fn of(results: &[HostResult]) -> Counts {
+        let mut c = Counts::default();
+        for r in results {
+            c.add(r);
+        }
+        c
+    }
+}
+
 /// The name under which controller steps (no targets) are reported.
 pub const CONTROLLER: &str = "(controller)";
 
@@ -122,11 +142,18 @@ impl Reporter {
         let _ = out.flush();
     }
 
-    pub fn run_start(&self, playbook: &str, inventory: &str, hosts: usize) {
+    /// `hosts`: the inventory's; `limited`: how many of them `--limit` lets steps run on.
+    pub fn run_start(&self, playbook: &str, inventory: &str, hosts: usize, limited: Option<usize>) {
         let mode = if self.dry_run { "DRY RUN " } else { "PLAY " };
         self.emit(
-            || format!("{mode}{playbook} · inventory {inventory} · {hosts} host(s)"),
-            || json!({"event": "run_start", "playbook": playbook, "inventory": inventory, "hosts": hosts, "dry_run": self.dry_run}),
+            || match limited {
+                Some(n) => format!("{mode}{playbook} · inventory {inventory} · {hosts} host(s), steps limited to {n}"),
+                None => format!("{mode}{playbook} · inventory {inventory} · {hosts} host(s)"),
+            },
+            || {
+                json!({"event": "run_start", "playbook": playbook, "inventory": inventory, "hosts": hosts,
+                       "limited_to": limited, "dry_run": self.dry_run})
+            },
         );
     }
 
@@ -137,7 +164,8 @@ impl Reporter {
         );
     }
 
-    pub fn step_start(&self, step: &str, hosts: &[String]) {
+    /// `left_out`: targets of the step that `--limit` excludes.
+    pub fn step_start(&self, step: &str, hosts: &[String], left_out: usize) {
         {
             let mut recap = self.recap.lock().unwrap();
             let names = if hosts.is_empty() {
@@ -151,27 +179,27 @@ impl Reporter {
         }
         self.emit(
             || {
-                if hosts.is_empty() {
+                let limited = match left_out {
+                    0 => String::new(),
+                    n => format!(", {n} left out by --limit"),
+                };
+                if hosts.is_empty() && left_out == 0 {
                     format!("\nSTEP {step} (controller)")
                 } else {
-                    format!("\nSTEP {step} ({} host(s))", hosts.len())
+                    format!("\nSTEP {step} ({} host(s){limited})", hosts.len())
                 }
             },
-            || json!({"event": "step_start", "step": step, "hosts": hosts}),
+            || json!({"event": "step_start", "step": step, "hosts": hosts, "left_out": left_out}),
         );
     }
 
     pub fn host_result(&self, step: &str, r: &HostResult) {
-        {
-            let mut recap = self.recap.lock().unwrap();
-            let c = recap.entry(r.host.clone()).or_default();
-            match r.status {
-                HostStatus::Ok | HostStatus::Changed => c.ok += 1,
-                HostStatus::Failed => c.failed += 1,
-                HostStatus::Skipped => c.skipped += 1,
-            }
-            c.changed += r.changes;
-        }
+        self.recap
+            .lock()
+            .unwrap()
+            .entry(r.host.clone())
+            .or_default()
+            .add(r);
         self.emit(
             || {
                 let mut line = format!("  {:<8} {}", r.status.label(), r.host);
@@ -201,11 +229,13 @@ impl Reporter {
         );
     }
 
+    /// The step's totals, in the recap's units: `ok`, `failed`, `skipped` count hosts (this
+    /// step on that host), `changed` counts operations that changed something (or would).
     pub fn step_end(&self, step: &str, results: &[HostResult]) {
-        let count = |s: HostStatus| results.iter().filter(|r| r.status == s).count();
+        let c = Counts::of(results);
         self.emit(String::new, || {
-            json!({"event": "step_end", "step": step, "ok": count(HostStatus::Ok), "changed": count(HostStatus::Changed),
-                   "failed": count(HostStatus::Failed), "skipped": count(HostStatus::Skipped)})
+            json!({"event": "step_end", "step": step, "ok": c.ok, "changed": c.changed,
+                   "failed": c.failed, "skipped": c.skipped})
         });
     }
 
@@ -214,8 +244,13 @@ impl Reporter {
     pub fn change(&self, host: &str, op: &str, target: &str, summary: &str, script: Option<&str>, diff: Option<&str>) {
         self.emit(
             || {
-                let mark = if self.dry_run { "would" } else { "changed" };
-                let mut t = format!("  {mark}: [{host}] {op} {target}: {summary}");
+                let mut t = match (host, self.dry_run) {
+                    // The controller's changes (cloud, DNS, local commands) read as sentences.
+                    (CONTROLLER, true) => format!("  would {summary}"),
+                    (CONTROLLER, false) => format!("  {summary}"),
+                    (_, true) => format!("  would: [{host}] {op} {target}: {summary}"),
+                    (_, false) => format!("  changed: [{host}] {op} {target}: {summary}"),
+                };
                 if let Some(s) = script {
                     for l in s.lines() {
                         t.push_str(&format!("\n      $ {l}"));

@@ -235,3 +235,59 @@ fn the_prod_inventory_plans_the_recipe_on_digitalocean() {
     );
     fake.assert_no_violations();
 }
+
+/// A dry run on a fresh inventory: the droplets it would create are hosts of the later
+/// steps, each with its own recap row, and every count (step lines, `step_end`, `change`
+/// events, the recap, the closing line) agrees in text and in JSON.
+#[test]
+fn a_fresh_inventory_dry_run_counts_the_same_everywhere() {
+    let fake = FakeDo::start();
+    let p = Project::new();
+    let prod = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory/prod.toml")).unwrap();
+    let prod = prod.replacen("[cloud]\n", &format!("[cloud]\nendpoint = \"{}\"\n", fake.url()), 1);
+    p.write("inventory/prod.toml", &prod);
+    p.write("inventory/secrets/do_token", &format!("{TOKEN}\n"));
+    p.write("inventory/secrets/db_password", "not printed\n");
+    let playbook = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/provision.rhai");
+
+    let json = p.runbook(&["play", playbook, "-i", "prod", "--dry-run", "-o", "json"]);
+    assert_eq!(json.code, 0, "{}", json.all());
+    json.assert_counts_agree();
+    let events = json.events();
+    let recap = &events.last().unwrap()["hosts"];
+    for role in ["app", "web", "db"] {
+        let row = &recap[format!("ace-{role}1")];
+        assert!(row["changed"].as_u64().unwrap() >= 1, "ace-{role}1 plans changes: {row}\n{}", json.all());
+    }
+
+    // The text of the same plan: each host's step lines add up to its recap row.
+    let text = p.runbook(&["play", playbook, "-i", "prod", "--dry-run"]);
+    assert_eq!(text.code, 0, "{}", text.all());
+    let mut from_lines: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut rows: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut in_recap = false;
+    for line in text.stdout.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if line == "RECAP" {
+            in_recap = true;
+        } else if in_recap && words.len() == 5 && words[0] != "host" {
+            rows.insert(words[0].to_string(), words[2].parse().unwrap());
+        } else if !in_recap && line.starts_with("  ") && matches!(words.first(), Some(&("ok" | "changed" | "FAILED" | "skipped"))) {
+            let planned = match words.get(3) {
+                Some(&"planned") => words[2].parse().unwrap(),
+                _ => 0,
+            };
+            assert_eq!(words[0] == "changed", planned > 0, "{line}\n{}", text.all());
+            *from_lines.entry(words[1].to_string()).or_default() += planned;
+        }
+    }
+    assert_eq!(rows, from_lines, "{}", text.all());
+    let total: u64 = rows.values().sum();
+    assert!(
+        text.stdout.contains(&format!("{} hosts, {total} changes planned", rows.len() - 1)),
+        "{}",
+        text.all()
+    );
+    let recap_json: u64 = events.last().unwrap()["changes"].as_u64().unwrap();
+    assert_eq!(total, recap_json);
+}

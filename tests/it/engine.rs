@@ -424,3 +424,43 @@ fn unknown_flags_get_suggestions() {
         o.all()
     );
 }
+
+/// A host captured outside a parallel step is used by every host's closure at once: no
+/// "Data race detected", each call's command ran, one at a time on that host, and the
+/// changes count for the hosts whose closures made them.
+#[test]
+fn a_captured_host_is_shared_by_a_parallel_step() {
+    let p = Project::new();
+    p.local_inventory(&[("app", &["a1", "a2", "a3"]), ("db", &["d1"])]);
+    let log = p.path("d1.log");
+    p.write(
+        "site.rhai",
+        &format!(
+            r#"
+        let db = hosts("db")[0];
+        let dbs = hosts("db");
+        let tiers = #{{ primary: db }};
+        step("use the db", hosts("app"), |h| {{
+            db.run(["sh", "-c", `echo start ${{h.name}} >> {log}; sleep 0.2; echo end ${{h.name}} >> {log}`]);
+            dbs[0].run("true", #{{ readonly: true }});
+            tiers.primary.run("true", #{{ readonly: true }});
+        }});
+        "#,
+            log = log.display()
+        ),
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "-o", "json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let text = p.read("d1.log");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    for pair in lines.chunks(2) {
+        // Serialised on the shared host: each start is followed by its own end.
+        assert_eq!(pair[0].replace("start", "end"), pair[1], "{text}");
+    }
+    o.assert_counts_agree();
+    let recap = o.events().into_iter().last().unwrap();
+    for h in ["a1", "a2", "a3"] {
+        assert_eq!(recap["hosts"][h]["changed"], 1, "{}", o.all());
+    }
+}

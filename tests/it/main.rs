@@ -8,6 +8,7 @@ mod cloud_play;
 mod dns;
 mod engine;
 mod journal;
+mod limit;
 mod ops;
 mod recipe;
 mod release;

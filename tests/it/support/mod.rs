@@ -53,6 +53,52 @@ impl Output {
         recap["changes"].as_u64().expect("changes")
     }
 
+    /// Every count of a `--output json` run tells the same story: each host's recap row is
+    /// the sum of its step results, each `step_end` the sum of that step's results, the
+    /// total the number of `change` events, and a result is `changed` exactly when it
+    /// counts changes.
+    pub fn assert_counts_agree(&self) {
+        use std::collections::BTreeMap;
+        let events = self.events();
+        let mut per_host: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+        let mut per_step: Vec<[u64; 4]> = Vec::new();
+        for e in &events {
+            match e["event"].as_str().unwrap() {
+                "step_start" => per_step.push([0; 4]),
+                "host_result" => {
+                    let changes = e["changes"].as_u64().unwrap();
+                    let status = e["status"].as_str().unwrap();
+                    assert_eq!(status == "changed", changes > 0, "status and count disagree: {e}\n{}", self.all());
+                    let slot = match status {
+                        "ok" | "changed" => 0,
+                        "failed" => 2,
+                        _ => 3,
+                    };
+                    for c in [per_host.entry(e["host"].as_str().unwrap().to_string()).or_default(), per_step.last_mut().unwrap()] {
+                        c[slot] += 1;
+                        c[1] += changes;
+                    }
+                }
+                "step_end" => {
+                    let got = ["ok", "changed", "failed", "skipped"].map(|k| e[k].as_u64().unwrap());
+                    assert_eq!(got, *per_step.last().unwrap(), "step_end disagrees with its results: {e}\n{}", self.all());
+                }
+                _ => {}
+            }
+        }
+        let recap = events.last().expect("events");
+        assert_eq!(recap["event"], "recap", "{}", self.all());
+        for (host, c) in &per_host {
+            let row = &recap["hosts"][host];
+            let got = ["ok", "changed", "failed", "skipped"].map(|k| row[k].as_u64().unwrap());
+            assert_eq!(got, *c, "recap row of {host} disagrees with its step results\n{}", self.all());
+        }
+        let total: u64 = per_host.values().map(|c| c[1]).sum();
+        let change_events = events.iter().filter(|e| e["event"] == "change").count() as u64;
+        assert_eq!(recap["changes"].as_u64().unwrap(), total, "{}", self.all());
+        assert_eq!(change_events, total, "one change event per counted change\n{}", self.all());
+    }
+
     /// The JSON events of a `--output json` run.
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.stdout
