@@ -12,7 +12,7 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, NativeCallContext};
 
 use crate::host::Host;
 use crate::journal::{StepRecord, now_ms};
-use crate::playbook::convert::{to_dynamic, to_json};
+use crate::playbook::convert::{from_journal, to_json};
 use crate::playbook::diagnose;
 use crate::report::{CONTROLLER, HostResult, HostStatus};
 use crate::run::Run;
@@ -168,7 +168,7 @@ enum Journaled {
     No,
 }
 
-fn journaled(run: &Run, step: &Step, host: &str) -> Journaled {
+fn journaled(run: &Arc<Run>, step: &Step, host: &str) -> Journaled {
     let Some(done) = run.journal.as_ref().and_then(|j| j.done(&step.id.key(), host)) else {
         return Journaled::No;
     };
@@ -177,7 +177,8 @@ fn journaled(run: &Run, step: &Step, host: &str) -> Journaled {
     }
     let r = skipped(host, &format!("done in run {}", done.run));
     let r = conclude(run, step, r, Some(Recorded::Done(&done.value, done.run)));
-    Journaled::Done(r, to_dynamic(&done.value))
+    let value = from_journal(&done.value, &|name| run.host(name).ok());
+    Journaled::Done(r, value)
 }
 
 /// What a record holds besides the result.

@@ -15,6 +15,9 @@ pub fn to_json(d: &Dynamic) -> Value {
     if d.is::<super::cloud_api::Pending>() {
         return Value::String(super::cloud_api::PENDING_TEXT.into());
     }
+    if let Some(h) = d.read_lock::<crate::host::Host>() {
+        return host_to_json(&h);
+    }
     if let Some(a) = d.read_lock::<rhai::Array>() {
         return Value::Array(a.iter().map(to_json).collect());
     }
@@ -22,6 +25,39 @@ pub fn to_json(d: &Dynamic) -> Value {
         return Value::Object(m.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect());
     }
     rhai::serde::from_dynamic(d).unwrap_or(Value::Null)
+}
+
+/// The key that marks a host in JSON (journaled step values, template variables).
+pub const HOST_KEY: &str = "$host";
+
+/// A host as templates see it (name, addresses, groups), marked so that a journaled step
+/// value gives the host back on resume.
+fn host_to_json(h: &crate::host::Host) -> Value {
+    let spec = &h.state.spec;
+    let ip = |ip: &Option<String>| match spec.pending {
+        true => Value::String(super::cloud_api::PENDING_TEXT.into()),
+        false => Value::String(ip.clone().unwrap_or_else(|| spec.address.clone())),
+    };
+    serde_json::json!({
+        HOST_KEY: h.name(), "name": h.name(), "address": ip(&None),
+        "private_ip": ip(&spec.private_ip), "public_ip": ip(&spec.public_ip), "groups": h.state.groups,
+    })
+}
+
+/// A journaled value back as a script value: hosts (see `to_json`) become hosts of this
+/// run again when the inventory still has them.
+pub fn from_journal(v: &Value, host: &dyn Fn(&str) -> Option<crate::host::Host>) -> Dynamic {
+    match v {
+        Value::Object(m) => {
+            if let Some(h) = m.get(HOST_KEY).and_then(Value::as_str).and_then(host) {
+                return Dynamic::from(h);
+            }
+            let map: Map = m.iter().map(|(k, v)| (k.as_str().into(), from_journal(v, host))).collect();
+            map.into()
+        }
+        Value::Array(a) => a.iter().map(|v| from_journal(v, host)).collect::<rhai::Array>().into(),
+        other => to_dynamic(other),
+    }
 }
 
 pub fn vars_to_map(vars: &crate::inventory::Vars) -> Map {

@@ -888,3 +888,35 @@ fn secrets_never_reach_the_journal_in_clear() {
         "{run}"
     );
 }
+
+/// A step that returned hosts gives the same hosts back on resume (journaled by name), and
+/// a template sees a host as a map of its name and addresses, never as nothing.
+#[test]
+fn hosts_returned_by_a_step_come_back_as_hosts_on_resume() {
+    let (p, out) = project(
+        r#"
+        let out = var("out");
+        let picked = step("pick", || #{ first: hosts("web")[0], all: hosts("web") });
+        step("use", hosts("web"), |h| {
+            if h.name == "h2" && local::run(["test", "-e", `${out}/go`], #{ check: false, readonly: true }).code != 0 {
+                throw "not yet";
+            }
+            picked.first.run(["sh", "-c", `echo ${h.name} >> ${out}/used-${picked.first.name}`]);
+            h.file(`${out}/${h.name}.txt`, #{ content: `${picked.all.len()} ${picked.all[1].name}` + "\n" });
+        });
+        step("render", hosts("web"), |h| {
+            local::run(["sh", "-c", `printf '{{ first.name }} {{ first.address }}' > ${out}/first.j2`]);
+            h.template(`${out}/first.j2`, `${out}/${h.name}.first`, #{ first: picked.first });
+        });
+        "#,
+    );
+    let first = play(&p, &out, &[]);
+    assert_eq!(first.code, 2, "h2 fails the first time: {}", first.all());
+    std::fs::write(p.path("out/go"), "").unwrap();
+    let resumed = play(&p, &out, &["--resume"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.all());
+    assert!(resumed.stdout.contains("done in run 1"), "{}", resumed.all());
+    assert_eq!(p.read("out/h2.txt"), "3 h2\n");
+    assert_eq!(p.read("out/used-h1").lines().count(), 3, "the host came back: {}", resumed.all());
+    assert_eq!(p.read("out/h3.first"), "h1 h1", "the local test hosts are addressed by name");
+}
