@@ -20,7 +20,7 @@ pub fn script_of(cmd: &Dynamic) -> OpResult<String> {
     }
     match cmd.read_lock::<Array>() {
         Some(argv) if !argv.is_empty() => {
-            let words: Vec<String> = argv.iter().map(|w| w.to_string()).collect();
+            let words = crate::playbook::convert::strings(&argv).map_err(|e| format!("run: the command's words: {e}"))?;
             Ok(shell::join(&words))
         }
         Some(_) => Err("run: the command is an empty array".into()),

@@ -360,7 +360,8 @@ fn string_list(d: &Dynamic) -> Result<Vec<String>, String> {
     if d.is_string() {
         return Ok(vec![d.to_string()]);
     }
-    d.read_lock::<Array>()
-        .map(|a| a.iter().map(|x| x.to_string()).collect())
-        .ok_or_else(|| format!("expected a list of names, not {}", d.type_name()))
+    match d.read_lock::<Array>() {
+        Some(a) => convert::strings(&a).map_err(|e| format!("apt: the packages: {e}")),
+        None => Err(format!("apt: expected a list of package names, not {}", d.type_name())),
+    }
 }

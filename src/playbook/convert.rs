@@ -131,7 +131,15 @@ impl<'a> Opts<'a> {
         match self.get(key) {
             None => Ok(Vec::new()),
             Some(v) => match v.read_lock::<Map>() {
-                Some(m) => Ok(m.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+                Some(m) => m
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = text_of(v).ok_or_else(|| {
+                            format!("{}: option `{key}`: `{k}` must be text or a number, not {}", self.func, v.type_name())
+                        })?;
+                        Ok((k.to_string(), text))
+                    })
+                    .collect(),
                 None => Err(self.wrong(key, "a map", v)),
             },
         }
@@ -143,7 +151,7 @@ impl<'a> Opts<'a> {
             None => Ok(Vec::new()),
             Some(v) if v.is_string() => Ok(vec![v.to_string()]),
             Some(v) => match v.read_lock::<rhai::Array>() {
-                Some(a) => Ok(a.iter().map(|x| x.to_string()).collect()),
+                Some(a) => strings(&a).map_err(|e| format!("{}: option `{key}`: {e}", self.func)),
                 None => Err(self.wrong(key, "a list of strings", v)),
             },
         }
@@ -152,6 +160,28 @@ impl<'a> Opts<'a> {
     pub fn raw(&self, key: &str) -> Option<Dynamic> {
         self.get(key).cloned()
     }
+}
+
+/// A value that stands for text where a string is expected: a string, a number, a
+/// boolean, or an address a dry run cannot know yet. `()` (an unset value), lists, maps and
+/// hosts are not text: turning them into `""` or `[…]` would run something nobody wrote.
+pub fn text_of(v: &Dynamic) -> Option<String> {
+    if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
+        return Some(v.to_string());
+    }
+    if v.is::<super::cloud_api::Pending>() {
+        return Some(super::cloud_api::PENDING_TEXT.into());
+    }
+    None
+}
+
+/// Every item of a list as text (see `text_of`); the error names the first that is not.
+pub fn strings(items: &[Dynamic]) -> Result<Vec<String>, String> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| text_of(v).ok_or_else(|| format!("item {i} of the list is {}, not text", v.type_name())))
+        .collect()
 }
 
 pub fn parse_duration(v: &Dynamic) -> Result<Duration, String> {

@@ -464,3 +464,31 @@ fn a_captured_host_is_shared_by_a_parallel_step() {
         assert_eq!(recap["hosts"][h]["changed"], 1, "{}", o.all());
     }
 }
+
+/// Values that are not text (an unset `()`, a map) are refused where a command word, a
+/// package or an environment value is expected, instead of becoming `""` or `#{…}`; a host
+/// named twice in a step's targets runs once.
+#[test]
+fn values_that_are_not_text_are_refused_where_text_is_expected() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    for (script, want) in [
+        (r#"h.run(["echo", var("missing", ())])"#, "run: the command's words: item 1 of the list is (), not text"),
+        (r#"h.run("true", #{ env: #{ A: #{ b: 1 } } })"#, "run: option `env`: `A` must be text or a number, not map"),
+        (r#"h.apt(["curl", ()])"#, "apt: the packages: item 1 of the list is (), not text"),
+    ] {
+        p.write("site.rhai", &format!("step(\"s\", hosts(\"web\"), |h| {{ {script}; }});"));
+        let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+        assert_eq!(o.code, 2, "{}", o.all());
+        assert!(o.stdout.contains(want), "{script}: want {want:?}\n{}", o.all());
+    }
+    p.write(
+        "site.rhai",
+        "let r = step(\"s\", hosts(\"web\") + hosts(\"w1\"), |h| h.run([\"echo\", 7, true], #{ readonly: true }).stdout);\nprint(r);",
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "-o", "json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let results = o.events().iter().filter(|e| e["event"] == "host_result").count();
+    assert_eq!(results, 1, "{}", o.all());
+    assert!(o.stdout.contains("7 true"), "{}", o.all());
+}
