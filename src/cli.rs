@@ -14,7 +14,8 @@ Examples:
   runbook play playbooks/harden.rhai -i prod --resume
   runbook history -i prod
   runbook check playbooks/replicate.rhai
-  runbook inventory -i prod --graph";
+  runbook inventory -i prod --graph
+  runbook doc h.file";
 
 #[derive(Debug, Parser)]
 #[command(name = "runbook", version, about = "Infrastructure as code you can read, dry-run, resume and repeat", after_help = EXAMPLES)]
@@ -35,6 +36,14 @@ pub enum Command {
     },
     /// Show an inventory's groups, hosts and merged variables
     Inventory(InventoryArgs),
+    /// The API reference: every built-in, or one (`runbook doc h.file`)
+    Doc {
+        /// A built-in as playbooks write it: h.file, step, cloud::droplet, wait::http
+        name: Option<String>,
+        /// The whole reference as Markdown (docs/reference.md)
+        #[arg(long, conflicts_with = "name")]
+        markdown: bool,
+    },
     /// List the journaled runs, or show one run's steps × hosts
     History(HistoryArgs),
 }

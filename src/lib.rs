@@ -1,5 +1,6 @@
 //! runbook: Rhai playbooks run against an inventory's hosts through idempotent built-ins.
 
+pub mod builtins;
 pub mod cli;
 pub mod cloud;
 pub mod connection;
@@ -13,6 +14,7 @@ pub mod inventory;
 pub mod journal;
 pub mod ops;
 pub mod playbook;
+pub mod reference;
 pub mod report;
 pub mod run;
 pub mod secrets;
@@ -27,6 +29,11 @@ use inventory::Vars;
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    if !matches!(cli.command, Command::Play(_)) {
+        // Printing commands end quietly when their reader goes away (`runbook doc | head`).
+        // Not a play: one must finish its running commands and journal them.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let result = match cli.command {
         Command::Play(args) => match settings(args) {
             Ok(s) => return run::play(s),
@@ -35,6 +42,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check { playbook } => run::check(&playbook).map(|msg| println!("{msg}")),
         Command::Inventory(args) => show_inventory(args),
         Command::History(args) => history(args),
+        Command::Doc { name, markdown } => match markdown {
+            true => Ok(print!("{}", reference::markdown())),
+            false => reference::doc(name.as_deref()).map(|t| println!("{t}")).map_err(Error::Usage),
+        },
     };
     match result {
         Ok(()) => 0,

@@ -74,7 +74,11 @@ pub struct Opts<'a> {
 impl<'a> Opts<'a> {
     pub fn new(func: &'a str, map: Map, allowed: &[&str]) -> Result<Self, String> {
         if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(format!("{func}: unknown option `{k}` (known: {})", allowed.join(", ")));
+            let hint = match crate::builtins::suggest(k, allowed.iter().copied()) {
+                Some(s) => format!("; did you mean `{s}`?"),
+                None => String::new(),
+            };
+            return Err(format!("{func}: unknown option `{k}`{hint} (known: {})", allowed.join(", ")));
         }
         Ok(Opts { func, map })
     }
