@@ -115,9 +115,17 @@ impl Builtin {
         // The options map goes after the positional arguments, except for `step`, whose
         // closure comes last.
         if !self.options.is_empty() {
-            let at = if self.name == "step" { parts.len() - 1 } else { parts.len() };
+            let at = if self.name == "step" {
+                parts.len() - 1
+            } else {
+                parts.len()
+            };
             // A droplet's options are its spec, and the spec is required.
-            let map = if self.name == "droplet" { "#{ spec }" } else { "[#{ options }]" };
+            let map = if self.name == "droplet" {
+                "#{ spec }"
+            } else {
+                "[#{ options }]"
+            };
             parts.insert(at, map.into());
         }
         format!("{}({})", self.qualified(), parts.join(", "))
@@ -144,12 +152,7 @@ const fn maybe(name: &'static str, ty: &'static str, doc: &'static str) -> Arg {
 }
 
 const fn opt(name: &'static str, ty: Ty, default: &'static str, doc: &'static str) -> Opt {
-    Opt {
-        name,
-        ty,
-        default,
-        doc,
-    }
+    Opt { name, ty, default, doc }
 }
 
 const fn field(name: &'static str, ty: &'static str, doc: &'static str) -> Field {
@@ -157,10 +160,20 @@ const fn field(name: &'static str, ty: &'static str, doc: &'static str) -> Field
 }
 
 const SUDO: Opt = opt("sudo", Ty::Bool, "false", "run as root through `sudo -n`");
-const USER: Opt = opt("user", Ty::Str, "the login user", "run as this user (`sudo -n -u USER`)");
+const USER: Opt = opt(
+    "user",
+    Ty::Str,
+    "the login user",
+    "run as this user (`sudo -n -u USER`)",
+);
 const OWNER: Opt = opt("owner", Ty::Str, "unchanged (new: the login user)", "owning user");
 const GROUP: Opt = opt("group", Ty::Str, "unchanged (new: the user's group)", "owning group");
-const MODE: Opt = opt("mode", Ty::Mode, "unchanged (new files 0644, dirs 0755)", "permissions, a string: \"0644\", \"644\"");
+const MODE: Opt = opt(
+    "mode",
+    Ty::Mode,
+    "unchanged (new files 0644, dirs 0755)",
+    "permissions, a string: \"0644\", \"644\"",
+);
 
 /// What every idempotent operation returns.
 const OP_RESULT: &[Field] = &[
@@ -169,14 +182,22 @@ const OP_RESULT: &[Field] = &[
 ];
 
 const RUN_RESULT: &[Field] = &[
-    field("stdout", "string", "standard output (\"\" when not executed in a dry run)"),
+    field(
+        "stdout",
+        "string",
+        "standard output (\"\" when not executed in a dry run)",
+    ),
     field("stderr", "string", "standard error"),
     field("code", "integer", "the exit code"),
     field("changed", "bool", "whether it counts as a change"),
 ];
 
 const DROPLET: &[Field] = &[
-    field("id", "integer or string", "the provider's id; `(known after apply)` in a dry run"),
+    field(
+        "id",
+        "integer or string",
+        "the provider's id; `(known after apply)` in a dry run",
+    ),
     field("name", "string", ""),
     field("status", "string", "`new`, `active`, `off`, …"),
     field("tags", "list of strings", ""),
@@ -189,12 +210,27 @@ const DROPLET: &[Field] = &[
 
 const RUN_OPTIONS: &[Opt] = &[
     opt("check", Ty::Bool, "true", "fail the step when the exit code is not 0"),
-    opt("readonly", Ty::Bool, "false", "the command only reads: it runs in a dry run too and is never a change"),
-    opt("changed", Ty::Bool, "true", "count the command as a change when it runs"),
+    opt(
+        "readonly",
+        Ty::Bool,
+        "false",
+        "the command only reads: it runs in a dry run too and is never a change",
+    ),
+    opt(
+        "changed",
+        Ty::Bool,
+        "true",
+        "count the command as a change when it runs",
+    ),
     opt("env", Ty::Map, "#{}", "environment variables (values: text or numbers)"),
     opt("cwd", Ty::Str, "the login directory", "working directory"),
     opt("stdin", Ty::Str, "none", "text fed to the command's standard input"),
-    opt("timeout", Ty::Duration, "--command-timeout (30m)", "kill the command after this long"),
+    opt(
+        "timeout",
+        Ty::Duration,
+        "--command-timeout (30m)",
+        "kill the command after this long",
+    ),
 ];
 
 const HOST_RUN_OPTIONS: &[Opt] = &[
@@ -217,12 +253,30 @@ pub static BUILTINS: &[Builtin] = &[
         receiver: Receiver::Global,
         args: &[
             arg("name", "string", "the step's name, shown and journaled"),
-            maybe("targets", "hosts(…), a host, a list of hosts or a pattern", "where it runs; leave out for a controller step"),
-            arg("closure", "|h| { … } (|| { … } for a controller step)", "what it does on each host"),
+            maybe(
+                "targets",
+                "hosts(…), a host, a list of hosts or a pattern",
+                "where it runs; leave out for a controller step",
+            ),
+            arg(
+                "closure",
+                "|h| { … } (|| { … } for a controller step)",
+                "what it does on each host",
+            ),
         ],
         options: &[
-            opt("serial", Ty::Int, "all at once", "run the hosts in batches of this many, one batch after another"),
-            opt("max_fail", Ty::Int, "0", "how many hosts may fail before the play stops after this step"),
+            opt(
+                "serial",
+                Ty::Int,
+                "all at once",
+                "run the hosts in batches of this many, one batch after another",
+            ),
+            opt(
+                "max_fail",
+                Ty::Int,
+                "0",
+                "how many hosts may fail before the play stops after this step",
+            ),
             opt("tags", Ty::StrOrList, "[]", "labels for the step"),
         ],
         returns: "a map host name → what the closure returned (a controller step: its value)",
@@ -234,7 +288,11 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "hosts",
         receiver: Receiver::Global,
-        args: &[arg("pattern", "string", "group or host names, globs (web*), unions (web,db), exclusions (!db2), intersections (&)")],
+        args: &[arg(
+            "pattern",
+            "string",
+            "group or host names, globs (web*), unions (web,db), exclusions (!db2), intersections (&)",
+        )],
         options: &[],
         returns: "a list of hosts (the whole inventory: --limit does not apply)",
         fields: &[],
@@ -245,7 +303,10 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "var",
         receiver: Receiver::Global,
-        args: &[arg("name", "string", ""), maybe("default", "any", "returned when the variable is not set")],
+        args: &[
+            arg("name", "string", ""),
+            maybe("default", "any", "returned when the variable is not set"),
+        ],
         options: &[],
         returns: "the variable's value (from --var / --var-json / --vars-file, else the inventory's [vars])",
         fields: &[],
@@ -256,7 +317,11 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "secret",
         receiver: Receiver::Global,
-        args: &[arg("name", "string", "the environment variable NAME (upper-cased) or the file secrets/NAME beside the inventory")],
+        args: &[arg(
+            "name",
+            "string",
+            "the environment variable NAME (upper-cased) or the file secrets/NAME beside the inventory",
+        )],
         options: &[],
         returns: "the secret's text; masked as *** in every output and the journal",
         fields: &[],
@@ -267,7 +332,10 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "log",
         receiver: Receiver::Global,
-        args: &[maybe("host", "host", "prefix the line with the host's name"), arg("message", "any", "")],
+        args: &[
+            maybe("host", "host", "prefix the line with the host's name"),
+            arg("message", "any", ""),
+        ],
         options: &[],
         returns: "()",
         fields: &[],
@@ -279,7 +347,11 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "run",
         receiver: Receiver::Host,
-        args: &[arg("command", "string or list", "a shell command as written, or a list of words (each quoted)")],
+        args: &[arg(
+            "command",
+            "string or list",
+            "a shell command as written, or a list of words (each quoted)",
+        )],
         options: HOST_RUN_OPTIONS,
         returns: "a map",
         fields: RUN_RESULT,
@@ -293,7 +365,12 @@ pub static BUILTINS: &[Builtin] = &[
         args: &[arg("path", "string", "absolute path on the host")],
         options: &[
             opt("content", Ty::Str, "none", "the file's text"),
-            opt("src", Ty::Str, "none", "a file on the controller (beside the playbook) to copy instead"),
+            opt(
+                "src",
+                Ty::Str,
+                "none",
+                "a file on the controller (beside the playbook) to copy instead",
+            ),
             MODE,
             OWNER,
             GROUP,
@@ -310,7 +387,11 @@ pub static BUILTINS: &[Builtin] = &[
         name: "template",
         receiver: Receiver::Host,
         args: &[
-            arg("src", "string", "a Jinja2 template beside the playbook, in templates/, or the stdlib's"),
+            arg(
+                "src",
+                "string",
+                "a Jinja2 template beside the playbook, in templates/, or the stdlib's",
+            ),
             arg("dest", "string", "path on the host"),
             maybe("vars", "map", "variables for the template, besides the host's own"),
         ],
@@ -326,7 +407,12 @@ pub static BUILTINS: &[Builtin] = &[
         receiver: Receiver::Host,
         args: &[arg("path", "string", ""), arg("line", "string", "the whole line")],
         options: &[
-            opt("regex", Ty::Str, "the line itself", "the line to replace: the last line matching this regex"),
+            opt(
+                "regex",
+                Ty::Str,
+                "the line itself",
+                "the line to replace: the last line matching this regex",
+            ),
             opt("state", Ty::Str, "\"present\"", "\"present\" or \"absent\""),
             MODE,
             OWNER,
@@ -354,7 +440,10 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "symlink",
         receiver: Receiver::Host,
-        args: &[arg("target", "string", "what the link points to"), arg("link", "string", "the link's path")],
+        args: &[
+            arg("target", "string", "what the link points to"),
+            arg("link", "string", "the link's path"),
+        ],
         options: &[OWNER, GROUP, SUDO, USER],
         returns: "a map",
         fields: OP_RESULT,
@@ -380,11 +469,26 @@ pub static BUILTINS: &[Builtin] = &[
         options: &[
             opt("home", Ty::Str, "/home/NAME", "home directory"),
             opt("shell", Ty::Str, "the system's default", "login shell"),
-            opt("groups", Ty::StrOrList, "unchanged", "supplementary groups: exactly these (or, with `append`, at least these)"),
-            opt("append", Ty::Bool, "false", "add `groups` to the user's groups instead of setting them"),
+            opt(
+                "groups",
+                Ty::StrOrList,
+                "unchanged",
+                "supplementary groups: exactly these (or, with `append`, at least these)",
+            ),
+            opt(
+                "append",
+                Ty::Bool,
+                "false",
+                "add `groups` to the user's groups instead of setting them",
+            ),
             opt("system", Ty::Bool, "false", "a system account"),
             opt("uid", Ty::Int, "the next free one", "user id of a new user"),
-            opt("create_home", Ty::Bool, "true (false for system users)", "make the home directory"),
+            opt(
+                "create_home",
+                Ty::Bool,
+                "true (false for system users)",
+                "make the home directory",
+            ),
             SUDO,
             USER,
         ],
@@ -400,8 +504,18 @@ pub static BUILTINS: &[Builtin] = &[
         args: &[arg("packages", "string or list of strings", "")],
         options: &[
             opt("state", Ty::Str, "\"present\"", "\"present\" or \"absent\""),
-            opt("update", Ty::Bool, "false", "refresh the package lists first when they are older than `cache_valid`"),
-            opt("cache_valid", Ty::Duration, "\"1h\"", "how old the package lists may be"),
+            opt(
+                "update",
+                Ty::Bool,
+                "false",
+                "refresh the package lists first when they are older than `cache_valid`",
+            ),
+            opt(
+                "cache_valid",
+                Ty::Duration,
+                "\"1h\"",
+                "how old the package lists may be",
+            ),
             SUDO,
             USER,
         ],
@@ -416,7 +530,11 @@ pub static BUILTINS: &[Builtin] = &[
         receiver: Receiver::Host,
         args: &[
             arg("name", "string", "the unit"),
-            arg("state", "string", "\"started\", \"stopped\", \"restarted\" or \"reloaded\""),
+            arg(
+                "state",
+                "string",
+                "\"started\", \"stopped\", \"restarted\" or \"reloaded\"",
+            ),
         ],
         options: &[opt("enabled", Ty::Bool, "unchanged", "started at boot"), SUDO, USER],
         returns: "a map",
@@ -430,10 +548,25 @@ pub static BUILTINS: &[Builtin] = &[
         receiver: Receiver::Host,
         args: &[],
         options: &[
-            opt("incoming", Ty::Str, "unchanged", "default policy: \"deny\", \"allow\" or \"reject\""),
+            opt(
+                "incoming",
+                Ty::Str,
+                "unchanged",
+                "default policy: \"deny\", \"allow\" or \"reject\"",
+            ),
             opt("outgoing", Ty::Str, "unchanged", "default policy"),
-            opt("rules", Ty::List, "[]", "#{ port, proto, from, action } each; action allow (default), deny, reject or limit"),
-            opt("enabled", Ty::Bool, "unchanged", "turn the firewall on (refused unless a rule lets SSH in)"),
+            opt(
+                "rules",
+                Ty::List,
+                "[]",
+                "#{ port, proto, from, action } each; action allow (default), deny, reject or limit",
+            ),
+            opt(
+                "enabled",
+                Ty::Bool,
+                "unchanged",
+                "turn the firewall on (refused unless a rule lets SSH in)",
+            ),
             opt("exact", Ty::Bool, "false", "delete rules not in `rules`"),
             SUDO,
             USER,
@@ -512,7 +645,12 @@ pub static BUILTINS: &[Builtin] = &[
         args: &[arg("name", "string", "")],
         options: &[
             opt("size", Ty::Str, "required", "size slug, e.g. \"s-1vcpu-1gb\""),
-            opt("image", Ty::Any, "required", "image slug, or a snapshot from cloud::snapshot"),
+            opt(
+                "image",
+                Ty::Any,
+                "required",
+                "image slug, or a snapshot from cloud::snapshot",
+            ),
             opt("region", Ty::Str, "required on DigitalOcean", "e.g. \"fra1\""),
             opt("ssh_keys", Ty::StrOrList, "[]", "key fingerprints or .pub files"),
             opt("tags", Ty::StrOrList, "[]", "`role:NAME` tags make groups"),
@@ -542,7 +680,10 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "snapshot",
         receiver: Receiver::Module("cloud"),
-        args: &[arg("droplet", "droplet or name", ""), arg("name", "string", "the snapshot's name")],
+        args: &[
+            arg("droplet", "droplet or name", ""),
+            arg("name", "string", "the snapshot's name"),
+        ],
         options: &[],
         returns: "the snapshot (`id`, `name`), usable as a droplet's `image`",
         fields: &[],
@@ -605,7 +746,12 @@ pub static BUILTINS: &[Builtin] = &[
         options: &[
             opt("ttl", Ty::Int, "300", "seconds"),
             opt("exact", Ty::Bool, "false", "remove addresses not in the list"),
-            opt("health_check", Ty::Map, "none", "Route 53: #{ type, port, path }, one multivalue-answer record per address"),
+            opt(
+                "health_check",
+                Ty::Map,
+                "none",
+                "Route 53: #{ type, port, path }, one multivalue-answer record per address",
+            ),
             opt("comment", Ty::Str, "none", "Route 53 change comment"),
         ],
         returns: "a map",
@@ -648,7 +794,12 @@ pub static BUILTINS: &[Builtin] = &[
         args: &[arg("host", "host", ""), maybe("timeout", "duration", "default 5m")],
         options: &[
             opt("user", Ty::Str, "the inventory's", "log in as this user"),
-            opt("sudo", Ty::Bool, "false", "also check that sudo works without a password"),
+            opt(
+                "sudo",
+                Ty::Bool,
+                "false",
+                "also check that sudo works without a password",
+            ),
         ],
         returns: "()",
         fields: &[],
@@ -659,7 +810,11 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "port",
         receiver: Receiver::Module("wait"),
-        args: &[arg("target", "host or address", ""), arg("port", "integer", ""), maybe("timeout", "duration", "default 60s")],
+        args: &[
+            arg("target", "host or address", ""),
+            arg("port", "integer", ""),
+            maybe("timeout", "duration", "default 60s"),
+        ],
         options: &[],
         returns: "()",
         fields: &[],
@@ -687,7 +842,10 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "cloud_active",
         receiver: Receiver::Module("wait"),
-        args: &[arg("droplet", "droplet or name", ""), maybe("timeout", "duration", "default 10m")],
+        args: &[
+            arg("droplet", "droplet or name", ""),
+            maybe("timeout", "duration", "default 10m"),
+        ],
         options: &[],
         returns: "the droplet",
         fields: DROPLET,
@@ -698,7 +856,11 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "until_true",
         receiver: Receiver::Module("wait"),
-        args: &[arg("closure", "|| …", "called until it returns something other than false or ()")],
+        args: &[arg(
+            "closure",
+            "|| …",
+            "called until it returns something other than false or ()",
+        )],
         options: &[
             opt("timeout", Ty::Duration, "\"60s\"", ""),
             opt("every", Ty::Duration, "\"2s\"", "the cap of the exponential back-off"),
@@ -714,9 +876,17 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "pack",
         receiver: Receiver::Module("local"),
-        args: &[arg("dir", "string", "directory on the controller"), arg("name", "string", "archive name (.runbook/build/NAME) or path")],
+        args: &[
+            arg("dir", "string", "directory on the controller"),
+            arg("name", "string", "archive name (.runbook/build/NAME) or path"),
+        ],
         options: &[
-            opt("exclude", Ty::StrOrList, "[]", "gitignore patterns, besides DIR/.runbookignore"),
+            opt(
+                "exclude",
+                Ty::StrOrList,
+                "[]",
+                "gitignore patterns, besides DIR/.runbookignore",
+            ),
             opt("prepare", Ty::Str, "none", "a command run in DIR first"),
         ],
         returns: "a map",
@@ -760,7 +930,11 @@ pub const HOST_PROPERTIES: &[Field] = &[
     field("private_ip", "string", "the private address (else the address)"),
     field("public_ip", "string", "the public address (else the address)"),
     field("groups", "list of strings", "the host's groups, `all` first"),
-    field("vars", "map", "the host's merged variables; also `h.var(name)`, `h.var(name, default)`"),
+    field(
+        "vars",
+        "map",
+        "the host's merged variables; also `h.var(name)`, `h.var(name, default)`",
+    ),
 ];
 
 /// The kinds `h.fact` reads, with their fields.
@@ -786,7 +960,11 @@ pub const FACTS: &[(&str, &str, &[Field])] = &[
     (
         "service",
         "a unit name",
-        &[field("exists", "bool", ""), field("active", "bool", ""), field("enabled", "bool", "")],
+        &[
+            field("exists", "bool", ""),
+            field("active", "bool", ""),
+            field("enabled", "bool", ""),
+        ],
     ),
     (
         "user",
@@ -799,7 +977,11 @@ pub const FACTS: &[(&str, &str, &[Field])] = &[
             field("groups", "list of strings", "the primary group first"),
         ],
     ),
-    ("group", "a group name", &[field("exists", "bool", ""), field("gid", "integer", "")]),
+    (
+        "group",
+        "a group name",
+        &[field("exists", "bool", ""), field("gid", "integer", "")],
+    ),
     (
         "ufw",
         "",
@@ -826,37 +1008,132 @@ pub const FACTS: &[(&str, &str, &[Field])] = &[
 
 /// Inventory file keys: (section, key, type, meaning). `NAME` stands for any name.
 pub const INVENTORY_KEYS: &[(&str, &str, &str, &str)] = &[
-    ("vars", "NAME", "any TOML value", "a variable of every host (lowest precedence)"),
+    (
+        "vars",
+        "NAME",
+        "any TOML value",
+        "a variable of every host (lowest precedence)",
+    ),
     ("groups.NAME", "hosts", "list of strings", "the group's hosts"),
-    ("groups.NAME", "children", "list of strings", "groups whose hosts belong to this one too"),
-    ("groups.NAME", "vars", "table", "variables of the group's hosts (over [vars]; inner groups over outer)"),
-    ("hosts.NAME", "address", "string", "where to connect (default: the name)"),
+    (
+        "groups.NAME",
+        "children",
+        "list of strings",
+        "groups whose hosts belong to this one too",
+    ),
+    (
+        "groups.NAME",
+        "vars",
+        "table",
+        "variables of the group's hosts (over [vars]; inner groups over outer)",
+    ),
+    (
+        "hosts.NAME",
+        "address",
+        "string",
+        "where to connect (default: the name)",
+    ),
     ("hosts.NAME", "port", "integer", "SSH port"),
     ("hosts.NAME", "user", "string", "login user"),
-    ("hosts.NAME", "connection", "\"ssh\" or \"local\"", "`local` runs on the controller (default ssh)"),
+    (
+        "hosts.NAME",
+        "connection",
+        "\"ssh\" or \"local\"",
+        "`local` runs on the controller (default ssh)",
+    ),
     ("hosts.NAME", "key", "string", "private key file"),
     ("hosts.NAME", "private_ip", "string", "`h.private_ip`"),
     ("hosts.NAME", "public_ip", "string", "`h.public_ip`"),
     ("hosts.NAME", "vars", "table", "the host's variables (over its groups')"),
-    ("ssh", "user", "string", "login user (default: ~/.ssh/config's User, else your login name)"),
-    ("ssh", "bootstrap_user", "string", "tried only when `user` is refused (a server not hardened yet)"),
+    (
+        "ssh",
+        "user",
+        "string",
+        "login user (default: ~/.ssh/config's User, else your login name)",
+    ),
+    (
+        "ssh",
+        "bootstrap_user",
+        "string",
+        "tried only when `user` is refused (a server not hardened yet)",
+    ),
     ("ssh", "port", "integer", "default 22"),
-    ("ssh", "key", "string", "private key file (~ expands); else ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa"),
-    ("ssh", "known_hosts", "string", "a known_hosts file beside the inventory, besides ~/.ssh/known_hosts"),
-    ("ssh", "jump", "string", "an inventory host or user@host:port to jump through"),
-    ("ssh", "password_secret", "string", "secret name of a login password (password login only when set)"),
-    ("ssh", "passphrase_secret", "string", "secret name of the key's passphrase"),
+    (
+        "ssh",
+        "key",
+        "string",
+        "private key file (~ expands); else ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa",
+    ),
+    (
+        "ssh",
+        "known_hosts",
+        "string",
+        "a known_hosts file beside the inventory, besides ~/.ssh/known_hosts",
+    ),
+    (
+        "ssh",
+        "jump",
+        "string",
+        "an inventory host or user@host:port to jump through",
+    ),
+    (
+        "ssh",
+        "password_secret",
+        "string",
+        "secret name of a login password (password login only when set)",
+    ),
+    (
+        "ssh",
+        "passphrase_secret",
+        "string",
+        "secret name of the key's passphrase",
+    ),
     ("ssh", "connect_timeout", "integer", "seconds (default 10)"),
     ("cloud", "provider", "string", "\"digitalocean\" or \"docker\""),
-    ("cloud", "tag", "string", "droplets with this tag are the inventory's; every droplet runbook makes carries it"),
-    ("cloud", "address", "string", "\"public\" (default) or \"private\": the address to connect to"),
-    ("cloud", "token_secret", "string", "secret name of the API token (default DIGITALOCEAN_TOKEN)"),
+    (
+        "cloud",
+        "tag",
+        "string",
+        "droplets with this tag are the inventory's; every droplet runbook makes carries it",
+    ),
+    (
+        "cloud",
+        "address",
+        "string",
+        "\"public\" (default) or \"private\": the address to connect to",
+    ),
+    (
+        "cloud",
+        "token_secret",
+        "string",
+        "secret name of the API token (default DIGITALOCEAN_TOKEN)",
+    ),
     ("cloud", "endpoint", "string", "another API endpoint (tests)"),
-    ("cloud", "network", "string", "docker: the network (default runbook-INVENTORY)"),
-    ("cloud", "ssh_public_key", "string", "docker: the key for root's authorized_keys (a file or the key)"),
-    ("dns", "provider", "string", "\"digitalocean\", \"route53\" or \"docker\" (a hosts file beside the inventory)"),
+    (
+        "cloud",
+        "network",
+        "string",
+        "docker: the network (default runbook-INVENTORY)",
+    ),
+    (
+        "cloud",
+        "ssh_public_key",
+        "string",
+        "docker: the key for root's authorized_keys (a file or the key)",
+    ),
+    (
+        "dns",
+        "provider",
+        "string",
+        "\"digitalocean\", \"route53\" or \"docker\" (a hosts file beside the inventory)",
+    ),
     ("dns", "endpoint", "string", "another API endpoint (tests)"),
-    ("dns", "token_secret", "string", "DigitalOcean: secret name of the API token"),
+    (
+        "dns",
+        "token_secret",
+        "string",
+        "DigitalOcean: secret name of the API token",
+    ),
 ];
 
 /// The built-in called `name` on `receiver`.
@@ -892,8 +1169,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

@@ -67,7 +67,10 @@ pub fn run_step(
     // A host named twice (`hosts("web") + hosts("web1")`) is one target, not two closures
     // racing on it.
     let mut seen = std::collections::HashSet::new();
-    let hosts: Vec<Host> = hosts.into_iter().filter(|h| seen.insert(h.name().to_string())).collect();
+    let hosts: Vec<Host> = hosts
+        .into_iter()
+        .filter(|h| seen.insert(h.name().to_string()))
+        .collect();
     let (hosts, left_out): (Vec<Host>, Vec<Host>) = match run.limit_hosts() {
         Some(limit) => hosts.into_iter().partition(|h| limit.contains(h.name())),
         None => (hosts, Vec::new()),

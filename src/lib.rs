@@ -43,8 +43,13 @@ pub fn run(cli: Cli) -> i32 {
         Command::Inventory(args) => show_inventory(args),
         Command::History(args) => history(args),
         Command::Doc { name, markdown } => match markdown {
-            true => Ok(print!("{}", reference::markdown())),
-            false => reference::doc(name.as_deref()).map(|t| println!("{t}")).map_err(Error::Usage),
+            true => {
+                print!("{}", reference::markdown());
+                Ok(())
+            }
+            false => reference::doc(name.as_deref())
+                .map(|t| println!("{t}"))
+                .map_err(Error::Usage),
         },
     };
     match result {

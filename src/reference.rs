@@ -50,7 +50,8 @@ pub fn markdown() -> String {
          unknown option is an error that names the nearest valid one; a value of the wrong type is \
          an error, never converted silently.\n",
     );
-    let sections: [(&str, fn(&Receiver) -> bool); 3] = [
+    type Wanted = fn(&Receiver) -> bool;
+    let sections: [(&str, Wanted); 3] = [
         ("Playbook functions", |r| *r == Receiver::Global),
         ("Host operations", |r| *r == Receiver::Host),
         ("Modules", |r| matches!(r, Receiver::Module(_))),
@@ -75,7 +76,11 @@ pub fn markdown() -> String {
     }
     t.push_str("## Facts\n\n`h.fact(KIND, ARG)` returns a map with these fields.\n\n");
     for (kind, arg, fields) in FACTS {
-        let arg = if arg.is_empty() { String::new() } else { format!(", {arg}") };
+        let arg = if arg.is_empty() {
+            String::new()
+        } else {
+            format!(", {arg}")
+        };
         let _ = writeln!(t, "- `{kind}`{arg}: {}", field_list(fields));
     }
     t.push_str("\n## Inventory files\n\n`inventory/NAME.toml` (or a path given to `-i`). Unknown keys are errors.\n\n");
@@ -100,7 +105,8 @@ fn field_list(fields: &[crate::builtins::Field]) -> String {
 /// `runbook doc [NAME]`: the list of built-ins, or one of them.
 pub fn doc(name: Option<&str>) -> Result<String, String> {
     let Some(name) = name else {
-        let mut t = String::from("runbook's built-ins (runbook doc NAME for one; the whole reference: docs/reference.md)\n");
+        let mut t =
+            String::from("runbook's built-ins (runbook doc NAME for one; the whole reference: docs/reference.md)\n");
         for b in BUILTINS {
             let _ = write!(t, "\n  {:<48} {}", b.signature(), first_sentence(b.doc));
         }
@@ -171,6 +177,10 @@ mod tests {
             merged.push_str(&format!("[{section}]\n{}\n", lines.join("\n")));
         }
         let r = crate::inventory::Inventory::parse("doc", std::path::Path::new("doc.toml"), &merged);
-        assert!(r.is_ok(), "{merged}\n{}", r.err().map(|e| e.to_string()).unwrap_or_default());
+        assert!(
+            r.is_ok(),
+            "{merged}\n{}",
+            r.err().map(|e| e.to_string()).unwrap_or_default()
+        );
     }
 }

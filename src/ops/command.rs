@@ -20,7 +20,8 @@ pub fn script_of(cmd: &Dynamic) -> OpResult<String> {
     }
     match cmd.read_lock::<Array>() {
         Some(argv) if !argv.is_empty() => {
-            let words = crate::playbook::convert::strings(&argv).map_err(|e| format!("run: the command's words: {e}"))?;
+            let words =
+                crate::playbook::convert::strings(&argv).map_err(|e| format!("run: the command's words: {e}"))?;
             Ok(shell::join(&words))
         }
         Some(_) => Err("run: the command is an empty array".into()),

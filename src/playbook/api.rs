@@ -19,6 +19,27 @@ pub fn fail<T>(ctx: &NativeCallContext, msg: impl Into<String>) -> RhaiResult<T>
     Err(EvalAltResult::ErrorRuntime(msg.into().into(), ctx.call_position()).into())
 }
 
+/// Runs a host operation: inside a step only (where it is journaled and counted), with
+/// the host to itself.
+fn on_host<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
+    if !executor::inside_step() {
+        return fail(
+            ctx,
+            format!(
+                "h.{}() on {} is called outside a step: host operations run inside step(\"name\", hosts(…), |h| {{ … }}), where they are journaled and counted",
+                ctx.fn_name(),
+                h.name()
+            ),
+        );
+    }
+    looking(ctx, h, f)
+}
+
+/// Runs an operation that only looks (`h.fact`, `h.read`): also outside steps.
+fn looking<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
+    op(ctx, h.state.exclusive(f))
+}
+
 /// Converts an operation's `Err(String)` into a script error at the call.
 fn op<T>(ctx: &NativeCallContext, r: Result<T, String>) -> RhaiResult<T> {
     r.or_else(|msg| fail(ctx, msg))
@@ -229,37 +250,37 @@ fn register_host(engine: &mut Engine) {
     engine.register_fn(
         "run",
         |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic| -> RhaiResult<Map> {
-            op(&ctx, h.state.exclusive(|| ops::command::run(h, &cmd, Map::new())))
+            on_host(&ctx, h, || ops::command::run(h, &cmd, Map::new()))
         },
     );
     engine.register_fn(
         "run",
         |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic, opts: Map| -> RhaiResult<Map> {
-            op(&ctx, h.state.exclusive(|| ops::command::run(h, &cmd, opts)))
+            on_host(&ctx, h, || ops::command::run(h, &cmd, opts))
         },
     );
     engine.register_fn(
         "upload",
         |ctx: NativeCallContext, h: &mut Host, local: Dynamic, remote: &str| -> RhaiResult<Map> {
-            op(&ctx, h.state.exclusive(|| ops::transfer::upload(h, &local, remote, Map::new())))
+            on_host(&ctx, h, || ops::transfer::upload(h, &local, remote, Map::new()))
         },
     );
     engine.register_fn(
         "upload",
         |ctx: NativeCallContext, h: &mut Host, local: Dynamic, remote: &str, opts: Map| -> RhaiResult<Map> {
-            op(&ctx, h.state.exclusive(|| ops::transfer::upload(h, &local, remote, opts)))
+            on_host(&ctx, h, || ops::transfer::upload(h, &local, remote, opts))
         },
     );
     engine.register_fn(
         "unpack",
         |ctx: NativeCallContext, h: &mut Host, archive: Dynamic, dest: &str| -> RhaiResult<Map> {
-            op(&ctx, h.state.exclusive(|| ops::archive::unpack(h, &archive, dest, Map::new())))
+            on_host(&ctx, h, || ops::archive::unpack(h, &archive, dest, Map::new()))
         },
     );
     engine.register_fn(
         "unpack",
         |ctx: NativeCallContext, h: &mut Host, archive: Dynamic, dest: &str, opts: Map| -> RhaiResult<Map> {
-            op(&ctx, h.state.exclusive(|| ops::archive::unpack(h, &archive, dest, opts)))
+            on_host(&ctx, h, || ops::archive::unpack(h, &archive, dest, opts))
         },
     );
 }
@@ -270,10 +291,10 @@ macro_rules! with_opts {
         $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*| -> RhaiResult<Map> {
             #[allow(unused_variables)]
             let opts = Map::new();
-            op(&ctx, $h.state.exclusive(|| $call(opts)))
+            on_host(&ctx, $h, || $call(opts))
         });
         $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*, opts: Map| -> RhaiResult<Map> {
-            op(&ctx, $h.state.exclusive(|| $call(opts)))
+            on_host(&ctx, $h, || $call(opts))
         });
     }};
 }
@@ -297,14 +318,16 @@ fn register_host_ops(engine: &mut Engine) {
     ));
     engine.register_fn(
         "ufw",
-        |ctx: NativeCallContext, h: &mut Host, opts: Map| -> RhaiResult<Map> { op(&ctx, h.state.exclusive(|| firewall::ufw(h, opts))) },
+        |ctx: NativeCallContext, h: &mut Host, opts: Map| -> RhaiResult<Map> {
+            on_host(&ctx, h, || firewall::ufw(h, opts))
+        },
     );
     with_opts!(engine, "apt", |h, packages: Dynamic| |o| string_list(&packages)
         .and_then(|p| package::apt(h, p, o)));
     engine.register_fn(
         "template",
         |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str| -> RhaiResult<Map> {
-            op(&ctx, h.state.exclusive(|| template::template(h, src, dest, Map::new(), Map::new())))
+            on_host(&ctx, h, || template::template(h, src, dest, Map::new(), Map::new()))
         },
     );
     with_opts!(engine, "template", |h, src: &str, dest: &str, vars: Map| |o| {
@@ -313,32 +336,32 @@ fn register_host_ops(engine: &mut Engine) {
     engine.register_fn(
         "read",
         |ctx: NativeCallContext, h: &mut Host, path: &str| -> RhaiResult<Dynamic> {
-            op(&ctx, h.state.exclusive(|| files::read(h, path, Map::new())))
+            looking(&ctx, h, || files::read(h, path, Map::new()))
         },
     );
     engine.register_fn(
         "read",
         |ctx: NativeCallContext, h: &mut Host, path: &str, opts: Map| -> RhaiResult<Dynamic> {
-            op(&ctx, h.state.exclusive(|| files::read(h, path, opts)))
+            looking(&ctx, h, || files::read(h, path, opts))
         },
     );
     engine.register_fn(
         "fact",
         |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> {
-            op(&ctx, h.state.exclusive(|| read_fact(h, name, None, Map::new())))
+            looking(&ctx, h, || read_fact(h, name, None, Map::new()))
         },
     );
     engine.register_fn(
         "fact",
         |ctx: NativeCallContext, h: &mut Host, name: &str, arg: &str| -> RhaiResult<Dynamic> {
-            op(&ctx, h.state.exclusive(|| read_fact(h, name, Some(arg), Map::new())))
+            looking(&ctx, h, || read_fact(h, name, Some(arg), Map::new()))
         },
     );
     // `#{ sudo: true }` / `#{ user }`: look as another user (a path under a root-only dir).
     engine.register_fn(
         "fact",
         |ctx: NativeCallContext, h: &mut Host, name: &str, arg: &str, opts: Map| -> RhaiResult<Dynamic> {
-            op(&ctx, h.state.exclusive(|| read_fact(h, name, Some(arg), opts)))
+            looking(&ctx, h, || read_fact(h, name, Some(arg), opts))
         },
     );
 }

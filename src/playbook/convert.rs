@@ -52,7 +52,10 @@ pub fn from_journal(v: &Value, host: &dyn Fn(&str) -> Option<crate::host::Host>)
             if let Some(h) = m.get(HOST_KEY).and_then(Value::as_str).and_then(host) {
                 return Dynamic::from(h);
             }
-            let map: Map = m.iter().map(|(k, v)| (k.as_str().into(), from_journal(v, host))).collect();
+            let map: Map = m
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), from_journal(v, host)))
+                .collect();
             map.into()
         }
         Value::Array(a) => a.iter().map(|v| from_journal(v, host)).collect::<rhai::Array>().into(),
@@ -78,7 +81,10 @@ impl<'a> Opts<'a> {
                 Some(s) => format!("; did you mean `{s}`?"),
                 None => String::new(),
             };
-            return Err(format!("{func}: unknown option `{k}`{hint} (known: {})", allowed.join(", ")));
+            return Err(format!(
+                "{func}: unknown option `{k}`{hint} (known: {})",
+                allowed.join(", ")
+            ));
         }
         Ok(Opts { func, map })
     }
@@ -139,7 +145,11 @@ impl<'a> Opts<'a> {
                     .iter()
                     .map(|(k, v)| {
                         let text = text_of(v).ok_or_else(|| {
-                            format!("{}: option `{key}`: `{k}` must be text or a number, not {}", self.func, v.type_name())
+                            format!(
+                                "{}: option `{key}`: `{k}` must be text or a number, not {}",
+                                self.func,
+                                v.type_name()
+                            )
                         })?;
                         Ok((k.to_string(), text))
                     })

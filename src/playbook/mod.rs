@@ -224,11 +224,92 @@ pub fn diagnose(err: &EvalAltResult, source: &str, sources: &Sources) -> Diagnos
 fn message(e: &EvalAltResult) -> String {
     match e {
         EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
+        EvalAltResult::ErrorFunctionNotFound(signature, _) => not_found(signature),
         EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
         _ => {
             let text = e.to_string();
             let suffix = format!(" ({})", e.position());
             text.strip_suffix(&suffix).unwrap_or(&text).to_string()
         }
+    }
+}
+
+/// Rhai's "Function not found: NAME (TYPES)" in runbook's words: what is wrong with the
+/// call, the nearest valid name, and how the built-in is called (from `builtins`).
+fn not_found(signature: &str) -> String {
+    use crate::builtins::{BUILTINS, Receiver, lookup, suggest};
+    let (name, args) = match signature.split_once(" (") {
+        Some((n, rest)) => (n.trim(), rest.trim_end_matches(')')),
+        None => (signature.trim(), ""),
+    };
+    // Rhai's type names, as the reference writes them.
+    let types: Vec<&str> = args
+        .split(", ")
+        .filter(|t| !t.is_empty())
+        .map(|t| match t {
+            _ if t.contains("String") => "string",
+            "i64" => "integer",
+            "f64" => "float",
+            "array" => "list",
+            "Fn" => "closure",
+            "()" => "()",
+            other => other,
+        })
+        .collect();
+    let given = types.join(", ");
+    if name.starts_with("anon$") {
+        let mut m = format!(
+            "a closure was called with {} argument(s), which it does not take",
+            types.len()
+        );
+        if types.is_empty() {
+            m.push_str(
+                "\n  a step without hosts runs its closure once, on the controller, with no argument (|| …); \
+                 to run it on hosts, name them: step(\"name\", hosts(\"web\"), |h| { … })",
+            );
+        }
+        return m;
+    }
+    if name == "step" {
+        if types.len() >= 2 && types[types.len() - 2] == "closure" && types[types.len() - 1] == "map" {
+            return "step: the options map goes before the closure: step(\"name\", hosts(\"web\"), #{ serial: 1 }, |h| { … })".into();
+        }
+        return format!(
+            "step cannot be called with ({given}): write step(name, |\u{7c}| …) on the controller, step(name, targets, |h| …) or step(name, targets, #{{ options }}, |h| …)"
+        )
+        .replace("|\u{7c}|", "||");
+    }
+    if types.first() == Some(&"Host") {
+        if let Some(b) = BUILTINS.iter().find(|b| b.receiver == Receiver::Host && b.name == name) {
+            return format!(
+                "h.{name} cannot be called with ({}): it is {}",
+                types[1..].join(", "),
+                b.signature()
+            );
+        }
+        let methods: Vec<&str> = BUILTINS
+            .iter()
+            .filter(|b| b.receiver == Receiver::Host)
+            .map(|b| b.name)
+            .collect();
+        let hint = suggest(name, methods.iter().copied())
+            .map(|s| format!(" Did you mean `{s}`?"))
+            .unwrap_or_default();
+        return format!(
+            "hosts have no method `{name}`.{hint}\n  host methods: {} (runbook doc h.NAME tells more)",
+            methods.join(", ")
+        );
+    }
+    if let Some(b) = lookup(name) {
+        return format!("{name} cannot be called with ({given}): it is {}", b.signature());
+    }
+    let known: Vec<String> = BUILTINS
+        .iter()
+        .filter(|b| b.receiver != Receiver::Host)
+        .map(|b| b.qualified())
+        .collect();
+    match suggest(name, known.iter().map(String::as_str)) {
+        Some(s) => format!("unknown function `{name}` (called with {given}); did you mean `{s}`?"),
+        None => format!("unknown function `{name}` (called with ({given})); runbook doc lists the built-ins"),
     }
 }

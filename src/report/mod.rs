@@ -194,12 +194,7 @@ impl Reporter {
     }
 
     pub fn host_result(&self, step: &str, r: &HostResult) {
-        self.recap
-            .lock()
-            .unwrap()
-            .entry(r.host.clone())
-            .or_default()
-            .add(r);
+        self.recap.lock().unwrap().entry(r.host.clone()).or_default().add(r);
         self.emit(
             || {
                 let mut line = format!("  {:<8} {}", r.status.label(), r.host);

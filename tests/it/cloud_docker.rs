@@ -154,7 +154,10 @@ fn docker_droplets_are_planned_created_discovered_snapshotted_and_destroyed() {
         ),
         format!("droplet {} at (known after apply)", n("db1")),
         format!("would set A www.{prefix}.test to (known after apply) (known after apply)"),
-        format!("changed  {}  1 planned  (host not created yet (known after apply))", n("web2")),
+        format!(
+            "changed  {}  1 planned  (host not created yet (known after apply))",
+            n("web2")
+        ),
     ] {
         assert!(dry.stdout.contains(&line), "missing {line:?}\n{}", dry.all());
     }

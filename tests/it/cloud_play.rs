@@ -257,7 +257,11 @@ fn a_fresh_inventory_dry_run_counts_the_same_everywhere() {
     let recap = &events.last().unwrap()["hosts"];
     for role in ["app", "web", "db"] {
         let row = &recap[format!("ace-{role}1")];
-        assert!(row["changed"].as_u64().unwrap() >= 1, "ace-{role}1 plans changes: {row}\n{}", json.all());
+        assert!(
+            row["changed"].as_u64().unwrap() >= 1,
+            "ace-{role}1 plans changes: {row}\n{}",
+            json.all()
+        );
     }
 
     // The text of the same plan: each host's step lines add up to its recap row.
@@ -272,7 +276,10 @@ fn a_fresh_inventory_dry_run_counts_the_same_everywhere() {
             in_recap = true;
         } else if in_recap && words.len() == 5 && words[0] != "host" {
             rows.insert(words[0].to_string(), words[2].parse().unwrap());
-        } else if !in_recap && line.starts_with("  ") && matches!(words.first(), Some(&("ok" | "changed" | "FAILED" | "skipped"))) {
+        } else if !in_recap
+            && line.starts_with("  ")
+            && matches!(words.first(), Some(&("ok" | "changed" | "FAILED" | "skipped")))
+        {
             let planned = match words.get(3) {
                 Some(&"planned") => words[2].parse().unwrap(),
                 _ => 0,
@@ -284,7 +291,8 @@ fn a_fresh_inventory_dry_run_counts_the_same_everywhere() {
     assert_eq!(rows, from_lines, "{}", text.all());
     let total: u64 = rows.values().sum();
     assert!(
-        text.stdout.contains(&format!("{} hosts, {total} changes planned", rows.len() - 1)),
+        text.stdout
+            .contains(&format!("{} hosts, {total} changes planned", rows.len() - 1)),
         "{}",
         text.all()
     );

@@ -372,7 +372,7 @@ fn steps_cannot_nest_and_options_are_checked() {
     assert_eq!(o.code, 1);
     assert!(
         o.stderr
-            .contains("step: unknown option `serail` (known: serial, max_fail, tags)"),
+            .contains("step: unknown option `serail`; did you mean `serial`? (known: serial, max_fail, tags)"),
         "{}",
         o.all()
     );
@@ -473,11 +473,23 @@ fn values_that_are_not_text_are_refused_where_text_is_expected() {
     let p = Project::new();
     p.local_inventory(&[("web", &["w1"])]);
     for (script, want) in [
-        (r#"h.run(["echo", var("missing", ())])"#, "run: the command's words: item 1 of the list is (), not text"),
-        (r#"h.run("true", #{ env: #{ A: #{ b: 1 } } })"#, "run: option `env`: `A` must be text or a number, not map"),
-        (r#"h.apt(["curl", ()])"#, "apt: the packages: item 1 of the list is (), not text"),
+        (
+            r#"h.run(["echo", var("missing", ())])"#,
+            "run: the command's words: item 1 of the list is (), not text",
+        ),
+        (
+            r#"h.run("true", #{ env: #{ A: #{ b: 1 } } })"#,
+            "run: option `env`: `A` must be text or a number, not map",
+        ),
+        (
+            r#"h.apt(["curl", ()])"#,
+            "apt: the packages: item 1 of the list is (), not text",
+        ),
     ] {
-        p.write("site.rhai", &format!("step(\"s\", hosts(\"web\"), |h| {{ {script}; }});"));
+        p.write(
+            "site.rhai",
+            &format!("step(\"s\", hosts(\"web\"), |h| {{ {script}; }});"),
+        );
         let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
         assert_eq!(o.code, 2, "{}", o.all());
         assert!(o.stdout.contains(want), "{script}: want {want:?}\n{}", o.all());
@@ -491,4 +503,55 @@ fn values_that_are_not_text_are_refused_where_text_is_expected() {
     let results = o.events().iter().filter(|e| e["event"] == "host_result").count();
     assert_eq!(results, 1, "{}", o.all());
     assert!(o.stdout.contains("7 true"), "{}", o.all());
+}
+
+/// Rhai's "Function not found: …" for the usual slips, in runbook's words, with the nearest
+/// valid name and how the built-in is called.
+#[test]
+fn common_script_mistakes_are_explained() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    for (script, want) in [
+        (
+            r#"step("a", |h| h.run("true"));"#,
+            "a step without hosts runs its closure once, on the controller",
+        ),
+        (
+            r#"step("a", hosts("web"), |h| h.run("true"), #{ serial: 1 });"#,
+            "step: the options map goes before the closure",
+        ),
+        (
+            r#"step("a", hosts("web"), |h| h.copy("a", "b"));"#,
+            "hosts have no method `copy`.\n        host methods: run, file,",
+        ),
+        (
+            r#"step("a", hosts("web"), |h| h.fiel("/tmp/x"));"#,
+            "hosts have no method `fiel`. Did you mean `file`?",
+        ),
+        (
+            r#"stpe("a", hosts("web"), |h| 1);"#,
+            "unknown function `stpe` (called with string, list, closure); did you mean `step`?",
+        ),
+        (
+            r#"step("a", || cloud::droplett("x"));"#,
+            "did you mean `cloud::droplet`?",
+        ),
+        (
+            r#"step("a", hosts("web"), |h| h.file(1));"#,
+            "h.file cannot be called with (integer): it is h.file(path, [#{ options }])",
+        ),
+        (
+            r#"step("a", hosts("web"), |h| h.file("/tmp/x", #{ contnet: "a" }));"#,
+            "file: unknown option `contnet`; did you mean `content`?",
+        ),
+        (
+            r#"hosts("web")[0].run("true");"#,
+            "h.run() on w1 is called outside a step",
+        ),
+    ] {
+        p.write("site.rhai", script);
+        let o = p.runbook(&["play", "site.rhai", "-i", "local", "--dry-run"]);
+        assert_ne!(o.code, 0, "{script}\n{}", o.all());
+        assert!(o.all().contains(want), "{script}: want {want:?}\n{}", o.all());
+    }
 }

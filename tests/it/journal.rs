@@ -917,6 +917,15 @@ fn hosts_returned_by_a_step_come_back_as_hosts_on_resume() {
     assert_eq!(resumed.code, 0, "{}", resumed.all());
     assert!(resumed.stdout.contains("done in run 1"), "{}", resumed.all());
     assert_eq!(p.read("out/h2.txt"), "3 h2\n");
-    assert_eq!(p.read("out/used-h1").lines().count(), 3, "the host came back: {}", resumed.all());
-    assert_eq!(p.read("out/h3.first"), "h1 h1", "the local test hosts are addressed by name");
+    assert_eq!(
+        p.read("out/used-h1").lines().count(),
+        3,
+        "the host came back: {}",
+        resumed.all()
+    );
+    assert_eq!(
+        p.read("out/h3.first"),
+        "h1 h1",
+        "the local test hosts are addressed by name"
+    );
 }

@@ -68,20 +68,33 @@ impl Output {
                 "host_result" => {
                     let changes = e["changes"].as_u64().unwrap();
                     let status = e["status"].as_str().unwrap();
-                    assert_eq!(status == "changed", changes > 0, "status and count disagree: {e}\n{}", self.all());
+                    assert_eq!(
+                        status == "changed",
+                        changes > 0,
+                        "status and count disagree: {e}\n{}",
+                        self.all()
+                    );
                     let slot = match status {
                         "ok" | "changed" => 0,
                         "failed" => 2,
                         _ => 3,
                     };
-                    for c in [per_host.entry(e["host"].as_str().unwrap().to_string()).or_default(), per_step.last_mut().unwrap()] {
+                    for c in [
+                        per_host.entry(e["host"].as_str().unwrap().to_string()).or_default(),
+                        per_step.last_mut().unwrap(),
+                    ] {
                         c[slot] += 1;
                         c[1] += changes;
                     }
                 }
                 "step_end" => {
                     let got = ["ok", "changed", "failed", "skipped"].map(|k| e[k].as_u64().unwrap());
-                    assert_eq!(got, *per_step.last().unwrap(), "step_end disagrees with its results: {e}\n{}", self.all());
+                    assert_eq!(
+                        got,
+                        *per_step.last().unwrap(),
+                        "step_end disagrees with its results: {e}\n{}",
+                        self.all()
+                    );
                 }
                 _ => {}
             }
@@ -91,12 +104,22 @@ impl Output {
         for (host, c) in &per_host {
             let row = &recap["hosts"][host];
             let got = ["ok", "changed", "failed", "skipped"].map(|k| row[k].as_u64().unwrap());
-            assert_eq!(got, *c, "recap row of {host} disagrees with its step results\n{}", self.all());
+            assert_eq!(
+                got,
+                *c,
+                "recap row of {host} disagrees with its step results\n{}",
+                self.all()
+            );
         }
         let total: u64 = per_host.values().map(|c| c[1]).sum();
         let change_events = events.iter().filter(|e| e["event"] == "change").count() as u64;
         assert_eq!(recap["changes"].as_u64().unwrap(), total, "{}", self.all());
-        assert_eq!(change_events, total, "one change event per counted change\n{}", self.all());
+        assert_eq!(
+            change_events,
+            total,
+            "one change event per counted change\n{}",
+            self.all()
+        );
     }
 
     /// The JSON events of a `--output json` run.
