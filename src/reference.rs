@@ -156,8 +156,8 @@ mod tests {
                 "list of strings" => "[]",
                 "table" => "{}",
                 "\"ssh\" or \"local\"" => "\"local\"",
-                _ if key == "provider" && section == "cloud" => "\"docker\"",
                 _ if key == "provider" => "\"docker\"",
+                _ if key == "address" && section == "cloud" => "\"public\"",
                 _ => "\"v\"",
             };
             text.push_str(&format!("[{section}]\n{key} = {value}\n"));
