@@ -345,6 +345,20 @@ pub static BUILTINS: &[Builtin] = &[
     },
     // ---- host operations
     Builtin {
+        name: "var",
+        receiver: Receiver::Host,
+        args: &[
+            arg("name", "string", ""),
+            maybe("default", "any", "returned when the variable is not set"),
+        ],
+        options: &[],
+        returns: "the host's variable (host, then its groups, then [vars], under --var)",
+        fields: &[],
+        doc: "A variable of this host. Without a default an unset variable is an error.",
+        dry_run: "the same",
+        example: "let port = h.var(\"port\", 3000);",
+    },
+    Builtin {
         name: "run",
         receiver: Receiver::Host,
         args: &[arg(

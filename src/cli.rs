@@ -33,6 +33,13 @@ pub enum Command {
     Check {
         /// The playbook (.rhai)
         playbook: PathBuf,
+        /// Also check `hosts("…")` patterns and `var("…")` names against this inventory
+        /// (its file only: nothing is connected to, no cloud is asked)
+        #[arg(short, long, env = "RUNBOOK_INVENTORY")]
+        inventory: Option<String>,
+        /// Variables the run will be given (--var NAME=…): defined for the check
+        #[arg(short = 'e', long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
     },
     /// Show an inventory's groups, hosts and merged variables
     Inventory(InventoryArgs),

@@ -114,6 +114,13 @@ fn render_snippet(at: &Location) -> String {
 
 /// Underlines the identifier or number starting at `col`, or a single character.
 fn caret_width(line: &str, col: usize) -> usize {
+    // A string literal: the whole of it, quotes included.
+    let rest: Vec<char> = line.chars().skip(col.saturating_sub(1)).collect();
+    if rest.first() == Some(&'"')
+        && let Some(end) = rest.iter().skip(1).position(|c| *c == '"')
+    {
+        return end + 2;
+    }
     let word = line
         .chars()
         .skip(col.saturating_sub(1))
@@ -127,6 +134,9 @@ pub enum Error {
     /// The playbook cannot be compiled or failed outside a step (exit 1).
     #[error("{0}")]
     Playbook(Diagnostic),
+    /// `runbook check` found problems (exit 1): each one, then how many.
+    #[error("{}\n\n{} problem(s) found", .0.iter().map(|d| d.render()).collect::<Vec<_>>().join("\n\nerror: "), .0.len())]
+    Check(Vec<Diagnostic>),
     /// The inventory is invalid (exit 1).
     #[error("{0}")]
     Inventory(Diagnostic),

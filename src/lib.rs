@@ -39,7 +39,11 @@ pub fn run(cli: Cli) -> i32 {
             Ok(s) => return run::play(s),
             Err(e) => Err(e),
         },
-        Command::Check { playbook } => run::check(&playbook).map(|msg| println!("{msg}")),
+        Command::Check {
+            playbook,
+            inventory,
+            vars,
+        } => run::check(&playbook, inventory.as_deref(), &vars).map(|msg| println!("{msg}")),
         Command::Inventory(args) => show_inventory(args),
         Command::History(args) => history(args),
         Command::Doc { name, markdown } => match markdown {

@@ -349,15 +349,36 @@ fn controller_spec() -> HostSpec {
     }
 }
 
-/// `runbook check`: compile the playbook and its modules without touching any host.
-pub fn check(path: &std::path::Path) -> Result<String> {
+/// `runbook check`: compile the playbook and its modules and check every call against the
+/// built-ins' declarations, without touching any host; with an inventory, also its host
+/// patterns and variable names.
+pub fn check(path: &std::path::Path, inventory: Option<&str>, vars: &[String]) -> Result<String> {
     let sources = Arc::new(Sources::default());
     let dir = path
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_else(|| PathBuf::from("."));
-    let engine = playbook::engine(dir, sources.clone());
+    let engine = playbook::engine(dir.clone(), sources.clone());
     let pb = playbook::compile(&engine, path, &sources)?;
     playbook::check(&engine, &pb, &sources)?;
+    let inventory = inventory.map(Inventory::load).transpose()?;
+    // Groups of a cloud inventory come from the droplets' tags: not known without asking.
+    let patterns = inventory.as_ref().filter(|i| i.cloud.is_none());
+    let defined = vars
+        .iter()
+        .map(|v| v.split_once('=').map_or(v.as_str(), |(k, _)| k).trim().to_string())
+        .collect();
+    // The engine has Rhai's own functions; runbook's API is checked against its declarations.
+    let cx = playbook::lint::Context {
+        engine: &engine,
+        sources: &sources,
+        dir,
+        inventory: patterns,
+        vars: defined,
+    };
+    let problems = playbook::lint::check(&cx, &pb.label, &pb.ast);
+    if !problems.is_empty() {
+        return Err(Error::Check(problems));
+    }
     Ok(format!("{}: ok", pb.label))
 }

@@ -3,6 +3,7 @@
 mod api;
 pub mod cloud_api;
 pub mod convert;
+pub mod lint;
 mod local;
 pub mod modules;
 mod wait_api;

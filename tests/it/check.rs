@@ -1,0 +1,59 @@
+//! `runbook check`: mistakes found without running the playbook or connecting anywhere.
+
+use std::net::TcpListener;
+
+use crate::support::Project;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/check");
+
+/// Twelve different mistakes, twelve diagnostics with their carets, exit 1, and the host
+/// of the inventory (a listener on loopback) never hears from runbook.
+#[test]
+fn twelve_mistakes_give_twelve_diagnostics_without_connecting() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let p = Project::new();
+    p.write(
+        "inventory/test.toml",
+        &format!("[vars]\napp = \"ace\"\n\n[groups.web]\nhosts = [\"w1\"]\n\n[hosts.w1]\naddress = \"127.0.0.1\"\nport = {port}\n"),
+    );
+    p.write(
+        "site.rhai",
+        &std::fs::read_to_string(format!("{FIXTURES}/twelve.rhai")).unwrap(),
+    );
+    let o = p.runbook(&["check", "site.rhai", "-i", "test"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let golden_path = format!("{FIXTURES}/twelve.stderr");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden_path, &o.stderr).unwrap();
+    }
+    let golden = std::fs::read_to_string(&golden_path).unwrap();
+    assert_eq!(
+        o.stderr, golden,
+        "stderr differs from {golden_path} (UPDATE_GOLDEN=1 rewrites it)"
+    );
+    assert_eq!(o.stderr.matches("\nerror: ").count() + 1, 12, "{}", o.stderr);
+    assert_eq!(o.stderr.matches("^").count() >= 12, true, "a caret each: {}", o.stderr);
+    assert!(o.stderr.ends_with("12 problem(s) found\n"), "{}", o.stderr);
+    assert!(listener.accept().is_err(), "check connected to the inventory's host");
+}
+
+/// Every playbook, example and stdlib module runbook ships passes its own check.
+#[test]
+fn the_shipped_playbooks_pass_check() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let p = Project::new();
+    let inventory = format!("{root}/examples/inventory/local.toml");
+    for dir in ["playbooks", "examples", "stdlib"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "rhai") {
+                continue;
+            }
+            let file = path.display().to_string();
+            let o = p.runbook(&["check", &file, "-i", &inventory, "--var", "version=1.0.0"]);
+            assert_eq!(o.code, 0, "{file}\n{}", o.all());
+        }
+    }
+}
