@@ -10,6 +10,7 @@ mod engine;
 mod journal;
 mod limit;
 mod ops;
+mod readme;
 mod recipe;
 mod release;
 mod ship;
