@@ -599,7 +599,7 @@ pub static BUILTINS: &[Builtin] = &[
         returns: "the file's text, or () when it does not exist",
         fields: &[],
         doc: "A file's text. A path the user may not see is an error, never \"missing\".",
-        dry_run: "as earlier planned writes would have left it",
+        dry_run: "as earlier planned writes would have left it; `(known after apply)` for a file a planned package brings that `h.line` edited",
         example: "let conf = h.read(\"/etc/hostname\");",
     },
     Builtin {
@@ -613,7 +613,7 @@ pub static BUILTINS: &[Builtin] = &[
         returns: "a map of the fact's fields (see \"Facts\")",
         fields: &[],
         doc: "Reads one fact of the host.",
-        dry_run: "as earlier planned operations would have left it",
+        dry_run: "as earlier planned operations would have left it; `sha256` and `size` are `(known after apply)` for a file a planned package brings that `h.line` edited",
         example: "print(h.fact(\"file\", \"/etc/nginx/nginx.conf\").sha256);",
     },
     Builtin {

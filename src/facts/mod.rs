@@ -48,6 +48,10 @@ pub struct FileFact {
     /// Predicted content (dry-run overlay only), for operations that edit the file later.
     #[serde(skip)]
     pub content: Option<Arc<Vec<u8>>>,
+    /// Dry-run overlay only: an edit of a file that a planned package brings; what the file
+    /// will hold is known only after apply (no `sha256`, `size` or `content`).
+    #[serde(skip)]
+    pub content_unknown: bool,
 }
 
 impl FileFact {
@@ -61,6 +65,7 @@ impl FileFact {
             sha256: None,
             link_target: None,
             content: None,
+            content_unknown: false,
         }
     }
 }

@@ -119,43 +119,47 @@ pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult
         }
         (Dest::Missing, _) => false,
     };
-    host.state.record_change();
     result.insert("changed".into(), true.into());
     let chown = chown_of(owner.as_deref(), group.as_deref());
 
-    if host.dry_run() {
-        let what = match (&sha, fix_owner) {
-            (_, true) => format!("would set the owner of {dest} to {}", chown.as_deref().unwrap_or("")),
-            (Some(s), false) => format!("would unpack {archive} (sha256 {}) into {dest}", short(s)),
-            (None, false) => format!("would unpack {archive} into {dest} (the archive is not on the host yet)"),
+    // What changes, and the command that changes it (unknown in a dry run whose archive is
+    // still to be uploaded: its sha256 goes into the marker).
+    let (summary, script) = if fix_owner {
+        let c = chown.clone().unwrap_or_default();
+        (format!("owner {c}"), Some(format!("chown -R {c} -- {d}")))
+    } else {
+        let summary = match &sha {
+            Some(s) => format!("from {archive} (sha256 {})", short(s)),
+            None => format!("from {archive} (not on the host yet)"),
         };
-        host.run.reporter.log(Some(host.name()), &what);
+        let script = sha.as_ref().map(|sha| {
+            let mut s = format!(
+                "set -e; mkdir -p -- {p}; t=$(mktemp -d {tmpl}); trap 'rm -rf -- \"$t\"' EXIT; \
+                 tar -xzf {a} -C \"$t\" --no-same-owner -m; printf '%s\\n' {sha} > \"$t\"/{marker}; chmod 755 \"$t\"; ",
+                p = quote(parent),
+                tmpl = quote(&format!("{}/.runbook-unpack.XXXXXX", parent.trim_end_matches('/'))),
+                marker = quote(MARKER),
+            );
+            if let Some(c) = &chown {
+                s.push_str(&format!("chown -R {c} -- \"$t\"; "));
+            }
+            // Checked again just before the rename: never replace what appeared meanwhile.
+            s.push_str(&format!(
+                "if [ -e {d} ] || [ -L {d} ]; then echo \"unpack: \"{d}\" appeared meanwhile; left as it is\" >&2; exit 3; fi; \
+                 mv -T -- \"$t\" {d}"
+            ));
+            s
+        });
+        (summary, script)
+    };
+
+    if host.dry_run() {
+        super::report(host, "unpack", dest, &summary, script.as_deref(), None);
         return Ok(result);
     }
 
-    let script = if fix_owner {
-        format!("chown -R {} -- {d}", chown.as_deref().unwrap_or_default())
-    } else {
-        let sha = sha.expect("known outside a dry run");
-        let mut s = format!(
-            "set -e; mkdir -p -- {p}; t=$(mktemp -d {tmpl}); trap 'rm -rf -- \"$t\"' EXIT; \
-             tar -xzf {a} -C \"$t\" --no-same-owner -m; printf '%s\\n' {sha} > \"$t\"/{marker}; chmod 755 \"$t\"; ",
-            p = quote(parent),
-            tmpl = quote(&format!("{}/.runbook-unpack.XXXXXX", parent.trim_end_matches('/'))),
-            marker = quote(MARKER),
-        );
-        if let Some(c) = &chown {
-            s.push_str(&format!("chown -R {c} -- \"$t\"; "));
-        }
-        // Checked again just before the rename: never replace what appeared meanwhile.
-        s.push_str(&format!(
-            "if [ -e {d} ] || [ -L {d} ]; then echo \"unpack: \"{d}\" appeared meanwhile; left as it is\" >&2; exit 3; fi; \
-             mv -T -- \"$t\" {d}"
-        ));
-        s
-    };
     let req = ExecRequest {
-        script,
+        script: script.expect("known outside a dry run"),
         become_: who,
         ..Default::default()
     };
@@ -164,6 +168,7 @@ pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult
         let (stderr, stdout) = (out.stderr_text(), out.stdout_text());
         return Err(failure(host.name(), &req.command_line(), out.code, &stderr, &stdout));
     }
+    super::report(host, "unpack", dest, &summary, Some(&req.script), None);
     Ok(result)
 }
 

@@ -96,6 +96,9 @@ pub fn read(host: &Host, path: &str, opts: Map) -> OpResult<Dynamic> {
     let Some(cur) = host.file_fact_known(path) else {
         return read_unknown(host, path, &who);
     };
+    if cur.content_unknown {
+        return Ok(Dynamic::from(crate::playbook::cloud_api::Pending));
+    }
     if cur.kind == FileKind::Missing && cur.content.is_none() {
         return Ok(Dynamic::UNIT);
     }
@@ -145,6 +148,11 @@ fn read_unknown(host: &Host, path: &str, who: &Become) -> OpResult<Dynamic> {
 fn content_of(host: &Host, path: &str, cur: &FileFact, who: &Become) -> OpResult<Vec<u8>> {
     if let Some(c) = &cur.content {
         return Ok(c.as_ref().clone());
+    }
+    // Not on the host yet (a dry run's edit of a file a planned package brings): a write
+    // over it diffs against nothing.
+    if cur.content_unknown {
+        return Ok(Vec::new());
     }
     if cur.kind != FileKind::File {
         return Ok(Vec::new());
@@ -312,6 +320,23 @@ pub fn line(host: &Host, path: &str, wanted: &str, opts: Map) -> OpResult<Map> {
     };
     must_be_absolute("line", path)?;
     let cur = host.file_fact(path, &who)?;
+    // In a dry run, a file that a planned package brings (or one already edited so) holds
+    // what is known only after apply: the edit is planned, its result unknown, never a guess
+    // from an empty file (a wrong checksum for `h.fact`, wrong text for `h.read`).
+    let from_package = cur.kind == FileKind::Missing && host.maybe_from_package(path);
+    if cur.content_unknown || (from_package && present) {
+        let mut after = Attrs::from(&opts)?.applied(&cur, FileKind::File, 0o644);
+        after.content_unknown = true;
+        let what = match (present, &regex) {
+            (true, _) => format!("set {wanted:?}"),
+            (false, Some(r)) => format!("remove lines matching {:?}", r.as_str()),
+            (false, None) => format!("remove {wanted:?}"),
+        };
+        let summary = format!("{what} in what the packages being installed bring (content known after apply)");
+        super::report(host, "line", path, &summary, None, None);
+        host.predict(FactKey::File(path.into()), Fact::File(after));
+        return Ok(super::outcome(true, None));
+    }
     if cur.kind == FileKind::Missing && !present {
         return Ok(super::outcome(false, None));
     }

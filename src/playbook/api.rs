@@ -375,7 +375,18 @@ fn read_fact(h: &Host, name: &str, arg: Option<&str>, opts: Map) -> Result<Dynam
         who = crate::shell::Become::Root;
     }
     let fact = h.fact(key, &who)?;
-    rhai::serde::to_dynamic(&fact).map_err(|e| e.to_string())
+    let mut value = rhai::serde::to_dynamic(&fact).map_err(|e| e.to_string())?;
+    // A file a dry run edits once a planned package brings it: its checksum and size are
+    // known only after apply.
+    if let crate::facts::Fact::File(f) = &fact
+        && f.content_unknown
+        && let Some(mut m) = value.write_lock::<Map>()
+    {
+        for k in ["sha256", "size"] {
+            m.insert(k.into(), Dynamic::from(super::cloud_api::Pending));
+        }
+    }
+    Ok(value)
 }
 
 /// A package list: an array of names or one name.

@@ -11,6 +11,7 @@ mod engine;
 mod journal;
 mod limit;
 mod ops;
+mod readme;
 mod recipe;
 mod release;
 mod ship;

@@ -238,6 +238,11 @@ fn a_dry_run_predicts_the_real_run_operation_by_operation_and_touches_nothing() 
             h.symlink("/etc/nginx/sites-available/ace", "/etc/nginx/sites-enabled/ace");
             h.absent("/etc/nginx/sites-enabled/default");
             h.line("/etc/nginx/nginx.conf", "# managed by runbook");
+            // (a dry run knows the edited file only after apply: no checksum from a guess)
+            let conf = h.fact("file", "/etc/nginx/nginx.conf");
+            let text = h.read("/etc/nginx/nginx.conf");
+            let read = if type_of(text) == "string" { `${text.contains("# managed by runbook")}` } else { `${text}` };
+            print(`nginx.conf: sha256=${conf.sha256} size=${conf.size} read=${read}`);
             h.service("nginx", "started", #{ enabled: true });                         // (installed and started by Debian)
             h.service("nginx", "restarted");
             h.run("cat /etc/os-release", #{ readonly: true });                         // (reads only)
@@ -263,6 +268,30 @@ fn a_dry_run_predicts_the_real_run_operation_by_operation_and_touches_nothing() 
 
     let real = play(&p, "site.rhai", &[]);
     assert_eq!(real.code, 0, "{}", real.all());
+    let said = |o: &Output| -> String {
+        o.events()
+            .into_iter()
+            .find_map(|e| {
+                e["message"]
+                    .as_str()
+                    .filter(|m| m.starts_with("nginx.conf:"))
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| panic!("no nginx.conf line\n{}", o.all()))
+    };
+    assert_eq!(
+        said(&dry),
+        "nginx.conf: sha256=(known after apply) size=(known after apply) read=(known after apply)"
+    );
+    let (sha, size) = {
+        let out = tb.sh(
+            h,
+            "sha256sum /etc/nginx/nginx.conf | cut -c1-64; stat -c %s /etc/nginx/nginx.conf",
+        );
+        let mut l = out.lines();
+        (l.next().unwrap().to_string(), l.next().unwrap().to_string())
+    };
+    assert_eq!(said(&real), format!("nginx.conf: sha256={sha} size={size} read=true"));
     let planned = dry.changes();
     assert!(planned.len() >= 30, "{planned:?}");
     assert_eq!(

@@ -266,13 +266,19 @@ fn dry_run_plans_upload_unpack_switch_and_restart_and_changes_nothing() {
     assert_eq!(o.code, 0, "{}", o.all());
     for planned in [
         format!("{ROOT}/deploys/ace-v2.tar.gz"),
-        format!("would unpack {ROOT}/deploys/ace-v2.tar.gz"),
         format!("{ROOT}/releases/ace-v1 → {ROOT}/releases/ace-v2"),
         "pm2 startOrReload".to_string(),
         "would wait for http://127.0.0.1:3000/healthcheck on".to_string(),
     ] {
         assert!(o.stdout.contains(&planned), "plans {planned:?}: {}", o.all());
     }
+    assert!(
+        o.changes()
+            .contains(&("unpack".to_string(), format!("{ROOT}/releases/ace-v2"))),
+        "plans the unpack: {}",
+        o.all()
+    );
+    o.assert_counts_agree();
     assert!(changes(&o) >= 4, "{}", o.all());
     assert_eq!(tb.sh(&tb.hosts[0], &snapshot), before, "nothing changed");
     assert_eq!(answer(&tb, 0), "ace v1\n");

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::support::testbed::NODE_IMAGE;
 use crate::support::{Output, Project, Testbed};
 
@@ -172,11 +174,24 @@ fn upload_and_unpack_change_once_and_the_files_arrive() {
     let o = p.runbook(&["play", "site.rhai", "-i", "test", "--dry-run", "-o", "json"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert_eq!(changes(&o), 4, "an upload and an unpack per host: {}", o.all());
-    assert!(
-        o.stdout.contains("would unpack /opt/apps/deploys/ace.tar.gz"),
-        "{}",
-        o.all()
-    );
+    // Each planned change is a `change` event (the unpack's were only counted, unreported).
+    o.assert_counts_agree();
+    let planned: Vec<Value> = o.events().into_iter().filter(|e| e["op"] == "unpack").collect();
+    assert_eq!(planned.len(), 2, "{}", o.all());
+    for e in &planned {
+        assert_eq!(e["target"], dest, "{e}");
+        assert!(
+            e["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("from /opt/apps/deploys/ace.tar.gz (sha256 "),
+            "{e}"
+        );
+        assert!(
+            e["command"].as_str().unwrap().contains("tar -xzf"),
+            "the command it would run: {e}"
+        );
+    }
     for h in &tb.hosts {
         assert_eq!(
             tb.exec(h, "test -e /opt/apps/releases || test -e /opt/apps/deploys/ace.tar.gz")
@@ -188,7 +203,14 @@ fn upload_and_unpack_change_once_and_the_files_arrive() {
     let o = p.runbook(&["play", "site.rhai", "-i", "test", "-o", "json"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert_eq!(changes(&o), 4, "{}", o.all());
+    o.assert_counts_agree();
     let sha = tar_sha(&p);
+    let unpacked = o
+        .changes()
+        .into_iter()
+        .filter(|c| c == &("unpack".to_string(), dest.to_string()))
+        .count();
+    assert_eq!(unpacked, 2, "one unpack change per host: {}", o.all());
     let q = format!("'{}'", dest.replace('\'', r"'\''"));
     for h in &tb.hosts {
         let listing = tb.sh(
@@ -240,6 +262,13 @@ fn upload_and_unpack_change_once_and_the_files_arrive() {
     tb.sh(h, &format!("chown -R root:root {q} && echo extra > {q}/extra"));
     let o = p.runbook(&["play", "site.rhai", "-i", "test", "-o", "json"]);
     assert_eq!(changes(&o), 1, "{}", o.all());
+    o.assert_counts_agree();
+    let fix = o
+        .events()
+        .into_iter()
+        .find(|e| e["op"] == "unpack")
+        .expect("the owner fix, reported");
+    assert_eq!(fix["summary"], "owner nodejs:nodejs", "{fix}");
     assert_eq!(
         tb.sh(h, &format!("stat -c %U {q}/src/index.js; cat {q}/extra")),
         "nodejs\nextra\n"
