@@ -135,9 +135,12 @@ fn lean_hosting_recipe_from_nothing_to_replicated_releases() {
     // The plan, from nothing, touches nothing.
     let dry = r.ok("provision", &["--dry-run"]).stdout.clone();
     for role in roles {
-        assert!(dry.contains(&format!("would create droplet {prefix}-{role}1")), "{dry}");
+        assert!(
+            dry.contains(&format!("\"summary\":\"create droplet {prefix}-{role}1")),
+            "{dry}"
+        );
     }
-    assert!(dry.contains("would set A www.ace.test"), "{dry}");
+    assert!(dry.contains("\"summary\":\"set A www.ace.test"), "{dry}");
     assert_eq!(docker(&["ps", "-aq", "--filter", &format!("name={prefix}-")]), "");
 
     // Provision, killed after the droplets and the SSH wait (4 journal commits), then resumed:
@@ -160,11 +163,11 @@ fn lean_hosting_recipe_from_nothing_to_replicated_releases() {
     let plan = r.ok("replicate", &["--dry-run"]).stdout.clone();
     for role in roles {
         assert!(
-            plan.contains(&format!("would snapshot droplet {prefix}-{role}1")),
+            plan.contains(&format!("\"summary\":\"snapshot droplet {prefix}-{role}1")),
             "{plan}"
         );
         assert!(
-            plan.contains(&format!("would create droplet {prefix}-{role}2")),
+            plan.contains(&format!("\"summary\":\"create droplet {prefix}-{role}2")),
             "{plan}"
         );
     }
