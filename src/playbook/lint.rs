@@ -67,12 +67,14 @@ fn check_file(
         .collect();
     let script_fns: BTreeSet<String> = ast.iter_fn_def().map(|f| f.name.to_string()).collect();
     let mut imports: Vec<(String, Position)> = Vec::new();
+    let results = result_variables(ast);
     let file = File {
         cx,
         known,
         label,
         closures: &closures,
         script_fns: &script_fns,
+        results: &results,
     };
     let mut found = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
@@ -80,6 +82,7 @@ fn check_file(
             Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => file.call(call, *pos, false, path, &mut found),
             Some(ASTNode::Expr(Expr::FnCall(call, pos))) => file.call(call, *pos, false, path, &mut found),
             Some(ASTNode::Expr(Expr::MethodCall(call, pos))) => file.call(call, *pos, true, path, &mut found),
+            Some(ASTNode::Expr(Expr::Dot(x, _, _))) => file.field(&x.lhs, &x.rhs, &mut found),
             Some(ASTNode::Stmt(Stmt::Import(x, pos))) => {
                 if let Expr::StringConstant(p, _) = &x.0 {
                     imports.push((p.to_string(), *pos));
@@ -168,9 +171,55 @@ struct File<'a> {
     /// Parameter counts of the script's functions (closures are `anon$…`).
     closures: &'a HashMap<String, usize>,
     script_fns: &'a BTreeSet<String>,
+    /// Variables bound (only) to a built-in's result map: `let r = h.run(…)`.
+    results: &'a HashMap<String, Option<&'static Builtin>>,
 }
 
 impl File<'_> {
+    /// `r.stdot` on a built-in's result (`let r = h.run(…)`, or `h.run(…).stdot`): a field
+    /// the result does not have is `()` at run time, silently.
+    fn field(&self, lhs: &Expr, rhs: &Expr, found: &mut Vec<(Position, String)>) {
+        let (builtin, field) = match (lhs, rhs) {
+            // `h.run(…).stdot`: the method call, then the property.
+            (_, Expr::Dot(x, _, _)) if matches!(x.lhs, Expr::MethodCall(..)) => {
+                let Expr::MethodCall(call, _) = &x.lhs else { return };
+                match (
+                    builtins::find(Receiver::Host, call.name.as_str()),
+                    first_property(&x.rhs),
+                ) {
+                    (Some(b), Some(f)) if !b.fields.is_empty() => (b, f),
+                    _ => return,
+                }
+            }
+            (Expr::Variable(v, _, _), _) => match (self.results.get(v.1.as_str()), first_property(rhs)) {
+                (Some(Some(b)), Some(f)) => (*b, f),
+                _ => return,
+            },
+            // `cloud::droplet(…).public_ipp`
+            (Expr::FnCall(..), _) => match (result_of(lhs), first_property(rhs)) {
+                (Some(b), Some(f)) => (b, f),
+                _ => return,
+            },
+            _ => return,
+        };
+        let (name, pos) = field;
+        if builtin.fields.iter().any(|f| f.name == name) {
+            return;
+        }
+        let names: Vec<&str> = builtin.fields.iter().map(|f| f.name).collect();
+        let hint = builtins::suggest(name, names.iter().copied())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        found.push((
+            pos,
+            format!(
+                "{}'s result has no field `{name}`{hint} (fields: {})",
+                builtin.qualified(),
+                names.join(", ")
+            ),
+        ));
+    }
+
     fn call(
         &self,
         call: &FnCallExpr,
@@ -368,6 +417,55 @@ impl File<'_> {
             .any(|p| p.is_file())
             || super::modules::STDLIB_TEMPLATES.iter().any(|(n, _)| *n == name)
     }
+}
+
+/// The property read first in `rhs` (`stdout` in `r.stdout.trim()`).
+fn first_property(e: &Expr) -> Option<(&str, Position)> {
+    match e {
+        Expr::Property(p, pos) => Some((p.2.as_str(), *pos)),
+        Expr::Dot(x, _, _) => match &x.lhs {
+            Expr::Property(p, pos) => Some((p.2.as_str(), *pos)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The built-in whose result `e` is, when it is a call to one that returns fields.
+fn result_of(e: &Expr) -> Option<&'static Builtin> {
+    let b = match e {
+        Expr::Dot(x, _, _) => match &x.rhs {
+            Expr::MethodCall(call, _) => builtins::find(Receiver::Host, call.name.as_str()),
+            _ => None,
+        },
+        Expr::FnCall(call, _) => {
+            let ns = call.namespace.to_string();
+            let ns = ns.trim_end_matches("::");
+            API_MODULES
+                .iter()
+                .find(|m| **m == ns)
+                .and_then(|m| builtins::find(Receiver::Module(m), call.name.as_str()))
+        }
+        _ => None,
+    }?;
+    (!b.fields.is_empty() && !b.returns.starts_with("a list")).then_some(b)
+}
+
+/// Every `let` in the script: bound to a built-in's result, or (`None`) to anything else
+/// at least once, which makes the name ambiguous and unchecked.
+fn result_variables(ast: &AST) -> HashMap<String, Option<&'static Builtin>> {
+    let mut vars: HashMap<String, Option<&'static Builtin>> = HashMap::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Stmt(Stmt::Var(x, _, _))) = path.last() {
+            let b = result_of(&x.1);
+            let entry = vars.entry(x.0.name.to_string()).or_insert(b);
+            if entry.map(|e| e as *const Builtin) != b.map(|e| e as *const Builtin) {
+                *entry = None;
+            }
+        }
+        true
+    });
+    vars
 }
 
 fn is_operator(name: &str) -> bool {

@@ -63,3 +63,42 @@ fn the_shipped_playbooks_pass_check() {
         }
     }
 }
+
+/// A misspelt field of a built-in's result is `()` at run time, without a word: `check`
+/// names the fields that exist.
+#[test]
+fn misspelt_result_fields_are_found() {
+    let p = Project::new();
+    p.write(
+        "site.rhai",
+        r#"step("a", hosts("all"), |h| {
+    let r = h.run("uname", #{ readonly: true });
+    print(r.stdot);
+    print(r.stdout);
+    print(h.run("id", #{ readonly: true }).stder);
+});
+let d = step("b", || cloud::droplet("x", #{ size: "s-1vcpu-1gb", image: "debian-12-x64" }));
+let w = step("c", || cloud::droplet("x", #{ size: "s-1vcpu-1gb", image: "debian-12-x64" }).public_ipp);
+"#,
+    );
+    let o = p.runbook(&["check", "site.rhai"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains(
+            "h.run's result has no field `stdot`; did you mean `stdout`? (fields: stdout, stderr, code, changed)"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("no field `stder`; did you mean `stderr`?"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("no field `public_ipp`; did you mean `public_ip`?"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("3 problem(s) found"), "{}", o.stderr);
+}
