@@ -52,10 +52,10 @@ pub fn dns_kind(inv: &Inventory) -> Option<String> {
 }
 
 async fn dns_items(inv: &Inventory, dns: Option<Result<Arc<dyn Dns>, String>>, prices: &Prices) -> Vec<Item> {
-    let free = |name: String| Item {
+    let free = |name: String, detail: &str| Item {
         kind: Kind::Dns,
         name,
-        detail: "free".into(),
+        detail: detail.into(),
         monthly: Some(Money::ZERO),
         estimate: false,
     };
@@ -68,11 +68,11 @@ async fn dns_items(inv: &Inventory, dns: Option<Result<Arc<dyn Dns>, String>>, p
     };
     match dns_kind(inv).as_deref() {
         None => Vec::new(),
-        Some("digitalocean") => vec![free("DigitalOcean DNS".into())],
-        Some("docker") => vec![free(format!(
-            "hosts file {}",
-            crate::cloud::dns::hosts_file_path(inv).display()
-        ))],
+        Some("digitalocean") => vec![free("DigitalOcean DNS".into(), "not billed")],
+        Some("docker") => vec![free(
+            format!("hosts file {}", crate::cloud::dns::hosts_file_path(inv).display()),
+            "local",
+        )],
         Some("route53") if inv.cost.dns_zones.is_empty() => vec![unknown(
             "Route 53 hosted zones".into(),
             "name the inventory's zones in [cost] dns_zones to price them".into(),

@@ -223,10 +223,11 @@ impl Bill {
         t
     }
 
-    /// The items, each with its price: `droplet ace-app1 (s-1vcpu-1gb) $6.00`.
+    /// The billed items, each with its price: `droplet ace-app1 (s-1vcpu-1gb) $6.00`.
     pub fn list(&self, currency: &Currency) -> String {
         self.items
             .iter()
+            .filter(|i| i.monthly != Some(Money::ZERO))
             .map(|i| {
                 format!(
                     "{} {} ({}) {}",
@@ -365,8 +366,23 @@ impl Summary {
         let after = l.after();
         let mut t = format!("\nCOST a month ({cur})");
         for c in &l.changes {
+            // An addition as it was settled (a snapshot once taken), if it was.
+            let settled = |i: &Item| -> Item {
+                l.changes
+                    .iter()
+                    .rev()
+                    .find_map(|c| match c {
+                        Change::Settle(s) if s.same(i) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| i.clone())
+            };
+            let added;
             let (sign, i, price) = match c {
-                Change::Add(i) => ("+", i, i.monthly),
+                Change::Add(i) => {
+                    added = settled(i);
+                    ("+", &added, added.monthly)
+                }
                 Change::Remove(i) => ("-", i, i.monthly.map(|m| -m)),
                 Change::Settle(_) => continue,
             };

@@ -5,6 +5,7 @@
 mod cloud_do;
 mod cloud_docker;
 mod cloud_play;
+mod cost;
 mod dns;
 mod engine;
 mod journal;
