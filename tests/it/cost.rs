@@ -474,7 +474,7 @@ fn the_docker_provider_prices_the_local_inventory_as_digitalocean_would() {
     assert_eq!(o.code, 0, "{}", o.all());
     let lines: Vec<Vec<&str>> = o.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
     for role in ["app", "web", "db"] {
-        let want = vec!["droplet", &*format!("{prefix}-{role}1"), "s-1vcpu-1gb", "$6.00"].join(" ");
+        let want = format!("droplet {prefix}-{role}1 s-1vcpu-1gb $6.00");
         assert!(
             lines.iter().any(|l| l.join(" ") == want),
             "missing {want:?}\n{}",
