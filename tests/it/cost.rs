@@ -503,3 +503,84 @@ fn the_docker_provider_prices_the_local_inventory_as_digitalocean_would() {
             .is_empty()
     );
 }
+
+const HEALTH_CHECKED: &str = r#"
+step("dns", || dns::a_record("example.com", "app", ["192.0.2.10", "192.0.2.11"], #{
+    health_check: #{ type: "HTTP", port: 80, path: "/health" },
+}));
+"#;
+
+/// Route 53 bills its hosted zones and health checks: the plan prices the checks it adds,
+/// `runbook cost` the zones of `[cost] dns_zones` with their checks, at the table's prices
+/// or the inventory's.
+#[test]
+fn route53_zones_and_health_checks_are_priced() {
+    use crate::support::fake_route53::{ACCESS_KEY, FakeRoute53, SECRET_KEY};
+    let fake = FakeRoute53::start();
+    let p = Project::new();
+    p.write(
+        "inventory/r53.toml",
+        &format!(
+            "[dns]\nprovider = \"route53\"\nendpoint = \"{}\"\n\n[cost]\ndns_zones = [\"example.com\"]\n",
+            fake.url()
+        ),
+    );
+    p.write("dns.rhai", HEALTH_CHECKED);
+    let env = [("AWS_ACCESS_KEY_ID", ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", SECRET_KEY)];
+
+    let plan = p.runbook_env(&["play", "dns.rhai", "-i", "r53", "--dry-run"], &env);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.stdout
+            .contains("  + health check app.example.com 192.0.2.10 (Route 53 health check)  +$0.75"),
+        "{}",
+        plan.all()
+    );
+    assert!(
+        plan.stdout.contains("would go from $0.50 to $2.00 (+$1.50)"),
+        "{}",
+        plan.all()
+    );
+    assert!(fake.state().health_checks.is_empty(), "a dry run makes none");
+
+    let refused = p.runbook_env(&["play", "dns.rhai", "-i", "r53", "--budget", "1.50"], &env);
+    assert_eq!(refused.code, 2, "{}", refused.all());
+    assert!(
+        refused.all().contains("refused by the budget, nothing was made"),
+        "{}",
+        refused.all()
+    );
+    assert!(fake.state().health_checks.is_empty() && fake.state().sets.is_empty());
+
+    let run = p.runbook_env(&["play", "dns.rhai", "-i", "r53"], &env);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let o = p.runbook_env(&["cost", "-i", "r53"], &env);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let lines: Vec<String> = o
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for want in [
+        "dns zone example.com Route 53 hosted zone $0.50",
+        "health check app.example.com 192.0.2.10 Route 53 health check $0.75",
+        "health check app.example.com 192.0.2.11 Route 53 health check $0.75",
+        "total $2.00",
+    ] {
+        assert!(lines.iter().any(|l| l == want), "missing {want:?}\n{}", o.all());
+    }
+    assert!(!o.all().contains(SECRET_KEY));
+
+    // The inventory's own prices.
+    p.write(
+        "inventory/r53.toml",
+        &format!(
+            "[dns]\nprovider = \"route53\"\nendpoint = \"{}\"\n\n[cost]\ndns_zones = [\"example.com\"]\n\
+             route53_zone_month = 0.4\nroute53_health_check_month = 1\ncurrency = \"EUR\"\n",
+            fake.url()
+        ),
+    );
+    let o = p.runbook_env(&["cost", "-i", "r53"], &env);
+    assert!(o.stdout.contains("total €2.40"), "{}", o.all());
+    fake.assert_no_violations();
+}
