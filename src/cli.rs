@@ -13,6 +13,7 @@ Examples:
   runbook play playbooks/harden.rhai -i prod --dry-run
   runbook play playbooks/harden.rhai -i prod --resume
   runbook history -i prod
+  runbook cost -i prod --budget 40
   runbook check playbooks/replicate.rhai
   runbook inventory -i prod --graph
   runbook doc h.file";
@@ -53,6 +54,8 @@ pub enum Command {
     },
     /// List the journaled runs, or show one run's steps × hosts
     History(HistoryArgs),
+    /// What the inventory's droplets, snapshots and DNS cost a month now
+    Cost(CostArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +98,10 @@ pub struct PlayArgs {
     /// If another run holds the inventory's lock, wait this long (e.g. 10m) instead of failing
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub wait_lock: Option<std::time::Duration>,
+    /// The monthly cost the inventory may reach (e.g. 40): a dry run whose plan exceeds it
+    /// fails; a real run refuses each cloud change that would (overrides [cost] budget_monthly)
+    #[arg(long, value_name = "AMOUNT", value_parser = parse_money)]
+    pub budget: Option<crate::cost::Money>,
     #[command(flatten)]
     pub state: StateArg,
 }
@@ -134,4 +141,22 @@ pub struct InventoryArgs {
     /// Set a variable, as for `play`
     #[arg(short = 'e', long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Inventory name (inventory/NAME.toml) or path
+    #[arg(short, long, env = "RUNBOOK_INVENTORY")]
+    pub inventory: String,
+    /// Compare with this monthly budget (overrides [cost] budget_monthly); exit 2 when over
+    #[arg(long, value_name = "AMOUNT", value_parser = parse_money)]
+    pub budget: Option<crate::cost::Money>,
+    /// Output format: text for people, json (one object) for CI
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// `40`, `39.50`: an exact amount.
+fn parse_money(s: &str) -> Result<crate::cost::Money, String> {
+    crate::cost::Money::parse(s)
 }

@@ -4,6 +4,7 @@ pub mod builtins;
 pub mod cli;
 pub mod cloud;
 pub mod connection;
+pub mod cost;
 pub mod error;
 pub mod executor;
 pub mod facts;
@@ -23,7 +24,7 @@ pub mod ship;
 pub mod step;
 pub mod wait;
 
-use cli::{Cli, Command, HistoryArgs, InventoryArgs, PlayArgs};
+use cli::{Cli, Command, CostArgs, HistoryArgs, InventoryArgs, PlayArgs};
 use error::{Error, Result};
 use inventory::Vars;
 
@@ -54,6 +55,10 @@ pub fn run(cli: Cli) -> i32 {
             false => reference::doc(name.as_deref())
                 .map(|t| println!("{t}"))
                 .map_err(Error::Usage),
+        },
+        Command::Cost(args) => match cost(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
         },
     };
     match result {
@@ -90,6 +95,7 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
         resume: args.resume,
         state: args.state.path,
         wait_lock: args.wait_lock.unwrap_or_default(),
+        budget: args.budget,
     })
 }
 
@@ -110,6 +116,39 @@ fn history(args: HistoryArgs) -> Result<()> {
     };
     println!("{text}");
     Ok(())
+}
+
+/// `runbook cost`: the inventory's monthly cost now; exit 2 when it is over the budget.
+fn cost(args: CostArgs) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    let secrets = secrets::Secrets::default();
+    let inv = inventory::Inventory::load(&args.inventory)?;
+    let fail = |e: String| Error::Usage(secrets.mask(&format!("cannot price inventory {}: {e}", inv.file_label())));
+    let provider = match &inv.cloud {
+        Some(_) => Some(cloud::provider_for(&inv, &|t| secrets.remember(t)).map_err(fail)?),
+        None => None,
+    };
+    let dns = (cost::bill::dns_kind(&inv).as_deref() == Some("route53"))
+        .then(|| cloud::dns::dns_for(&inv, &|t| secrets.remember(t)));
+    let (prices, bill) = rt.block_on(async {
+        let prices = cost::bill::prices(&inv, provider.as_deref()).await;
+        let bill = cost::bill::bill(&inv, provider.as_deref(), dns, &prices).await;
+        (prices, bill)
+    });
+    let bill = bill.map_err(fail)?;
+    let budget = args.budget.or(inv.cost.budget_monthly);
+    let json = args.output == report::OutputFormat::Json;
+    let (text, within) = cost::bill::report(&inv, &bill, &prices, budget, json);
+    println!("{}", secrets.mask(&text));
+    Ok(if within {
+        0
+    } else {
+        Error::HostsFailed { failed: 0 }.exit_code()
+    })
 }
 
 fn show_inventory(args: InventoryArgs) -> Result<()> {

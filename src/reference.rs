@@ -152,12 +152,13 @@ mod tests {
             let section = section.replace("groups.NAME", "groups.g").replace("NAME", "x");
             let key = key.replace("NAME", "x");
             let value = match *ty {
-                "integer" => "1",
+                "integer" | "number" => "1",
                 "list of strings" => "[]",
                 "table" => "{}",
                 "\"ssh\" or \"local\"" => "\"local\"",
                 _ if key == "provider" => "\"docker\"",
                 _ if key == "address" && section == "cloud" => "\"public\"",
+                _ if key == "currency" => "\"USD\"",
                 _ => "\"v\"",
             };
             text.push_str(&format!("[{section}]\n{key} = {value}\n"));

@@ -40,6 +40,8 @@ pub struct Settings {
     /// The run journal's file.
     pub state: PathBuf,
     pub wait_lock: Duration,
+    /// `--budget`: the monthly cost a plan may reach (overrides `[cost] budget_monthly`).
+    pub budget: Option<crate::cost::Money>,
 }
 
 pub struct Run {
@@ -55,6 +57,8 @@ pub struct Run {
     pub controller: Arc<HostState>,
     /// The journal of this run; none in a dry run, which changes nothing worth recording.
     pub journal: Option<Session>,
+    /// What the run's cloud and DNS changes do to the monthly cost.
+    pub cost: crate::cost::Tracker,
     hosts: Mutex<HashMap<String, Arc<HostState>>>,
     /// `--limit`: where host steps run. Never what the playbook sees: `hosts()`, groups and
     /// every value built from them see the whole inventory, so a limited run plans for a
@@ -194,6 +198,13 @@ impl Run {
         self.inventory.read().unwrap().global_vars(&self.settings.vars)
     }
 
+    /// The monthly budget: `--budget`, else the inventory's `[cost] budget_monthly`.
+    pub fn budget(&self) -> Option<crate::cost::Money> {
+        self.settings
+            .budget
+            .or(self.inventory.read().unwrap().cost.budget_monthly)
+    }
+
     /// Where `secret()` looks for secret files.
     pub fn secret_dirs(&self) -> Vec<PathBuf> {
         self.inventory.read().unwrap().secret_dirs()
@@ -269,6 +280,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         playbook_label: pb.label.clone(),
         controller: Arc::new(HostState::new(controller_spec(), vec![], Vars::new())),
         journal,
+        cost: Default::default(),
         hosts: Mutex::new(HashMap::new()),
         limit: settings.limit.clone(),
         failed: Mutex::new(BTreeSet::new()),
@@ -299,7 +311,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         Err(e) => Err(Error::Playbook(playbook::diagnose(&e, &pb.label, &run.sources))),
     };
     let stop_reason = run.stop_reason.lock().unwrap().clone();
-    let (code, journal_outcome, error) = match outcome {
+    let (mut code, journal_outcome, mut error) = match outcome {
         Err(e) => {
             let rendered = e.to_string();
             run.reporter.error(&rendered);
@@ -323,6 +335,20 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
             }
         }
     };
+    // What the run did (or would do) to the monthly cost; a plan over the budget fails.
+    if let Some(ledger) = run.cost.ledger() {
+        let summary = crate::cost::Summary {
+            ledger,
+            budget: run.budget(),
+        };
+        run.reporter.cost(&summary);
+        if let Some(over) = summary.over_budget().filter(|_| run.settings.dry_run && code == 0) {
+            let message = format!("the plan is refused by the budget: {over}");
+            run.reporter.error(&message);
+            code = Error::HostsFailed { failed: 0 }.exit_code();
+            error = Some(message);
+        }
+    }
     if let Some(session) = &run.journal {
         if let Err(e) = session.finish(journal_outcome) {
             run.reporter.error(&e.to_string());

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::retry::Policy;
 use super::sigv4::encode;
-use super::{CloudResult, Droplet, DropletSpec, Provider, Snapshot};
+use super::{CloudResult, Droplet, DropletSpec, Provider, Snapshot, SnapshotSize};
+use crate::cost::{Money, SizePrice};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.digitalocean.com";
 
@@ -21,6 +22,8 @@ pub struct DigitalOcean {
     token: String,
     pub policy: Policy,
     limit: Mutex<Limit>,
+    /// `GET /v2/sizes`, asked once.
+    sizes: tokio::sync::OnceCell<Vec<SizePrice>>,
 }
 
 #[derive(Default)]
@@ -76,6 +79,7 @@ impl DigitalOcean {
             token,
             policy,
             limit: Mutex::new(Limit::default()),
+            sizes: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -339,6 +343,7 @@ impl DigitalOcean {
         Ok(best.map(|s| Snapshot {
             id: id_text(&s["id"]),
             name: name.to_string(),
+            size: SnapshotSize::from_gigabytes(s["size_gigabytes"].as_f64()),
         }))
     }
 }
@@ -478,6 +483,49 @@ impl Provider for DigitalOcean {
     async fn delete_snapshot(&self, snapshot: &Snapshot) -> CloudResult<()> {
         self.delete(&format!("/v2/snapshots/{}", snapshot.id)).await
     }
+
+    async fn sizes(&self) -> CloudResult<Vec<SizePrice>> {
+        self.sizes
+            .get_or_try_init(|| async {
+                let items = self.list_all("/v2/sizes", "sizes").await?;
+                items
+                    .iter()
+                    .map(|v| parse_size(v).ok_or_else(|| bad_answer("GET /v2/sizes")))
+                    .collect::<CloudResult<Vec<_>>>()
+            })
+            .await
+            .cloned()
+    }
+
+    /// `GET /v2/snapshots?resource_type=droplet`, those whose `resource_id` is one of the droplets.
+    async fn snapshots(&self, _tag: &str, droplets: &[Droplet]) -> CloudResult<Vec<Snapshot>> {
+        let items = self
+            .list_all("/v2/snapshots?resource_type=droplet", "snapshots")
+            .await?;
+        let mut out: Vec<Snapshot> = items
+            .iter()
+            .filter(|s| droplets.iter().any(|d| d.id == id_text(&s["resource_id"])))
+            .map(|s| Snapshot {
+                id: id_text(&s["id"]),
+                name: s["name"].as_str().unwrap_or("").to_string(),
+                size: SnapshotSize::from_gigabytes(s["size_gigabytes"].as_f64()),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
+
+/// A size object (`GET /v2/sizes`, or the one a droplet embeds); `None` without the
+/// fields a price needs.
+pub fn parse_size(v: &Value) -> Option<SizePrice> {
+    Some(SizePrice {
+        slug: v["slug"].as_str()?.to_string(),
+        vcpus: v["vcpus"].as_u64()? as u32,
+        memory: v["memory"].as_u64()? as u32,
+        disk: v["disk"].as_u64()? as u32,
+        price_monthly: Money::from_api(v["price_monthly"].as_f64()?)?,
+    })
 }
 
 /// Our view of a droplet object; `None` when it lacks an id or a name.
@@ -511,6 +559,7 @@ pub fn parse_droplet(v: &Value) -> Option<Droplet> {
             .unwrap_or_else(|| id_text(&image["id"])),
         region: v["region"]["slug"].as_str().unwrap_or("").to_string(),
         size: v["size_slug"].as_str().unwrap_or("").to_string(),
+        price: parse_size(&v["size"]),
     })
 }
 

@@ -35,13 +35,14 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
+    ListImagesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
-use super::{CloudResult, Droplet, DropletSpec, Provider, Snapshot};
+use super::{CloudResult, Droplet, DropletSpec, Provider, Snapshot, SnapshotSize};
 use crate::connection::ssh::known_hosts;
+use crate::cost::{SizePrice, table};
 
 /// The image droplets are made from when the spec names none.
 pub const DEFAULT_IMAGE: &str = "runbook/testhost:bookworm";
@@ -49,6 +50,9 @@ const TAGS_LABEL: &str = "runbook.tags";
 /// Marks containers this provider made (value: the droplet name).
 const DROPLET_LABEL: &str = "runbook.droplet";
 const SNAPSHOT_LABEL: &str = "runbook.snapshot";
+/// The DigitalOcean size slug the droplet stands in for (priced from the local table); a
+/// snapshot carries its container's, so its storage is priced by that size's disk.
+const SIZE_LABEL: &str = "runbook.size";
 const SNAPSHOT_REPO: &str = "runbook-snapshot";
 
 /// First boot of each container (its `RUNBOOK_DROPLET_ID` differs from the one recorded
@@ -174,7 +178,8 @@ impl DockerCloud {
             private_ip: ip,
             image: config.image.unwrap_or_default(),
             region: "local".into(),
-            size: "container".into(),
+            price: labels.get(SIZE_LABEL).and_then(|s| table::local_size(s).ok()),
+            size: labels.get(SIZE_LABEL).cloned().unwrap_or_default(),
         }
     }
 
@@ -532,6 +537,15 @@ pub async fn ssh_banner(ip: &str) -> Result<(), String> {
         .map_err(|_| "no banner within 2s".to_string())?
 }
 
+/// What a stand-in snapshot is billed by: the disk of its droplet's size.
+fn size_of(slug: &str) -> SnapshotSize {
+    if slug.is_empty() {
+        SnapshotSize::Unknown
+    } else {
+        SnapshotSize::OfDropletSize(slug.to_string())
+    }
+}
+
 /// An image tag for a snapshot name (tags allow `[A-Za-z0-9_.-]`, 128 characters).
 fn snapshot_tag(name: &str) -> String {
     let t: String = name
@@ -568,6 +582,9 @@ impl Provider for DockerCloud {
             if set {
                 return Err(format!("the docker provider does not support {what}"));
             }
+        }
+        if !spec.size.is_empty() {
+            table::local_size(&spec.size)?;
         }
         self.authorized_keys(&spec)?;
         Ok(spec)
@@ -627,13 +644,15 @@ impl Provider for DockerCloud {
         let keys = self.authorized_keys(&spec)?;
         let droplet_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let net = self.opts.network.clone();
-        let labels = HashMap::from([
+        let mut labels = HashMap::from([
             (
                 TAGS_LABEL.to_string(),
                 serde_json::to_string(&spec.tags).expect("strings serialize"),
             ),
             (DROPLET_LABEL.to_string(), spec.name.clone()),
         ]);
+        // Also when empty: a container made from a snapshot must not inherit the size label.
+        labels.insert(SIZE_LABEL.to_string(), spec.size.clone());
         let body = ContainerCreateBody {
             hostname: Some(spec.name.clone()),
             image: Some(spec.image.clone()),
@@ -774,6 +793,7 @@ impl Provider for DockerCloud {
         Ok(Snapshot {
             id,
             name: name.to_string(),
+            size: size_of(&droplet.size),
         })
     }
 
@@ -782,14 +802,14 @@ impl Provider for DockerCloud {
         let reference = format!("{SNAPSHOT_REPO}:{}", snapshot_tag(name));
         match d.inspect_image(&reference).await {
             Ok(img) => {
-                let labelled = img
-                    .config
-                    .and_then(|c| c.labels)
-                    .and_then(|l| l.get(SNAPSHOT_LABEL).cloned());
-                Ok((labelled.as_deref() == Some(name)).then(|| Snapshot {
-                    id: img.id.unwrap_or_default(),
-                    name: name.to_string(),
-                }))
+                let labels = img.config.and_then(|c| c.labels).unwrap_or_default();
+                Ok(
+                    (labels.get(SNAPSHOT_LABEL).map(String::as_str) == Some(name)).then(|| Snapshot {
+                        id: img.id.unwrap_or_default(),
+                        name: name.to_string(),
+                        size: size_of(labels.get(SIZE_LABEL).map(String::as_str).unwrap_or("")),
+                    }),
+                )
             }
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(err(&format!("inspect image {reference}"), e)),
@@ -820,6 +840,34 @@ impl Provider for DockerCloud {
         }
         self.remove_network_if_unused().await;
         Ok(())
+    }
+
+    async fn sizes(&self) -> CloudResult<Vec<SizePrice>> {
+        Ok(table::digitalocean_sizes())
+    }
+
+    /// The snapshot images whose droplet carried `tag` (a snapshot keeps its container's labels).
+    async fn snapshots(&self, tag: &str, _droplets: &[Droplet]) -> CloudResult<Vec<Snapshot>> {
+        let d = self.client().await?;
+        let filters = HashMap::from([("label".to_string(), vec![SNAPSHOT_LABEL.to_string()])]);
+        let opts = ListImagesOptionsBuilder::default().filters(&filters).build();
+        let images = d.list_images(Some(opts)).await.map_err(|e| err("list images", e))?;
+        let mut out: Vec<Snapshot> = images
+            .into_iter()
+            .filter(|i| {
+                i.labels
+                    .get(TAGS_LABEL)
+                    .and_then(|t| serde_json::from_str::<Vec<String>>(t).ok())
+                    .is_some_and(|tags| tags.iter().any(|t| t == tag))
+            })
+            .map(|i| Snapshot {
+                name: i.labels.get(SNAPSHOT_LABEL).cloned().unwrap_or_default(),
+                size: size_of(i.labels.get(SIZE_LABEL).map(String::as_str).unwrap_or("")),
+                id: i.id,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// Removes the snapshot's name (forced: droplets made from it keep running, as on a

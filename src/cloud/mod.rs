@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::cost::SizePrice;
 use crate::inventory::{CloudSettings, Inventory};
 
 pub type CloudResult<T> = Result<T, String>;
@@ -34,6 +35,10 @@ pub struct Droplet {
     pub image: String,
     pub region: String,
     pub size: String,
+    /// The size's price as the provider gives it with the droplet (DigitalOcean embeds its
+    /// size object; the docker provider looks its size label up in its local table).
+    #[serde(skip)]
+    pub price: Option<SizePrice>,
 }
 
 /// What to create. `image` is a slug, an image id or a snapshot id.
@@ -58,6 +63,30 @@ pub struct Snapshot {
     /// The image id a droplet can be created from.
     pub id: String,
     pub name: String,
+    /// What its storage is billed by.
+    #[serde(skip)]
+    pub size: SnapshotSize,
+}
+
+/// The size a snapshot's storage is billed by.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum SnapshotSize {
+    #[default]
+    Unknown,
+    /// DigitalOcean's `size_gigabytes`, in thousandths (2.34 GB = 2340).
+    Thousandths(u64),
+    /// The docker provider's stand-in: the disk of the droplet size it was taken from.
+    OfDropletSize(String),
+}
+
+impl SnapshotSize {
+    /// `size_gigabytes` as the API sends it (a float with two decimals).
+    pub fn from_gigabytes(gb: Option<f64>) -> SnapshotSize {
+        match gb {
+            Some(g) if g.is_finite() && g >= 0.0 => SnapshotSize::Thousandths((g * 1000.0).round() as u64),
+            _ => SnapshotSize::Unknown,
+        }
+    }
 }
 
 #[async_trait]
@@ -81,6 +110,10 @@ pub trait Provider: Send + Sync {
     async fn destroy(&self, droplet: &Droplet) -> CloudResult<()>;
     /// Deletes a snapshot (gone already is fine).
     async fn delete_snapshot(&self, snapshot: &Snapshot) -> CloudResult<()>;
+    /// The droplet sizes with their monthly prices (asked once per run).
+    async fn sizes(&self) -> CloudResult<Vec<SizePrice>>;
+    /// The snapshots taken of `droplets` (the inventory's, tagged `tag`), with their sizes.
+    async fn snapshots(&self, tag: &str, droplets: &[Droplet]) -> CloudResult<Vec<Snapshot>>;
 }
 
 /// What `ensure` would do for a spec: decided from reads only, so dry-run can report it.

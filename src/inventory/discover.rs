@@ -113,6 +113,7 @@ mod tests {
             image: "debian-12-x64".into(),
             region: "fra1".into(),
             size: "s-1vcpu-1gb".into(),
+            price: None,
         }
     }
 

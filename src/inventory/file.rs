@@ -23,6 +23,7 @@ struct FileModel {
     hosts: IndexMap<String, HostModel>,
     cloud: Option<CloudSettings>,
     dns: Option<DnsSettings>,
+    cost: Option<crate::cost::settings::RawCost>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -122,6 +123,10 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
         ssh: model.ssh,
         cloud: model.cloud,
         dns: model.dns,
+        cost: match model.cost {
+            Some(raw) => crate::cost::settings::parse(raw, &label, text)?,
+            None => Default::default(),
+        },
         hosts: IndexMap::new(),
         groups: IndexMap::new(),
     };

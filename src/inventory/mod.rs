@@ -80,6 +80,8 @@ pub struct Inventory {
     pub ssh: SshSettings,
     pub cloud: Option<CloudSettings>,
     pub dns: Option<DnsSettings>,
+    /// `[cost]`: budget, currency, prices no API gives.
+    pub cost: crate::cost::CostSettings,
     /// In file order, which is the order hosts run in batches and appear in reports.
     pub hosts: IndexMap<String, HostSpec>,
     pub groups: IndexMap<String, Group>,

@@ -11,6 +11,7 @@ use super::api::fail;
 use super::convert::Opts;
 use crate::cloud::dns::{ARecord, Dns, HealthCheck};
 use crate::cloud::{self, Droplet, DropletPlan, DropletSpec, Provider};
+use crate::cost::{Change, Ledger, Prices, bill};
 use crate::report::CONTROLLER;
 use crate::run::Run;
 
@@ -97,6 +98,51 @@ impl Cloud {
 
     fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
         self.run.rt.block_on(fut)
+    }
+
+    /// The ledger of the run's first billed change: the prices, and what the inventory's
+    /// droplets, snapshots and DNS cost before it.
+    fn ledger(&self) -> Result<Ledger, String> {
+        let inv = self.run.inventory.read().unwrap().clone();
+        let provider = match inv.cloud {
+            Some(_) => Some(self.provider()?.0),
+            None => None,
+        };
+        let dns = (bill::dns_kind(&inv).as_deref() == Some("route53")).then(|| self.dns());
+        self.block(async {
+            let prices = bill::prices(&inv, provider.as_deref()).await;
+            let before = bill::bill(&inv, provider.as_deref(), dns, &prices).await?;
+            Ok(Ledger {
+                prices,
+                before,
+                changes: Vec::new(),
+            })
+        })
+        .map_err(|e: String| format!("cannot work out what the inventory costs now: {e}"))
+    }
+
+    /// Records a change to what is billed. An addition in a real run is checked against
+    /// the budget first, and refused (nothing made) when the monthly cost would exceed it; a
+    /// dry run records it and checks the whole plan at its end.
+    fn cost(&self, change: impl FnOnce(&Prices) -> Change) -> Result<(), String> {
+        let budget = self.run.budget();
+        let real = !self.dry_run();
+        self.run.cost.with(
+            || self.ledger(),
+            |state| match state {
+                Ok(l) => {
+                    let change = change(&l.prices);
+                    if let (Some(b), true, Change::Add(_)) = (budget, real, &change) {
+                        l.check(b, &change)
+                            .map_err(|e| format!("refused by the budget, nothing was made: {e}"))?;
+                    }
+                    l.changes.push(change);
+                    Ok(())
+                }
+                Err(e) if budget.is_some() && real => Err(format!("the budget cannot be checked: {e}")),
+                Err(_) => Ok(()),
+            },
+        )
     }
 }
 
@@ -335,6 +381,7 @@ fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
                 what.push_str(&format!(", region {r}"));
             }
             what.push_str(&format!(", tags {})", s.tags.join(" ")));
+            c.cost(|p| Change::Add(p.droplet(&s.name, &s.size, None)))?;
             c.changed(&what);
         }
     }
@@ -402,14 +449,30 @@ fn snapshot(c: &Cloud, target: &str, name: &str) -> Result<Map, String> {
     if droplet.is_none() && !c.dry_run() {
         return Err(format!("no droplet named `{target}`"));
     }
+    // Billed by the storage it takes, known once taken: estimated from the droplet's disk
+    // (a droplet this dry run would create: its spec's size).
+    let slug = match &droplet {
+        Some(d) => d.size.clone(),
+        None => c
+            .planned
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|s| s.name == target)
+            .map(|s| s.size.clone())
+            .unwrap_or_default(),
+    };
+    let given = droplet.as_ref().and_then(|d| d.price.clone());
+    c.cost(|p| Change::Add(p.snapshot_of(name, &slug, given.as_ref())))?;
     c.changed(&format!(
         "snapshot droplet {target} as {name} (power off, snapshot, power on)"
     ));
     match droplet {
-        Some(d) if !c.dry_run() => Ok(map(c
-            .block(cloud::snapshot_with_power_off(p.as_ref(), &d, name))?
-            .id
-            .into())),
+        Some(d) if !c.dry_run() => {
+            let snap = c.block(cloud::snapshot_with_power_off(p.as_ref(), &d, name))?;
+            c.cost(|p| Change::Settle(p.snapshot(name, &snap.size)))?;
+            Ok(map(snap.id.into()))
+        }
         _ => Ok(map(Dynamic::from(Pending))),
     }
 }
@@ -419,6 +482,7 @@ fn delete_snapshot(c: &Cloud, name: &str) -> Result<bool, String> {
     let Some(snap) = c.block(p.find_snapshot(name))? else {
         return Ok(false);
     };
+    c.cost(|p| Change::Remove(p.snapshot(name, &snap.size)))?;
     c.changed(&format!("delete snapshot {name} (id {})", snap.id));
     if !c.dry_run() {
         c.block(p.delete_snapshot(&snap))?;
@@ -431,6 +495,7 @@ fn destroy(c: &Cloud, target: &str) -> Result<bool, String> {
     let Some(droplet) = owned(c, p.as_ref(), &tag, target)? else {
         return Ok(false);
     };
+    c.cost(|p| Change::Remove(p.droplet(&droplet.name, &droplet.size, droplet.price.as_ref())))?;
     c.changed(&format!("destroy droplet {} (id {})", droplet.name, droplet.id));
     if !c.dry_run() {
         c.block(p.destroy(&droplet))?;
@@ -462,8 +527,15 @@ fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Resul
         Some(a) => a.iter().map(text).collect(),
         None => vec![text(&ips)],
     };
+    let route53 = bill::dns_kind(&c.run.inventory.read().unwrap()).as_deref() == Some("route53");
     if ips.iter().any(|ip| ip == PENDING_TEXT) {
         // Addresses of droplets a dry run did not create: nothing to compare with yet.
+        if route53 && o.raw("health_check").is_some() {
+            for ip in &ips {
+                let n = format!("{} {ip}", crate::cloud::dns::fqdn(zone, name));
+                c.cost(|p| Change::Add(p.health_check(&n)))?;
+            }
+        }
         c.changed(&format!(
             "set A {} to {}",
             crate::cloud::dns::fqdn(zone, name),
@@ -501,6 +573,25 @@ fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Resul
         comment: o.string("comment")?,
     };
     let dns = c.dns()?;
+    // Route 53 bills each health check: priced (and, in a real run, checked against the
+    // budget) before any is made.
+    if route53 && rec.health_check.is_some() {
+        let plan = c.block(dns.a_record(&rec, false))?;
+        for ip in &plan.added {
+            let n = format!("{} {ip}", crate::cloud::dns::fqdn(zone, name));
+            c.cost(|p| Change::Add(p.health_check(&n)))?;
+        }
+        if c.dry_run() {
+            if plan.changed() {
+                c.changed(&format!(
+                    "change A {}: {}",
+                    crate::cloud::dns::fqdn(zone, name),
+                    plan.describe()
+                ));
+            }
+            return Ok(dns_map(plan.changed(), &plan.added, &plan.removed, plan.ttl));
+        }
+    }
     let change = c.block(dns.a_record(&rec, !c.dry_run()))?;
     if change.changed() {
         c.changed(&format!(

@@ -265,6 +265,11 @@ impl Reporter {
         );
     }
 
+    /// The monthly cost before → after a run's (or a plan's) billed changes.
+    pub fn cost(&self, summary: &crate::cost::Summary) {
+        self.emit(|| summary.text(self.dry_run), || summary.json());
+    }
+
     /// A line from the playbook (`print`, `log`).
     pub fn log(&self, host: Option<&str>, message: &str) {
         self.emit(

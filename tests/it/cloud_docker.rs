@@ -404,7 +404,7 @@ fn docker_droplets_keep_their_address_across_power_cycles() {
 /// A project whose inventory `prefix` uses the docker provider.
 /// A unique prefix for what a test makes on the engine, its inventory's network, and the
 /// guard that removes both (and the named snapshots, `PREFIX-NAME`) when the test ends.
-fn engine_scope(letters: &str, snapshots: &[&str]) -> (String, String, Cleanup) {
+pub(crate) fn engine_scope(letters: &str, snapshots: &[&str]) -> (String, String, Cleanup) {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let prefix = format!("{letters}{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
     let network = format!("runbook-{prefix}");
@@ -420,7 +420,7 @@ fn engine_scope(letters: &str, snapshots: &[&str]) -> (String, String, Cleanup) 
     (prefix, network, cleanup)
 }
 
-fn docker_project(prefix: &str) -> Project {
+pub(crate) fn docker_project(prefix: &str) -> Project {
     let p = Project::new();
     p.write(
         &format!("inventory/{prefix}.toml"),

@@ -73,6 +73,11 @@ pub trait Dns: Send + Sync {
     fn name(&self) -> &'static str;
     /// Makes the record match; with `apply` false only reads and reports what would change.
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange>;
+    /// The health-checked records of a zone (`www.example.com 203.0.113.10`), each billed
+    /// by the service; none where the service has no health checks.
+    async fn health_checks(&self, _zone: &str) -> CloudResult<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The DNS service an inventory names: `[dns]`, or else the `[cloud]` provider's own

@@ -263,6 +263,49 @@ impl Dns for Route53 {
         "route53"
     }
 
+    /// Every record set of the zone with a `HealthCheckId`, as `NAME VALUE`.
+    async fn health_checks(&self, zone: &str) -> CloudResult<Vec<String>> {
+        let zone_id = self.zone_id(zone).await?;
+        let path = format!("/2013-04-01/hostedzone/{zone_id}/rrset");
+        let mut query: Vec<(String, String)> = Vec::new();
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            let (_, text) = self.call(Method::GET, &path, &query, None).await?;
+            let doc = parse(&text)?;
+            for set in doc.descendants().filter(|n| n.has_tag_name((NS, "ResourceRecordSet"))) {
+                if child_text(set, "HealthCheckId").is_none() {
+                    continue;
+                }
+                let name = unescape(child_text(set, "Name").unwrap_or(""))
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
+                let values: Vec<String> = set
+                    .descendants()
+                    .filter(|n| n.has_tag_name((NS, "Value")))
+                    .filter_map(|n| n.text().map(str::to_string))
+                    .collect();
+                out.push(format!("{name} {}", values.join(" ")));
+            }
+            let root = doc.root_element();
+            if child_text(root, "IsTruncated") != Some("true") {
+                return Ok(out);
+            }
+            query = vec![(
+                "name".to_string(),
+                child_text(root, "NextRecordName").unwrap_or("").to_string(),
+            )];
+            if let Some(t) = child_text(root, "NextRecordType") {
+                query.push(("type".to_string(), t.to_string()));
+            }
+            if let Some(id) = child_text(root, "NextRecordIdentifier") {
+                query.push(("identifier".to_string(), id.to_string()));
+            }
+        }
+        Err(format!(
+            "Route 53: listing the zone {zone} did not end after 1000 pages"
+        ))
+    }
+
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange> {
         check_ips(&rec.ips)?;
         let name = fqdn(&rec.zone, &rec.name);

@@ -1,7 +1,9 @@
 //! A fake DigitalOcean API v2 (shared/api/digitalocean.md) on 127.0.0.1. It checks every
 //! request against the documented shapes (a wrong one is answered 400 and recorded as a
 //! violation, which tests assert are none) and answers with the documented example bodies,
-//! with the ids, names and state it tracks put in.
+//! with the ids, names and state it tracks put in. Its sizes are those of the documented
+//! `GET /v2/sizes` example (`sizes_list.200.json`: s-1vcpu-1gb at $5.00 a month); a test
+//! adds others with `add_size`, and droplets embed the size object they were created with.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
@@ -60,6 +62,10 @@ pub struct State {
     pub snapshots: Vec<Value>,
     pub ssh_keys: Vec<Value>,
     pub tags: Vec<String>,
+    /// Size objects as `GET /v2/sizes` lists them.
+    pub sizes: Vec<Value>,
+    /// The `size_gigabytes` the next snapshots get (default: the documented example's).
+    pub snapshot_gigabytes: Value,
     pub domains: Vec<String>,
     pub records: Vec<(String, Value)>,
     /// Action types that end `errored`.
@@ -89,6 +95,9 @@ impl FakeDo {
             snapshots: Vec::new(),
             ssh_keys: Vec::new(),
             tags: Vec::new(),
+            sizes: example("sizes_list.200.json")["sizes"].as_array().unwrap().clone(),
+            snapshot_gigabytes: example("snapshots_list.200.droplets-snapshots.json")["snapshots"][0]["size_gigabytes"]
+                .clone(),
             domains: vec!["example.com".into()],
             records: Vec::new(),
             error_actions: HashSet::new(),
@@ -277,6 +286,7 @@ impl State {
             ("GET", ["v2", "droplets", id, "snapshots"]) => self.droplet_snapshots(req, id),
             ("GET", ["v2", "actions", id]) => self.get_action(req, id),
             ("GET", ["v2", "snapshots"]) => self.list_snapshots(req),
+            ("GET", ["v2", "sizes"]) => self.list_sizes(req),
             ("DELETE", ["v2", "snapshots", id]) => self.delete_snapshot(req, id),
             ("GET", ["v2", "images", id]) => self.get_image(req, id),
             ("GET", ["v2", "account", "keys", id]) => self.get_key(req, id),
@@ -436,14 +446,16 @@ impl State {
         }
         let size = body["size"].as_str().unwrap();
         let template = example("droplets_get.200.single-droplet.json")["droplet"].clone();
-        if !template["region"]["sizes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s == size)
-        {
+        let size_object = self.sizes.iter().find(|s| s["slug"] == size).cloned();
+        let Some(size_object) = size_object.filter(|_| {
+            template["region"]["sizes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == size)
+        }) else {
             return error(422, "unprocessable_entity", &format!("{size} is not a valid size slug"));
-        }
+        };
         let image = match &body["image"] {
             Value::Number(n) => match self.snapshots.iter().find(|s| s["id"] == json!(n)) {
                 Some(s) => json!({"id": n, "name": s["name"], "slug": null, "public": false, "type": "snapshot"}),
@@ -466,7 +478,13 @@ impl State {
         d["locked"] = json!(false);
         d["tags"] = json!(tags);
         d["size_slug"] = json!(size);
-        d["size"]["slug"] = json!(size);
+        for k in ["memory", "vcpus", "disk"] {
+            d[k] = size_object[k].clone();
+        }
+        d["disk_info"][0]["size"]["amount"] = size_object["disk"].clone();
+        for (k, v) in size_object.as_object().unwrap() {
+            d["size"][k] = v.clone();
+        }
         d["snapshot_ids"] = json!([]);
         d["backup_ids"] = json!([]);
         for (k, v) in image.as_object().unwrap() {
@@ -649,9 +667,10 @@ impl State {
                             .unwrap_or_else(|| format!("{}-snapshot", d["name"].as_str().unwrap()));
                         d["snapshot_ids"].as_array_mut().unwrap().push(json!(snapshot_id));
                         let created = format!("2020-07-28T16:{:02}:44Z", self.snapshots.len() % 60);
-                        self.snapshots.push(
-                            json!({"id": snapshot_id, "name": name, "droplet_id": droplet, "created_at": created}),
-                        );
+                        let (gigabytes, disk) = (self.snapshot_gigabytes.clone(), d["disk"].clone());
+                        self.snapshots
+                            .push(json!({"id": snapshot_id, "name": name, "droplet_id": droplet,
+                            "created_at": created, "size_gigabytes": gigabytes, "min_disk_size": disk}));
                     }
                     _ => {}
                 }
@@ -679,10 +698,21 @@ impl State {
                 t["id"] = s["id"].clone();
                 t["name"] = s["name"].clone();
                 t["created_at"] = s["created_at"].clone();
+                t["size_gigabytes"] = s["size_gigabytes"].clone();
+                t["min_disk_size"] = s["min_disk_size"].clone();
                 t
             })
             .collect();
         self.page(req, "snapshots", items, pg)
+    }
+
+    fn list_sizes(&mut self, req: &Incoming) -> Reply {
+        let pg = match self.check_query(req, &[]) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let items = self.sizes.clone();
+        self.page(req, "sizes", items, pg)
     }
 
     fn list_snapshots(&mut self, req: &Incoming) -> Reply {
@@ -709,6 +739,8 @@ impl State {
                     t["name"] = s["name"].clone();
                     t["created_at"] = s["created_at"].clone();
                     t["resource_id"] = json!(s["droplet_id"].to_string());
+                    t["size_gigabytes"] = s["size_gigabytes"].clone();
+                    t["min_disk_size"] = s["min_disk_size"].clone();
                     t
                 })
                 .collect()
@@ -937,6 +969,18 @@ impl State {
     pub fn expect_key(&mut self, public_key: &str, fingerprint: &str) {
         self.ssh_keys
             .push(json!({"public_key": public_key, "fingerprint": fingerprint, "_pending": true, "id": -1}));
+    }
+
+    /// A size besides the documented example's, shaped like it.
+    pub fn add_size(&mut self, slug: &str, vcpus: u32, memory: u32, disk: u32, price_monthly: f64) {
+        let mut s = self.sizes[0].clone();
+        s["slug"] = json!(slug);
+        s["vcpus"] = json!(vcpus);
+        s["memory"] = json!(memory);
+        s["disk"] = json!(disk);
+        s["price_monthly"] = json!(price_monthly);
+        s["price_hourly"] = json!(price_monthly / 672.0);
+        self.sizes.push(s);
     }
 
     /// A droplet made outside the client (an existing server).
