@@ -90,9 +90,10 @@ impl Cloud {
     }
 
     /// Reports an action done or, in dry-run, planned; both count as a change.
-    fn changed(&self, what: &str) {
-        let (op, target) = (what.split(' ').next().unwrap_or("cloud"), "");
-        self.run.reporter.change(CONTROLLER, op, target, what, None, None);
+    /// `op` is the built-in that made the change (`cloud::droplet`), the same in a dry run
+    /// and a real one.
+    fn changed(&self, op: &str, what: &str) {
+        self.run.reporter.change(CONTROLLER, op, "", what, None, None);
         self.run.controller.record_change();
     }
 
@@ -370,7 +371,10 @@ fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
     let plan = c.block(cloud::plan_droplet(p.as_ref(), &tag, &spec))?;
     match &plan {
         DropletPlan::Exists(d) => return Ok(droplet_map(d)),
-        DropletPlan::Tag(d, missing) => c.changed(&format!("tag droplet {} with {}", d.name, missing.join(", "))),
+        DropletPlan::Tag(d, missing) => c.changed(
+            "cloud::droplet",
+            &format!("tag droplet {} with {}", d.name, missing.join(", ")),
+        ),
         DropletPlan::Create(s) => {
             let mut what = format!("create droplet {} (", s.name);
             if !s.size.is_empty() {
@@ -382,7 +386,7 @@ fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
             }
             what.push_str(&format!(", tags {})", s.tags.join(" ")));
             c.cost(|p| Change::Add(p.droplet(&s.name, &s.size, None)))?;
-            c.changed(&what);
+            c.changed("cloud::droplet", &what);
         }
     }
     if c.dry_run() {
@@ -464,9 +468,10 @@ fn snapshot(c: &Cloud, target: &str, name: &str) -> Result<Map, String> {
     };
     let given = droplet.as_ref().and_then(|d| d.price.clone());
     c.cost(|p| Change::Add(p.snapshot_of(name, &slug, given.as_ref())))?;
-    c.changed(&format!(
-        "snapshot droplet {target} as {name} (power off, snapshot, power on)"
-    ));
+    c.changed(
+        "cloud::snapshot",
+        &format!("snapshot droplet {target} as {name} (power off, snapshot, power on)"),
+    );
     match droplet {
         Some(d) if !c.dry_run() => {
             let snap = c.block(cloud::snapshot_with_power_off(p.as_ref(), &d, name))?;
@@ -483,7 +488,10 @@ fn delete_snapshot(c: &Cloud, name: &str) -> Result<bool, String> {
         return Ok(false);
     };
     c.cost(|p| Change::Remove(p.snapshot(name, &snap.size)))?;
-    c.changed(&format!("delete snapshot {name} (id {})", snap.id));
+    c.changed(
+        "cloud::delete_snapshot",
+        &format!("delete snapshot {name} (id {})", snap.id),
+    );
     if !c.dry_run() {
         c.block(p.delete_snapshot(&snap))?;
     }
@@ -496,7 +504,10 @@ fn destroy(c: &Cloud, target: &str) -> Result<bool, String> {
         return Ok(false);
     };
     c.cost(|p| Change::Remove(p.droplet(&droplet.name, &droplet.size, droplet.price.as_ref())))?;
-    c.changed(&format!("destroy droplet {} (id {})", droplet.name, droplet.id));
+    c.changed(
+        "cloud::destroy",
+        &format!("destroy droplet {} (id {})", droplet.name, droplet.id),
+    );
     if !c.dry_run() {
         c.block(p.destroy(&droplet))?;
     }
@@ -509,7 +520,10 @@ fn power(c: &Cloud, target: &str, on: bool) -> Result<bool, String> {
     if droplet.status == if on { "active" } else { "off" } {
         return Ok(false);
     }
-    c.changed(&format!("power {} droplet {target}", if on { "on" } else { "off" }));
+    c.changed(
+        if on { "cloud::power_on" } else { "cloud::power_off" },
+        &format!("power {} droplet {target}", if on { "on" } else { "off" }),
+    );
     if !c.dry_run() {
         if on {
             c.block(p.power_on(&droplet))?;
@@ -536,11 +550,10 @@ fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Resul
                 c.cost(|p| Change::Add(p.health_check(&n)))?;
             }
         }
-        c.changed(&format!(
-            "set A {} to {}",
-            crate::cloud::dns::fqdn(zone, name),
-            ips.join(" ")
-        ));
+        c.changed(
+            "dns::a_record",
+            &format!("set A {} to {}", crate::cloud::dns::fqdn(zone, name), ips.join(" ")),
+        );
         return Ok(dns_map(true, &ips, &[], None));
     }
     let ttl = match o.int("ttl")? {
@@ -583,22 +596,24 @@ fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Resul
         }
         if c.dry_run() {
             if plan.changed() {
-                c.changed(&format!(
-                    "change A {}: {}",
-                    crate::cloud::dns::fqdn(zone, name),
-                    plan.describe()
-                ));
+                c.changed(
+                    "dns::a_record",
+                    &format!("change A {}: {}", crate::cloud::dns::fqdn(zone, name), plan.describe()),
+                );
             }
             return Ok(dns_map(plan.changed(), &plan.added, &plan.removed, plan.ttl));
         }
     }
     let change = c.block(dns.a_record(&rec, !c.dry_run()))?;
     if change.changed() {
-        c.changed(&format!(
-            "change A {}: {}",
-            crate::cloud::dns::fqdn(zone, name),
-            change.describe()
-        ));
+        c.changed(
+            "dns::a_record",
+            &format!(
+                "change A {}: {}",
+                crate::cloud::dns::fqdn(zone, name),
+                change.describe()
+            ),
+        );
     }
     Ok(dns_map(change.changed(), &change.added, &change.removed, change.ttl))
 }

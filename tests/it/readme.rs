@@ -486,7 +486,12 @@ fn cloud_and_dns(_: &Hosts, block: &str) {
 
     let run = played(play(&p, "cloud", &[]));
     let ops: Vec<String> = run.changes().into_iter().map(|(op, _)| op).collect();
-    assert_eq!(ops, ["create", "snapshot", "create", "change"], "{}", run.all());
+    assert_eq!(
+        ops,
+        ["cloud::droplet", "cloud::snapshot", "cloud::droplet", "dns::a_record"],
+        "{}",
+        run.all()
+    );
     assert_eq!(fake.droplet_names(), ["web1", "web2"]);
     let (web1, web2, snapshot) = {
         let st = fake.state();
