@@ -3,9 +3,16 @@
 
 use std::sync::RwLock;
 
+/// Secrets shorter than this are not masked inside words: `pw = "ab"` must not turn
+/// `p.rhai` into `p.rh***i`. `secret()` refuses them.
+pub const MIN_LEN: usize = 4;
+
 #[derive(Default)]
 pub struct Secrets {
+    /// Every form a secret can take in output, longest first.
     values: RwLock<Vec<String>>,
+    /// Secrets shorter than `MIN_LEN`: masked only as whole words.
+    short: RwLock<Vec<String>>,
 }
 
 impl Secrets {
@@ -15,13 +22,16 @@ impl Secrets {
         if value.is_empty() {
             return;
         }
+        if value.chars().count() < MIN_LEN {
+            let mut short = self.short.write().unwrap();
+            if !short.iter().any(|v| v == value) {
+                short.push(value.to_string());
+            }
+            return;
+        }
         let mut values = self.values.write().unwrap();
-        // Also the forms it takes once quoted for a shell, so a secret with a `'` in it is
-        // masked in printed commands too.
-        let quoted = crate::shell::quote(value);
-        let escaped = value.replace('\'', r"'\''");
-        for form in [value.to_string(), quoted, escaped] {
-            if !values.contains(&form) {
+        for form in forms(value) {
+            if form.chars().count() >= MIN_LEN && !values.contains(&form) {
                 values.push(form);
             }
         }
@@ -38,8 +48,63 @@ impl Secrets {
                 out = out.replace(v.as_str(), "***");
             }
         }
+        for v in self.short.read().unwrap().iter() {
+            out = mask_word(&out, v);
+        }
         out
     }
+}
+
+/// The forms a secret takes where runbook prints or stores it: as it is; quoted for a
+/// shell; JSON-escaped (the `--output json` events, the journal, a template's `tojson`);
+/// and, for a multi-line secret (a PEM key), each of its lines, which diffs and command
+/// output show one at a time.
+fn forms(value: &str) -> Vec<String> {
+    let mut whole = vec![
+        value.to_string(),
+        crate::shell::quote(value),
+        value.replace('\'', r"'\''"),
+    ];
+    let lines: Vec<String> = value
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() < value.len())
+        .map(str::to_string)
+        .collect();
+    whole.extend(lines);
+    let mut out = Vec::new();
+    for form in whole {
+        let json = serde_json::to_string(&form).unwrap_or_default();
+        let json = json[1..json.len().saturating_sub(1).max(1)].to_string();
+        // minijinja's `tojson` also escapes the characters HTML treats specially.
+        let html = json
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
+            .replace('\'', "\\u0027");
+        out.extend([form, json, html]);
+    }
+    out
+}
+
+/// Masks `word` where it stands alone: not inside a longer word or number.
+fn mask_word(text: &str, word: &str) -> String {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(word) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + word.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(is_word) || after.is_some_and(is_word) {
+            out.push_str(word);
+        } else {
+            out.push_str("***");
+        }
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Finds the value of secret `name`: the environment variable `name` itself, or its
@@ -77,6 +142,31 @@ mod tests {
         s.remember("hunter2-extra");
         s.remember("");
         assert_eq!(s.mask("pw=hunter2-extra and hunter2"), "pw=*** and ***");
+    }
+
+    #[test]
+    fn every_line_of_a_multi_line_secret_is_masked() {
+        let s = Secrets::default();
+        s.remember("-----BEGIN KEY-----\nAAAAsecretline1\nBBBBsecretline2\n-----END KEY-----\n");
+        let diff = "+AAAAsecretline1\n+BBBBsecretline2\n";
+        assert_eq!(s.mask(diff), "+***\n+***\n");
+    }
+
+    #[test]
+    fn json_and_template_escaped_forms_are_masked() {
+        let s = Secrets::default();
+        s.remember(r#"Pa"ss\wo$rd<&>'"#);
+        let event = serde_json::json!({ "message": r#"pw=Pa"ss\wo$rd<&>'"# }).to_string();
+        assert_eq!(s.mask(&event), r#"{"message":"pw=***"}"#);
+        let tojson = r#""Pa\"ss\\wo$rd\u003c\u0026\u003e\u0027""#;
+        assert_eq!(s.mask(tojson), "\"***\"");
+    }
+
+    #[test]
+    fn short_secrets_are_masked_only_as_whole_words() {
+        let s = Secrets::default();
+        s.remember("ab");
+        assert_eq!(s.mask("p.rhai: pw=ab, abc, (ab)"), "p.rhai: pw=***, abc, (***)");
     }
 
     #[test]

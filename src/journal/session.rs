@@ -143,6 +143,10 @@ impl Session {
     /// Records a result, with secrets masked in its error, reason and value.
     pub fn record(&self, mut r: StepRecord) -> Result<()> {
         r.error = r.error.map(|e| self.secrets.mask(&e));
+        // A step named from a secret (`step(`deploy ${token}`, …)`) is stored masked too.
+        r.step_name = self.secrets.mask(&r.step_name);
+        r.step_id = self.secrets.mask(&r.step_id);
+        r.step_key = self.secrets.mask(&r.step_key);
         r.reason = r.reason.map(|e| self.secrets.mask(&e));
         mask_json(&self.secrets, &mut r.value);
         self.journal.record(self.run_id, &r)

@@ -929,3 +929,49 @@ fn hosts_returned_by_a_step_come_back_as_hosts_on_resume() {
         "the local test hosts are addressed by name"
     );
 }
+
+/// A multi-line secret (a PEM key) and one with JSON-special characters never appear, in
+/// any form, in the JSON events or the journal; a step named from a secret is stored masked.
+#[test]
+fn secrets_in_every_form_stay_out_of_output_and_journal() {
+    let (p, out) = project(
+        r#"
+        let key = secret("deploy_key");
+        let pw = secret("db_pw");
+        step(`use ${pw}`, hosts("web"), |h| {
+            h.file(`${var("out")}/${h.name}.key`, #{ content: key });
+            h.run(["sh", "-c", "printf '%s' \"$1\" >&2; exit 3", "x", pw], #{ check: false });
+            key
+        });
+        "#,
+    );
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACBuC2secretline\n-----END OPENSSH PRIVATE KEY-----\n";
+    p.write("inventory/secrets/deploy_key", key);
+    let pw = r#"Pa"ss\wo$rd'<x>"#;
+    p.write("inventory/secrets/db_pw", &format!("{pw}\n"));
+    let o = play(&p, &out, &["-o", "json", "--diff"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let journal = {
+        let db = db(&p);
+        let mut stmt = db
+            .prepare("SELECT step_name || step_id || coalesce(value, '') || coalesce(error, '') FROM results")
+            .unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (what, text) in [("output", o.all()), ("journal", journal)] {
+        for leak in [
+            "b3BlbnNzaC1rZXktdjEAAAAA",
+            "QyNTUxOQAAACBuC2secretline",
+            "ss\\\\wo$rd",
+            "Pa\\\"ss",
+            "wo$rd",
+        ] {
+            assert!(!text.contains(leak), "{leak:?} leaked into the {what}:\n{text}");
+        }
+    }
+    assert_eq!(p.read("out/h1.key"), key.trim_end(), "the host got the real key (a secret file loses its final newline)");
+}
