@@ -371,19 +371,27 @@ pub fn is_stop(e: &EvalAltResult) -> bool {
     matches!(e, EvalAltResult::ErrorTerminated(t, _) if t.to_string() == STOP_TOKEN)
 }
 
+/// A step thread's stack (address space; pages are used only as needed).
+const STEP_STACK: usize = 64 << 20;
+
 /// Runs `f` on every item with at most `limit` at once; results in item order.
 fn parallel<T: Send>(items: &[Host], limit: usize, f: impl Fn(&Host) -> T + Sync) -> Vec<T> {
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<T>>> = items.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..limit.clamp(1, items.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(item) = items.get(i) else { break };
-                    *slots[i].lock().unwrap() = Some(f(item));
-                }
-            });
+            // The stack the main thread has: Rhai's call-depth limit must be reached before
+            // a deep script overflows a step thread's stack (which would abort the process).
+            std::thread::Builder::new()
+                .stack_size(STEP_STACK)
+                .spawn_scoped(s, || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(item) = items.get(i) else { break };
+                        *slots[i].lock().unwrap() = Some(f(item));
+                    }
+                })
+                .expect("a step thread starts");
         }
     });
     slots

@@ -226,6 +226,9 @@ fn message(e: &EvalAltResult) -> String {
     match e {
         EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
         EvalAltResult::ErrorFunctionNotFound(signature, _) => not_found(signature),
+        EvalAltResult::ErrorStackOverflow(_) => {
+            "function calls nested too deep (more than 64 levels): a function that calls itself without end?".into()
+        }
         EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
         _ => {
             let text = e.to_string();

@@ -18,6 +18,9 @@ pub struct Resolver {
     stdlib: &'static [(&'static str, &'static str)],
     sources: Arc<Sources>,
     cache: Mutex<HashMap<String, Shared<Module>>>,
+    /// The modules being loaded, outermost first: one that imports itself, directly or
+    /// through others, is a cycle (Rhai would recurse until the stack overflows).
+    loading: Mutex<Vec<String>>,
 }
 
 impl Resolver {
@@ -31,6 +34,7 @@ impl Resolver {
             stdlib,
             sources,
             cache: Mutex::new(HashMap::new()),
+            loading: Mutex::new(Vec::new()),
         }
     }
 
@@ -83,10 +87,41 @@ impl ModuleResolver for Resolver {
         if let Some(m) = self.cache.lock().unwrap().get(&label) {
             return Ok(m.clone());
         }
-        self.sources.insert(&label, &text);
+        {
+            let mut loading = self.loading.lock().unwrap();
+            if let Some(i) = loading.iter().position(|l| *l == label) {
+                let chain: Vec<&str> = loading[i..]
+                    .iter()
+                    .map(String::as_str)
+                    .chain([label.as_str()])
+                    .collect();
+                return Err(Box::new(EvalAltResult::ErrorRuntime(
+                    format!("import cycle: {}", chain.join(" imports ")).into(),
+                    pos,
+                )));
+            }
+            loading.push(label.clone());
+        }
+        let loaded = self.load(engine, path, &label, &text, pos);
+        self.loading.lock().unwrap().retain(|l| *l != label);
+        loaded
+    }
+}
+
+impl Resolver {
+    fn load(
+        &self,
+        engine: &Engine,
+        path: &str,
+        label: &str,
+        text: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let label = label.to_string();
+        self.sources.insert(&label, text);
         self.sources.alias(path, &label);
         let mut ast = engine
-            .compile(&text)
+            .compile(text)
             .map_err(|e| Box::new(EvalAltResult::ErrorInModule(label.clone(), e.into(), pos)))?;
         ast.set_source(label.as_str());
         let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)

@@ -555,3 +555,52 @@ fn common_script_mistakes_are_explained() {
         assert!(o.all().contains(want), "{script}: want {want:?}\n{}", o.all());
     }
 }
+
+/// Modules that import each other (or themselves) are an import cycle named file by file,
+/// in `play` and in `check`, not a stack overflow.
+#[test]
+fn import_cycles_are_reported_with_their_chain() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    p.write("a.rhai", "import \"b\" as b;\nfn f() { 1 }\n");
+    p.write("b.rhai", "import \"a\" as a;\nfn g() { 2 }\n");
+    p.write("site.rhai", "import \"a\" as a;\nprint(a::f());\n");
+    p.write("me.rhai", "import \"me\" as me;\n");
+    for args in [&["play", "site.rhai", "-i", "local"][..], &["check", "site.rhai"]] {
+        let o = p.runbook(args);
+        assert_eq!(o.code, 1, "{}", o.all());
+        assert!(
+            o.stderr.contains("import cycle: a.rhai imports b.rhai imports a.rhai"),
+            "{}",
+            o.all()
+        );
+    }
+    let o = p.runbook(&["check", "me.rhai"]);
+    assert!(
+        o.stderr.contains("import cycle: me.rhai imports me.rhai"),
+        "{}",
+        o.all()
+    );
+}
+
+/// Runaway recursion inside a step ends with Rhai's clean error at the recursive call, on
+/// the host that ran it, as it does at top level: the step thread's stack is big enough for
+/// Rhai's call-depth limit to speak first.
+#[test]
+fn deep_recursion_in_a_step_is_a_clean_error() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    p.write(
+        "site.rhai",
+        "fn down(n) { if n == 0 { 0 } else { 1 + down(n - 1) } }\nstep(\"deep\", hosts(\"web\"), |h| down(100000));\n",
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert_eq!(o.code, 2, "a failed host, not a crash: {}", o.all());
+    assert!(o.stdout.contains("FAILED   w1"), "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("function calls nested too deep (more than 64 levels)"),
+        "{}",
+        o.all()
+    );
+}

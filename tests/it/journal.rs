@@ -973,5 +973,9 @@ fn secrets_in_every_form_stay_out_of_output_and_journal() {
             assert!(!text.contains(leak), "{leak:?} leaked into the {what}:\n{text}");
         }
     }
-    assert_eq!(p.read("out/h1.key"), key.trim_end(), "the host got the real key (a secret file loses its final newline)");
+    assert_eq!(
+        p.read("out/h1.key"),
+        key.trim_end(),
+        "the host got the real key (a secret file loses its final newline)"
+    );
 }
