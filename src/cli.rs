@@ -85,7 +85,7 @@ pub struct PlayArgs {
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// Time limit of every command unless the playbook sets one (e.g. 10m, 1h)
-    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30m", value_parser = crate::playbook::convert::cli_duration)]
     pub command_timeout: std::time::Duration,
     /// Record the host keys of hosts not yet in known_hosts (trust on first use)
     #[arg(long)]
@@ -96,7 +96,7 @@ pub struct PlayArgs {
     #[arg(long, value_name = "RUN_ID", num_args = 0..=1, conflicts_with = "dry_run")]
     pub resume: Option<Option<i64>>,
     /// If another run holds the inventory's lock, wait this long (e.g. 10m) instead of failing
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::playbook::convert::cli_duration)]
     pub wait_lock: Option<std::time::Duration>,
     /// The monthly cost the inventory may reach (e.g. 40): a dry run whose plan exceeds it
     /// fails; a real run refuses each cloud change that would (overrides [cost] budget_monthly)

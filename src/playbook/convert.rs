@@ -199,14 +199,38 @@ pub fn strings(items: &[Dynamic]) -> Result<Vec<String>, String> {
 }
 
 pub fn parse_duration(v: &Dynamic) -> Result<Duration, String> {
-    if let Ok(n) = v.as_int() {
-        return u64::try_from(n)
+    let d = if let Ok(n) = v.as_int() {
+        u64::try_from(n)
             .map(Duration::from_secs)
-            .map_err(|_| format!("negative duration {n}"));
+            .map_err(|_| format!("negative duration {n}"))?
+    } else if let Ok(f) = v.as_float() {
+        Duration::try_from_secs_f64(f).map_err(|_| format!("invalid duration {f}"))?
+    } else {
+        let s = v.to_string();
+        humantime::parse_duration(&s)
+            .map_err(|e| format!("invalid duration {s:?} ({e}); write e.g. \"30s\" or \"5m\""))?
+    };
+    bounded(d)
+}
+
+/// The longest duration runbook takes anywhere (a timeout, a wait, `--wait-lock`): longer
+/// ones are mistakes, and adding them to the clock would overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(31_557_600); // a year, as humantime counts it
+
+pub fn bounded(d: Duration) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration {} is longer than runbook takes (at most {})",
+            humantime::format_duration(d),
+            humantime::format_duration(MAX_DURATION)
+        ));
     }
-    if let Ok(f) = v.as_float() {
-        return Duration::try_from_secs_f64(f).map_err(|_| format!("invalid duration {f}"));
-    }
-    let s = v.to_string();
-    humantime::parse_duration(&s).map_err(|e| format!("invalid duration {s:?} ({e}); write e.g. \"30s\" or \"5m\""))
+    Ok(d)
+}
+
+/// A duration on the command line (`--wait-lock 10m`), bounded like every other.
+pub fn cli_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{e}; write e.g. 30s, 10m or 1h"))
+        .and_then(bounded)
 }

@@ -604,3 +604,31 @@ fn deep_recursion_in_a_step_is_a_clean_error() {
         o.all()
     );
 }
+
+/// Durations too long to add to the clock are refused where they are written, not a panic.
+#[test]
+fn absurd_durations_are_refused() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    p.write(
+        "site.rhai",
+        "step(\"w\", || wait::until_true(|| true, #{ timeout: \"500000000000y\" }));\n",
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--wait-lock", "500000000000y"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains(
+            "'--wait-lock <DURATION>': duration 500000000000years is longer than runbook takes (at most 1year)"
+        ),
+        "{}",
+        o.all()
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert!(
+        o.stdout
+            .contains("option `timeout`: duration 500000000000years is longer than runbook takes"),
+        "{}",
+        o.all()
+    );
+    assert!(!o.all().contains("panicked"), "{}", o.all());
+}
