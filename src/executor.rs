@@ -258,6 +258,15 @@ fn run_controller_step(
     run.controller.begin_step();
     let start = Instant::now();
     let result = in_step(&run.controller, || closure.call_within_context::<Dynamic>(ctx, ()));
+    if let Err(e) = &result
+        && run.cancelled()
+        && stopped_inside(e)
+    {
+        // Stopped by Ctrl-C: not done, not failed; a resume runs it again.
+        let r = conclude(run, step, skipped(CONTROLLER, "interrupted"), None);
+        run.reporter.step_end(&id.name, std::slice::from_ref(&r));
+        return Err(terminate(ctx));
+    }
     let changes = run.controller.changes();
     let status = match &result {
         Ok(_) if changes > 0 => HostStatus::Changed,
@@ -335,6 +344,12 @@ fn run_on_host(
             None,
             Some(v),
         ),
+        // Stopped by Ctrl-C (a closure still running script code after the grace): not
+        // done and not failed; a resume runs it again.
+        Err(e) if run.cancelled() && stopped_inside(&e) => {
+            let r = skipped(host.name(), "interrupted");
+            return (conclude(run, step, r, None), None);
+        }
         Err(e) => {
             run.mark_failed(host.name());
             (
@@ -369,6 +384,16 @@ fn skipped(host: &str, reason: &str) -> HostResult {
 
 pub fn is_stop(e: &EvalAltResult) -> bool {
     matches!(e, EvalAltResult::ErrorTerminated(t, _) if t.to_string() == STOP_TOKEN)
+}
+
+/// Whether the play's stop token ended this script, however deep in its calls.
+fn stopped_inside(e: &EvalAltResult) -> bool {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
+            stopped_inside(inner)
+        }
+        other => is_stop(other),
+    }
 }
 
 /// A step thread's stack (address space; pages are used only as needed).

@@ -45,6 +45,9 @@ fn op<T>(ctx: &NativeCallContext, r: Result<T, String>) -> RhaiResult<T> {
     r.or_else(|msg| fail(ctx, msg))
 }
 
+/// How long a step's closure may go on running script code after Ctrl-C.
+const STEP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub fn register(engine: &mut Engine, run: Arc<Run>) {
     register_globals(engine, &run);
     register_host(engine);
@@ -56,14 +59,18 @@ pub fn register(engine: &mut Engine, run: Arc<Run>) {
     let r = run.clone();
     engine.on_debug(move |s, _, pos| r.reporter.log(None, &format!("[debug {pos}] {s}")));
     let r = run;
-    // After Ctrl-C, script code stops at its next operation, except inside a step: the
-    // closures that are running finish, so their hosts' results are whole and journaled.
+    // After Ctrl-C, script code stops at its next operation. Inside a step the closures
+    // that are running get a second to finish (their running commands always do), so a
+    // closure ending after its last command is whole and journaled, while one that loops
+    // without end stops too, recorded as interrupted.
+    let first_seen = std::sync::OnceLock::new();
     engine.on_progress(move |_| {
-        if r.cancelled() && !executor::inside_step() {
-            Some(executor::STOP_TOKEN.into())
-        } else {
-            None
+        if !r.cancelled() {
+            return None;
         }
+        let since: &std::time::Instant = first_seen.get_or_init(std::time::Instant::now);
+        let stop = !executor::inside_step() || since.elapsed() > STEP_GRACE;
+        stop.then(|| executor::STOP_TOKEN.into())
     });
 }
 

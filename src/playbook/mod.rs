@@ -261,6 +261,14 @@ fn not_found(signature: &str) -> String {
         })
         .collect();
     let given = types.join(", ");
+    if !name.starts_with(|c: char| c.is_alphabetic() || c == '_') {
+        let note = if name == "!" {
+            " (`!a == b` reads as `(!a) == b`: write `a != b`)"
+        } else {
+            ""
+        };
+        return format!("operator `{name}` cannot be used on ({given}){note}");
+    }
     if name.starts_with("anon$") {
         let mut m = format!(
             "a closure was called with {} argument(s), which it does not take",

@@ -979,3 +979,52 @@ fn secrets_in_every_form_stay_out_of_output_and_journal() {
         "the host got the real key (a secret file loses its final newline)"
     );
 }
+
+/// One Ctrl-C stops script code that loops without end inside a step, within a few
+/// seconds: the run is recorded as interrupted, the step is not done, and a resume runs it.
+#[test]
+fn ctrl_c_stops_a_step_that_loops_forever() {
+    let (p, out) = project(
+        r#"
+        let out = var("out");
+        step("spin", hosts("all"), |h| {
+            h.run(`touch ${out}/${h.name}.started`);
+            let n = 0;
+            while local::run(["test", "-e", `${out}/go`], #{ readonly: true, check: false }).code != 0 {
+                n += 1;
+            }
+            h.run(`echo spun >> ${out}/${h.name}.exec`);
+        });
+        "#,
+    );
+    // Script code without end: the loop only reads a file that never appears in the first run.
+    let mut child = spawn(&p, &out, &[], "run.log");
+    wait_for("every host to start spinning", || all_started(&p));
+    signal(&child, libc::SIGINT);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still spinning after Ctrl-C: {}",
+            p.read("out/run.log")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = p.read("out/run.log");
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert_eq!(history_run(&p, "1")["run"]["outcome"], "interrupted", "{log}");
+    assert!(log.contains("skipped  h1  (interrupted)"), "{log}");
+    p.write("out/go", "");
+    let o = play(&p, &out, &["--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    for h in HOSTS {
+        assert_eq!(
+            exec_log(&p, h),
+            words("spun"),
+            "{h}: the interrupted step ran again and finished"
+        );
+    }
+}
