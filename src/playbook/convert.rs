@@ -51,17 +51,18 @@ impl<'a> Opts<'a> {
         format!("{}: option `{key}` must be {want}, not {}", self.func, v.type_name())
     }
 
+    /// What an option is called in messages: "step: option `serial`".
+    fn what(&self, key: &str) -> String {
+        format!("{}: option `{key}`", self.func)
+    }
+
+    /// `true`/`false`, or the text "true"/"false" (a `--var` value).
     pub fn bool(&self, key: &str, default: bool) -> Result<bool, String> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) => v.as_bool().map_err(|_| self.wrong(key, "true or false", v)),
-        }
+        Ok(self.opt_bool(key)?.unwrap_or(default))
     }
 
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, String> {
-        self.get(key)
-            .map(|v| v.as_bool().map_err(|_| self.wrong(key, "true or false", v)))
-            .transpose()
+        self.get(key).map(|v| to_bool(v, &self.what(key))).transpose()
     }
 
     pub fn string(&self, key: &str) -> Result<Option<String>, String> {
@@ -74,10 +75,9 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// A whole number, or text of one ("3": a `--var` value).
     pub fn int(&self, key: &str) -> Result<Option<i64>, String> {
-        self.get(key)
-            .map(|v| v.as_int().map_err(|_| self.wrong(key, "an integer", v)))
-            .transpose()
+        self.get(key).map(|v| to_int(v, &self.what(key))).transpose()
     }
 
     /// `"90s"`, `"5m"`, `"1h 30m"` or a number of seconds.
@@ -129,4 +129,155 @@ pub fn parse_duration(v: &Dynamic) -> Result<Duration, String> {
     }
     let s = v.to_string();
     humantime::parse_duration(&s).map_err(|e| format!("invalid duration {s:?} ({e}); write e.g. \"30s\" or \"5m\""))
+}
+
+/// A value as messages show it: text quoted (`"abc"`), numbers and booleans as written,
+/// anything else by its type.
+pub fn describe(v: &Dynamic) -> String {
+    if v.is_string() {
+        format!("{:?}", v.to_string())
+    } else if v.is_int() || v.is_float() || v.is_bool() {
+        v.to_string()
+    } else if v.is_unit() {
+        "()".to_string()
+    } else {
+        let t = v.type_name();
+        let t = t.rsplit("::").next().unwrap_or(t);
+        let article = if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {t}")
+    }
+}
+
+/// A whole number: an integer, or text of one (`"3"`, `"-1"`): `--var` values are text, and
+/// everything that wants a number takes them. `what` names the value in the error
+/// (`step: option `serial` must be a whole number, not "abc"`).
+pub fn to_int(v: &Dynamic, what: &str) -> Result<i64, String> {
+    if let Ok(n) = v.as_int() {
+        return Ok(n);
+    }
+    if v.is_string() {
+        let s = v.to_string();
+        let digits = s.strip_prefix('-').unwrap_or(&s);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return s.parse().map_err(|_| format!("{what} is out of range: {s}"));
+        }
+    }
+    Err(format!("{what} must be a whole number, not {}", describe(v)))
+}
+
+/// `true`/`false`, or the text "true"/"false" (a `--var` value). Anything else ("yes", 1,
+/// "") is an error: a flag must not be guessed.
+pub fn to_bool(v: &Dynamic, what: &str) -> Result<bool, String> {
+    if let Ok(b) = v.as_bool() {
+        return Ok(b);
+    }
+    if v.is_string() {
+        match v.to_string().as_str() {
+            "true" => return Ok(true),
+            "false" => return Ok(false),
+            _ => {}
+        }
+    }
+    Err(format!("{what} must be true or false, not {}", describe(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Dynamic {
+        Dynamic::from(v.to_string())
+    }
+
+    #[test]
+    fn options_name_the_function_and_option() {
+        let mut m = Map::new();
+        m.insert("serial".into(), s("abc"));
+        m.insert("n".into(), s("3"));
+        m.insert("neg".into(), s("-2"));
+        m.insert("flag".into(), s("true"));
+        m.insert("off".into(), s("false"));
+        m.insert("yes".into(), s("yes"));
+        m.insert("float".into(), Dynamic::from(1.5_f64));
+        m.insert("list".into(), Dynamic::from(rhai::Array::new()));
+        let o = Opts::new(
+            "file",
+            m,
+            &["serial", "n", "neg", "flag", "off", "yes", "float", "list", "none"],
+        )
+        .unwrap();
+        assert_eq!(o.int("n"), Ok(Some(3)));
+        assert_eq!(o.int("neg"), Ok(Some(-2)));
+        assert_eq!(o.int("none"), Ok(None));
+        assert_eq!(
+            o.int("serial").unwrap_err(),
+            "file: option `serial` must be a whole number, not \"abc\""
+        );
+        assert_eq!(
+            o.int("float").unwrap_err(),
+            "file: option `float` must be a whole number, not 1.5"
+        );
+        assert_eq!(
+            o.int("list").unwrap_err(),
+            "file: option `list` must be a whole number, not an array"
+        );
+        assert_eq!(o.bool("flag", false), Ok(true));
+        assert_eq!(o.bool("off", true), Ok(false));
+        assert_eq!(o.bool("none", true), Ok(true));
+        assert_eq!(o.opt_bool("none"), Ok(None));
+        assert_eq!(
+            o.bool("yes", false).unwrap_err(),
+            "file: option `yes` must be true or false, not \"yes\""
+        );
+        assert_eq!(
+            o.bool("n", false).unwrap_err(),
+            "file: option `n` must be true or false, not \"3\""
+        );
+    }
+
+    #[test]
+    fn whole_numbers_and_flags_from_text() {
+        let ok: &[(Dynamic, i64)] = &[(Dynamic::from(3_i64), 3), (s("3"), 3), (s("007"), 7), (s("-1"), -1)];
+        for (v, want) in ok {
+            assert_eq!(to_int(v, "x"), Ok(*want), "{v:?}");
+        }
+        for (v, shown) in [
+            (s("1.10"), "\"1.10\""),
+            (s(""), "\"\""),
+            (s(" 3"), "\" 3\""),
+            (s("+3"), "\"+3\""),
+            (s("-"), "\"-\""),
+            (Dynamic::from(3.0_f64), "3.0"),
+            (Dynamic::from(true), "true"),
+            (Dynamic::UNIT, "()"),
+        ] {
+            assert_eq!(
+                to_int(&v, "variable `serial`").unwrap_err(),
+                format!("variable `serial` must be a whole number, not {shown}")
+            );
+        }
+        assert_eq!(
+            to_int(&s("99999999999999999999"), "x").unwrap_err(),
+            "x is out of range: 99999999999999999999"
+        );
+        assert_eq!(to_bool(&Dynamic::from(true), "x"), Ok(true));
+        assert_eq!(to_bool(&s("true"), "x"), Ok(true));
+        assert_eq!(to_bool(&s("false"), "x"), Ok(false));
+        for (v, shown) in [
+            (s("True"), "\"True\""),
+            (s("yes"), "\"yes\""),
+            (s("1"), "\"1\""),
+            (s(""), "\"\""),
+            (Dynamic::from(1_i64), "1"),
+        ] {
+            assert_eq!(
+                to_bool(&v, "variable `rollback`").unwrap_err(),
+                format!("variable `rollback` must be true or false, not {shown}")
+            );
+        }
+    }
 }
