@@ -105,5 +105,5 @@ pub fn parse_vars_file(label: &str, text: &str) -> Result<Vars> {
                 .render(),
         )
     })?;
-    Ok(super::file::to_vars(table))
+    super::file::to_vars(table).map_err(|e| Error::Usage(format!("invalid vars file {label}: {e}")))
 }

@@ -113,6 +113,17 @@ fn toml_syntax_errors_point_at_line_and_column() {
 }
 
 #[test]
+fn inventory_dates_are_text_and_unrepresentable_floats_are_errors() {
+    let inv = Inventory::parse("inv", Path::new("inv.toml"), "[vars]\nsince = 2024-01-31\n").unwrap();
+    assert_eq!(inv.vars["since"], json!("2024-01-31"));
+    let err = inventory_error("[groups.web]\nhosts = [\"a\"]\n[groups.web.vars]\nratio = nan\n");
+    assert_eq!(
+        err,
+        "invalid inventory inv.toml: [groups.web.vars]: variable `ratio` is NaN, which a variable cannot hold"
+    );
+}
+
+#[test]
 fn unknown_keys_are_rejected_with_their_location() {
     let err = inventory_error("[groups.web]\nhots = [\"a\"]\n");
     assert!(err.contains("unknown field `hots`"), "{err}");
@@ -218,6 +229,16 @@ fn vars_files_are_typed_toml_with_located_errors() {
     let e = err("a = 1\na = 2\n");
     assert!(e.contains("duplicate key"), "{e}");
     assert!(e.contains("--> vars/prod.toml:2:1"), "{e}");
+    // Dates are their text (not serde's private map); a float no variable can hold is an error.
+    let vars = parse_vars_file("v.toml", "day = 1979-05-27\nat = [1979-05-27T07:32:00Z]\n").unwrap();
+    assert_eq!(
+        serde_json::Value::Object(vars),
+        json!({"day": "1979-05-27", "at": ["1979-05-27T07:32:00Z"]})
+    );
+    assert_eq!(
+        err("[limits]\nmax = [1.0, inf]\n"),
+        "invalid vars file vars/prod.toml: variable `limits.max[1]` is inf, which a variable cannot hold"
+    );
     let e = read_vars_file(Path::new("/nonexistent/vars.toml"))
         .unwrap_err()
         .to_string();
