@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::inventory::VarArg;
 use crate::report::OutputFormat;
 
 const EXAMPLES: &str = "\
 Examples:
   runbook play playbooks/provision.rhai --inventory local
   runbook play playbooks/release.rhai -i prod --var version=1.4.2 --limit 'app*'
+  runbook play playbooks/release.rhai -i prod --vars-file release.toml --var-json serial=2
   runbook play playbooks/harden.rhai -i prod --dry-run
   runbook play playbooks/harden.rhai -i prod --resume
   runbook history -i prod
@@ -68,9 +70,8 @@ pub struct PlayArgs {
     /// Only these hosts: groups, names, globs (web*), unions (web,db), exclusions (!db2)
     #[arg(short, long)]
     pub limit: Option<String>,
-    /// Set a variable, overriding the inventory (repeatable): --var version=1.2.0
-    #[arg(short = 'e', long = "var", value_name = "KEY=VALUE")]
-    pub vars: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarArgs,
     /// How many hosts a step runs on at once
     #[arg(short, long, default_value_t = 32, env = "RUNBOOK_FORKS", value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: u16,
@@ -138,9 +139,87 @@ pub struct InventoryArgs {
     /// Print groups, hosts and merged variables as JSON
     #[arg(long)]
     pub json: bool,
-    /// Set a variable, as for `play`
-    #[arg(short = 'e', long = "var", value_name = "KEY=VALUE")]
-    pub vars: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+/// `--var`, `--var-json` and `--vars-file`. By hand rather than derived: the first two
+/// apply in the order they are given, interleaved, which needs clap's argument indices.
+#[derive(Debug, Clone, Default)]
+pub struct VarArgs {
+    /// `--var` and `--var-json`, in command-line order.
+    pub vars: Vec<VarArg>,
+    /// `--vars-file`, in command-line order.
+    pub files: Vec<PathBuf>,
+}
+
+const VAR_HELP: &str = "Set a variable to text, overriding the inventory (repeatable): --var version=1.10 is the text \"1.10\", never a number";
+const VAR_JSON_HELP: &str =
+    "Set a variable to a typed JSON value (repeatable): --var-json serial=2, --var-json 'ips=[\"10.0.0.5\"]'";
+const VARS_FILE_HELP: &str = "Read variables from a TOML file, its top-level keys with their types (repeatable)";
+const VARS_LONG: &str = "Precedence, lowest first: the inventory, then the --vars-file files in the order given, \
+then --var and --var-json in the order given (a later one wins).";
+
+impl clap::Args for VarArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        use clap::{Arg, ArgAction};
+        cmd.arg(
+            Arg::new("var")
+                .short('e')
+                .long("var")
+                .value_name("KEY=VALUE")
+                .action(ArgAction::Append)
+                .help(VAR_HELP)
+                .long_help(format!("{VAR_HELP}.\n{VARS_LONG}")),
+        )
+        .arg(
+            Arg::new("var_json")
+                .long("var-json")
+                .value_name("KEY=JSON")
+                .action(ArgAction::Append)
+                .help(VAR_JSON_HELP)
+                .long_help(format!("{VAR_JSON_HELP}.\n{VARS_LONG}")),
+        )
+        .arg(
+            Arg::new("vars_file")
+                .long("vars-file")
+                .value_name("FILE")
+                .action(ArgAction::Append)
+                .value_parser(clap::value_parser!(PathBuf))
+                .help(VARS_FILE_HELP)
+                .long_help(format!("{VARS_FILE_HELP}.\n{VARS_LONG}")),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for VarArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut vars: Vec<(usize, VarArg)> = Vec::new();
+        let mut take = |id: &str, kind: fn(String) -> VarArg| {
+            if let (Some(values), Some(at)) = (m.get_many::<String>(id), m.indices_of(id)) {
+                vars.extend(at.zip(values.cloned().map(kind)));
+            }
+        };
+        take("var", VarArg::Text);
+        take("var_json", VarArg::Json);
+        vars.sort_by_key(|(i, _)| *i);
+        Ok(VarArgs {
+            vars: vars.into_iter().map(|(_, v)| v).collect(),
+            files: m
+                .get_many::<PathBuf>("vars_file")
+                .map(|f| f.cloned().collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Args)]

@@ -70,13 +70,9 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-fn parse_vars(args: &[String]) -> Result<Vars> {
-    let mut vars = Vars::new();
-    for a in args {
-        let (k, v) = inventory::parse_var(a).map_err(Error::Usage)?;
-        vars.insert(k, v);
-    }
-    Ok(vars)
+/// The command line's variables: `--vars-file`s, then `--var`/`--var-json` in order.
+fn parse_vars(args: &cli::VarArgs) -> Result<Vars> {
+    inventory::overrides(&args.files, &args.vars)
 }
 
 fn settings(args: PlayArgs) -> Result<run::Settings> {

@@ -41,6 +41,8 @@ pub struct FileFact {
     pub kind: FileKind,
     pub owner: Option<String>,
     pub group: Option<String>,
+    /// Scripts see it as the string options take (`"0644"`), never as a number.
+    #[serde(serialize_with = "mode_text")]
     pub mode: Option<u32>,
     pub size: Option<u64>,
     pub sha256: Option<String>,
@@ -52,6 +54,13 @@ pub struct FileFact {
     /// will hold is known only after apply (no `sha256`, `size` or `content`).
     #[serde(skip)]
     pub content_unknown: bool,
+}
+
+fn mode_text<S: serde::Serializer>(mode: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    match mode {
+        Some(m) => s.serialize_str(&format!("{m:04o}")),
+        None => s.serialize_none(),
+    }
 }
 
 impl FileFact {

@@ -110,6 +110,7 @@ pub struct DnsSettings {
 
 pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
     let label = display_path(path);
+    let invalid = |e: String| Error::Inventory(Diagnostic::new(format!("invalid inventory {label}: {e}")));
     let model: FileModel = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         let message = format!("invalid inventory {label}: {}", e.message().trim_end());
@@ -119,7 +120,7 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
     let mut inv = Inventory {
         name: name.to_string(),
         path: path.to_path_buf(),
-        vars: to_vars(model.vars),
+        vars: to_vars(model.vars).map_err(invalid)?,
         ssh: model.ssh,
         cloud: model.cloud,
         dns: model.dns,
@@ -151,7 +152,7 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
             key: h.key,
             private_ip: h.private_ip,
             public_ip: h.public_ip,
-            vars: to_vars(h.vars),
+            vars: to_vars(h.vars).map_err(|e| invalid(format!("[hosts.{host}.vars]: {e}")))?,
             pending: false,
             name: host.clone(),
         };
@@ -208,7 +209,7 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
         let group = Group {
             hosts: g.hosts.into_iter().map(Spanned::into_inner).collect(),
             children: g.children.into_iter().map(Spanned::into_inner).collect(),
-            vars: to_vars(g.vars),
+            vars: to_vars(g.vars).map_err(|e| invalid(format!("[groups.{gname}.vars]: {e}")))?,
         };
         inv.groups.insert(gname, group);
     }
@@ -251,10 +252,31 @@ fn find_cycle(inv: &Inventory) -> Option<Vec<String>> {
         .find_map(|g| visit(inv, g, &mut Vec::new(), &mut done))
 }
 
-/// TOML tables become JSON maps (dates become strings).
-pub(super) fn to_vars(table: toml::Table) -> Vars {
-    match serde_json::to_value(table) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => Vars::new(),
+/// TOML tables become JSON maps, every value as written; dates become their TOML text
+/// (`1979-05-27T07:32:00Z`). A float JSON cannot hold (nan, inf) is an error naming its key.
+pub(super) fn to_vars(table: toml::Table) -> std::result::Result<Vars, String> {
+    fn value(path: &str, v: toml::Value) -> std::result::Result<serde_json::Value, String> {
+        use serde_json::Value as J;
+        Ok(match v {
+            toml::Value::String(s) => J::String(s),
+            toml::Value::Integer(i) => J::from(i),
+            toml::Value::Float(f) => serde_json::Number::from_f64(f)
+                .map(J::Number)
+                .ok_or_else(|| format!("variable `{path}` is {f}, which a variable cannot hold"))?,
+            toml::Value::Boolean(b) => J::Bool(b),
+            toml::Value::Datetime(d) => J::String(d.to_string()),
+            toml::Value::Array(a) => J::Array(
+                a.into_iter()
+                    .enumerate()
+                    .map(|(i, v)| value(&format!("{path}[{i}]"), v))
+                    .collect::<std::result::Result<_, _>>()?,
+            ),
+            toml::Value::Table(t) => J::Object(
+                t.into_iter()
+                    .map(|(k, v)| Ok((k.clone(), value(&format!("{path}.{k}"), v)?)))
+                    .collect::<std::result::Result<_, String>>()?,
+            ),
+        })
     }
+    table.into_iter().map(|(k, v)| Ok((k.clone(), value(&k, v)?))).collect()
 }

@@ -1,9 +1,11 @@
 //! Inventories: hosts, groups of hosts (and of groups), and variables that cascade
-//! all → group → host → `--var`. Read from `inventory/NAME.toml` or a path.
+//! all → group → host → the command line's (`--vars-file`, `--var`, `--var-json`). Read
+//! from `inventory/NAME.toml` or a path.
 
 pub mod discover;
 mod file;
 mod graph;
+mod overrides;
 mod pattern;
 
 use std::collections::{BTreeSet, HashMap};
@@ -15,6 +17,7 @@ use serde_json::Value;
 use crate::error::{Diagnostic, Error, Location, Result, display_path};
 pub use file::{CloudSettings, DnsSettings, SshSettings};
 pub use graph::graph;
+pub use overrides::{VarArg, overrides, parse_var, parse_var_json, parse_vars_file, read_vars_file};
 
 /// Variables: a JSON-like map, so they convert cleanly to Rhai and to templates.
 pub type Vars = serde_json::Map<String, Value>;
@@ -190,7 +193,7 @@ impl Inventory {
     }
 
     /// The variables a host sees: `[vars]`, then its groups from the outermost to the
-    /// innermost (ties by name), then its own, then the command line's `--var`s.
+    /// innermost (ties by name), then its own, then the command line's (see [`overrides`]).
     pub fn host_vars(&self, host: &str, overrides: &Vars) -> Vars {
         let mut out = self.vars.clone();
         let mut memo = HashMap::new();
@@ -213,7 +216,8 @@ impl Inventory {
         out
     }
 
-    /// Inventory-wide variables (`[vars]` and `--var`s), as scripts see them outside steps.
+    /// Inventory-wide variables (`[vars]` and the command line's), as scripts see them
+    /// outside steps.
     pub fn global_vars(&self, overrides: &Vars) -> Vars {
         let mut out = self.vars.clone();
         merge(&mut out, overrides);
@@ -246,30 +250,6 @@ pub fn merge(into: &mut Vars, from: &Vars) {
     for (k, v) in from {
         into.insert(k.clone(), v.clone());
     }
-}
-
-/// Parses `--var key=value`: `true`/`false`, integers and floats keep their type,
-/// everything else is a string (no quoting needed on the command line).
-pub fn parse_var(arg: &str) -> std::result::Result<(String, Value), String> {
-    let (k, v) = arg
-        .split_once('=')
-        .ok_or_else(|| format!("--var {arg:?} is not of the form key=value"))?;
-    let k = k.trim();
-    if k.is_empty() {
-        return Err(format!("--var {arg:?} has an empty key"));
-    }
-    let value = match v {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        _ => v
-            .parse::<i64>()
-            .map(Value::from)
-            .or_else(|_| v.parse::<f64>().map(Value::from).map_err(|_| ()))
-            .ok()
-            .filter(|_| !v.is_empty())
-            .unwrap_or_else(|| Value::String(v.to_string())),
-    };
-    Ok((k.to_string(), value))
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use crate::playbook::convert::Opts;
 use crate::shell::{Become, quote};
 
 use super::command::become_of;
-use super::transfer::mode_of;
 
 /// Owner, group and mode asked for (None: leave as is / default).
 pub struct Attrs {
@@ -29,7 +28,7 @@ impl Attrs {
         Ok(Attrs {
             owner: opts.string("owner")?,
             group: opts.string("group")?,
-            mode: mode_of(opts)?,
+            mode: opts.mode("mode")?,
         })
     }
 

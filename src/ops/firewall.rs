@@ -29,11 +29,7 @@ impl Rule {
             .ok_or("ufw: each rule must be a map like #{ port: 22, proto: \"tcp\" }")?
             .clone();
         let o = Opts::new("ufw rule", map, &["port", "proto", "from", "action"])?;
-        let port = match o.raw("port") {
-            None => None,
-            Some(p) if p.is_int() => Some(p.as_int().unwrap_or_default().to_string()),
-            Some(p) => Some(p.to_string()),
-        };
+        let port = o.raw("port").map(|p| port_of(&p)).transpose()?;
         let rule = Rule {
             action: o.string("action")?.unwrap_or_else(|| "allow".into()),
             port,
@@ -249,9 +245,87 @@ pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
     )
 }
 
+/// A rule's port as ufw writes it: a number (`22`, or `"22"` from a `--var`), a range
+/// (`"6000:6007"`) or a service name (`"ssh"`); anything else is an error.
+fn port_of(v: &Dynamic) -> OpResult<String> {
+    let wrong = || {
+        format!(
+            "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not {}",
+            crate::playbook::convert::describe(v)
+        )
+    };
+    let number = |n: i64| {
+        u16::try_from(n)
+            .ok()
+            .filter(|p| *p > 0)
+            .map(|p| p.to_string())
+            .ok_or_else(|| format!("ufw rule: option `port` {n} is out of range (1-65535)"))
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Ok(n) = v.as_int() {
+        return number(n);
+    }
+    if !v.is_string() {
+        return Err(wrong());
+    }
+    let s = v.to_string();
+    if digits(&s) {
+        return number(s.parse().map_err(|_| wrong())?);
+    }
+    if let Some((a, b)) = s.split_once(':').filter(|(a, b)| digits(a) && digits(b)) {
+        let (a, b) = (
+            number(a.parse().map_err(|_| wrong())?)?,
+            number(b.parse().map_err(|_| wrong())?)?,
+        );
+        return Ok(format!("{a}:{b}"));
+    }
+    let service = s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if service { Ok(s) } else { Err(wrong()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_are_numbers_numeric_text_ranges_or_service_names() {
+        let ok: &[(Dynamic, &str)] = &[
+            (Dynamic::from(22_i64), "22"),
+            (Dynamic::from("22"), "22"),
+            (Dynamic::from("022"), "22"),
+            (Dynamic::from("6000:6007"), "6000:6007"),
+            (Dynamic::from("ssh"), "ssh"),
+        ];
+        for (v, want) in ok {
+            assert_eq!(port_of(v).as_deref(), Ok(*want), "{v:?}");
+        }
+        let err: &[(Dynamic, &str)] = &[
+            (
+                Dynamic::from(0_i64),
+                "ufw rule: option `port` 0 is out of range (1-65535)",
+            ),
+            (
+                Dynamic::from("70000"),
+                "ufw rule: option `port` 70000 is out of range (1-65535)",
+            ),
+            (
+                Dynamic::from("22.5"),
+                "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not \"22.5\"",
+            ),
+            (
+                Dynamic::from(22.0_f64),
+                "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not 22.0",
+            ),
+            (
+                Dynamic::from(true),
+                "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not true",
+            ),
+        ];
+        for (v, want) in err {
+            assert_eq!(port_of(v).unwrap_err(), *want, "{v:?}");
+        }
+    }
 
     fn rule(port: Option<&str>, proto: Option<&str>, from: Option<&str>) -> Rule {
         Rule {

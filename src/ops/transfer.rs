@@ -26,7 +26,7 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
     let path = local_path(local)?;
     let opts = Opts::new("upload", opts, OPTIONS)?;
     let who = become_of(&opts)?;
-    let mode = mode_of(&opts)?;
+    let mode = opts.mode("mode")?;
     let owner = opts.string("owner")?;
     let group = opts.string("group")?;
     if remote.is_empty() || remote.ends_with('/') {
@@ -157,16 +157,6 @@ fn local_path(local: &Dynamic) -> OpResult<PathBuf> {
         return Err(format!("upload: local file {p} does not exist"));
     }
     Ok(path)
-}
-
-/// `mode: 0o640` or `mode: "0640"`.
-pub fn mode_of(opts: &Opts) -> OpResult<Option<u32>> {
-    if let Some(s) = opts.string("mode").ok().flatten() {
-        return u32::from_str_radix(s.trim_start_matches("0o"), 8)
-            .map(Some)
-            .map_err(|_| format!("option `mode` {s:?} is not an octal mode like \"0644\""));
-    }
-    Ok(opts.int("mode")?.map(|m| m as u32))
 }
 
 /// The sha256 of a local file, computed once per run for every host that gets it (a 50 MB

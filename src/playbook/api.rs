@@ -106,22 +106,64 @@ fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
     );
 
     let r = run.clone();
-    engine.register_fn("var", move |ctx: NativeCallContext, name: &str| -> RhaiResult<Dynamic> {
-        match r.global_vars().get(name) {
-            Some(v) => Ok(to_dynamic(v)),
-            None => fail(
-                &ctx,
-                format!(
-                    "variable `{name}` is not defined: set it in [vars] of {}, or pass --var {name}=…, or use var({name:?}, default)",
-                    r.inventory.read().unwrap().file_label()
-                ),
-            ),
-        }
-    });
+    engine.register_fn(
+        "var",
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<Dynamic> { global_var(&r, &ctx, name) },
+    );
     let r = run.clone();
     engine.register_fn("var", move |name: &str, default: Dynamic| -> Dynamic {
         r.global_vars().get(name).map(to_dynamic).unwrap_or(default)
     });
+
+    // `--var` values are text: these read a variable as a number or a flag, accepting the
+    // text of one ("3", "true") and failing on anything else, naming the variable.
+    let r = run.clone();
+    engine.register_fn(
+        "var_int",
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<i64> {
+            let v = global_var(&r, &ctx, name)?;
+            op(&ctx, convert::to_int(&v, &format!("variable `{name}`")))
+        },
+    );
+    let r = run.clone();
+    engine.register_fn(
+        "var_int",
+        move |ctx: NativeCallContext, name: &str, default: Dynamic| -> RhaiResult<i64> {
+            let v = r.global_vars().get(name).map(to_dynamic).unwrap_or(default);
+            op(&ctx, convert::to_int(&v, &format!("variable `{name}`")))
+        },
+    );
+    let r = run.clone();
+    engine.register_fn(
+        "var_bool",
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<bool> {
+            let v = global_var(&r, &ctx, name)?;
+            op(&ctx, convert::to_bool(&v, &format!("variable `{name}`")))
+        },
+    );
+    let r = run.clone();
+    engine.register_fn(
+        "var_bool",
+        move |ctx: NativeCallContext, name: &str, default: Dynamic| -> RhaiResult<bool> {
+            let v = r.global_vars().get(name).map(to_dynamic).unwrap_or(default);
+            op(&ctx, convert::to_bool(&v, &format!("variable `{name}`")))
+        },
+    );
+    // The same for any value (an option a module was given): as_int(opts.keep, "release: option `keep`").
+    engine.register_fn("as_int", |ctx: NativeCallContext, v: Dynamic| -> RhaiResult<i64> {
+        op(&ctx, convert::to_int(&v, "as_int: the value"))
+    });
+    engine.register_fn(
+        "as_int",
+        |ctx: NativeCallContext, v: Dynamic, what: &str| -> RhaiResult<i64> { op(&ctx, convert::to_int(&v, what)) },
+    );
+    engine.register_fn("as_bool", |ctx: NativeCallContext, v: Dynamic| -> RhaiResult<bool> {
+        op(&ctx, convert::to_bool(&v, "as_bool: the value"))
+    });
+    engine.register_fn(
+        "as_bool",
+        |ctx: NativeCallContext, v: Dynamic, what: &str| -> RhaiResult<bool> { op(&ctx, convert::to_bool(&v, what)) },
+    );
 
     let r = run.clone();
     engine.register_fn(
@@ -154,6 +196,20 @@ fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
     engine.register_fn("log", move |h: Host, msg: Dynamic| {
         r.reporter.log(Some(h.name()), &msg.to_string())
     });
+}
+
+/// A variable of the inventory or the command line; an error that says where to set it.
+fn global_var(run: &Run, ctx: &NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
+    match run.global_vars().get(name) {
+        Some(v) => Ok(to_dynamic(v)),
+        None => fail(
+            ctx,
+            format!(
+                "variable `{name}` is not defined: set it in [vars] of {}, or pass --var {name}=…, or use var({name:?}, default)",
+                run.inventory.read().unwrap().file_label()
+            ),
+        ),
+    }
 }
 
 fn step(
@@ -237,22 +293,45 @@ fn register_host(engine: &mut Engine) {
 
     engine.register_fn(
         "var",
-        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> {
-            match h.state.vars.get(name) {
-                Some(v) => Ok(to_dynamic(v)),
-                None => fail(
-                    &ctx,
-                    format!(
-                        "variable `{name}` is not defined for host {} (nor in its groups or [vars])",
-                        h.name()
-                    ),
-                ),
-            }
-        },
+        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> { host_var(&ctx, h, name) },
     );
     engine.register_fn("var", |h: &mut Host, name: &str, default: Dynamic| -> Dynamic {
         h.state.vars.get(name).map(to_dynamic).unwrap_or(default)
     });
+    engine.register_fn(
+        "var_int",
+        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<i64> {
+            let v = host_var(&ctx, h, name)?;
+            op(&ctx, convert::to_int(&v, &format!("variable `{name}` of {}", h.name())))
+        },
+    );
+    engine.register_fn(
+        "var_int",
+        |ctx: NativeCallContext, h: &mut Host, name: &str, default: Dynamic| -> RhaiResult<i64> {
+            let v = h.state.vars.get(name).map(to_dynamic).unwrap_or(default);
+            op(&ctx, convert::to_int(&v, &format!("variable `{name}` of {}", h.name())))
+        },
+    );
+    engine.register_fn(
+        "var_bool",
+        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<bool> {
+            let v = host_var(&ctx, h, name)?;
+            op(
+                &ctx,
+                convert::to_bool(&v, &format!("variable `{name}` of {}", h.name())),
+            )
+        },
+    );
+    engine.register_fn(
+        "var_bool",
+        |ctx: NativeCallContext, h: &mut Host, name: &str, default: Dynamic| -> RhaiResult<bool> {
+            let v = h.state.vars.get(name).map(to_dynamic).unwrap_or(default);
+            op(
+                &ctx,
+                convert::to_bool(&v, &format!("variable `{name}` of {}", h.name())),
+            )
+        },
+    );
 
     engine.register_fn(
         "run",
@@ -371,6 +450,19 @@ fn register_host_ops(engine: &mut Engine) {
             looking(&ctx, h, || read_fact(h, name, Some(arg), opts))
         },
     );
+}
+
+fn host_var(ctx: &NativeCallContext, h: &Host, name: &str) -> RhaiResult<Dynamic> {
+    match h.state.vars.get(name) {
+        Some(v) => Ok(to_dynamic(v)),
+        None => fail(
+            ctx,
+            format!(
+                "variable `{name}` is not defined for host {} (nor in its groups or [vars])",
+                h.name()
+            ),
+        ),
+    }
 }
 
 fn read_fact(h: &Host, name: &str, arg: Option<&str>, opts: Map) -> Result<Dynamic, String> {

@@ -10,7 +10,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, Module, NativeCallContext
 
 use super::api::fail;
 use super::cloud_api::{Cloud, PENDING_TEXT, Pending, droplet_map, droplet_name};
-use super::convert::{Opts, parse_duration};
+use super::convert::{Opts, describe, parse_duration};
 use crate::executor::is_stop;
 use crate::host::Host;
 use crate::run::Run;
@@ -52,7 +52,9 @@ fn run_wait<T>(
     Ok(out)
 }
 
-fn port(run: &Run, target: Dynamic, port: i64, timeout: Duration) -> Result<(), String> {
+/// `port` is a number or text of one (`"3000"`, a `--var` value).
+fn port(run: &Run, target: Dynamic, port: &Dynamic, timeout: Duration) -> Result<(), String> {
+    let port = super::convert::to_int(port, "the port")?;
     let port = u16::try_from(port).map_err(|_| format!("port {port} is out of range"))?;
     let (host, addr) = match target.clone().try_cast::<Host>() {
         Some(h) => (Some(h.name().to_string()), address_text(&h)),
@@ -250,11 +252,11 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>, cloud: Arc<Cloud>) {
     add(
         &mut m,
         "port",
-        move |ctx: NativeCallContext, target: Dynamic, p: i64| {
+        move |ctx: NativeCallContext, target: Dynamic, p: Dynamic| {
             op(
                 &ctx,
-                format!("wait::port({target}, {p})"),
-                port(&r, target.clone(), p, PORT_TIMEOUT),
+                format!("wait::port({target}, {})", describe(&p)),
+                port(&r, target.clone(), &p, PORT_TIMEOUT),
             )
         },
     );
@@ -262,12 +264,12 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>, cloud: Arc<Cloud>) {
     add(
         &mut m,
         "port",
-        move |ctx: NativeCallContext, target: Dynamic, p: i64, timeout: Dynamic| {
-            let call = format!("wait::port({target}, {p})");
+        move |ctx: NativeCallContext, target: Dynamic, p: Dynamic, timeout: Dynamic| {
+            let call = format!("wait::port({target}, {})", describe(&p));
             op(
                 &ctx,
                 call,
-                duration(&timeout).and_then(|t| port(&r, target.clone(), p, t)),
+                duration(&timeout).and_then(|t| port(&r, target.clone(), &p, t)),
             )
         },
     );

@@ -20,4 +20,5 @@ mod sigv4;
 mod ssh;
 mod stdlib;
 mod support;
+mod values;
 mod wait;

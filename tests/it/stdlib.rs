@@ -143,7 +143,7 @@ fn postgres_database_and_streaming_replication() {
             pg::install(h, #{{ listen: h.address }});
         }});
         step("primary", db1, |h| {{
-            let clients = if var("drop_client", false) {{ [] }} else {{ [db2.address] }};
+            let clients = if var_bool("drop_client", false) {{ [] }} else {{ [db2.address] }};
             pg::database(h, #{{ role: "ace", password: secret("db_password"), database: "ace", clients: clients }});
             pg::primary(h, #{{ password: secret("repl_password"), standbys: [db2.address] }});
         }});
