@@ -526,7 +526,7 @@ fn wrong_type(ty: Ty, v: &Dynamic) -> Option<String> {
     let ok = match ty {
         Ty::Str => v.is_string(),
         Ty::Int => v.is_int() || number_text,
-        Ty::Bool => v.is_bool(),
+        Ty::Bool => v.is_bool() || (v.is_string() && matches!(v.to_string().as_str(), "true" | "false")),
         Ty::Duration => v.is_int() || v.is_float() || v.is_string(),
         Ty::Mode => v.is_string(),
         Ty::List => v.is_array(),

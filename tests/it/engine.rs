@@ -522,7 +522,7 @@ fn common_script_mistakes_are_explained() {
         ),
         (
             r#"step("a", hosts("web"), |h| h.copy("a", "b"));"#,
-            "hosts have no method `copy`.\n        host methods: var, run, file,",
+            "hosts have no method `copy`.\n        host methods: var, var_int, var_bool, run, file,",
         ),
         (
             r#"step("a", hosts("web"), |h| h.fiel("/tmp/x"));"#,
