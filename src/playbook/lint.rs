@@ -92,6 +92,8 @@ fn check_file(
         }
         true
     });
+    // In the file's order: Rhai walks function bodies (closures) in hash order.
+    found.sort_by_key(|(pos, _)| (pos.line().unwrap_or(0), pos.position().unwrap_or(0)));
     for (pos, msg) in found {
         out.push(diagnostic(cx.sources, label, pos, msg));
     }
@@ -528,7 +530,7 @@ fn wrong_type(ty: Ty, v: &Dynamic) -> Option<String> {
         Ty::Int => v.is_int() || number_text,
         Ty::Bool => v.is_bool() || (v.is_string() && matches!(v.to_string().as_str(), "true" | "false")),
         Ty::Duration => v.is_int() || v.is_float() || v.is_string(),
-        Ty::Mode => v.is_string(),
+        Ty::Mode => v.is_string() && super::convert::parse_mode(v).is_ok(),
         Ty::List => v.is_array(),
         Ty::Map => v.is_map(),
         Ty::StrOrList => v.is_string() || v.is_array(),
@@ -537,8 +539,9 @@ fn wrong_type(ty: Ty, v: &Dynamic) -> Option<String> {
     if ok {
         return None;
     }
-    if ty == Ty::Mode && v.is_int() {
-        return Some(format!("must be a string: write mode: \"0{}\", not {v}", v));
+    if ty == Ty::Mode {
+        // The same words as at run time.
+        return super::convert::parse_mode(v).err();
     }
     Some(format!("must be a {}, not {}", ty.name(), v.type_name()))
 }

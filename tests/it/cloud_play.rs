@@ -40,6 +40,17 @@ step("dns", || {
     p
 }
 
+/// The shipped `examples/inventory/prod.toml`, pointed at the fake API, with its secrets.
+fn prod_project(fake: &FakeDo) -> Project {
+    let p = Project::new();
+    let prod = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory/prod.toml")).unwrap();
+    let prod = prod.replacen("[cloud]\n", &format!("[cloud]\nendpoint = \"{}\"\n", fake.url()), 1);
+    p.write("inventory/prod.toml", &prod);
+    p.write("inventory/secrets/do_token", &format!("{TOKEN}\n"));
+    p.write("inventory/secrets/db_password", "not printed\n");
+    p
+}
+
 fn recap_changes(out: &crate::support::Output) -> u64 {
     let events = out.events();
     let recap = events.iter().find(|e| e["event"] == "recap").expect("a recap");
@@ -203,12 +214,7 @@ step("size", || cloud::droplet("web9", #{ size: "s-huge", image: "ubuntu-20-04-x
 #[test]
 fn the_prod_inventory_plans_the_recipe_on_digitalocean() {
     let fake = FakeDo::start();
-    let p = Project::new();
-    let prod = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory/prod.toml")).unwrap();
-    let prod = prod.replacen("[cloud]\n", &format!("[cloud]\nendpoint = \"{}\"\n", fake.url()), 1);
-    p.write("inventory/prod.toml", &prod);
-    p.write("inventory/secrets/do_token", &format!("{TOKEN}\n"));
-    p.write("inventory/secrets/db_password", "not printed\n");
+    let p = prod_project(&fake);
     let playbook = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/provision.rhai");
     let o = p.runbook(&["play", playbook, "-i", "prod", "--dry-run"]);
     assert_eq!(o.code, 0, "{}", o.all());
@@ -242,12 +248,7 @@ fn the_prod_inventory_plans_the_recipe_on_digitalocean() {
 #[test]
 fn a_fresh_inventory_dry_run_counts_the_same_everywhere() {
     let fake = FakeDo::start();
-    let p = Project::new();
-    let prod = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory/prod.toml")).unwrap();
-    let prod = prod.replacen("[cloud]\n", &format!("[cloud]\nendpoint = \"{}\"\n", fake.url()), 1);
-    p.write("inventory/prod.toml", &prod);
-    p.write("inventory/secrets/do_token", &format!("{TOKEN}\n"));
-    p.write("inventory/secrets/db_password", "not printed\n");
+    let p = prod_project(&fake);
     let playbook = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/provision.rhai");
 
     let json = p.runbook(&["play", playbook, "-i", "prod", "--dry-run", "-o", "json"]);
