@@ -45,7 +45,7 @@ pub struct StepOptions {
 
 impl StepOptions {
     pub fn parse(map: Map) -> Result<Self, String> {
-        let opts = Opts::new("step", map, &["serial", "max_fail", "tags"])?;
+        let opts = Opts::declared("step", "step", map)?;
         let serial = match opts.int("serial")? {
             None => None,
             Some(n) if n >= 1 => Some(n as usize),

@@ -19,7 +19,6 @@ use crate::shell::quote;
 use super::OpResult;
 use super::command::{become_of, failure};
 
-const OPTIONS: &[&str] = &["owner", "group", "sudo", "user"];
 /// The marker file inside an unpacked directory.
 pub const MARKER: &str = ".runbook-archive";
 
@@ -35,7 +34,7 @@ enum Dest {
 
 pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult<Map> {
     let (archive, given_sha) = archive_of(archive)?;
-    let opts = Opts::new("unpack", opts, OPTIONS)?;
+    let opts = Opts::declared("unpack", "h.unpack", opts)?;
     let who = become_of(&opts)?;
     let owner = opts.string("owner")?;
     let group = opts.string("group")?;

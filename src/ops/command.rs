@@ -9,10 +9,6 @@ use crate::shell::{self, Become};
 
 use super::OpResult;
 
-const OPTIONS: &[&str] = &[
-    "check", "readonly", "changed", "env", "cwd", "stdin", "timeout", "sudo", "user",
-];
-
 /// Turns `cmd` into shell text: a string is used as written, an array is quoted word by word.
 pub fn script_of(cmd: &Dynamic) -> OpResult<String> {
     if cmd.is_string() {
@@ -55,7 +51,7 @@ pub fn request(cmd: &Dynamic, opts: &Opts) -> OpResult<ExecRequest> {
 }
 
 pub fn run(host: &Host, cmd: &Dynamic, opts: Map) -> OpResult<Map> {
-    let opts = Opts::new("run", opts, OPTIONS)?;
+    let opts = Opts::declared("run", "h.run", opts)?;
     let check = opts.bool("check", true)?;
     let readonly = opts.bool("readonly", false)?;
     let changed = !readonly && opts.bool("changed", true)?;

@@ -88,7 +88,7 @@ fn must_be_absolute(op: &str, path: &str) -> OpResult<()> {
 /// top of the first); `()` when there is no such file.
 pub fn read(host: &Host, path: &str, opts: Map) -> OpResult<Dynamic> {
     must_be_absolute("read", path)?;
-    let opts = Opts::new("read", opts, super::BECOME)?;
+    let opts = Opts::declared("read", "h.read", opts)?;
     let who = become_of(&opts)?;
     // Nothing known about the file yet (no planned write, no probe this step): one round
     // trip answers both whether it is a file and what it holds.
@@ -288,7 +288,7 @@ pub fn ensure_content(
 
 /// `h.file(path, #{ content | src, mode, owner, group })`
 pub fn file(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("file", opts, &["content", "src", "mode", "owner", "group"])?;
+    let opts = options("file", opts)?;
     let content = match (opts.string("content")?, opts.string("src")?) {
         (Some(c), None) => c.into_bytes(),
         (None, Some(src)) => {
@@ -306,7 +306,7 @@ pub fn file(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
 /// without, the exact line is looked for. A missing file is created when a line must be
 /// present.
 pub fn line(host: &Host, path: &str, wanted: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("line", opts, &["regex", "state", "mode", "owner", "group"])?;
+    let opts = options("line", opts)?;
     let who = become_of(&opts)?;
     let present = match opts.string("state")?.as_deref() {
         None | Some("present") => true,
@@ -366,7 +366,7 @@ pub fn line(host: &Host, path: &str, wanted: &str, opts: Map) -> OpResult<Map> {
 
 /// `h.dir(path, #{ mode, owner, group })`: a directory (and its parents).
 pub fn dir(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("dir", opts, &["mode", "owner", "group"])?;
+    let opts = options("dir", opts)?;
     let who = become_of(&opts)?;
     let attrs = Attrs::from(&opts)?;
     must_be_absolute("dir", path)?;
@@ -429,7 +429,7 @@ pub fn dir(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
 /// `h.symlink(target, link)`: `link` points to `target`, switched atomically (a new link
 /// renamed over the old one), so readers never see it missing.
 pub fn symlink(host: &Host, target: &str, link: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("symlink", opts, &["owner", "group"])?;
+    let opts = options("symlink", opts)?;
     let who = become_of(&opts)?;
     must_be_absolute("symlink", link)?;
     let cur = host.file_fact(link, &who)?;
@@ -475,7 +475,7 @@ pub fn symlink(host: &Host, target: &str, link: &str, opts: Map) -> OpResult<Map
 
 /// `h.absent(path)`: no file, link or directory (recursively) at `path`.
 pub fn absent(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("absent", opts, &[])?;
+    let opts = options("absent", opts)?;
     let who = become_of(&opts)?;
     must_be_absolute("absent", path)?;
     if path.trim_end_matches('/').is_empty() {

@@ -123,7 +123,7 @@ impl Rule {
 }
 
 pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
-    let opts = options("ufw", opts, &["incoming", "outgoing", "rules", "enabled", "exact"])?;
+    let opts = options("ufw", opts)?;
     let who = become_of(&opts)?;
     let policy = |key: &str| -> OpResult<Option<String>> {
         match opts.string(key)? {

@@ -95,10 +95,8 @@ pub fn outcome(changed: bool, diff: Option<&str>) -> Map {
     m
 }
 
-/// `sudo`/`user`, common to every operation.
-pub const BECOME: &[&str] = &["sudo", "user"];
-
-pub fn options<'a>(func: &'a str, map: Map, own: &[&str]) -> OpResult<Opts<'a>> {
-    let allowed: Vec<&str> = own.iter().chain(BECOME).copied().collect();
-    Opts::new(func, map, &allowed)
+/// The options of host operation `func`, checked against its declaration (`h.FUNC` in
+/// `crate::builtins`).
+pub fn options<'a>(func: &'a str, map: Map) -> OpResult<Opts<'a>> {
+    Opts::declared(func, &format!("h.{func}"), map)
 }

@@ -17,7 +17,7 @@ use super::command::become_of;
 const LOCK_WAIT_SECS: u32 = 600;
 
 pub fn apt(host: &Host, packages: Vec<String>, opts: Map) -> OpResult<Map> {
-    let opts = options("apt", opts, &["state", "update", "cache_valid"])?;
+    let opts = options("apt", opts)?;
     let who = become_of(&opts)?;
     let present = match opts.string("state")?.as_deref() {
         None | Some("present") => true,

@@ -11,7 +11,7 @@ use crate::shell::quote;
 use super::command::become_of;
 
 pub fn service(host: &Host, name: &str, state: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("service", opts, &["enabled"])?;
+    let opts = options("service", opts)?;
     let who = become_of(&opts)?;
     let enabled = opts.opt_bool("enabled")?;
     if !matches!(state, "started" | "stopped" | "restarted" | "reloaded") {

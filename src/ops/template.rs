@@ -107,7 +107,7 @@ pub fn render_text(label: &str, text: &str, ctx: serde_json::Value) -> OpResult<
 }
 
 pub fn template(host: &Host, src: &str, dest: &str, vars: Map, opts: Map) -> OpResult<Map> {
-    let opts = options("template", opts, &["mode", "owner", "group"])?;
+    let opts = options("template", opts)?;
     let text = render(host, src, &vars).map_err(|e| format!("{}: {e}", host.name()))?;
     ensure_content(
         host,

@@ -20,11 +20,9 @@ use crate::shell::{Become, quote};
 use super::OpResult;
 use super::command::become_of;
 
-const OPTIONS: &[&str] = &["mode", "owner", "group", "sudo", "user"];
-
 pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult<Map> {
     let path = local_path(local)?;
-    let opts = Opts::new("upload", opts, OPTIONS)?;
+    let opts = Opts::declared("upload", "h.upload", opts)?;
     let who = become_of(&opts)?;
     let mode = opts.mode("mode")?;
     let owner = opts.string("owner")?;

@@ -11,11 +11,7 @@ use crate::shell::join;
 use super::command::become_of;
 
 pub fn user(host: &Host, name: &str, opts: Map) -> OpResult<Map> {
-    let opts = options(
-        "user",
-        opts,
-        &["home", "shell", "groups", "append", "system", "uid", "create_home"],
-    )?;
+    let opts = options("user", opts)?;
     let who = become_of(&opts)?;
     let home = opts.string("home")?;
     let shell = opts.string("shell")?;

@@ -467,7 +467,7 @@ fn host_var(ctx: &NativeCallContext, h: &Host, name: &str) -> RhaiResult<Dynamic
 
 fn read_fact(h: &Host, name: &str, arg: Option<&str>, opts: Map) -> Result<Dynamic, String> {
     let key = crate::facts::key_for(name, arg)?;
-    let opts = super::convert::Opts::new("fact", opts, crate::ops::BECOME)?;
+    let opts = super::convert::Opts::declared("fact", "h.fact", opts)?;
     let mut who = crate::ops::command::become_of(&opts)?;
     // Root-only facts (the firewall) are read with sudo when not logged in as root.
     if key == crate::facts::FactKey::Ufw && h.state.spec.user.as_deref().is_some_and(|u| u != "root") {

@@ -326,22 +326,7 @@ fn planned_map(spec: &DropletSpec) -> Map {
 
 fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
     let func = format!("cloud::droplet({name:?})");
-    let o = Opts::new(
-        &func,
-        spec,
-        &[
-            "region",
-            "size",
-            "image",
-            "ssh_keys",
-            "tags",
-            "vpc_uuid",
-            "user_data",
-            "ipv6",
-            "monitoring",
-            "backups",
-        ],
-    )?;
+    let o = Opts::declared(&func, "cloud::droplet", spec)?;
     // A snapshot as `cloud::snapshot` returned it stands for its id.
     let image = match o.raw("image") {
         None => String::new(),
@@ -536,7 +521,7 @@ fn power(c: &Cloud, target: &str, on: bool) -> Result<bool, String> {
 
 fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Result<Map, String> {
     let func = format!("dns::a_record({zone:?}, {name:?})");
-    let o = Opts::new(&func, opts, &["ttl", "exact", "health_check", "comment"])?;
+    let o = Opts::declared(&func, "dns::a_record", opts)?;
     let ips: Vec<String> = match ips.read_lock::<Array>() {
         Some(a) => a.iter().map(text).collect(),
         None => vec![text(&ips)],

@@ -89,6 +89,14 @@ impl<'a> Opts<'a> {
         Ok(Opts { func, map })
     }
 
+    /// Options of the built-in written `builtin` (`h.file`, `wait::http`), checked against
+    /// its declaration in `crate::builtins`: the one list of its options. `func` names the
+    /// call in messages.
+    pub fn declared(func: &'a str, builtin: &str, map: Map) -> Result<Self, String> {
+        let b = crate::builtins::lookup(builtin).unwrap_or_else(|| panic!("{builtin} is declared in builtins.rs"));
+        Self::new(func, map, &b.option_names())
+    }
+
     fn get(&self, key: &str) -> Option<&Dynamic> {
         self.map.get(key).filter(|v| !v.is_unit())
     }

@@ -16,9 +16,6 @@ use crate::report::CONTROLLER;
 use crate::run::Run;
 use crate::ship;
 
-const PACK_OPTIONS: &[&str] = &["exclude", "prepare"];
-const RUN_OPTIONS: &[&str] = &["check", "readonly", "changed", "env", "cwd", "stdin", "timeout"];
-
 pub fn register(engine: &mut Engine, run: &Arc<Run>) {
     let mut m = Module::new();
     let r = run.clone();
@@ -57,7 +54,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) {
 /// `local::pack(dir, name, #{ exclude, prepare })` → `#{ path, sha256, size }`. Runs in
 /// dry-run too: it only writes on the controller, and later steps need its sha256.
 fn pack(run: &Run, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) -> RhaiResult<Map> {
-    let parsed = Opts::new("pack", opts, PACK_OPTIONS).and_then(|o| {
+    let parsed = Opts::declared("pack", "local::pack", opts).and_then(|o| {
         Ok(ship::PackOptions {
             exclude: o.string_list("exclude")?,
             prepare: o.string("prepare")?,
@@ -86,7 +83,7 @@ fn pack(run: &Run, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) ->
 /// `local::run(cmd, opts)`: like `h.run` on the controller, without sudo. In dry-run only
 /// `readonly: true` commands run.
 fn local_run(run: &Run, cmd: &Dynamic, opts: Map) -> Result<Map, String> {
-    let opts = Opts::new("local::run", opts, RUN_OPTIONS)?;
+    let opts = Opts::declared("local::run", "local::run", opts)?;
     let readonly = opts.bool("readonly", false)?;
     let changed = !readonly && opts.bool("changed", true)?;
     let req = command::request(cmd, &opts)?;

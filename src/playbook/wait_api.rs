@@ -84,7 +84,7 @@ fn address_text(h: &Host) -> String {
 
 fn http(run: &Run, url: &str, opts: Map) -> Result<Dynamic, String> {
     let func = format!("wait::http({url:?})");
-    let o = Opts::new(&func, opts, &["status", "contains", "timeout", "insecure", "every"])?;
+    let o = Opts::declared(&func, "wait::http", opts)?;
     let want = HttpWant {
         status: match o.int("status")? {
             Some(s) => Some(u16::try_from(s).map_err(|_| format!("status {s} is out of range"))?),
@@ -124,7 +124,7 @@ fn ssh(run: &Run, h: &Host, timeout: Duration) -> Result<(), String> {
 /// login must also pass `sudo -n true`. This is how `ssh_hardening` proves the admin user
 /// can get in (and become root) before it turns root and password logins off.
 fn ssh_as(run: &Run, h: &Host, timeout: Duration, opts: Map) -> Result<(), String> {
-    let o = Opts::new("wait::ssh", opts, &["user", "sudo"])?;
+    let o = Opts::declared("wait::ssh", "wait::ssh", opts)?;
     let mut spec = h.state.spec.clone();
     let other_user = o.string("user")?;
     if let Some(u) = &other_user {
@@ -182,7 +182,7 @@ fn cloud_active(run: &Run, c: &Cloud, target: &Dynamic, timeout: Duration) -> Re
 /// Calls the closure until it returns something other than `false` or `()`, and returns
 /// that. A closure that throws counts as "not yet" (its error is the last observation).
 fn until(run: &Run, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResult<Dynamic> {
-    let o = Opts::new("wait::until_true", opts, &["timeout", "every", "what"]).or_else(|e| fail(ctx, e))?;
+    let o = Opts::declared("wait::until_true", "wait::until_true", opts).or_else(|e| fail(ctx, e))?;
     let timeout = o
         .duration("timeout")
         .or_else(|e| fail(ctx, e))?
