@@ -102,3 +102,42 @@ let w = step("c", || cloud::droplet("x", #{ size: "s-1vcpu-1gb", image: "debian-
     );
     assert!(o.stderr.contains("3 problem(s) found"), "{}", o.stderr);
 }
+
+/// `runbook doc` lists every built-in, `runbook doc NAME` shows one from its declaration,
+/// and a misspelt name gets the nearest one.
+#[test]
+fn doc_shows_the_declared_builtins() {
+    let p = Project::new();
+    let all = p.runbook(&["doc"]);
+    assert_eq!(all.code, 0, "{}", all.all());
+    for name in [
+        "step(name, [targets], [#{ options }], closure)",
+        "h.file(path, [#{ options }])",
+        "cloud::droplet(name, #{ spec })",
+        "wait::http(url, [#{ options }])",
+    ] {
+        assert!(all.stdout.contains(name), "{name}\n{}", all.stdout);
+    }
+    let file = p.runbook(&["doc", "h.file"]);
+    assert_eq!(file.code, 0, "{}", file.all());
+    assert!(
+        file.stdout.contains("| `content` | string | none | the file's text |"),
+        "{}",
+        file.stdout
+    );
+    assert!(file.stdout.contains("| `changed` | bool |"), "{}", file.stdout);
+    let typo = p.runbook(&["doc", "h.fiel"]);
+    assert_eq!(typo.code, 1);
+    assert!(
+        typo.stderr
+            .contains("no built-in named `h.fiel`; did you mean `h.file`?"),
+        "{}",
+        typo.stderr
+    );
+    let markdown = p.runbook(&["doc", "--markdown"]);
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md")).unwrap();
+    assert_eq!(
+        markdown.stdout, committed,
+        "docs/reference.md is what `runbook doc --markdown` prints"
+    );
+}
