@@ -143,7 +143,7 @@ ensure_local_secrets() {
     done
 }
 
-# The flags DESIGN.md verified: systemd as PID 1, sshd running, ufw enforceable.
+# The flags that give a container systemd as PID 1, sshd and an enforceable ufw.
 RUN_FLAGS=(--cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined
     --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock)
 

@@ -71,7 +71,7 @@ pub fn results_map(values: Vec<(String, Dynamic)>) -> Map {
     values.into_iter().map(|(h, v)| (h.into(), v)).collect()
 }
 
-/// A step's fingerprint (DESIGN.md): SHA-256 over its identity, its source text and the
+/// A step's fingerprint (docs/ARCHITECTURE.md, resume): SHA-256 over its identity, its source text and the
 /// values its closure captured. Resume skips a journaled step only when this is unchanged.
 ///
 /// The source text is read from the script, not from Rhai's AST: Rhai names closures

@@ -1,6 +1,6 @@
 //! The `docker` provider, the local stand-in for a cloud (Docker Engine API over the local
 //! socket, through bollard). A droplet is a container named like the droplet, booting
-//! systemd with sshd (the flags of DESIGN.md "Test hosts"), on a private network named
+//! systemd with sshd (the flags of `scripts/testbed.sh`), on a private network named
 //! after the inventory; its address there is both its private and public IP. A snapshot
 //! is `docker commit`; power off/on is stop/start; destroy removes the container.
 //!

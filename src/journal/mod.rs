@@ -1,4 +1,4 @@
-//! The run journal (DESIGN.md, "Steps, journal, resume"): every run, and per step and host
+//! The run journal (docs/ARCHITECTURE.md): every run, and per step and host
 //! what happened, in SQLite. Each host's result is its own transaction, committed before
 //! the executor moves that host on, so a run killed at any moment (even `kill -9`) leaves
 //! a consistent record that `--resume` continues from.

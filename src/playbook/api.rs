@@ -1,4 +1,4 @@
-//! The global API scripts see (DESIGN.md, "Playbook API"): `step`, `hosts`, `var`,
+//! The global API scripts see (declared in `crate::builtins`): `step`, `hosts`, `var`,
 //! `secret`, `log`, and the `Host` type with its properties and operations.
 
 use std::sync::Arc;
@@ -385,7 +385,7 @@ macro_rules! with_opts {
     }};
 }
 
-/// The idempotent operations of DESIGN.md ("Host operations"): each returns
+/// The idempotent host operations (declared in `crate::builtins`): each returns
 /// `#{ changed, diff }`.
 fn register_host_ops(engine: &mut Engine) {
     use crate::ops::{files, firewall, package, service, template, user};

@@ -67,7 +67,7 @@ fn docker_ready(image: &str) {
     }
 }
 
-/// The flags DESIGN.md verified: systemd as PID 1, sshd running, ufw enforceable.
+/// The flags that give a container systemd as PID 1, sshd and an enforceable ufw.
 pub const RUN_FLAGS: &[&str] = &[
     "--cap-add",
     "SYS_ADMIN",
