@@ -126,8 +126,31 @@ pub fn lookup(name: &str, dirs: &[std::path::PathBuf]) -> Option<String> {
         }
     }
     dirs.iter().find_map(|dir| {
-        let text = std::fs::read_to_string(dir.join(name)).ok()?;
+        let text = std::fs::read_to_string(dir.join(name))
+            .ok()
+            .filter(|t| !t.contains('\0'))?;
         Some(text.trim_end_matches(['\n', '\r']).to_string())
+    })
+}
+
+/// Why a secret file that exists cannot be the secret (a directory, not text), if so:
+/// "not set" would send the user looking in the wrong place.
+pub fn unusable(name: &str, dirs: &[std::path::PathBuf]) -> Option<String> {
+    dirs.iter().find_map(|dir| {
+        let path = dir.join(name);
+        if path.is_dir() {
+            return Some(format!(
+                "secret `{name}`: {} is a directory, not a file holding the secret",
+                path.display()
+            ));
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) if std::str::from_utf8(&bytes).is_err() => {
+                Some(format!("secret `{name}`: {} is not text (UTF-8)", path.display()))
+            }
+            Ok(bytes) if bytes.contains(&0) => Some(format!("secret `{name}`: {} holds a NUL byte", path.display())),
+            _ => None,
+        }
     })
 }
 

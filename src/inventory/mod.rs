@@ -98,6 +98,13 @@ impl Inventory {
         if direct.is_file() {
             return Ok(direct);
         }
+        if direct.is_dir() {
+            return Err(Error::Usage(format!(
+                "inventory {} is a directory: give an inventory file (e.g. {}/NAME.toml) or a name",
+                direct.display(),
+                direct.display()
+            )));
+        }
         let candidates = [
             PathBuf::from("inventory").join(format!("{name_or_path}.toml")),
             PathBuf::from("examples/inventory").join(format!("{name_or_path}.toml")),

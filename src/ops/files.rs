@@ -308,6 +308,12 @@ pub fn file(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
 pub fn line(host: &Host, path: &str, wanted: &str, opts: Map) -> OpResult<Map> {
     let opts = options("line", opts)?;
     let who = become_of(&opts)?;
+    if wanted.contains(['\n', '\r']) {
+        // One line is matched and replaced; a block would be appended again on every run.
+        return Err(format!(
+            "line: {wanted:?} is more than one line: give each line its own h.line, or write the whole file with h.file or h.template"
+        ));
+    }
     let present = match opts.string("state")?.as_deref() {
         None | Some("present") => true,
         Some("absent") => false,

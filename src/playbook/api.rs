@@ -174,6 +174,10 @@ fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
                     r.secrets.remember(&v);
                     Ok(v)
                 }
+                None if crate::secrets::unusable(name, &r.secret_dirs()).is_some() => fail(
+                    &ctx,
+                    crate::secrets::unusable(name, &r.secret_dirs()).unwrap_or_default(),
+                ),
                 None => fail(
                     &ctx,
                     format!(

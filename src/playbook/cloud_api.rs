@@ -48,7 +48,7 @@ pub struct Cloud {
 }
 
 impl Cloud {
-    fn settings(&self) -> Result<crate::inventory::CloudSettings, String> {
+    pub fn settings(&self) -> Result<crate::inventory::CloudSettings, String> {
         let inv = self.run.inventory.read().unwrap();
         inv.cloud.clone().ok_or_else(|| {
             format!(

@@ -142,10 +142,25 @@ fn holds_host(value: &rhai::Dynamic) -> bool {
 }
 
 pub fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "playbook {} is a directory, not a .rhai file",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Usage(format!("playbook {} does not exist", path.display())),
+        std::io::ErrorKind::InvalidData => Error::Usage(format!("playbook {} is not UTF-8 text", path.display())),
         _ => Error::io(format!("cannot read playbook {}", path.display()), e),
-    })
+    })?;
+    if let Some(at) = text.find('\0') {
+        let loc = Location::at_offset(display_path(path), &text, at);
+        return Err(Error::Playbook(
+            Diagnostic::new("a NUL byte: a playbook is text").at(loc),
+        ));
+    }
+    // A byte-order mark (editors on Windows write one) is not part of the script.
+    Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text))
 }
 
 pub fn compile(engine: &Engine, path: &Path, sources: &Sources) -> Result<Playbook> {

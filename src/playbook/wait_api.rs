@@ -160,6 +160,8 @@ fn ssh_as(run: &Run, h: &Host, timeout: Duration, opts: Map) -> Result<(), Strin
 
 fn cloud_active(run: &Run, c: &Cloud, target: &Dynamic, timeout: Duration) -> Result<Dynamic, String> {
     let name = droplet_name(target);
+    // A missing [cloud] cannot go away by waiting: say so at once, not after the timeout.
+    c.settings()?;
     let what = format!("droplet {name} to be active");
     run_wait(run, None, &what, target.clone(), |stop| {
         wait::until(
@@ -242,7 +244,11 @@ fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
 }
 
 fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiResult<T> {
-    r.or_else(|e| fail(ctx, format!("{call}: {e}")))
+    // A message that already names the call (an option error) is not prefixed twice.
+    r.or_else(|e| match e.starts_with(&call) {
+        true => fail(ctx, e),
+        false => fail(ctx, format!("{call}: {e}")),
+    })
 }
 
 pub fn register(engine: &mut Engine, run: &Arc<Run>, cloud: Arc<Cloud>) {

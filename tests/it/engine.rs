@@ -632,3 +632,64 @@ fn absurd_durations_are_refused() {
     );
     assert!(!o.all().contains("panicked"), "{}", o.all());
 }
+
+/// Inputs that used to give raw or misleading errors (or none): each gets runbook's own
+/// message, and a configuration mistake inside a wait fails at once instead of after the
+/// wait's timeout.
+#[test]
+fn odd_inputs_get_clear_errors() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    let out = p.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!(
+                "step(\"l\", hosts(\"web\"), |h| h.line(\"{}/f\", \"a\\nb\"));",
+                out.display()
+            ),
+            "line: \"a\\nb\" is more than one line",
+        ),
+        (
+            "step(\"w\", || wait::cloud_active(\"web1\", \"10m\"));".into(),
+            "no [cloud] table in inventory",
+        ),
+        (
+            "step(\"w\", || wait::http(\"http://127.0.0.1:1/\", #{ statsu: 200 }));".into(),
+            "wait::http(\"http://127.0.0.1:1/\"): unknown option `statsu`; did you mean `status`?",
+        ),
+        (
+            "let pw = secret(\"dir_secret\");".into(),
+            "is a directory, not a file holding the secret",
+        ),
+    ];
+    std::fs::create_dir_all(p.path("inventory/secrets/dir_secret")).unwrap();
+    for (script, want) in cases {
+        p.write("site.rhai", &script);
+        let started = std::time::Instant::now();
+        let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+        assert_ne!(o.code, 0, "{script}\n{}", o.all());
+        assert!(o.all().contains(want), "{script}: want {want:?}\n{}", o.all());
+        assert!(!o.all().contains("): wait::http("), "doubled prefix: {}", o.all());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{script} took {:?}",
+            started.elapsed()
+        );
+    }
+    // A byte-order mark is accepted; a NUL byte and a directory are named.
+    p.write("bom.rhai", "\u{feff}print(\"with a BOM\");\n");
+    let o = p.runbook(&["play", "bom.rhai", "-i", "local"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    p.write("nul.rhai", "print(1);\n\0\n");
+    let o = p.runbook(&["check", "nul.rhai"]);
+    assert!(
+        o.stderr.contains("a NUL byte: a playbook is text") && o.stderr.contains("nul.rhai:2:1"),
+        "{}",
+        o.all()
+    );
+    let o = p.runbook(&["check", "inventory"]);
+    assert!(o.stderr.contains("playbook inventory is a directory"), "{}", o.all());
+    let o = p.runbook(&["play", "bom.rhai", "-i", "inventory"]);
+    assert!(o.stderr.contains("inventory inventory is a directory"), "{}", o.all());
+}
