@@ -1,6 +1,6 @@
 //! The TOML file format of an inventory, and its validation with line:col errors.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -219,6 +219,11 @@ pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
             cycle.join(" → ")
         ))));
     }
+    if let Some((group, depth)) = deepest(&inv).filter(|(_, d)| *d > MAX_GROUP_DEPTH) {
+        return Err(Error::Inventory(Diagnostic::new(format!(
+            "invalid inventory {label}: groups nest {depth} deep (group `{group}`); runbook takes at most {MAX_GROUP_DEPTH} levels of `children`"
+        ))));
+    }
     Ok(inv)
 }
 
@@ -226,30 +231,74 @@ fn implicit_host(name: &str) -> HostSpec {
     HostSpec::new(name, name)
 }
 
+/// A chain of groups that contain each other, if any: a depth-first walk with its own
+/// stack (an inventory's nesting must not be able to overflow runbook's).
 fn find_cycle(inv: &Inventory) -> Option<Vec<String>> {
-    fn visit(inv: &Inventory, g: &str, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
-        if let Some(i) = path.iter().position(|p| p == g) {
-            let mut cycle = path[i..].to_vec();
-            cycle.push(g.to_string());
-            return Some(cycle);
+    let children = |g: &str| inv.groups.get(g).map(|x| x.children.as_slice()).unwrap_or(&[]);
+    let mut done: std::collections::HashSet<&str> = Default::default();
+    for start in inv.groups.keys() {
+        if done.contains(start.as_str()) {
+            continue;
         }
-        if done.contains(g) {
-            return None;
-        }
-        path.push(g.to_string());
-        for c in inv.groups.get(g).map(|g| g.children.clone()).unwrap_or_default() {
-            if let Some(cycle) = visit(inv, &c, path, done) {
+        let mut path: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
+        let mut on_path: std::collections::HashSet<&str> = [start.as_str()].into();
+        while let Some(&(g, i)) = path.last() {
+            let Some(child) = children(g).get(i) else {
+                path.pop();
+                on_path.remove(g);
+                done.insert(g);
+                continue;
+            };
+            path.last_mut().expect("not empty").1 += 1;
+            let c = child.as_str();
+            if on_path.contains(c) {
+                let from = path.iter().position(|(p, _)| *p == c).unwrap_or(0);
+                let mut cycle: Vec<String> = path[from..].iter().map(|(p, _)| p.to_string()).collect();
+                cycle.push(c.to_string());
                 return Some(cycle);
             }
+            if !done.contains(c) && inv.groups.contains_key(c) {
+                on_path.insert(c);
+                path.push((c, 0));
+            }
         }
-        path.pop();
-        done.insert(g.to_string());
-        None
     }
-    let mut done = BTreeSet::new();
-    inv.groups
-        .keys()
-        .find_map(|g| visit(inv, g, &mut Vec::new(), &mut done))
+    None
+}
+
+/// How deep groups may nest (`all` > web > web-eu > …): deeper is a mistake, or a file
+/// made by a program gone wrong.
+pub const MAX_GROUP_DEPTH: usize = 100;
+
+/// The deepest group and its depth (top-level groups are 1), walking parents before
+/// children (the groups are acyclic by now).
+fn deepest(inv: &Inventory) -> Option<(String, usize)> {
+    let mut parents: HashMap<&str, usize> = inv.groups.keys().map(|g| (g.as_str(), 0)).collect();
+    for g in inv.groups.values() {
+        for c in &g.children {
+            if let Some(n) = parents.get_mut(c.as_str()) {
+                *n += 1;
+            }
+        }
+    }
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    let mut ready: Vec<&str> = parents.iter().filter(|(_, n)| **n == 0).map(|(g, _)| *g).collect();
+    while let Some(g) = ready.pop() {
+        let d = *depth.entry(g).or_insert(1);
+        for c in inv.groups.get(g).map(|x| x.children.as_slice()).unwrap_or(&[]) {
+            let Some(n) = parents.get_mut(c.as_str()) else { continue };
+            let e = depth.entry(c.as_str()).or_insert(0);
+            *e = (*e).max(d + 1);
+            *n -= 1;
+            if *n == 0 {
+                ready.push(c.as_str());
+            }
+        }
+    }
+    depth
+        .into_iter()
+        .max_by_key(|(_, d)| *d)
+        .map(|(g, d)| (g.to_string(), d))
 }
 
 /// TOML tables become JSON maps, every value as written; dates become their TOML text

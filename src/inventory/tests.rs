@@ -274,3 +274,37 @@ fn command_line_vars_apply_files_first_then_flags_in_order() {
         "{e}"
     );
 }
+
+/// 100,000 groups chained by `children`: a clear error about the depth, not a stack
+/// overflow; a long cycle is named; both in well under a second's work.
+#[test]
+fn absurdly_deep_or_long_cyclic_groups_are_errors_not_crashes() {
+    let n = 100_000;
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!("[groups.g{i}]\nchildren = [\"g{}\"]\n", i + 1));
+    }
+    text.push_str(&format!("[groups.g{n}]\nhosts = [\"h\"]\n"));
+    let started = std::time::Instant::now();
+    let err = Inventory::parse("deep", Path::new("deep.toml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("groups nest 100001 deep"), "{err}");
+    let cyclic = text.replace(
+        &format!("[groups.g{n}]\nhosts = [\"h\"]\n"),
+        &format!("[groups.g{n}]\nchildren = [\"g0\"]\n"),
+    );
+    let err = Inventory::parse("loop", Path::new("loop.toml"), &cyclic)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("groups contain each other: g0 → g1 → g2"),
+        "{}",
+        &err[..200.min(err.len())]
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
