@@ -654,6 +654,12 @@ pub static BUILTINS: &[Builtin] = &[
                 "turn the firewall on (refused unless a rule lets SSH in)",
             ),
             opt("exact", Ty::Bool, "false", "delete rules not in `rules`"),
+            opt(
+                "confirm",
+                Ty::Duration,
+                "\"60s\"",
+                "a change to an enabled firewall undoes itself after this long unless a new SSH login works right after it (0: no safety net)",
+            ),
             SUDO,
             USER,
         ],

@@ -1,15 +1,20 @@
-//! `h.ufw(#{ incoming, outgoing, rules, enabled, exact })`: the host firewall through ufw.
-//! Rules are compared in the form `ufw show added` prints them. The firewall is never
-//! enabled unless a rule lets SSH in: locking the operator out is the one mistake a remote
-//! tool cannot undo.
+//! `h.ufw(#{ incoming, outgoing, rules, enabled, exact, confirm })`: the host firewall
+//! through ufw. Rules are compared in the form `ufw show added` prints them. The firewall is
+//! never enabled unless a rule lets SSH in, and a change to an enabled firewall undoes
+//! itself unless a new SSH login works afterwards: locking the operator out is the one
+//! mistake a remote tool cannot undo.
+
+use std::time::Duration;
 
 use rhai::{Array, Dynamic, Map};
 
 use super::{OpResult, Plan, apply, options};
+use crate::connection::ExecRequest;
 use crate::facts::{Fact, FactKey, UfwFact};
 use crate::host::Host;
+use crate::inventory::ConnectionKind;
 use crate::playbook::convert::Opts;
-use crate::shell::join;
+use crate::shell::{join, quote};
 
 use super::command::become_of;
 
@@ -144,6 +149,7 @@ pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
     };
     let enabled = opts.opt_bool("enabled")?;
     let exact = opts.bool("exact", false)?;
+    let confirm = opts.duration("confirm")?.unwrap_or(CONFIRM_DEFAULT);
     if !host.dry_run()
         && rules
             .iter()
@@ -230,20 +236,126 @@ pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
     if cmds.is_empty() {
         return Ok(super::outcome(false, None));
     }
-    apply(
-        host,
-        Some(Plan {
-            op: "ufw",
-            target: "firewall".into(),
-            summary: what.join(", "),
-            script: cmds.join(" && "),
-            stdin: None,
-            become_: who,
-            diff: None,
-            predicts: vec![(FactKey::Ufw, Fact::Ufw(after))],
-        }),
-    )
+    let plan = Plan {
+        op: "ufw",
+        target: "firewall".into(),
+        summary: what.join(", "),
+        script: cmds.join(" && "),
+        stdin: None,
+        become_: who,
+        diff: None,
+        predicts: vec![(FactKey::Ufw, Fact::Ufw(after))],
+    };
+    // Only an enabled firewall can lock SSH out; a dry run and the controller cannot.
+    let guarded = will_be_enabled && !host.dry_run() && host.state.spec.connection == ConnectionKind::Ssh;
+    match guarded && !confirm.is_zero() {
+        true => apply_confirmed(host, plan, confirm),
+        false => apply(host, Some(plan)),
+    }
 }
+
+/// How long a firewall change may stand before the host undoes it, unless a new SSH
+/// connection proves it leaves runbook (and so the operator) a way in.
+const CONFIRM_DEFAULT: Duration = Duration::from_secs(60);
+
+/// Commit-confirmed, as network operating systems call it: before the change the host saves
+/// its firewall and schedules its own restore (a transient systemd timer, else a detached
+/// `sleep`); after it runbook opens a NEW SSH connection. If that works the restore is
+/// cancelled. If not, the change is undone at once over the connection that is still open
+/// (ufw keeps established connections), or by the host's timer, and the step fails saying
+/// the change locked SSH out and was reverted.
+fn apply_confirmed(host: &Host, mut plan: Plan, confirm: Duration) -> OpResult<Map> {
+    let id = format!("runbook-revert-{:08x}", fastrand::u32(..));
+    let backup = format!("/var/lib/runbook/{id}.tar");
+    let restore = format!(
+        // `ufw enable` on an active firewall keeps its loaded rules: disable, then enable.
+        "tar -C / -xf {backup} && if grep -qi '^ENABLED=yes' /etc/ufw/ufw.conf; then ufw --force disable && ufw --force enable; else ufw --force disable; fi; rm -f {backup}"
+    );
+    let secs = confirm.as_secs().max(1);
+    let schedule = format!(
+        "mkdir -p /var/lib/runbook && tar -C / -cf {backup} etc/ufw etc/default/ufw && \
+         if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then \
+         systemd-run --quiet --unit={id} --on-active={secs}s /bin/sh -c {restore_q}; \
+         else setsid nohup sh -c {sleep_q} >/dev/null 2>&1 </dev/null & echo $! > /var/lib/runbook/{id}.pid; fi",
+        restore_q = quote(&restore),
+        sleep_q = quote(&format!("sleep {secs}; {restore}")),
+    );
+    let cancel = format!(
+        "systemctl stop {id}.timer 2>/dev/null; systemctl reset-failed {id}.service 2>/dev/null; \
+         if [ -f /var/lib/runbook/{id}.pid ]; then kill $(cat /var/lib/runbook/{id}.pid) 2>/dev/null; rm -f /var/lib/runbook/{id}.pid; fi; true"
+    );
+    let become_ = plan.become_.clone();
+    let run_as_root = |script: String| -> Result<crate::connection::ExecOutput, String> {
+        let req = ExecRequest {
+            script,
+            become_: become_.clone(),
+            timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        host.exec(&req).map_err(|e| host.exec_error(&e, &req))
+    };
+    // The restore is in place before the change, in the same round trip.
+    plan.script = format!("{schedule} && {{ {}; }}", plan.script);
+    let applied = apply(host, Some(plan));
+    if let Err(e) = applied {
+        // The change failed half-way: put the firewall back as it was, now.
+        let _ = run_as_root(format!("{cancel}; {restore}"));
+        return Err(e);
+    }
+    match new_login(host) {
+        Ok(()) => {
+            run_as_root(format!("{cancel}; rm -f {backup}"))?;
+            applied
+        }
+        Err(why) => {
+            let how = match run_as_root(format!("{cancel}; {restore}")) {
+                Ok(out) if out.code == 0 => "at once, over the connection still open".to_string(),
+                _ => {
+                    // The open connection is gone too: the host's own timer restores it.
+                    std::thread::sleep(confirm + Duration::from_secs(5));
+                    format!("by the host's timer after {}", humantime::format_duration(confirm))
+                }
+            };
+            host.state.facts.begin_step();
+            let back = (0..6).find_map(|_| match new_login(host) {
+                Ok(()) => Some(()),
+                Err(_) => {
+                    std::thread::sleep(Duration::from_secs(5));
+                    None
+                }
+            });
+            let after = match back {
+                Some(()) => "the firewall is as it was and SSH answers again",
+                None => "but a new SSH connection still fails: check the host's console",
+            };
+            Err(format!(
+                "{}: ufw: the change locked SSH out (a new connection failed: {why}); runbook reverted it {how}; {after}",
+                host.name()
+            ))
+        }
+    }
+}
+
+/// A new SSH login to the host (not the open connection, which established-state rules
+/// keep alive), running `true`.
+fn new_login(host: &Host) -> Result<(), String> {
+    let spec = host.state.spec.clone();
+    let connect = &host.run.connect;
+    host.run.rt.block_on(async {
+        let attempt = async {
+            let c = crate::connection::open(&spec, connect).await?;
+            c.exec(&ExecRequest::new("true")).await
+        };
+        match tokio::time::timeout(LOGIN_TIMEOUT, attempt).await {
+            Ok(Ok(out)) if out.code == 0 => Ok(()),
+            Ok(Ok(out)) => Err(format!("`true` exited with {}", out.code)),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no login within {}s", LOGIN_TIMEOUT.as_secs())),
+        }
+    })
+}
+
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A rule's port as ufw writes it: a number (`22`, or `"22"` from a `--var`), a range
 /// (`"6000:6007"`) or a service name (`"ssh"`); anything else is an error.

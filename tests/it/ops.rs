@@ -189,6 +189,43 @@ fn the_firewall_is_never_enabled_without_an_ssh_rule() {
     // the dry run refuses the same way
     let o = play(&p, "site.rhai", &["--dry-run"]);
     assert!(o.stdout.contains("refusing to enable the firewall"), "{}", o.all());
+
+    // A rule that lets SSH in only from elsewhere passes that check, and would lose the
+    // host: the change undoes itself once a new login fails, and the step says so.
+    p.write(
+        "open.rhai",
+        r#"step("fw", hosts("test"), |h| h.ufw(#{ incoming: "deny", rules: [#{ port: 22, proto: "tcp" }], exact: true, enabled: true }));"#,
+    );
+    p.write(
+        "lock.rhai",
+        r#"step("fw", hosts("test"), |h| h.ufw(#{ rules: [#{ port: 22, proto: "tcp", from: "203.0.113.7" }], exact: true, enabled: true }));"#,
+    );
+    let o = play(&p, "open.rhai", &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let leftovers = "systemctl list-units --all --no-legend 'runbook-revert-*'; ls /var/lib/runbook";
+    assert_eq!(
+        tb.sh(h, leftovers).trim(),
+        "",
+        "a confirmed change leaves no restore behind"
+    );
+    let o = play(&p, "lock.rhai", &[]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout.contains("ufw: the change locked SSH out (a new connection failed")
+            && o.stdout.contains("runbook reverted it at once, over the connection still open; the firewall is as it was and SSH answers again"),
+        "{}",
+        o.all()
+    );
+    let rules = tb.sh(h, "ufw show added");
+    assert!(
+        rules.contains("ufw allow 22/tcp") && !rules.contains("203.0.113.7"),
+        "{rules}"
+    );
+    assert!(tb.sh(h, "ufw status").contains("Status: active"));
+    assert_eq!(tb.sh(h, leftovers).trim(), "", "the revert cleaned up after itself");
+    let again = play(&p, "open.rhai", &[]);
+    assert_eq!(again.code, 0, "SSH answers: {}", again.all());
+    assert_eq!(again.total_changes(), 0, "the firewall is as it was: {}", again.all());
 }
 
 /// Every regular file outside the volatile places, with its checksum.
