@@ -46,6 +46,8 @@ pub enum Command {
     },
     /// Show an inventory's groups, hosts and merged variables
     Inventory(InventoryArgs),
+    /// Remove an inventory's run lock left by a run that is gone (asks first)
+    Unlock(UnlockArgs),
     /// The API reference: every built-in, or one (`runbook doc h.file`)
     Doc {
         /// A built-in as playbooks write it: h.file, step, cloud::droplet, wait::http
@@ -112,6 +114,18 @@ pub struct StateArg {
     /// The run journal (SQLite), relative to the current directory
     #[arg(long = "state", value_name = "PATH", env = "RUNBOOK_STATE", default_value = crate::journal::DEFAULT_PATH)]
     pub path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Inventory name (inventory/NAME.toml) or path
+    #[arg(short, long, env = "RUNBOOK_INVENTORY")]
+    pub inventory: String,
+    /// Do not ask (for scripts): remove the lock whoever holds it
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub state: StateArg,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> i32 {
         } => run::check(&playbook, inventory.as_deref(), &vars).map(|msg| println!("{msg}")),
         Command::Inventory(args) => show_inventory(args),
         Command::History(args) => history(args),
+        Command::Unlock(args) => unlock(args),
         Command::Doc { name, markdown } => match markdown {
             true => {
                 print!("{}", reference::markdown());
@@ -95,18 +96,61 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
     })
 }
 
+/// `runbook unlock`: a lock whose holder runbook cannot check (another machine) or that a
+/// person knows to be stale, removed after showing its holder and asking.
+fn unlock(args: cli::UnlockArgs) -> Result<()> {
+    let journal = journal::Journal::open_existing(&args.state.path)?;
+    let name = inventory_name(&args.inventory);
+    let Some(holder) = journal::lock::holder(&journal, &name)? else {
+        println!("inventory {name} is not locked");
+        return Ok(());
+    };
+    if holder.alive() && holder.controller == journal::lock::hostname() {
+        return Err(Error::Journal(format!(
+            "inventory {name} is locked by a run that is still running here: {}; stop it instead (Ctrl-C)",
+            holder.describe()
+        )));
+    }
+    println!("inventory {name} is locked by {}", holder.describe());
+    if !args.yes {
+        use std::io::{BufRead, IsTerminal, Write};
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(
+                "unlock asks before removing a lock; without a terminal, pass --yes".into(),
+            ));
+        }
+        print!("Remove it? Only if that run is gone [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("left as it is");
+            return Ok(());
+        }
+    }
+    match journal::lock::remove(&journal, &name, &holder)? {
+        true => println!("lock removed"),
+        false => println!("the lock changed hands meanwhile; left as it is"),
+    }
+    Ok(())
+}
+
+/// Runs are journaled under the inventory's name; accept the path of its file too.
+fn inventory_name(i: &str) -> String {
+    match i.strip_suffix(".toml") {
+        Some(path) => std::path::Path::new(path)
+            .file_name()
+            .map_or(i.to_string(), |n| n.to_string_lossy().into_owned()),
+        None => i.to_string(),
+    }
+}
+
 fn history(args: HistoryArgs) -> Result<()> {
     let journal = journal::Journal::open_existing(&args.state.path)?;
     let text = match args.run {
         Some(id) => journal::history::show(&journal, id, args.output)?,
         None => {
-            // Runs are journaled under the inventory's name; accept the path of its file too.
-            let inventory = args.inventory.map(|i| match i.strip_suffix(".toml") {
-                Some(path) => std::path::Path::new(path)
-                    .file_name()
-                    .map_or(i.clone(), |n| n.to_string_lossy().into_owned()),
-                None => i,
-            });
+            let inventory = args.inventory.as_deref().map(inventory_name);
             journal::history::list(&journal, inventory.as_deref(), args.output)?
         }
     };

@@ -98,11 +98,17 @@ pub fn acquire(
                 });
             }
             Err(holder) if Instant::now() >= deadline => {
-                let hint = if wait.is_zero() {
-                    "; wait for it with --wait-lock DURATION"
+                let mut hint = if wait.is_zero() {
+                    "; wait for it with --wait-lock DURATION".to_string()
                 } else {
-                    ""
+                    String::new()
                 };
+                if holder.controller != hostname() {
+                    // Runbook cannot tell from here whether that process still runs.
+                    hint.push_str(&format!(
+                        "; if that run is gone (its machine is off), a person who knows can remove the lock: runbook unlock -i {inventory}"
+                    ));
+                }
                 return Err(Error::Journal(format!(
                     "inventory {inventory} is locked by another run: {} (lock in {}){hint}",
                     holder.describe(),
@@ -113,6 +119,39 @@ pub fn acquire(
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
+}
+
+/// The holder of `inventory`'s lock, if any.
+pub fn holder(journal: &Journal, inventory: &str) -> Result<Option<Holder>> {
+    journal
+        .conn()
+        .query_row(
+            "SELECT pid, proc_start, user, controller, started_ms FROM locks WHERE inventory = ?1",
+            params![inventory],
+            |r| {
+                Ok(Holder {
+                    pid: r.get(0)?,
+                    proc_start: r.get(1)?,
+                    user: r.get(2)?,
+                    controller: r.get(3)?,
+                    started_ms: r.get(4)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| journal.err(e))
+}
+
+/// Removes `inventory`'s lock if `expected` still holds it (`runbook unlock`, by a person).
+pub fn remove(journal: &Journal, inventory: &str, expected: &Holder) -> Result<bool> {
+    let n = journal
+        .conn()
+        .execute(
+            "DELETE FROM locks WHERE inventory = ?1 AND pid = ?2 AND controller = ?3 AND started_ms = ?4",
+            params![inventory, expected.pid, expected.controller, expected.started_ms],
+        )
+        .map_err(|e| journal.err(e))?;
+    Ok(n == 1)
 }
 
 /// `Ok(Ok(previous dead holder))` when taken, `Ok(Err(live holder))` when held.

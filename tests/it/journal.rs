@@ -1028,3 +1028,46 @@ fn ctrl_c_stops_a_step_that_loops_forever() {
         );
     }
 }
+
+/// A lock held from another machine cannot be checked from here: the error says how a
+/// person clears it, and `runbook unlock` does, after asking (or with --yes).
+#[test]
+fn a_lock_from_another_machine_is_cleared_by_a_person() {
+    let (p, out) = project(r#"step("one", hosts("all"), |h| h.run("true", #{ readonly: true }));"#);
+    let first = play(&p, &out, &[]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    db(&p)
+        .execute(
+            "INSERT OR REPLACE INTO locks (inventory, pid, proc_start, user, controller, started_ms)
+             VALUES ('local', 4242, NULL, 'ci', 'build-box-7', 1700000000000)",
+            [],
+        )
+        .unwrap();
+    let o = play(&p, &out, &[]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains("locked by another run: pid 4242 (ci@build-box-7"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stderr
+            .contains("a person who knows can remove the lock: runbook unlock -i local"),
+        "{}",
+        o.all()
+    );
+    let o = p.runbook(&["unlock", "-i", "local"]);
+    assert_ne!(o.code, 0, "no terminal, no --yes: nothing removed\n{}", o.all());
+    assert!(o.stderr.contains("pass --yes"), "{}", o.all());
+    let o = p.runbook(&["unlock", "-i", "local", "--yes"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("locked by pid 4242 (ci@build-box-7") && o.stdout.contains("lock removed"),
+        "{}",
+        o.all()
+    );
+    let o = play(&p, &out, &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = p.runbook(&["unlock", "-i", "local"]);
+    assert!(o.stdout.contains("inventory local is not locked"), "{}", o.all());
+}
