@@ -123,23 +123,24 @@ pub fn acquire(
 
 /// The holder of `inventory`'s lock, if any.
 pub fn holder(journal: &Journal, inventory: &str) -> Result<Option<Holder>> {
-    journal
-        .conn()
-        .query_row(
-            "SELECT pid, proc_start, user, controller, started_ms FROM locks WHERE inventory = ?1",
-            params![inventory],
-            |r| {
-                Ok(Holder {
-                    pid: r.get(0)?,
-                    proc_start: r.get(1)?,
-                    user: r.get(2)?,
-                    controller: r.get(3)?,
-                    started_ms: r.get(4)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(|e| journal.err(e))
+    holder_row(&journal.conn(), inventory).map_err(|e| journal.err(e))
+}
+
+fn holder_row(conn: &rusqlite::Connection, inventory: &str) -> rusqlite::Result<Option<Holder>> {
+    conn.query_row(
+        "SELECT pid, proc_start, user, controller, started_ms FROM locks WHERE inventory = ?1",
+        params![inventory],
+        |r| {
+            Ok(Holder {
+                pid: r.get(0)?,
+                proc_start: r.get(1)?,
+                user: r.get(2)?,
+                controller: r.get(3)?,
+                started_ms: r.get(4)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// Removes `inventory`'s lock if `expected` still holds it (`runbook unlock`, by a person).
@@ -160,22 +161,7 @@ fn try_acquire(journal: &Journal, inventory: &str) -> Result<std::result::Result
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| journal.err(e))?;
-    let current = tx
-        .query_row(
-            "SELECT pid, proc_start, user, controller, started_ms FROM locks WHERE inventory = ?1",
-            params![inventory],
-            |r| {
-                Ok(Holder {
-                    pid: r.get(0)?,
-                    proc_start: r.get(1)?,
-                    user: r.get(2)?,
-                    controller: r.get(3)?,
-                    started_ms: r.get(4)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(|e| journal.err(e))?;
+    let current = holder_row(&tx, inventory).map_err(|e| journal.err(e))?;
     if let Some(h) = &current
         && h.alive()
     {
