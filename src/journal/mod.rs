@@ -32,6 +32,11 @@ pub const DEFAULT_PATH: &str = ".runbook/state.db";
 /// the process sends itself SIGKILL right after committing its N-th step record.
 pub const KILL_HOOK: &str = "RUNBOOK_TEST_KILL_AFTER_COMMITS";
 
+/// Test hook, and nothing else: with `RUNBOOK_TEST_READONLY_AFTER_COMMITS=N` the connection
+/// turns read-only (`PRAGMA query_only`) right after its N-th step record, so every later
+/// write fails in SQLite as on a journal that became unwritable mid-run.
+pub const READONLY_HOOK: &str = "RUNBOOK_TEST_READONLY_AFTER_COMMITS";
+
 const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
@@ -180,6 +185,7 @@ pub struct Journal {
     path: PathBuf,
     commits: AtomicUsize,
     kill_after: Option<usize>,
+    readonly_after: Option<usize>,
 }
 
 impl Journal {
@@ -195,6 +201,7 @@ impl Journal {
             path: path.to_path_buf(),
             commits: AtomicUsize::new(0),
             kill_after: std::env::var(KILL_HOOK).ok().and_then(|v| v.parse().ok()),
+            readonly_after: std::env::var(READONLY_HOOK).ok().and_then(|v| v.parse().ok()),
         };
         let version = journal.init().map_err(|e| db_error(path, e))?;
         if version > SCHEMA_VERSION {
@@ -338,6 +345,9 @@ impl Journal {
                 libc::kill(libc::getpid(), libc::SIGKILL);
             }
             std::thread::sleep(Duration::from_secs(60));
+        }
+        if self.readonly_after == Some(n) {
+            conn.pragma_update(None, "query_only", true).map_err(|e| self.err(e))?;
         }
         drop(conn);
         Ok(())

@@ -1028,3 +1028,30 @@ fn ctrl_c_stops_a_step_that_loops_forever() {
         );
     }
 }
+
+/// A journal that becomes unwritable mid-run: the play stops, and runbook says the record
+/// is incomplete (exit 1, the journal's code) instead of claiming it is recorded as failed.
+#[test]
+fn a_journal_unwritable_mid_run_is_reported_as_such() {
+    let (p, out) = project(
+        r#"
+step("one", || 1);
+step("two", || 2);
+step("three", || 3);
+"#,
+    );
+    let args = ["play", "site.rhai", "-i", "local", "--var", &out];
+    let o = p.runbook_env(&args, &[("RUNBOOK_TEST_READONLY_AFTER_COMMITS", "1")]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.all().contains("the run journal could not be written (run journal .runbook/state.db: attempt to write a readonly database); run 1 is not recorded as failed: its record may still say `running`"),
+        "{}",
+        o.all()
+    );
+    assert!(!o.all().contains("is recorded as failed"), "{}", o.all());
+    assert!(!o.all().contains("STEP three"), "the play stops: {}", o.all());
+    let outcome: String = db(&p)
+        .query_row("SELECT outcome FROM runs WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outcome, "running");
+}
