@@ -195,7 +195,37 @@ impl Journal {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Journal(format!("cannot create {}: {e}", dir.display())))?;
         }
+        // A FIFO would block the open, a directory gives SQLite's bare "unable to open".
+        if let Ok(meta) = std::fs::metadata(path) {
+            let kind = if meta.is_dir() {
+                Some("a directory")
+            } else if !meta.is_file() {
+                Some("not a regular file (a FIFO, socket or device)")
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                return Err(Error::Journal(format!(
+                    "run journal {} is {kind}: give --state (or RUNBOOK_STATE) the path of a file",
+                    path.display()
+                )));
+            }
+        }
         let conn = Connection::open(path).map_err(|e| db_error(path, e))?;
+        // Another program's SQLite database: refuse it before changing anything in it.
+        let foreign: rusqlite::Result<bool> = conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .and_then(|v| {
+                let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+                Ok(v == 0 && tables > 0)
+            });
+        if foreign.map_err(|e| db_error(path, e))? {
+            return Err(Error::Journal(format!(
+                "{} is not a runbook journal (an SQLite database with other tables): give --state (or \
+                 RUNBOOK_STATE) another path",
+                path.display()
+            )));
+        }
         let journal = Journal {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),

@@ -1055,3 +1055,42 @@ step("three", || 3);
         .unwrap();
     assert_eq!(outcome, "running");
 }
+
+/// `--state` at something that is not a runbook journal: one clear line, never a hang.
+#[test]
+fn a_state_path_that_is_no_journal_is_refused_in_one_line() {
+    let (p, out) = project("step(\"one\", || 1);\n");
+    let other = p.path("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE runs (x TEXT); CREATE TABLE users (name TEXT);")
+        .unwrap();
+    std::fs::create_dir_all(p.path("adir")).unwrap();
+    let fifo = p.path("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for (state, want) in [
+        (
+            "other.db",
+            "other.db is not a runbook journal (an SQLite database with other tables): give --state (or RUNBOOK_STATE) another path",
+        ),
+        (
+            "adir",
+            "run journal adir is a directory: give --state (or RUNBOOK_STATE) the path of a file",
+        ),
+        (
+            "fifo",
+            "run journal fifo is not a regular file (a FIFO, socket or device)",
+        ),
+    ] {
+        let o = play(&p, &out, &["--state", state]);
+        assert_eq!(o.code, 1, "{state}: {}", o.all());
+        assert!(o.stderr.contains(want), "{state}: {}", o.all());
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{state}: {}", o.all());
+    }
+    // The other program's database is left as it was (not switched to WAL).
+    let mode: String = rusqlite::Connection::open(&other)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+}
