@@ -350,11 +350,21 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         }
     }
     if let Some(session) = &run.journal {
-        if let Err(e) = session.finish(journal_outcome) {
-            run.reporter.error(&e.to_string());
-        }
+        let finished = session.finish(journal_outcome);
         session.release_lock();
-        if journal_outcome != Outcome::Ok {
+        if finished.is_err() || session.write_error().is_some() {
+            // The record is incomplete: say so, not what it was meant to say.
+            let e = session.write_error().unwrap_or_default();
+            let message = format!(
+                "the run journal could not be written ({e}); run {} is not recorded as {}: its record may still \
+                 say `running` (the next run of this inventory marks it killed) and lacks the results after the failure",
+                session.run_id,
+                journal_outcome.as_str()
+            );
+            run.reporter.error(&message);
+            code = Error::Journal(String::new()).exit_code();
+            error = Some(message);
+        } else if journal_outcome != Outcome::Ok {
             run.reporter.note(&format!(
                 "run {} is recorded as {}; to continue it where it stopped: {}",
                 session.run_id,

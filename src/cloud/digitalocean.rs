@@ -295,18 +295,7 @@ impl DigitalOcean {
                 out.push(json!(k));
                 continue;
             }
-            let public_key = if k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-") {
-                k.to_string()
-            } else {
-                let path = super::expand_home(k);
-                std::fs::read_to_string(&path)
-                    .map_err(|e| {
-                        format!("ssh key {k}: not an id, fingerprint or public key, and unreadable as a file: {e}")
-                    })?
-                    .trim()
-                    .to_string()
-            };
-            let fp = fingerprint(&public_key)?;
+            let (public_key, fp) = local_key(k)?;
             match self
                 .request(Method::GET, &format!("/v2/account/keys/{fp}"), None, Retry::All)
                 .await
@@ -360,6 +349,12 @@ impl Provider for DigitalOcean {
         }
         if spec.size.is_empty() {
             return Err("`size` is required, e.g. \"s-1vcpu-1gb\"".into());
+        }
+        check_name(&spec.name)?;
+        // A key file that is missing or not a public key fails here, in a dry run too, and
+        // before any request of a real one.
+        for k in &spec.ssh_keys {
+            local_key(k)?;
         }
         Ok(spec)
     }
@@ -631,6 +626,63 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     out
+}
+
+/// A droplet name as the API accepts it (`POST /v2/droplets`: at most 255 characters,
+/// pattern `^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$`): letters, digits, `.` and `-`,
+/// ending in a letter or digit.
+pub fn check_name(name: &str) -> CloudResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "{name:?} is not a droplet name DigitalOcean accepts: use at most 255 letters, digits, `.` and `-`, \
+         ending in a letter or digit (e.g. \"{}\")",
+        suggest(name)
+    ))
+}
+
+/// A name close to `name` that the API accepts.
+fn suggest(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+        .take(255)
+        .collect();
+    let s = s.trim_end_matches(['.', '-']);
+    if s.is_empty() { "web1".into() } else { s.into() }
+}
+
+/// A key given as a public key or a `.pub` file: its text and fingerprint. The file is read
+/// and the key parsed before anything is asked of the API.
+fn local_key(k: &str) -> CloudResult<(String, String)> {
+    let k = k.trim();
+    if k.is_empty() {
+        return Err("ssh_keys: an empty entry (give a key id, fingerprint, public key or .pub file)".into());
+    }
+    if k.parse::<i64>().is_ok() || is_fingerprint(k) {
+        return Ok((k.to_string(), k.to_string()));
+    }
+    let public_key = if k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-") {
+        k.to_string()
+    } else {
+        let path = super::expand_home(k);
+        std::fs::read_to_string(&path)
+            .map_err(|e| {
+                format!(
+                    "ssh key {k}: not an id, fingerprint or public key, and unreadable as a file ({}): {e}",
+                    path.display()
+                )
+            })?
+            .trim()
+            .to_string()
+    };
+    let fp = fingerprint(&public_key).map_err(|e| format!("ssh key {k}: {}", e.trim_start_matches("ssh key: ")))?;
+    Ok((public_key, fp))
 }
 
 fn is_fingerprint(s: &str) -> bool {

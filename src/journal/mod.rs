@@ -32,6 +32,11 @@ pub const DEFAULT_PATH: &str = ".runbook/state.db";
 /// the process sends itself SIGKILL right after committing its N-th step record.
 pub const KILL_HOOK: &str = "RUNBOOK_TEST_KILL_AFTER_COMMITS";
 
+/// Test hook, and nothing else: with `RUNBOOK_TEST_READONLY_AFTER_COMMITS=N` the connection
+/// turns read-only (`PRAGMA query_only`) right after its N-th step record, so every later
+/// write fails in SQLite as on a journal that became unwritable mid-run.
+pub const READONLY_HOOK: &str = "RUNBOOK_TEST_READONLY_AFTER_COMMITS";
+
 const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
@@ -180,6 +185,7 @@ pub struct Journal {
     path: PathBuf,
     commits: AtomicUsize,
     kill_after: Option<usize>,
+    readonly_after: Option<usize>,
 }
 
 impl Journal {
@@ -189,12 +195,43 @@ impl Journal {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Journal(format!("cannot create {}: {e}", dir.display())))?;
         }
+        // A FIFO would block the open, a directory gives SQLite's bare "unable to open".
+        if let Ok(meta) = std::fs::metadata(path) {
+            let kind = if meta.is_dir() {
+                Some("a directory")
+            } else if !meta.is_file() {
+                Some("not a regular file (a FIFO, socket or device)")
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                return Err(Error::Journal(format!(
+                    "run journal {} is {kind}: give --state (or RUNBOOK_STATE) the path of a file",
+                    path.display()
+                )));
+            }
+        }
         let conn = Connection::open(path).map_err(|e| db_error(path, e))?;
+        // Another program's SQLite database: refuse it before changing anything in it.
+        let foreign: rusqlite::Result<bool> = conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .and_then(|v| {
+                let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+                Ok(v == 0 && tables > 0)
+            });
+        if foreign.map_err(|e| db_error(path, e))? {
+            return Err(Error::Journal(format!(
+                "{} is not a runbook journal (an SQLite database with other tables): give --state (or \
+                 RUNBOOK_STATE) another path",
+                path.display()
+            )));
+        }
         let journal = Journal {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
             commits: AtomicUsize::new(0),
             kill_after: std::env::var(KILL_HOOK).ok().and_then(|v| v.parse().ok()),
+            readonly_after: std::env::var(READONLY_HOOK).ok().and_then(|v| v.parse().ok()),
         };
         let version = journal.init().map_err(|e| db_error(path, e))?;
         if version > SCHEMA_VERSION {
@@ -338,6 +375,9 @@ impl Journal {
                 libc::kill(libc::getpid(), libc::SIGKILL);
             }
             std::thread::sleep(Duration::from_secs(60));
+        }
+        if self.readonly_after == Some(n) {
+            conn.pragma_update(None, "query_only", true).map_err(|e| self.err(e))?;
         }
         drop(conn);
         Ok(())

@@ -20,6 +20,8 @@ pub struct Session {
     pub prior: Option<Prior>,
     secrets: Arc<Secrets>,
     lock: Mutex<Option<lock::Lock>>,
+    /// The first write to the journal that failed: the run's record is incomplete.
+    write_error: Mutex<Option<String>>,
 }
 
 impl Session {
@@ -132,6 +134,7 @@ impl Session {
             prior,
             secrets: secrets.clone(),
             lock: Mutex::new(Some(lock)),
+            write_error: Mutex::new(None),
         })
     }
 
@@ -149,11 +152,29 @@ impl Session {
         r.step_key = self.secrets.mask(&r.step_key);
         r.reason = r.reason.map(|e| self.secrets.mask(&e));
         mask_json(&self.secrets, &mut r.value);
-        self.journal.record(self.run_id, &r)
+        let r = self.journal.record(self.run_id, &r);
+        self.note_failure(&r);
+        r
     }
 
     pub fn finish(&self, outcome: Outcome) -> Result<()> {
-        self.journal.finish_run(self.run_id, outcome)
+        let r = self.journal.finish_run(self.run_id, outcome);
+        self.note_failure(&r);
+        r
+    }
+
+    fn note_failure(&self, r: &Result<()>) {
+        if let Err(e) = r {
+            self.write_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| e.to_string());
+        }
+    }
+
+    /// The first write to the journal that failed, if any did.
+    pub fn write_error(&self) -> Option<String> {
+        self.write_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The journaled result of a step that is done on `host` in the run being resumed.

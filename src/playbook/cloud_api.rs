@@ -208,18 +208,20 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) -> Arc<Cloud> {
         &mut m,
         "snapshot",
         move |ctx: NativeCallContext, d: Dynamic, name: &str| {
-            let target = droplet_name(&d);
             op(
                 &ctx,
-                format!("cloud::snapshot({target:?}, {name:?})"),
-                snapshot(&x, &target, name),
+                format!("cloud::snapshot({}, {name:?})", target_label(&d)),
+                droplet_arg(&d).and_then(|target| snapshot(&x, &target, name)),
             )
         },
     );
     let x = c.clone();
     add(&mut m, "destroy", move |ctx: NativeCallContext, d: Dynamic| {
-        let target = droplet_name(&d);
-        op(&ctx, format!("cloud::destroy({target:?})"), destroy(&x, &target))
+        op(
+            &ctx,
+            format!("cloud::destroy({})", target_label(&d)),
+            droplet_arg(&d).and_then(|target| destroy(&x, &target)),
+        )
     });
     let x = c.clone();
     add(&mut m, "delete_snapshot", move |ctx: NativeCallContext, name: &str| {
@@ -231,13 +233,19 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) -> Arc<Cloud> {
     });
     let x = c.clone();
     add(&mut m, "power_off", move |ctx: NativeCallContext, d: Dynamic| {
-        let target = droplet_name(&d);
-        op(&ctx, format!("cloud::power_off({target:?})"), power(&x, &target, false))
+        op(
+            &ctx,
+            format!("cloud::power_off({})", target_label(&d)),
+            droplet_arg(&d).and_then(|target| power(&x, &target, false)),
+        )
     });
     let x = c.clone();
     add(&mut m, "power_on", move |ctx: NativeCallContext, d: Dynamic| {
-        let target = droplet_name(&d);
-        op(&ctx, format!("cloud::power_on({target:?})"), power(&x, &target, true))
+        op(
+            &ctx,
+            format!("cloud::power_on({})", target_label(&d)),
+            droplet_arg(&d).and_then(|target| power(&x, &target, true)),
+        )
     });
     engine.register_static_module("cloud", m.into());
 
@@ -325,6 +333,9 @@ fn planned_map(spec: &DropletSpec) -> Map {
 }
 
 fn parse_spec(name: &str, spec: Map) -> Result<DropletSpec, String> {
+    if name.trim().is_empty() {
+        return Err("the droplet name is empty".into());
+    }
     let func = format!("cloud::droplet({name:?})");
     let o = Opts::declared(&func, "cloud::droplet", spec)?;
     // A snapshot as `cloud::snapshot` returned it stands for its id.
@@ -418,6 +429,42 @@ pub fn droplet_name(d: &Dynamic) -> String {
     }
 }
 
+/// A droplet argument checked: a non-empty name, or a map with one. Anything else (`5`, a
+/// map without `name`) is an error, in a dry run as in a real one.
+fn droplet_arg(d: &Dynamic) -> Result<String, String> {
+    let name = if let Some(m) = d.read_lock::<Map>() {
+        match m.get("name") {
+            Some(n) if n.is_string() => n.to_string(),
+            _ => {
+                return Err(
+                    "the droplet map has no `name` (give a droplet as cloud::droplet returned it, or its name)".into(),
+                );
+            }
+        }
+    } else if d.is_string() {
+        d.to_string()
+    } else {
+        return Err(format!(
+            "expects a droplet (as cloud::droplet returned it) or its name, not {} ({})",
+            text(d),
+            d.type_name()
+        ));
+    };
+    if name.trim().is_empty() {
+        return Err("the droplet name is empty".into());
+    }
+    Ok(name)
+}
+
+/// The label of a call on a droplet argument: its name when it has one, else the value.
+fn target_label(d: &Dynamic) -> String {
+    match droplet_arg(d) {
+        Ok(n) => format!("{n:?}"),
+        Err(_) if d.is_string() => format!("{:?}", d.to_string()),
+        Err(_) => text(d),
+    }
+}
+
 /// The droplet called `name`, which must carry the run's tag: runbook only touches its own.
 fn owned(c: &Cloud, p: &dyn Provider, tag: &str, name: &str) -> Result<Option<Droplet>, String> {
     let d = c.block(p.find(name))?;
@@ -428,6 +475,9 @@ fn owned(c: &Cloud, p: &dyn Provider, tag: &str, name: &str) -> Result<Option<Dr
 }
 
 fn snapshot(c: &Cloud, target: &str, name: &str) -> Result<Map, String> {
+    if name.trim().is_empty() {
+        return Err("the snapshot name is empty".into());
+    }
     let (p, tag) = c.provider()?;
     let map = |id: Dynamic| -> Map { [("id".into(), id), ("name".into(), name.into())].into_iter().collect() };
     // Snapshot names identify them here: one that exists is not taken again.
@@ -435,8 +485,16 @@ fn snapshot(c: &Cloud, target: &str, name: &str) -> Result<Map, String> {
         return Ok(map(s.id.into()));
     }
     let droplet = owned(c, p.as_ref(), &tag, target)?;
-    if droplet.is_none() && !c.dry_run() {
-        return Err(format!("no droplet named `{target}`"));
+    // A dry run plans a snapshot only of a droplet that exists or that it would create.
+    if droplet.is_none() && !(c.dry_run() && c.planned.lock().unwrap().iter().any(|s| s.name == target)) {
+        return Err(format!(
+            "no droplet named `{target}`{}",
+            if c.dry_run() {
+                " (nor one this dry run would create)"
+            } else {
+                ""
+            }
+        ));
     }
     // Billed by the storage it takes, known once taken: estimated from the droplet's disk
     // (a droplet this dry run would create: its spec's size).

@@ -300,3 +300,72 @@ fn a_fresh_inventory_dry_run_counts_the_same_everywhere() {
     let recap_json: u64 = events.last().unwrap()["changes"].as_u64().unwrap();
     assert_eq!(total, recap_json);
 }
+
+/// Calls that cannot succeed are refused in the plan (a dry run) as in a real run, before
+/// any request that changes something, with an error naming the call.
+#[test]
+fn impossible_calls_are_refused_in_dry_runs_and_before_any_change() {
+    let fake = FakeDo::start();
+    fake.state().polls = 0;
+    let p = project(&fake);
+    let spec = r#"#{ size: "s-1vcpu-1gb", image: "ubuntu-20-04-x64" }"#;
+    let cases = [
+        (
+            r#"cloud::snapshot(5, "snap")"#.to_string(),
+            r#"cloud::snapshot(5, "snap"): expects a droplet (as cloud::droplet returned it) or its name, not 5 (i64)"#,
+        ),
+        (
+            r#"cloud::snapshot("ghost", "snap")"#.to_string(),
+            r#"cloud::snapshot("ghost", "snap"): no droplet named `ghost`"#,
+        ),
+        (
+            format!(r#"cloud::droplet("", {spec})"#),
+            r#"cloud::droplet(""): the droplet name is empty"#,
+        ),
+        (
+            format!(r#"cloud::droplet("ace_web3", {spec})"#),
+            r#"cloud::droplet("ace_web3"): "ace_web3" is not a droplet name DigitalOcean accepts: use at most 255 letters, digits, `.` and `-`, ending in a letter or digit (e.g. "ace-web3")"#,
+        ),
+        (
+            format!(r#"cloud::droplet("web-", {spec})"#),
+            r#"cloud::droplet("web-"): "web-" is not a droplet name"#,
+        ),
+        (
+            format!(r#"cloud::droplet("web1", {spec} + #{{ ssh_keys: ["keys/missing.pub"] }})"#),
+            r#"cloud::droplet("web1"): ssh key keys/missing.pub: not an id, fingerprint or public key, and unreadable as a file (keys/missing.pub)"#,
+        ),
+    ];
+    for (call, want) in &cases {
+        p.write("bad.rhai", &format!("step(\"bad\", || {call});\n"));
+        for dry in [true, false] {
+            let mut args = vec!["play", "bad.rhai", "-i", "cloud"];
+            if dry {
+                args.push("--dry-run");
+            }
+            let o = p.runbook(&args);
+            assert_eq!(o.code, 2, "{call} (dry run {dry}):\n{}", o.all());
+            assert!(
+                o.all().contains(want),
+                "{call} (dry run {dry}): want {want:?}\n{}",
+                o.all()
+            );
+            for planned in ["would create droplet", "would snapshot"] {
+                assert!(!o.all().contains(planned), "{call} planned:\n{}", o.all());
+            }
+        }
+    }
+    assert!(
+        fake.state().log.iter().all(|l| l.method == "GET"),
+        "nothing was asked to change"
+    );
+    assert!(fake.droplet_names().is_empty());
+    // A droplet this dry run would create can be snapshotted in the plan.
+    p.write(
+        "plan.rhai",
+        &format!("step(\"s\", || {{ let d = cloud::droplet(\"web1\", {spec}); cloud::snapshot(d, \"snap\"); }});\n"),
+    );
+    let o = p.runbook(&["play", "plan.rhai", "-i", "cloud", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("would snapshot droplet web1 as snap"), "{}", o.all());
+    fake.assert_no_violations();
+}

@@ -1071,3 +1071,69 @@ fn a_lock_from_another_machine_is_cleared_by_a_person() {
     let o = p.runbook(&["unlock", "-i", "local"]);
     assert!(o.stdout.contains("inventory local is not locked"), "{}", o.all());
 }
+
+/// A journal that becomes unwritable mid-run: the play stops, and runbook says the record
+/// is incomplete (exit 1, the journal's code) instead of claiming it is recorded as failed.
+#[test]
+fn a_journal_unwritable_mid_run_is_reported_as_such() {
+    let (p, out) = project(
+        r#"
+step("one", || 1);
+step("two", || 2);
+step("three", || 3);
+"#,
+    );
+    let args = ["play", "site.rhai", "-i", "local", "--var", &out];
+    let o = p.runbook_env(&args, &[("RUNBOOK_TEST_READONLY_AFTER_COMMITS", "1")]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.all().contains("the run journal could not be written (run journal .runbook/state.db: attempt to write a readonly database); run 1 is not recorded as failed: its record may still say `running`"),
+        "{}",
+        o.all()
+    );
+    assert!(!o.all().contains("is recorded as failed"), "{}", o.all());
+    assert!(!o.all().contains("STEP three"), "the play stops: {}", o.all());
+    let outcome: String = db(&p)
+        .query_row("SELECT outcome FROM runs WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outcome, "running");
+}
+
+/// `--state` at something that is not a runbook journal: one clear line, never a hang.
+#[test]
+fn a_state_path_that_is_no_journal_is_refused_in_one_line() {
+    let (p, out) = project("step(\"one\", || 1);\n");
+    let other = p.path("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE runs (x TEXT); CREATE TABLE users (name TEXT);")
+        .unwrap();
+    std::fs::create_dir_all(p.path("adir")).unwrap();
+    let fifo = p.path("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for (state, want) in [
+        (
+            "other.db",
+            "other.db is not a runbook journal (an SQLite database with other tables): give --state (or RUNBOOK_STATE) another path",
+        ),
+        (
+            "adir",
+            "run journal adir is a directory: give --state (or RUNBOOK_STATE) the path of a file",
+        ),
+        (
+            "fifo",
+            "run journal fifo is not a regular file (a FIFO, socket or device)",
+        ),
+    ] {
+        let o = play(&p, &out, &["--state", state]);
+        assert_eq!(o.code, 1, "{state}: {}", o.all());
+        assert!(o.stderr.contains(want), "{state}: {}", o.all());
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{state}: {}", o.all());
+    }
+    // The other program's database is left as it was (not switched to WAL).
+    let mode: String = rusqlite::Connection::open(&other)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+}
