@@ -46,11 +46,15 @@ pub struct DnsChange {
     pub removed: Vec<String>,
     /// The new TTL, when it changed.
     pub ttl: Option<u32>,
+    /// Route 53: addresses whose health check is replaced (its settings differ from the
+    /// wanted ones, or it has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<String>,
 }
 
 impl DnsChange {
     pub fn changed(&self) -> bool {
-        !self.added.is_empty() || !self.removed.is_empty() || self.ttl.is_some()
+        !self.added.is_empty() || !self.removed.is_empty() || self.ttl.is_some() || !self.health_checks.is_empty()
     }
 
     pub fn describe(&self) -> String {
@@ -63,6 +67,9 @@ impl DnsChange {
         }
         if let Some(t) = self.ttl {
             parts.push(format!("ttl {t}"));
+        }
+        if !self.health_checks.is_empty() {
+            parts.push(format!("new health check for {}", self.health_checks.join(" ")));
         }
         parts.join(", ")
     }
