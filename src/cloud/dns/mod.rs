@@ -80,6 +80,11 @@ pub trait Dns: Send + Sync {
     fn name(&self) -> &'static str;
     /// Makes the record match; with `apply` false only reads and reports what would change.
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange>;
+    /// The fully qualified name of `name` in `zone` (Route 53: the zone may be given by
+    /// its id, the name is then looked up).
+    async fn record_name(&self, zone: &str, name: &str) -> CloudResult<String> {
+        Ok(fqdn(zone, name))
+    }
     /// The health-checked records of a zone (`www.example.com 203.0.113.10`), each billed
     /// by the service; none where the service has no health checks.
     async fn health_checks(&self, _zone: &str) -> CloudResult<Vec<String>> {

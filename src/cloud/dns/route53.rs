@@ -423,6 +423,10 @@ impl Dns for Route53 {
         "route53"
     }
 
+    async fn record_name(&self, zone: &str, name: &str) -> CloudResult<String> {
+        Ok(fqdn(&self.zone(zone).await?.1, name))
+    }
+
     /// Every record set of the zone with a `HealthCheckId`, as `NAME VALUE`.
     async fn health_checks(&self, zone: &str) -> CloudResult<Vec<String>> {
         let (zone_id, _) = self.zone(zone).await?;
