@@ -393,6 +393,62 @@ fn route53_zone_ids_resolve_to_the_zone_name() {
     fake.assert_no_violations();
 }
 
+/// In a play: a zone given by id, the record named by the zone's name; a health check's new
+/// settings planned by a dry run, then made; the secret never shown.
+#[test]
+fn route53_plays_name_the_record_and_plan_new_health_checks() {
+    use crate::support::Project;
+    let fake = FakeRoute53::start();
+    let p = Project::new();
+    p.write(
+        "inventory/r53.toml",
+        &format!("[dns]\nprovider = \"route53\"\nendpoint = \"{}\"\n", fake.url()),
+    );
+    let play = |port: u16, path: &str| {
+        format!(
+            "step(\"dns\", || dns::a_record(\"/hostedzone/{}\", \"app\", [\"192.0.2.10\"], #{{\n    \
+             health_check: #{{ type: \"HTTP\", port: {port}, path: \"{path}\" }},\n}}));\n",
+            fake_route53::ZONE_ID
+        )
+    };
+    let env = [
+        ("AWS_ACCESS_KEY_ID", fake_route53::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", fake_route53::SECRET_KEY),
+    ];
+    p.write("dns.rhai", &play(80, "/health"));
+    let o = p.runbook_env(&["play", "dns.rhai", "-i", "r53"], &env);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.all().contains("change A app.example.com: +192.0.2.10"), "{}", o.all());
+
+    p.write("dns.rhai", &play(8080, "/ready"));
+    let plan = p.runbook_env(&["play", "dns.rhai", "-i", "r53", "--dry-run"], &env);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.all()
+            .contains("change A app.example.com: new health check for 192.0.2.10"),
+        "{}",
+        plan.all()
+    );
+    assert!(
+        fake.state().health_checks[0].2.contains("<Port>80</Port>"),
+        "a dry run changes nothing"
+    );
+
+    let o = p.runbook_env(&["play", "dns.rhai", "-i", "r53"], &env);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let checks = fake.state().health_checks.clone();
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert!(checks[0].2.contains("<Port>8080</Port>"), "{checks:?}");
+    let again = p.runbook_env(&["play", "dns.rhai", "-i", "r53"], &env);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(!again.all().contains("change A"), "{}", again.all());
+    for out in [&o, &plan, &again] {
+        assert!(!out.all().contains(fake_route53::SECRET_KEY));
+        assert!(!out.all().to_lowercase().contains("z3m3lmpexample."), "{}", out.all());
+    }
+    fake.assert_no_violations();
+}
+
 #[test]
 fn digitalocean_records_are_created_completed_and_pruned() {
     let fake = FakeDo::start();
