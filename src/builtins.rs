@@ -831,7 +831,11 @@ pub static BUILTINS: &[Builtin] = &[
         name: "a_record",
         receiver: Receiver::Module("dns"),
         args: &[
-            arg("zone", "string", "e.g. \"example.com\""),
+            arg(
+                "zone",
+                "string",
+                "e.g. \"example.com\" (Route 53: or its hosted-zone id)",
+            ),
             arg("name", "string", "e.g. \"www\", or \"@\""),
             arg("addresses", "list of strings", ""),
         ],
@@ -852,6 +856,11 @@ pub static BUILTINS: &[Builtin] = &[
             field("added", "list of strings", ""),
             field("removed", "list of strings", ""),
             field("ttl", "integer", ""),
+            field(
+                "health_checks",
+                "list of strings",
+                "Route 53: addresses whose health check was replaced",
+            ),
         ],
         doc: "An A record with these addresses.",
         dry_run: "reads; changes planned",

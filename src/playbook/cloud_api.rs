@@ -585,19 +585,22 @@ fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Resul
         None => vec![text(&ips)],
     };
     let route53 = bill::dns_kind(&c.run.inventory.read().unwrap()).as_deref() == Some("route53");
+    // As the DNS service names it (a Route 53 zone may be given by its id).
+    let full = c
+        .dns()
+        .ok()
+        .and_then(|d| c.block(d.record_name(zone, name)).ok())
+        .unwrap_or_else(|| crate::cloud::dns::fqdn(zone, name));
     if ips.iter().any(|ip| ip == PENDING_TEXT) {
         // Addresses of droplets a dry run did not create: nothing to compare with yet.
         if route53 && o.raw("health_check").is_some() {
             for ip in &ips {
-                let n = format!("{} {ip}", crate::cloud::dns::fqdn(zone, name));
+                let n = format!("{full} {ip}");
                 c.cost(|p| Change::Add(p.health_check(&n)))?;
             }
         }
-        c.changed(
-            "dns::a_record",
-            &format!("set A {} to {}", crate::cloud::dns::fqdn(zone, name), ips.join(" ")),
-        );
-        return Ok(dns_map(true, &ips, &[], None));
+        c.changed("dns::a_record", &format!("set A {full} to {}", ips.join(" ")));
+        return Ok(dns_map(true, &ips, &[], None, &[]));
     }
     let ttl = match o.int("ttl")? {
         Some(t) => Some(u32::try_from(t).map_err(|_| format!("ttl {t} is out of range"))?),
@@ -634,34 +637,36 @@ fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Resul
     if route53 && rec.health_check.is_some() {
         let plan = c.block(dns.a_record(&rec, false))?;
         for ip in &plan.added {
-            let n = format!("{} {ip}", crate::cloud::dns::fqdn(zone, name));
+            let n = format!("{full} {ip}");
             c.cost(|p| Change::Add(p.health_check(&n)))?;
         }
         if c.dry_run() {
             if plan.changed() {
-                c.changed(
-                    "dns::a_record",
-                    &format!("change A {}: {}", crate::cloud::dns::fqdn(zone, name), plan.describe()),
-                );
+                c.changed("dns::a_record", &format!("change A {full}: {}", plan.describe()));
             }
-            return Ok(dns_map(plan.changed(), &plan.added, &plan.removed, plan.ttl));
+            return Ok(dns_map(
+                plan.changed(),
+                &plan.added,
+                &plan.removed,
+                plan.ttl,
+                &plan.health_checks,
+            ));
         }
     }
     let change = c.block(dns.a_record(&rec, !c.dry_run()))?;
     if change.changed() {
-        c.changed(
-            "dns::a_record",
-            &format!(
-                "change A {}: {}",
-                crate::cloud::dns::fqdn(zone, name),
-                change.describe()
-            ),
-        );
+        c.changed("dns::a_record", &format!("change A {full}: {}", change.describe()));
     }
-    Ok(dns_map(change.changed(), &change.added, &change.removed, change.ttl))
+    Ok(dns_map(
+        change.changed(),
+        &change.added,
+        &change.removed,
+        change.ttl,
+        &change.health_checks,
+    ))
 }
 
-fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>) -> Map {
+fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>, checks: &[String]) -> Map {
     let mut m = Map::new();
     m.insert("changed".into(), changed.into());
     m.insert("added".into(), tags(added));
@@ -670,6 +675,7 @@ fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>
         "ttl".into(),
         ttl.map(|t| Dynamic::from(t as i64)).unwrap_or(Dynamic::UNIT),
     );
+    m.insert("health_checks".into(), tags(checks));
     m
 }
 

@@ -240,6 +240,215 @@ fn route53_takes_zone_ids_and_reports_errors() {
     );
 }
 
+fn checked(addrs: &[&str], port: u16, path: &str) -> ARecord {
+    let mut r = rec("app", addrs, Some(60), true);
+    r.health_check = Some(HealthCheck {
+        kind: "HTTP".into(),
+        port,
+        path: Some(path.into()),
+    });
+    r
+}
+
+/// (id, caller reference, config) of the fake's health checks.
+fn checks(fake: &FakeRoute53) -> Vec<(String, String, String)> {
+    fake.state()
+        .health_checks
+        .iter()
+        .map(|(r, id, c)| (id.clone(), r.clone(), c.clone()))
+        .collect()
+}
+
+fn creates(fake: &FakeRoute53) -> usize {
+    fake.state()
+        .log
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p == "/2013-04-01/healthcheck")
+        .count()
+}
+
+#[test]
+fn route53_changed_health_check_settings_replace_the_checks() {
+    let fake = FakeRoute53::start();
+    let r = route53(&fake, None);
+    rt().block_on(async {
+        let old = checked(&["192.0.2.10", "192.0.2.11"], 80, "/health");
+        r.a_record(&old, true).await.unwrap();
+        let before = checks(&fake);
+        assert_eq!(before.len(), 2);
+
+        // Dry run: planned, nothing made or sent.
+        let new = checked(&["192.0.2.10", "192.0.2.11"], 8080, "/ready");
+        let plan = r.a_record(&new, false).await.unwrap();
+        assert!(plan.changed(), "{plan:?}");
+        assert!(
+            plan.describe().contains("192.0.2.10") && plan.describe().contains("192.0.2.11"),
+            "{}",
+            plan.describe()
+        );
+        assert_eq!((fake.change_bodies().len(), checks(&fake)), (1, before.clone()));
+
+        let c = r.a_record(&new, true).await.unwrap();
+        assert!(c.changed(), "{c:?}");
+        assert!(c.added.is_empty() && c.removed.is_empty(), "{c:?}");
+        let after = checks(&fake);
+        assert_eq!(after.len(), 2, "the old checks are deleted: {after:?}");
+        for (id, _, config) in &after {
+            assert!(!before.iter().any(|(b, _, _)| b == id), "{id} is an old check");
+            assert!(
+                config.contains("<Port>8080</Port>") && config.contains("<ResourcePath>/ready</ResourcePath>"),
+                "{config}"
+            );
+        }
+        // Each set points at the new check for its own address.
+        for s in fake.state().sets.iter() {
+            let id = s.health_check.clone().unwrap();
+            let (_, _, config) = after.iter().find(|(i, _, _)| *i == id).unwrap();
+            assert!(
+                config.contains(&format!("<IPAddress>{}</IPAddress>", s.values[0])),
+                "{config}"
+            );
+        }
+        assert!(fake.change_bodies()[1].contains("<Action>UPSERT</Action>"));
+
+        // Again: the checks fit, nothing made or sent.
+        assert!(!r.a_record(&new, true).await.unwrap().changed());
+        assert_eq!(
+            (fake.change_bodies().len(), creates(&fake), checks(&fake)),
+            (2, 4, after)
+        );
+    });
+    fake.assert_no_violations();
+}
+
+#[test]
+fn route53_health_checks_no_record_uses_are_deleted() {
+    let fake = FakeRoute53::start();
+    let r = route53(&fake, None);
+    rt().block_on(async {
+        let two = checked(&["192.0.2.10", "192.0.2.11"], 80, "/health");
+        r.a_record(&two, true).await.unwrap();
+        let made = checks(&fake);
+
+        // Unchanged: the existing checks are reused, none is made.
+        assert!(!r.a_record(&two, true).await.unwrap().changed());
+        assert_eq!((creates(&fake), checks(&fake)), (2, made.clone()));
+
+        // `exact` drops 192.0.2.11: its record set and then its check go.
+        let one = checked(&["192.0.2.10"], 80, "/health");
+        let c = r.a_record(&one, true).await.unwrap();
+        assert_eq!(c.removed, ips(&["192.0.2.11"]));
+        let left = checks(&fake);
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(Some(left[0].0.clone()), fake.state().sets[0].health_check);
+        assert!(left[0].2.contains("<IPAddress>192.0.2.10</IPAddress>"));
+        assert!(!r.a_record(&one, true).await.unwrap().changed());
+
+        // The address comes back: a new check, although one with the same settings was
+        // deleted (Route 53 refuses its caller reference again).
+        let c = r.a_record(&two, true).await.unwrap();
+        assert_eq!(c.added, ips(&["192.0.2.11"]));
+        let now = checks(&fake);
+        assert_eq!(now.len(), 2);
+        let refs: Vec<&String> = made.iter().chain(now.iter()).map(|(_, r, _)| r).collect();
+        let back = &now[1].1;
+        assert_eq!(refs.iter().filter(|r| **r == back).count(), 1, "{back} was used before");
+        assert!(back.len() <= 64 && back.starts_with("runbook-"), "{back}");
+    });
+    fake.assert_no_violations();
+}
+
+#[test]
+fn route53_zone_ids_resolve_to_the_zone_name() {
+    let fake = FakeRoute53::start();
+    let r = route53(&fake, None);
+    rt().block_on(async {
+        let mut by_id = rec("www", &["192.0.2.20"], None, false);
+        by_id.zone = fake_route53::ZONE_ID.into();
+        let c = r.a_record(&by_id, true).await.unwrap();
+        assert_eq!(c.added, ips(&["192.0.2.20"]));
+        assert_eq!(fake.state().sets[0].name, "www.example.com.");
+
+        // The prefixed form, the apex, and the zone by name: the same zone.
+        by_id.zone = format!("/hostedzone/{}", fake_route53::ZONE_ID);
+        by_id.ips = ips(&["192.0.2.21"]);
+        r.a_record(&by_id, true).await.unwrap();
+        let mut apex = rec("@", &["192.0.2.1"], None, false);
+        apex.zone = fake_route53::ZONE_ID.to_lowercase();
+        r.a_record(&apex, true).await.unwrap();
+        let names: Vec<String> = fake.state().sets.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, ["www.example.com.", "example.com."]);
+        assert_eq!(fake.state().sets[0].values, ips(&["192.0.2.20", "192.0.2.21"]));
+        let www = rec("www", &["192.0.2.20", "192.0.2.21"], None, false);
+        assert!(!r.a_record(&www, true).await.unwrap().changed());
+    });
+    // GetHostedZone once: the name is remembered.
+    let gets = fake
+        .state()
+        .log
+        .iter()
+        .filter(|(m, p, _)| m == "GET" && p == &format!("/2013-04-01/hostedzone/{}", fake_route53::ZONE_ID))
+        .count();
+    assert_eq!(gets, 1);
+    fake.assert_no_violations();
+}
+
+/// In a play: a zone given by id, the record named by the zone's name; a health check's new
+/// settings planned by a dry run, then made; the secret never shown.
+#[test]
+fn route53_plays_name_the_record_and_plan_new_health_checks() {
+    use crate::support::Project;
+    let fake = FakeRoute53::start();
+    let p = Project::new();
+    p.write(
+        "inventory/r53.toml",
+        &format!("[dns]\nprovider = \"route53\"\nendpoint = \"{}\"\n", fake.url()),
+    );
+    let play = |port: u16, path: &str| {
+        format!(
+            "step(\"dns\", || dns::a_record(\"/hostedzone/{}\", \"app\", [\"192.0.2.10\"], #{{\n    \
+             health_check: #{{ type: \"HTTP\", port: {port}, path: \"{path}\" }},\n}}));\n",
+            fake_route53::ZONE_ID
+        )
+    };
+    let env = [
+        ("AWS_ACCESS_KEY_ID", fake_route53::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", fake_route53::SECRET_KEY),
+    ];
+    p.write("dns.rhai", &play(80, "/health"));
+    let o = p.runbook_env(&["play", "dns.rhai", "-i", "r53"], &env);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.all().contains("change A app.example.com: +192.0.2.10"), "{}", o.all());
+
+    p.write("dns.rhai", &play(8080, "/ready"));
+    let plan = p.runbook_env(&["play", "dns.rhai", "-i", "r53", "--dry-run"], &env);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.all()
+            .contains("change A app.example.com: new health check for 192.0.2.10"),
+        "{}",
+        plan.all()
+    );
+    assert!(
+        fake.state().health_checks[0].2.contains("<Port>80</Port>"),
+        "a dry run changes nothing"
+    );
+
+    let o = p.runbook_env(&["play", "dns.rhai", "-i", "r53"], &env);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let checks = fake.state().health_checks.clone();
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert!(checks[0].2.contains("<Port>8080</Port>"), "{checks:?}");
+    let again = p.runbook_env(&["play", "dns.rhai", "-i", "r53"], &env);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(!again.all().contains("change A"), "{}", again.all());
+    for out in [&o, &plan, &again] {
+        assert!(!out.all().contains(fake_route53::SECRET_KEY));
+        assert!(!out.all().to_lowercase().contains("z3m3lmpexample."), "{}", out.all());
+    }
+    fake.assert_no_violations();
+}
+
 #[test]
 fn digitalocean_records_are_created_completed_and_pruned() {
     let fake = FakeDo::start();

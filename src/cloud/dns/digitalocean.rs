@@ -57,6 +57,7 @@ impl Dns for DigitalOcean {
             added: added.clone(),
             removed,
             ttl: rec.ttl.filter(|_| !retune.is_empty()),
+            ..Default::default()
         };
         if !apply {
             return Ok(change);

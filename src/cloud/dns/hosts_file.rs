@@ -42,6 +42,7 @@ impl Dns for HostsFile {
             added: added.clone(),
             removed,
             ttl: None,
+            ..Default::default()
         };
         if !apply || !change.changed() {
             return Ok(change);

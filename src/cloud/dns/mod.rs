@@ -46,11 +46,15 @@ pub struct DnsChange {
     pub removed: Vec<String>,
     /// The new TTL, when it changed.
     pub ttl: Option<u32>,
+    /// Route 53: addresses whose health check is replaced (its settings differ from the
+    /// wanted ones, or it has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<String>,
 }
 
 impl DnsChange {
     pub fn changed(&self) -> bool {
-        !self.added.is_empty() || !self.removed.is_empty() || self.ttl.is_some()
+        !self.added.is_empty() || !self.removed.is_empty() || self.ttl.is_some() || !self.health_checks.is_empty()
     }
 
     pub fn describe(&self) -> String {
@@ -64,6 +68,9 @@ impl DnsChange {
         if let Some(t) = self.ttl {
             parts.push(format!("ttl {t}"));
         }
+        if !self.health_checks.is_empty() {
+            parts.push(format!("new health check for {}", self.health_checks.join(" ")));
+        }
         parts.join(", ")
     }
 }
@@ -73,6 +80,11 @@ pub trait Dns: Send + Sync {
     fn name(&self) -> &'static str;
     /// Makes the record match; with `apply` false only reads and reports what would change.
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange>;
+    /// The fully qualified name of `name` in `zone` (Route 53: the zone may be given by
+    /// its id, the name is then looked up).
+    async fn record_name(&self, zone: &str, name: &str) -> CloudResult<String> {
+        Ok(fqdn(zone, name))
+    }
     /// The health-checked records of a zone (`www.example.com 203.0.113.10`), each billed
     /// by the service; none where the service has no health checks.
     async fn health_checks(&self, _zone: &str) -> CloudResult<Vec<String>> {

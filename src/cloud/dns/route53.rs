@@ -64,7 +64,8 @@ impl Route53 {
     }
 
     /// A signed request; retried on 5xx, throttling and connection errors (every call
-    /// made here is safe to repeat: reads, UPSERTs, and health checks keyed by reference).
+    /// made here is safe to repeat: reads, UPSERTs, deletes, and health checks keyed by
+    /// reference).
     async fn call(
         &self,
         method: Method,
@@ -72,13 +73,25 @@ impl Route53 {
         query: &[(String, String)],
         body: Option<String>,
     ) -> CloudResult<(StatusCode, String)> {
+        self.send(method, path, query, body).await.map_err(|f| f.message)
+    }
+
+    /// As `call`, keeping the error code of a refusal.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<String>,
+    ) -> Result<(StatusCode, String), Failure> {
         let qs = sigv4::canonical_query(query);
         let url = if qs.is_empty() {
             format!("{}{}", self.base, sigv4::encode(path, false))
         } else {
             format!("{}{}?{qs}", self.base, sigv4::encode(path, false))
         };
-        let parsed = reqwest::Url::parse(&url).map_err(|e| format!("Route 53: bad endpoint {url}: {e}"))?;
+        let parsed =
+            reqwest::Url::parse(&url).map_err(|e| Failure::other(format!("Route 53: bad endpoint {url}: {e}")))?;
         let host = match parsed.port() {
             Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or("")),
             None => parsed.host_str().unwrap_or("").to_string(),
@@ -121,7 +134,12 @@ impl Route53 {
             }
             match req.send().await {
                 Err(_) if !last => tokio::time::sleep(self.policy.backoff(attempt - 1)).await,
-                Err(e) => return Err(format!("Route 53 {label}: cannot reach {}: {e}", self.base)),
+                Err(e) => {
+                    return Err(Failure::other(format!(
+                        "Route 53 {label}: cannot reach {}: {e}",
+                        self.base
+                    )));
+                }
                 Ok(resp) => {
                     let status = resp.status();
                     let text = resp.text().await.unwrap_or_default();
@@ -134,20 +152,51 @@ impl Route53 {
                         tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
                         continue;
                     }
-                    return Err(format!("Route 53 {label}: {} {code}: {message}", status.as_u16()));
+                    return Err(Failure {
+                        message: format!("Route 53 {label}: {} {code}: {message}", status.as_u16()),
+                        code,
+                    });
                 }
             }
         }
     }
 
-    /// The hosted zone id: given as is (`Z…`), or looked up by the zone's name.
-    async fn zone_id(&self, zone: &str) -> CloudResult<String> {
-        let zone = zone.trim_end_matches('.').to_ascii_lowercase();
-        if !zone.contains('.') {
-            return Ok(zone.to_ascii_uppercase());
+    /// The hosted zone's (id, name), from its name (`example.com`) or its id (`Z1D633PJN98FT9`
+    /// or `/hostedzone/Z1D633PJN98FT9`, looked up with GetHostedZone: record names are
+    /// built from the zone's name).
+    async fn zone(&self, zone: &str) -> CloudResult<(String, String)> {
+        let zone = zone.trim().trim_end_matches('.');
+        let bare = zone
+            .get(..12)
+            .filter(|p| p.eq_ignore_ascii_case("/hostedzone/"))
+            .map(|_| &zone[12..]);
+        if bare.is_some() || !zone.contains('.') {
+            let id = bare.unwrap_or(zone).to_ascii_uppercase();
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!(
+                    "Route 53: {zone:?} is neither a zone name nor a hosted zone id"
+                ));
+            }
+            if let Some((name, _)) = self.zones.lock().unwrap().iter().find(|(_, i)| *i == id) {
+                return Ok((id, name.clone()));
+            }
+            let (_, text) = self
+                .call(Method::GET, &format!("/2013-04-01/hostedzone/{id}"), &[], None)
+                .await?;
+            let doc = parse(&text)?;
+            let name = doc
+                .descendants()
+                .find(|n| n.has_tag_name((NS, "HostedZone")))
+                .and_then(|z| child_text(z, "Name"))
+                .map(|n| unescape(n).trim_end_matches('.').to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| format!("Route 53 GetHostedZone {id}: the answer has no HostedZone Name"))?;
+            self.zones.lock().unwrap().push((name.clone(), id.clone()));
+            return Ok((id, name));
         }
+        let zone = zone.to_ascii_lowercase();
         if let Some((_, id)) = self.zones.lock().unwrap().iter().find(|(z, _)| *z == zone) {
-            return Ok(id.clone());
+            return Ok((id.clone(), zone));
         }
         let q = [
             ("dnsname".to_string(), zone.clone()),
@@ -165,8 +214,8 @@ impl Route53 {
             .and_then(|z| child_text(z, "Id"))
             .map(|id| id.trim_start_matches("/hostedzone/").to_string())
             .ok_or_else(|| format!("Route 53: no hosted zone named {zone}"))?;
-        self.zones.lock().unwrap().push((zone, id.clone()));
-        Ok(id)
+        self.zones.lock().unwrap().push((zone.clone(), id.clone()));
+        Ok((id, zone))
     }
 
     /// The A record sets named `name`.
@@ -223,8 +272,9 @@ impl Route53 {
         Err(format!("Route 53: listing {name} did not end after 100 pages"))
     }
 
-    /// A health check for one address; `CallerReference` is derived from its settings, so
-    /// asking again returns the same check instead of making another.
+    /// A new health check for one address. `CallerReference` is the settings' hash plus a
+    /// unique suffix: Route 53 refuses a reference once used, even after the check is
+    /// deleted. Retries of this one request reuse it, so they return the same check.
     async fn health_check(&self, fqdn: &str, ip: &str, hc: &HealthCheck) -> CloudResult<String> {
         let mut config = format!(
             "    <IPAddress>{}</IPAddress>\n    <Port>{}</Port>\n    <Type>{}</Type>\n",
@@ -239,7 +289,7 @@ impl Route53 {
             "    <FullyQualifiedDomainName>{}</FullyQualifiedDomainName>\n",
             xml_escape(fqdn)
         ));
-        let reference = format!("runbook-{}", &sigv4::sha256_hex(config.as_bytes())[..32]);
+        let reference = caller_reference(&config);
         let body = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateHealthCheckRequest xmlns=\"{NS}\">\n  \
              <CallerReference>{reference}</CallerReference>\n  <HealthCheckConfig>\n{config}  </HealthCheckConfig>\n\
@@ -255,6 +305,116 @@ impl Route53 {
             .map(str::to_string)
             .ok_or_else(|| "Route 53 CreateHealthCheck: the answer has no HealthCheck Id".into())
     }
+
+    /// A health check's settings (GetHealthCheck); `None` when it no longer exists.
+    async fn get_health_check(&self, id: &str) -> CloudResult<Option<CheckInfo>> {
+        let path = format!("/2013-04-01/healthcheck/{id}");
+        let text = match self.send(Method::GET, &path, &[], None).await {
+            Ok((_, text)) => text,
+            Err(f) if f.code == "NoSuchHealthCheck" => return Ok(None),
+            Err(f) => return Err(f.message),
+        };
+        let doc = parse(&text)?;
+        let check = doc
+            .descendants()
+            .find(|n| n.has_tag_name((NS, "HealthCheck")))
+            .ok_or_else(|| format!("Route 53 GetHealthCheck {id}: the answer has no HealthCheck"))?;
+        let config = check
+            .children()
+            .find(|n| n.has_tag_name((NS, "HealthCheckConfig")))
+            .ok_or_else(|| format!("Route 53 GetHealthCheck {id}: the answer has no HealthCheckConfig"))?;
+        Ok(Some(CheckInfo {
+            reference: child_text(check, "CallerReference").unwrap_or("").to_string(),
+            ip: child_text(config, "IPAddress").map(str::to_string),
+            port: child_text(config, "Port").and_then(|p| p.parse().ok()),
+            kind: child_text(config, "Type").unwrap_or("").to_string(),
+            path: child_text(config, "ResourcePath").map(str::to_string),
+        }))
+    }
+
+    /// DeleteHealthCheck; one already gone counts as deleted.
+    async fn delete_health_check(&self, id: &str) -> CloudResult<()> {
+        let path = format!("/2013-04-01/healthcheck/{id}");
+        match self.send(Method::DELETE, &path, &[], None).await {
+            Ok(_) => Ok(()),
+            Err(f) if f.code == "NoSuchHealthCheck" => Ok(()),
+            Err(f) => Err(f.message),
+        }
+    }
+
+    /// Deletes health checks made for a change that was not made (best effort: the error
+    /// that stopped the change is the one reported, with the ids left behind).
+    async fn undo_health_checks(&self, created: &[String], err: String) -> String {
+        let mut left = Vec::new();
+        for id in created {
+            if self.delete_health_check(id).await.is_err() {
+                left.push(id.as_str());
+            }
+        }
+        if left.is_empty() {
+            err
+        } else {
+            format!(
+                "{err} (health checks {} were made for it and could not be deleted: delete them by hand)",
+                left.join(", ")
+            )
+        }
+    }
+}
+
+/// A refused or failed request: the error code (when there was an answer) and the message.
+struct Failure {
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    fn other(message: String) -> Failure {
+        Failure {
+            code: String::new(),
+            message,
+        }
+    }
+}
+
+/// A health check's settings, as GetHealthCheck reports them.
+#[derive(Debug, Clone, PartialEq)]
+struct CheckInfo {
+    reference: String,
+    ip: Option<String>,
+    port: Option<u16>,
+    kind: String,
+    path: Option<String>,
+}
+
+impl CheckInfo {
+    /// The check probes `ip` with the wanted type, port and path.
+    fn matches(&self, ip: &str, hc: &HealthCheck) -> bool {
+        self.ip.as_deref() == Some(ip)
+            && self.kind.eq_ignore_ascii_case(&hc.kind)
+            && self.port == Some(hc.port)
+            && self.path == hc.path
+    }
+
+    /// Made by runbook: only those are deleted when no record uses them any more.
+    fn ours(&self) -> bool {
+        self.reference.starts_with("runbook-")
+    }
+}
+
+/// `runbook-` + 32 hex digits of the settings' hash + `-` + a unique suffix (61 characters;
+/// the limit is 64).
+fn caller_reference(config: &str) -> String {
+    let millis = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    format!(
+        "runbook-{}-{:012x}{:08x}",
+        &sigv4::sha256_hex(config.as_bytes())[..32],
+        millis & 0xffff_ffff_ffff,
+        fastrand::u32(..)
+    )
 }
 
 #[async_trait]
@@ -263,9 +423,13 @@ impl Dns for Route53 {
         "route53"
     }
 
+    async fn record_name(&self, zone: &str, name: &str) -> CloudResult<String> {
+        Ok(fqdn(&self.zone(zone).await?.1, name))
+    }
+
     /// Every record set of the zone with a `HealthCheckId`, as `NAME VALUE`.
     async fn health_checks(&self, zone: &str) -> CloudResult<Vec<String>> {
-        let zone_id = self.zone_id(zone).await?;
+        let (zone_id, _) = self.zone(zone).await?;
         let path = format!("/2013-04-01/hostedzone/{zone_id}/rrset");
         let mut query: Vec<(String, String)> = Vec::new();
         let mut out = Vec::new();
@@ -308,11 +472,14 @@ impl Dns for Route53 {
 
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange> {
         check_ips(&rec.ips)?;
-        let name = fqdn(&rec.zone, &rec.name);
-        let zone_id = self.zone_id(&rec.zone).await?;
+        let (zone_id, zone_name) = self.zone(&rec.zone).await?;
+        let name = fqdn(&zone_name, &rec.name);
         let sets = self.record_sets(&zone_id, &name).await?;
         let mut changes: Vec<(&str, RecordSet)> = Vec::new();
         let mut change = DnsChange::default();
+        // Health checks made for this change, and those it leaves unused.
+        let mut created: Vec<String> = Vec::new();
+        let mut unused: Vec<String> = Vec::new();
         match &rec.health_check {
             None => {
                 if sets.iter().any(|s| s.set_id.is_some()) {
@@ -329,6 +496,7 @@ impl Dns for Route53 {
                     added,
                     removed,
                     ttl: (current.is_some() && old_ttl != Some(ttl)).then_some(ttl),
+                    ..Default::default()
                 };
                 if change.changed() {
                     changes.push((
@@ -353,23 +521,59 @@ impl Dns for Route53 {
                 let current: Vec<String> = sets.iter().flat_map(|s| s.values.clone()).collect();
                 let (_, added, removed) = diff(&current, &rec.ips, rec.exact);
                 let ttl = rec.ttl.unwrap_or(60); // Route 53 recommends ≤ 60 s with health checks
+                // The settings of the checks the record uses now.
+                let mut checks: Vec<(String, Option<CheckInfo>)> = Vec::new();
+                for id in sets.iter().filter_map(|s| s.health_check.as_ref()) {
+                    if !checks.iter().any(|(i, _)| i == id) {
+                        checks.push((id.clone(), self.get_health_check(id).await?));
+                    }
+                }
+                let info = |id: &str| checks.iter().find(|(i, _)| i == id).and_then(|(_, c)| c.as_ref());
                 for s in &sets {
                     if s.values.iter().any(|v| removed.contains(v)) {
                         changes.push(("DELETE", s.clone()));
-                    } else if s.ttl != Some(ttl) && rec.ttl.is_some() {
-                        change.ttl = Some(ttl);
-                        changes.push((
-                            "UPSERT",
-                            RecordSet {
-                                ttl: Some(ttl),
-                                ..s.clone()
-                            },
-                        ));
+                        continue;
                     }
+                    let Some(ip) = s.values.first() else { continue };
+                    // The check must probe one of the set's addresses, with the wanted settings.
+                    let fits = s
+                        .health_check
+                        .as_deref()
+                        .and_then(info)
+                        .is_some_and(|c| s.values.iter().any(|v| c.matches(v, hc)));
+                    let retune = rec.ttl.is_some() && s.ttl != Some(ttl);
+                    if fits && !retune {
+                        continue;
+                    }
+                    let mut new = s.clone();
+                    if retune {
+                        change.ttl = Some(ttl);
+                        new.ttl = Some(ttl);
+                    }
+                    if !fits {
+                        change.health_checks.push(ip.clone());
+                        new.health_check = None;
+                        if apply {
+                            match self.health_check(&name, ip, hc).await {
+                                Ok(id) => {
+                                    created.push(id.clone());
+                                    new.health_check = Some(id);
+                                }
+                                Err(e) => return Err(self.undo_health_checks(&created, e).await),
+                            }
+                        }
+                    }
+                    changes.push(("UPSERT", new));
                 }
                 for ip in &added {
                     let id = if apply {
-                        Some(self.health_check(&name, ip, hc).await?)
+                        match self.health_check(&name, ip, hc).await {
+                            Ok(id) => {
+                                created.push(id.clone());
+                                Some(id)
+                            }
+                            Err(e) => return Err(self.undo_health_checks(&created, e).await),
+                        }
                     } else {
                         None
                     };
@@ -385,6 +589,19 @@ impl Dns for Route53 {
                         },
                     ));
                 }
+                // Checks no set of this name uses after the change; only runbook's own are
+                // deleted (another could serve records elsewhere).
+                let kept: Vec<&String> = sets
+                    .iter()
+                    .filter(|s| !changes.iter().any(|(_, c)| c.set_id == s.set_id))
+                    .chain(changes.iter().filter(|(a, _)| *a != "DELETE").map(|(_, c)| c))
+                    .filter_map(|s| s.health_check.as_ref())
+                    .collect();
+                unused = checks
+                    .iter()
+                    .filter(|(id, c)| !kept.contains(&id) && c.as_ref().is_some_and(CheckInfo::ours))
+                    .map(|(id, _)| id.clone())
+                    .collect();
                 change.added = added;
                 change.removed = removed;
             }
@@ -392,13 +609,24 @@ impl Dns for Route53 {
         if apply && !changes.is_empty() {
             let refs: Vec<(&str, &RecordSet)> = changes.iter().map(|(a, s)| (*a, s)).collect();
             let body = change_batch_xml(rec.comment.as_deref(), &refs);
-            self.call(
-                Method::POST,
-                &format!("/2013-04-01/hostedzone/{zone_id}/rrset"),
-                &[],
-                Some(body),
-            )
-            .await?;
+            let path = format!("/2013-04-01/hostedzone/{zone_id}/rrset");
+            if let Err(e) = self.call(Method::POST, &path, &[], Some(body)).await {
+                return Err(self.undo_health_checks(&created, e).await);
+            }
+            // Only now: a check is deleted once no record points at it.
+            let mut left = Vec::new();
+            for id in &unused {
+                if let Err(e) = self.delete_health_check(id).await {
+                    left.push(format!("{id} ({e})"));
+                }
+            }
+            if !left.is_empty() {
+                return Err(format!(
+                    "Route 53: {name} A was changed, but health checks it no longer uses could not be deleted \
+                     (they are still billed; delete them by hand): {}",
+                    left.join("; ")
+                ));
+            }
         }
         Ok(change)
     }

@@ -28,6 +28,10 @@ pub struct State {
     pub sets: Vec<Set>,
     /// (caller reference, id, config as sent).
     pub health_checks: Vec<(String, String, String)>,
+    /// Caller references of deleted health checks: Route 53 refuses them again.
+    pub deleted_references: Vec<String>,
+    /// Health checks made so far (ids are never reused).
+    made: usize,
     pub violations: Vec<String>,
     /// (method, path, body) of every request.
     pub log: Vec<(String, String, String)>,
@@ -48,6 +52,8 @@ impl FakeRoute53 {
         let state = Arc::new(Mutex::new(State {
             sets: Vec::new(),
             health_checks: Vec::new(),
+            deleted_references: Vec::new(),
+            made: 0,
             violations: Vec::new(),
             log: Vec::new(),
             token: None,
@@ -229,7 +235,17 @@ impl State {
                 "NoSuchHostedZone",
                 &format!("No hosted zone found with ID: {id}"),
             ),
+            ("GET", ["2013-04-01", "hostedzone", id]) if *id == ZONE_ID => self.get_zone(),
+            ("GET", ["2013-04-01", "hostedzone", id]) => error(
+                404,
+                "Sender",
+                "NoSuchHostedZone",
+                &format!("No hosted zone found with ID: {id}"),
+            ),
             ("POST", ["2013-04-01", "healthcheck"]) => self.create_health_check(req),
+            ("GET", ["2013-04-01", "healthcheck"]) => self.list_health_checks(req),
+            ("GET", ["2013-04-01", "healthcheck", id]) => self.get_health_check(id),
+            ("DELETE", ["2013-04-01", "healthcheck", id]) => self.delete_health_check(id),
             _ => self.violation(req, "no such operation in route53.md".into()),
         }
     }
@@ -408,6 +424,23 @@ impl State {
         // Transactional: work on a copy, keep it only if every change applies.
         let mut sets = self.sets.clone();
         for (action, set) in changes {
+            if set.name != "example.com." && !set.name.ends_with(".example.com.") {
+                return invalid_batch(&format!(
+                    "RRSet with DNS name {} is not permitted in zone example.com.",
+                    set.name
+                ));
+            }
+            if let Some(h) = &set.health_check
+                && action != "DELETE"
+                && !self.health_checks.iter().any(|(_, id, _)| id == h)
+            {
+                return error(
+                    404,
+                    "Sender",
+                    "NoSuchHealthCheck",
+                    &format!("A health check with id {h} does not exist."),
+                );
+            }
             let same = |s: &Set| s.name == set.name && s.set_id == set.set_id;
             let pos = sets.iter().position(same);
             match (action.as_str(), pos) {
@@ -475,6 +508,16 @@ impl State {
             return self.violation(req, "CallerReference must be 1–64 characters".into());
         }
         let config_text = req.body[config.range()].to_string();
+        if self.deleted_references.contains(&reference) {
+            return error(
+                409,
+                "Sender",
+                "HealthCheckAlreadyExists",
+                &format!(
+                    "A health check with CallerReference {reference} was deleted; the reference cannot be reused."
+                ),
+            );
+        }
         let id = match self.health_checks.iter().find(|(r, _, _)| *r == reference) {
             Some((_, _, c)) if *c != config_text => {
                 return error(
@@ -486,7 +529,8 @@ impl State {
             }
             Some((_, id, _)) => id.clone(),
             None => {
-                let id = format!("abcdef{:02}-2222-3333-4444-555555fedcba", self.health_checks.len() + 11);
+                self.made += 1;
+                let id = format!("abcdef{:02}-2222-3333-4444-555555fedcba", self.made + 10);
                 self.health_checks
                     .push((reference.clone(), id.clone(), config_text.clone()));
                 id
@@ -496,8 +540,9 @@ impl State {
             201,
             format!(
                 "<CreateHealthCheckResponse xmlns=\"{NS}\">\n  <HealthCheck>\n    <Id>{id}</Id>\n    \
-                 <CallerReference>{reference}</CallerReference>\n    {config_text}\n    <HealthCheckVersion>1</HealthCheckVersion>\n  \
-                 </HealthCheck>\n</CreateHealthCheckResponse>"
+                 <CallerReference>{reference}</CallerReference>\n{}    <HealthCheckVersion>1</HealthCheckVersion>\n  \
+                 </HealthCheck>\n</CreateHealthCheckResponse>",
+                echo_config(&config_text)
             ),
         );
         r.headers.push((
@@ -506,6 +551,140 @@ impl State {
         ));
         r
     }
+}
+
+impl State {
+    /// GetHostedZone of the one zone.
+    fn get_zone(&self) -> Reply {
+        xml(
+            200,
+            format!(
+                "<GetHostedZoneResponse xmlns=\"{NS}\">\n  <HostedZone>\n    <Id>/hostedzone/{ZONE_ID}</Id>\n    \
+                 <Name>example.com.</Name>\n    <CallerReference>fake</CallerReference>\n    <Config>\n      \
+                 <PrivateZone>false</PrivateZone>\n    </Config>\n    <ResourceRecordSetCount>{}</ResourceRecordSetCount>\n  \
+                 </HostedZone>\n  <DelegationSet>\n    <NameServers>\n      <NameServer>ns-2048.awsdns-64.com</NameServer>\n      \
+                 <NameServer>ns-2049.awsdns-65.net</NameServer>\n      <NameServer>ns-2050.awsdns-66.org</NameServer>\n      \
+                 <NameServer>ns-2051.awsdns-67.co.uk</NameServer>\n    </NameServers>\n  </DelegationSet>\n\
+                 </GetHostedZoneResponse>",
+                self.sets.len() + 2
+            ),
+        )
+    }
+
+    fn health_check_xml(reference: &str, id: &str, config: &str) -> String {
+        format!(
+            "<HealthCheck>\n    <Id>{id}</Id>\n    <CallerReference>{reference}</CallerReference>\n{}    \
+             <HealthCheckVersion>1</HealthCheckVersion>\n  </HealthCheck>",
+            echo_config(config)
+        )
+    }
+
+    fn no_such_check(id: &str) -> Reply {
+        error(
+            404,
+            "Sender",
+            "NoSuchHealthCheck",
+            &format!("A health check with id {id} does not exist."),
+        )
+    }
+
+    /// GetHealthCheck: the check as made, with Route 53's defaults filled in.
+    fn get_health_check(&self, id: &str) -> Reply {
+        match self.health_checks.iter().find(|(_, i, _)| i == id) {
+            None => Self::no_such_check(id),
+            Some((r, i, c)) => xml(
+                200,
+                format!(
+                    "<GetHealthCheckResponse xmlns=\"{NS}\">\n  {}\n</GetHealthCheckResponse>",
+                    Self::health_check_xml(r, i, c)
+                ),
+            ),
+        }
+    }
+
+    /// ListHealthChecks: `marker` (an id to start at) and `maxitems` (default 100).
+    fn list_health_checks(&mut self, req: &Incoming) -> Reply {
+        if let Some((k, _)) = req.query.iter().find(|(k, _)| k != "marker" && k != "maxitems") {
+            return self.violation(req, format!("unknown query parameter `{k}`"));
+        }
+        let max: usize = req.param("maxitems").and_then(|m| m.parse().ok()).unwrap_or(100);
+        let start = match req.param("marker") {
+            None => 0,
+            Some(m) => match self.health_checks.iter().position(|(_, i, _)| i == m) {
+                Some(p) => p,
+                None => return self.violation(req, format!("marker {m:?} is no health check id")),
+            },
+        };
+        let mut out = format!("<ListHealthChecksResponse xmlns=\"{NS}\">\n  <HealthChecks>\n");
+        for (r, i, c) in self.health_checks.iter().skip(start).take(max) {
+            out.push_str(&format!("  {}\n", Self::health_check_xml(r, i, c)));
+        }
+        out.push_str("  </HealthChecks>\n");
+        out.push_str(&format!("  <Marker>{}</Marker>\n", req.param("marker").unwrap_or("")));
+        match self.health_checks.get(start + max) {
+            Some((_, next, _)) => out.push_str(&format!(
+                "  <IsTruncated>true</IsTruncated>\n  <NextMarker>{next}</NextMarker>\n"
+            )),
+            None => out.push_str("  <IsTruncated>false</IsTruncated>\n"),
+        }
+        out.push_str(&format!("  <MaxItems>{max}</MaxItems>\n</ListHealthChecksResponse>"));
+        xml(200, out)
+    }
+
+    /// DeleteHealthCheck. Refused while a record set names the check (`HealthCheckInUse`,
+    /// as the older API reference and SDKs document it). Route 53 today documents that it
+    /// no longer prevents this, leaving the record's health unpredictable: the fake stays
+    /// strict so that a client deleting a check before unlinking it is caught.
+    fn delete_health_check(&mut self, id: &str) -> Reply {
+        let Some(pos) = self.health_checks.iter().position(|(_, i, _)| i == id) else {
+            return Self::no_such_check(id);
+        };
+        if let Some(s) = self.sets.iter().find(|s| s.health_check.as_deref() == Some(id)) {
+            return error(
+                400,
+                "Sender",
+                "HealthCheckInUse",
+                &format!(
+                    "The health check {id} is still referenced by the record set {} A.",
+                    s.name
+                ),
+            );
+        }
+        let (reference, _, _) = self.health_checks.remove(pos);
+        self.deleted_references.push(reference);
+        xml(200, format!("<DeleteHealthCheckResponse xmlns=\"{NS}\"/>"))
+    }
+}
+
+/// A `HealthCheckConfig` as Route 53 returns it: the settings sent, with the defaults of
+/// those not sent (`RequestInterval` 30, `FailureThreshold` 3, ...), in the model's order.
+fn echo_config(sent: &str) -> String {
+    let doc = Document::parse(sent).ok();
+    let config = doc.as_ref().map(|d| d.root_element());
+    let get = |name: &str| {
+        config
+            .and_then(|c| c.children().find(|n| n.tag_name().name() == name))
+            .and_then(|n| n.text())
+    };
+    let https = get("Type").is_some_and(|t| t.starts_with("HTTPS"));
+    let defaults: &[(&str, Option<&str>)] = &[
+        ("RequestInterval", Some("30")),
+        ("FailureThreshold", Some("3")),
+        ("MeasureLatency", Some("false")),
+        ("Inverted", Some("false")),
+        ("Disabled", Some("false")),
+        ("EnableSNI", https.then_some("true")),
+    ];
+    let mut out = String::from("    <HealthCheckConfig>\n");
+    for name in HC_ORDER {
+        let value = get(name).or_else(|| defaults.iter().find(|(d, _)| d == name).and_then(|(_, v)| *v));
+        if let Some(v) = value {
+            let v = v.replace('&', "&amp;").replace('<', "&lt;");
+            out.push_str(&format!("      <{name}>{v}</{name}>\n"));
+        }
+    }
+    out.push_str("    </HealthCheckConfig>\n");
+    out
 }
 
 /// A `ChangeResourceRecordSetsRequest`: (comment, [(action, set)]), or what is wrong with it.
