@@ -463,6 +463,15 @@ fn a_captured_host_is_shared_by_a_parallel_step() {
     for h in ["a1", "a2", "a3"] {
         assert_eq!(recap["hosts"][h]["changed"], 1, "{}", o.all());
     }
+    // `history` counts the same: the run's changes, and each host's in the grid.
+    let list = p.runbook(&["history", "-o", "json"]);
+    let runs: Value = serde_json::from_str(&list.stdout).unwrap_or_else(|e| panic!("{e}: {}", list.all()));
+    assert_eq!(runs[0]["changes"], recap["changes"], "{}", list.all());
+    let grid = p.runbook(&["history", "1", "-o", "json"]);
+    let grid: Value = serde_json::from_str(&grid.stdout).unwrap();
+    for h in ["a1", "a2", "a3"] {
+        assert_eq!(grid["steps"][0]["hosts"][h]["changes"], 1, "{grid}");
+    }
 }
 
 /// Values that are not text (an unset `()`, a map) are refused where a command word, a
