@@ -32,8 +32,22 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
     }
     let sha = local_sha256(&path)?;
 
-    // Look: what the host has now.
-    let cur = host.file_fact(remote, &who)?;
+    // Look: what the host has now, and its directory, in one round trip.
+    let dir = Path::new(remote)
+        .parent()
+        .map(|d| d.to_string_lossy().into_owned())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/".into());
+    let facts = host.facts(&[FactKey::File(remote.into()), FactKey::File(dir.clone())], &who)?;
+    let (Fact::File(cur), Fact::File(parent)) = (facts[0].clone(), &facts[1]) else {
+        unreachable!("file probes give file facts")
+    };
+    if cur.kind == FileKind::Missing && parent.kind == FileKind::Missing && !host.maybe_from_package(&dir) {
+        return Err(format!(
+            "{}: upload {remote}: the directory {dir} does not exist; make it first: h.dir({dir:?})",
+            host.name()
+        ));
+    }
     match cur.kind {
         FileKind::File | FileKind::Missing => {}
         k => {

@@ -273,6 +273,26 @@ fn upload_and_unpack_change_once_and_the_files_arrive() {
         tb.sh(h, &format!("stat -c %U {q}/src/index.js; cat {q}/extra")),
         "nodejs\nextra\n"
     );
+
+    // An upload into a directory the host lacks says which and what to do, in the plan too.
+    p.write(
+        "missing.rhai",
+        r#"let t = local::pack("app", "ace.tar.gz");
+step("ship", hosts("test"), |h| h.upload(t, "/opt/nowhere/ace.tar.gz"));"#,
+    );
+    for dry in [true, false] {
+        let mut args = vec!["play", "missing.rhai", "-i", "test"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let o = p.runbook(&args);
+        assert_eq!(o.code, 2, "{}", o.all());
+        assert!(
+            o.stdout.contains("upload /opt/nowhere/ace.tar.gz: the directory /opt/nowhere does not exist; make it first: h.dir(\"/opt/nowhere\")"),
+            "{}",
+            o.all()
+        );
+    }
 }
 
 fn tar_sha(p: &Project) -> String {
