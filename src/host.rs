@@ -137,6 +137,31 @@ impl Host {
         *self.run.rt.block_on(self.state.conn.lock()) = Some(conn);
     }
 
+    /// A NEW login to the host as `spec` says (not the open connection), running `check`
+    /// within `limit`: what `wait::ssh` waits for and what confirms a firewall change.
+    pub fn fresh_login(
+        &self,
+        spec: &HostSpec,
+        check: &str,
+        limit: std::time::Duration,
+    ) -> Result<Arc<dyn Connection>, String> {
+        self.run.rt.block_on(async {
+            let attempt = async {
+                let c = crate::connection::open(spec, &self.run.connect).await?;
+                let mut req = ExecRequest::new(check);
+                req.timeout = Some(std::time::Duration::from_secs(30));
+                let out = c.exec(&req).await?;
+                Ok::<_, ConnError>((c, out.code))
+            };
+            match tokio::time::timeout(limit, attempt).await {
+                Ok(Ok((c, 0))) => Ok(c),
+                Ok(Ok((_, code))) => Err(format!("logged in, but `{check}` exited with {code}")),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no login within {}", humantime::format_duration(limit))),
+            }
+        })
+    }
+
     /// The message of a command that could not run: the host, why, and the command.
     pub fn exec_error(&self, e: &ConnError, req: &ExecRequest) -> String {
         let what = match e {

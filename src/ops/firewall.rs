@@ -339,20 +339,7 @@ fn apply_confirmed(host: &Host, mut plan: Plan, confirm: Duration) -> OpResult<M
 /// A new SSH login to the host (not the open connection, which established-state rules
 /// keep alive), running `true`.
 fn new_login(host: &Host) -> Result<(), String> {
-    let spec = host.state.spec.clone();
-    let connect = &host.run.connect;
-    host.run.rt.block_on(async {
-        let attempt = async {
-            let c = crate::connection::open(&spec, connect).await?;
-            c.exec(&ExecRequest::new("true")).await
-        };
-        match tokio::time::timeout(LOGIN_TIMEOUT, attempt).await {
-            Ok(Ok(out)) if out.code == 0 => Ok(()),
-            Ok(Ok(out)) => Err(format!("`true` exited with {}", out.code)),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no login within {}s", LOGIN_TIMEOUT.as_secs())),
-        }
-    })
+    host.fresh_login(&host.state.spec, "true", LOGIN_TIMEOUT).map(|_| ())
 }
 
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);

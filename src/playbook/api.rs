@@ -174,21 +174,20 @@ fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
                     r.secrets.remember(&v);
                     Ok(v)
                 }
-                None if crate::secrets::unusable(name, &r.secret_dirs()).is_some() => fail(
-                    &ctx,
-                    crate::secrets::unusable(name, &r.secret_dirs()).unwrap_or_default(),
-                ),
+                // A file that is there but cannot be the secret says so, not "not set".
                 None => fail(
                     &ctx,
-                    format!(
-                        "secret `{name}` is not set: export {} or write it to {}",
-                        name.to_uppercase(),
-                        r.secret_dirs()
-                            .iter()
-                            .map(|d| d.join(name).display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(" or ")
-                    ),
+                    crate::secrets::unusable(name, &r.secret_dirs()).unwrap_or_else(|| {
+                        format!(
+                            "secret `{name}` is not set: export {} or write it to {}",
+                            name.to_uppercase(),
+                            r.secret_dirs()
+                                .iter()
+                                .map(|d| d.join(name).display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        )
+                    }),
                 ),
             }
         },

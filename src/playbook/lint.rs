@@ -71,7 +71,6 @@ fn check_file(
     let file = File {
         cx,
         known,
-        label,
         closures: &closures,
         script_fns: &script_fns,
         results: &results,
@@ -169,7 +168,6 @@ fn registered_names(engine: &Engine) -> BTreeSet<String> {
 struct File<'a> {
     cx: &'a Context<'a>,
     known: &'a BTreeSet<String>,
-    label: &'a str,
     /// Parameter counts of the script's functions (closures are `anon$…`).
     closures: &'a HashMap<String, usize>,
     script_fns: &'a BTreeSet<String>,
@@ -409,7 +407,6 @@ impl File<'_> {
             }
             _ => {}
         }
-        let _ = self.label;
     }
 
     fn template_exists(&self, name: &str) -> bool {

@@ -135,21 +135,7 @@ fn ssh_as(run: &Run, h: &Host, timeout: Duration, opts: Map) -> Result<(), Strin
     let what = format!("ssh on {} ({who}{})", h.name(), address_text(h));
     run_wait(run, Some(h.name()), &what, (), |stop| {
         let conn = wait::until(&what, timeout, Backoff::default(), stop, |left| {
-            run.rt.block_on(async {
-                let attempt = async {
-                    let c = crate::connection::open(&spec, &run.connect).await?;
-                    let mut req = crate::connection::ExecRequest::new(check);
-                    req.timeout = Some(Duration::from_secs(30));
-                    let out = c.exec(&req).await?;
-                    Ok::<_, crate::connection::ConnError>((c, out.code))
-                };
-                match tokio::time::timeout(left.min(Duration::from_secs(60)), attempt).await {
-                    Ok(Ok((c, 0))) => Ok(c),
-                    Ok(Ok((_, code))) => Err(format!("logged in, but `true` exited with {code}")),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("no login within the time left".to_string()),
-                }
-            })
+            h.fresh_login(&spec, check, left.min(Duration::from_secs(60)))
         })?;
         if other_user.is_none() {
             h.adopt_connection(conn);
