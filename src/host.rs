@@ -1,12 +1,35 @@
 //! A host as a play sees it: its inventory entry, merged variables, one lazily opened
-//! connection reused by every operation, and the count of changes in the current step.
+//! connection reused by every operation, its facts, and the count of changes in the
+//! current step. A host sees the play only through `PlayContext`, read-only: operations
+//! cannot reach the run's settings, journal or mutable state.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::connection::{ConnError, Connection, ExecOutput, ExecRequest};
+use crate::connection::failure::ExecFailure;
+use crate::connection::{ConnError, ConnectSettings, Connection, ExecOutput, ExecRequest, UploadSource};
+use crate::facts::{Fact, FactKey, FactStore, Look, probe};
 use crate::inventory::{HostSpec, Vars};
-use crate::run::Run;
+use crate::report::Reporter;
+use crate::shell::Become;
+
+/// What every host of a play shares, fixed for the play.
+pub struct PlayContext {
+    pub dry_run: bool,
+    /// Show diffs of changed files on real runs too (dry runs always show them).
+    pub show_diff: bool,
+    /// A command's time limit when its call gives none.
+    pub command_timeout: Option<Duration>,
+    pub rt: tokio::runtime::Handle,
+    pub connect: ConnectSettings,
+    pub reporter: Arc<Reporter>,
+    /// Where the playbook is: local files it names (`src`, templates) are found from here.
+    pub playbook_dir: PathBuf,
+    /// The inventory's name, as templates see it (`{{ inventory.name }}`).
+    pub inventory_name: String,
+}
 
 /// Why a step does not run on a host a dry run would create.
 pub const PENDING_HOST: &str = "host not created yet (known after apply)";
@@ -23,7 +46,7 @@ pub struct HostState {
     /// A connection failure is remembered: a host that cannot be reached fails fast.
     conn_error: Mutex<Option<ConnError>>,
     changes: AtomicUsize,
-    pub facts: crate::facts::FactStore,
+    pub facts: FactStore,
 }
 
 impl HostState {
@@ -90,10 +113,10 @@ pub fn counting_for<T>(state: &Arc<HostState>, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// The value scripts hold (`|h| h.run(…)`): a host and the run it belongs to.
+/// The value scripts hold (`|h| h.run(…)`): a host and the play it belongs to.
 #[derive(Clone)]
 pub struct Host {
-    pub run: Arc<Run>,
+    pub ctx: Arc<PlayContext>,
     pub state: Arc<HostState>,
 }
 
@@ -103,7 +126,7 @@ impl Host {
     }
 
     pub fn dry_run(&self) -> bool {
-        self.run.settings.dry_run
+        self.ctx.dry_run
     }
 
     /// The host's connection, opened on first use, and again when the host closed it (a
@@ -115,12 +138,12 @@ impl Host {
         if let Some(e) = self.state.conn_error.lock().unwrap().clone() {
             return Err(e);
         }
-        let result: Result<Arc<dyn Connection>, ConnError> = self.run.rt.block_on(async {
+        let result: Result<Arc<dyn Connection>, ConnError> = self.ctx.rt.block_on(async {
             let mut conn = self.state.conn.lock().await;
             if let Some(c) = conn.as_ref().filter(|c| !c.is_closed()) {
                 return Ok(c.clone());
             }
-            let c = crate::connection::open(&self.state.spec, &self.run.connect).await?;
+            let c = crate::connection::open(&self.state.spec, &self.ctx.connect).await?;
             *conn = Some(c.clone());
             Ok(c)
         });
@@ -134,7 +157,7 @@ impl Host {
     /// earlier failure to connect.
     pub fn adopt_connection(&self, conn: Arc<dyn Connection>) {
         *self.state.conn_error.lock().unwrap() = None;
-        *self.run.rt.block_on(self.state.conn.lock()) = Some(conn);
+        *self.ctx.rt.block_on(self.state.conn.lock()) = Some(conn);
     }
 
     /// A NEW login to the host as `spec` says (not the open connection), running `check`
@@ -145,9 +168,9 @@ impl Host {
         check: &str,
         limit: std::time::Duration,
     ) -> Result<Arc<dyn Connection>, String> {
-        self.run.rt.block_on(async {
+        self.ctx.rt.block_on(async {
             let attempt = async {
-                let c = crate::connection::open(spec, &self.run.connect).await?;
+                let c = crate::connection::open(spec, &self.ctx.connect).await?;
                 let mut req = ExecRequest::new(check);
                 req.timeout = Some(std::time::Duration::from_secs(30));
                 let out = c.exec(&req).await?;
@@ -162,14 +185,36 @@ impl Host {
         })
     }
 
-    /// The message of a command that could not run: the host, why, and the command.
-    pub fn exec_error(&self, e: &ConnError, req: &ExecRequest) -> String {
-        let what = match e {
-            ConnError::Connect(_) => "cannot reach the host",
-            ConnError::Timeout(_) => "command stopped",
-            _ => "command failed to run",
-        };
-        format!("{}: {what}: {e}\n  command: {}", self.name(), req.script)
+    /// Runs a command; the typed failure when it cannot run (any exit code is returned).
+    pub fn exec_or_fail(&self, req: &ExecRequest) -> Result<ExecOutput, ExecFailure> {
+        self.exec(req)
+            .map_err(|e| ExecFailure::not_run(self.name(), &e, &req.script))
+    }
+
+    /// Runs a command that must succeed: its output, or why it did not.
+    pub fn checked(&self, req: &ExecRequest) -> Result<ExecOutput, ExecFailure> {
+        let out = self.exec_or_fail(req)?;
+        match out.code {
+            0 => Ok(out),
+            _ => Err(ExecFailure::exited(self.name(), &req.command_line(), &out)),
+        }
+    }
+
+    /// Writes a local file to `remote` with `mode`.
+    pub fn upload(&self, local: &std::path::Path, remote: &str, mode: u32) -> Result<(), ExecFailure> {
+        let what = format!("upload {} to {remote}", local.display());
+        let conn = self
+            .connection()
+            .map_err(|e| ExecFailure::not_run(self.name(), &e, &what))?;
+        self.ctx
+            .rt
+            .block_on(conn.upload(&UploadSource::File(local.to_path_buf()), remote, Some(mode)))
+            .map_err(|e| ExecFailure::not_run(self.name(), &e, &what))
+    }
+
+    /// After an operation: what it predicts (dry run) or changed (real run) of a fact.
+    pub fn predict(&self, key: FactKey, fact: Fact) {
+        self.state.facts.predict(self.ctx.dry_run, key, fact);
     }
 
     /// Runs a command, with the run's default timeout when the request has none.
@@ -177,8 +222,74 @@ impl Host {
         let conn = self.connection()?;
         let mut req = req.clone();
         if req.timeout.is_none() {
-            req.timeout = self.run.settings.command_timeout;
+            req.timeout = self.ctx.command_timeout;
         }
-        self.run.rt.block_on(conn.exec(&req))
+        self.ctx.rt.block_on(conn.exec(&req))
+    }
+}
+
+impl Look for Host {
+    fn host_name(&self) -> &str {
+        self.name()
+    }
+
+    fn dry_run(&self) -> bool {
+        self.ctx.dry_run
+    }
+
+    fn show_diff(&self) -> bool {
+        self.ctx.dry_run || self.ctx.show_diff
+    }
+
+    fn facts(&self, keys: &[FactKey], who: &Become) -> Result<Vec<Fact>, ExecFailure> {
+        let store = &self.state.facts;
+        let missing: Vec<&FactKey> = keys.iter().filter(|k| store.known(k).is_none()).collect();
+        if !missing.is_empty() {
+            let req = ExecRequest {
+                script: probe::script(&missing),
+                become_: who.clone(),
+                ..Default::default()
+            };
+            let out = self.exec_or_fail(&req)?;
+            if out.code != 0 {
+                return Err(ExecFailure::exited(self.name(), "(reading facts)", &out));
+            }
+            let parsed = probe::parse(&missing, &out.stdout_text()).map_err(|why| ExecFailure::Garbled {
+                host: self.name().into(),
+                command: "(reading facts)".into(),
+                why,
+            })?;
+            store.probed(missing.into_iter().cloned().zip(parsed));
+        }
+        Ok(keys.iter().map(|k| store.known(k).expect("just probed")).collect())
+    }
+
+    fn known(&self, key: &FactKey) -> Option<Fact> {
+        self.state.facts.known(key)
+    }
+
+    fn content(&self, path: &str, who: &Become) -> Result<Vec<u8>, ExecFailure> {
+        let req = ExecRequest {
+            script: format!("cat -- {}", crate::shell::quote(path)),
+            become_: who.clone(),
+            ..Default::default()
+        };
+        Ok(self.checked(&req)?.stdout)
+    }
+
+    fn query(&self, script: &str, who: &Become) -> Result<ExecOutput, ExecFailure> {
+        let req = ExecRequest {
+            script: script.into(),
+            become_: who.clone(),
+            ..Default::default()
+        };
+        self.exec_or_fail(&req)
+    }
+
+    fn packages_pending(&self) -> Vec<String> {
+        match self.ctx.dry_run {
+            true => self.state.facts.packages_pending(),
+            false => Vec::new(),
+        }
     }
 }

@@ -6,7 +6,6 @@ pub mod cloud;
 pub mod connection;
 pub mod cost;
 pub mod error;
-pub mod executor;
 pub mod facts;
 
 pub mod host;
@@ -14,6 +13,8 @@ pub mod interrupt;
 pub mod inventory;
 pub mod journal;
 pub mod ops;
+pub mod pending;
+pub mod play;
 pub mod playbook;
 pub mod reference;
 pub mod report;
@@ -21,7 +22,6 @@ pub mod run;
 pub mod secrets;
 pub mod shell;
 pub mod ship;
-pub mod step;
 pub mod wait;
 
 use cli::{Cli, Command, CostArgs, HistoryArgs, InventoryArgs, PlayArgs};

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -11,14 +11,14 @@ use rhai::{Dynamic, Map, Scope};
 
 use crate::connection::ConnectSettings;
 use crate::error::{Error, Result};
-use crate::executor::is_stop;
-use crate::host::{Host, HostState};
+use crate::host::{HostState, PlayContext};
 use crate::inventory::{ConnectionKind, HostSpec, Inventory, Vars};
-use crate::journal::{Outcome, Session, resume_command};
+use crate::journal::{Opening, Outcome, Session, resume_command};
+use crate::play::Play;
+use crate::playbook::executor::is_stop;
 use crate::playbook::{self, Sources, convert};
 use crate::report::{OutputFormat, Reporter};
 use crate::secrets::Secrets;
-use crate::step::StepId;
 
 /// Validated settings of a play.
 #[derive(Debug, Clone)]
@@ -42,173 +42,6 @@ pub struct Settings {
     pub wait_lock: Duration,
     /// `--budget`: the monthly cost a plan may reach (overrides `[cost] budget_monthly`).
     pub budget: Option<crate::cost::Money>,
-}
-
-pub struct Run {
-    pub settings: Settings,
-    pub connect: ConnectSettings,
-    pub inventory: RwLock<Inventory>,
-    pub reporter: Arc<Reporter>,
-    pub secrets: Arc<Secrets>,
-    pub rt: tokio::runtime::Handle,
-    pub sources: Arc<Sources>,
-    pub playbook_label: String,
-    /// Changes made by controller steps (cloud calls).
-    pub controller: Arc<HostState>,
-    /// The journal of this run; none in a dry run, which changes nothing worth recording.
-    pub journal: Option<Session>,
-    /// What the run's cloud and DNS changes do to the monthly cost.
-    pub cost: crate::cost::Tracker,
-    hosts: Mutex<HashMap<String, Arc<HostState>>>,
-    /// `--limit`: where host steps run. Never what the playbook sees: `hosts()`, groups and
-    /// every value built from them see the whole inventory, so a limited run plans for a
-    /// host exactly what an unlimited one does.
-    limit: Option<String>,
-    failed: Mutex<BTreeSet<String>>,
-    occurrences: Mutex<HashMap<String, usize>>,
-    seqs: Mutex<HashMap<String, usize>>,
-    stop_reason: Mutex<Option<String>>,
-    /// Set by the first Ctrl-C or SIGTERM.
-    cancel: Arc<AtomicBool>,
-}
-
-impl Run {
-    pub fn host(self: &Arc<Self>, name: &str) -> std::result::Result<Host, String> {
-        let mut hosts = self.hosts.lock().unwrap();
-        if let Some(state) = hosts.get(name) {
-            return Ok(Host {
-                run: self.clone(),
-                state: state.clone(),
-            });
-        }
-        let inv = self.inventory.read().unwrap();
-        let spec = inv
-            .hosts
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("unknown host `{name}`"))?;
-        let state = Arc::new(HostState::new(
-            spec,
-            inv.groups_of(name),
-            inv.host_vars(name, &self.settings.vars),
-        ));
-        hosts.insert(name.to_string(), state.clone());
-        Ok(Host {
-            run: self.clone(),
-            state,
-        })
-    }
-
-    /// Swaps in a re-read inventory (`inventory::refresh()`). Hosts whose entry or groups
-    /// changed are looked up afresh; the others keep their state and connection.
-    pub fn replace_inventory(&self, inv: Inventory) {
-        let mut hosts = self.hosts.lock().unwrap();
-        hosts.retain(|name, state| {
-            inv.hosts.get(name).is_some_and(|s| {
-                let old = &state.spec;
-                (
-                    &s.address,
-                    s.port,
-                    &s.user,
-                    s.connection,
-                    &s.private_ip,
-                    &s.public_ip,
-                    s.pending,
-                ) == (
-                    &old.address,
-                    old.port,
-                    &old.user,
-                    old.connection,
-                    &old.private_ip,
-                    &old.public_ip,
-                    old.pending,
-                ) && inv.groups_of(name) == state.groups
-            })
-        });
-        *self.inventory.write().unwrap() = inv;
-    }
-
-    /// Hosts matching `pattern`, in the whole inventory (`--limit` does not apply here).
-    pub fn select(self: &Arc<Self>, pattern: &str) -> std::result::Result<Vec<Host>, String> {
-        let names = self.inventory.read().unwrap().select(pattern)?;
-        names.iter().map(|n| self.host(n)).collect()
-    }
-
-    /// The hosts `--limit` lets steps run on, matched against the inventory as it is now
-    /// (hosts discovered by `inventory::refresh()` included); `None` without a limit.
-    pub fn limit_hosts(&self) -> Option<BTreeSet<String>> {
-        let pattern = self.limit.as_ref()?;
-        let inv = self.inventory.read().unwrap();
-        // The pattern was checked at the start; a later inventory can only add hosts.
-        Some(inv.select(pattern).unwrap_or_default().into_iter().collect())
-    }
-
-    /// Forgets every host's cached facts: a step starts from the hosts as they are, also
-    /// for hosts it only reaches through a captured value.
-    pub fn forget_facts(&self) {
-        for state in self.hosts.lock().unwrap().values() {
-            state.facts.begin_step();
-        }
-    }
-
-    pub fn mark_failed(&self, host: &str) {
-        self.failed.lock().unwrap().insert(host.to_string());
-    }
-
-    pub fn has_failed(&self, host: &str) -> bool {
-        self.failed.lock().unwrap().contains(host)
-    }
-
-    pub fn failed_count(&self) -> usize {
-        self.failed.lock().unwrap().len()
-    }
-
-    pub fn stop(&self, reason: String) {
-        self.stop_reason.lock().unwrap().get_or_insert(reason);
-    }
-
-    pub fn stopped(&self) -> bool {
-        self.stop_reason.lock().unwrap().is_some()
-    }
-
-    pub fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst)
-    }
-
-    /// The identity of the `step(` call at `position`, counting repeated calls (loops).
-    pub fn step_id(&self, name: &str, position: String) -> StepId {
-        let mut occ = self.occurrences.lock().unwrap();
-        let n = occ.entry(format!("{name}@{position}")).or_insert(0);
-        let occurrence = *n;
-        *n += 1;
-        let mut seqs = self.seqs.lock().unwrap();
-        let s = seqs.entry(name.to_string()).or_insert(0);
-        let seq = *s;
-        *s += 1;
-        StepId {
-            name: name.to_string(),
-            position,
-            occurrence,
-            seq,
-        }
-    }
-
-    /// Global variables as scripts see them outside steps.
-    pub fn global_vars(&self) -> Vars {
-        self.inventory.read().unwrap().global_vars(&self.settings.vars)
-    }
-
-    /// The monthly budget: `--budget`, else the inventory's `[cost] budget_monthly`.
-    pub fn budget(&self) -> Option<crate::cost::Money> {
-        self.settings
-            .budget
-            .or(self.inventory.read().unwrap().cost.budget_monthly)
-    }
-
-    /// Where `secret()` looks for secret files.
-    pub fn secret_dirs(&self) -> Vec<PathBuf> {
-        self.inventory.read().unwrap().secret_dirs()
-    }
 }
 
 /// Runs a playbook; returns the process exit code after reporting everything.
@@ -252,7 +85,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_else(|| PathBuf::from("."));
-    let mut engine = playbook::engine(dir, sources.clone());
+    let mut engine = playbook::engine(dir.clone(), sources.clone());
     let pb = playbook::compile(&engine, &settings.playbook, &sources)?;
     reporter.run_start(&pb.label, &inventory.name, inventory.hosts.len(), limited);
     let cancel = Arc::new(AtomicBool::new(false));
@@ -260,22 +93,39 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         .map_err(|e| Error::io("cannot handle Ctrl-C and SIGTERM", e))?;
     let journal = match settings.dry_run {
         true => None,
-        false => Some(Session::open(
-            &settings,
-            &inventory.name,
-            &pb,
-            &secrets,
-            &reporter,
-            &cancel,
-        )?),
+        false => {
+            let opening = Opening {
+                state: &settings.state,
+                wait_lock: settings.wait_lock,
+                resume: settings.resume,
+                inventory: &inventory.name,
+                vars: &settings.vars,
+                limit: settings.limit.as_deref(),
+                playbook_label: &pb.label,
+                playbook_path: &pb.path,
+                playbook_sha256: &playbook::step::sha256_hex(pb.source.as_bytes()),
+            };
+            Some(Session::open(&opening, &secrets, &reporter, &cancel)?)
+        }
     };
-    let connect = ConnectSettings::new(&inventory, settings.trust_new_hosts);
-    let run = Arc::new(Run {
-        connect,
-        inventory: RwLock::new(inventory),
-        reporter,
-        secrets,
+    let ctx = Arc::new(PlayContext {
+        dry_run: settings.dry_run,
+        show_diff: settings.show_diff,
+        command_timeout: settings.command_timeout,
         rt: rt.handle().clone(),
+        connect: ConnectSettings::new(&inventory, settings.trust_new_hosts),
+        reporter,
+        playbook_dir: dir.clone(),
+        inventory_name: inventory.name.clone(),
+    });
+    let run = Arc::new(Play {
+        ctx,
+        inventory_file: settings.inventory.clone(),
+        vars: settings.vars.clone(),
+        forks: settings.forks,
+        budget: settings.budget,
+        inventory: RwLock::new(inventory),
+        secrets,
         sources,
         playbook_label: pb.label.clone(),
         controller: Arc::new(HostState::new(controller_spec(), vec![], Vars::new())),
@@ -288,7 +138,6 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         seqs: Mutex::new(HashMap::new()),
         stop_reason: Mutex::new(None),
         cancel,
-        settings,
     });
     playbook::register(&mut engine, run.clone());
 
@@ -314,7 +163,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
     let (mut code, journal_outcome, mut error) = match outcome {
         Err(e) => {
             let rendered = e.to_string();
-            run.reporter.error(&rendered);
+            run.ctx.reporter.error(&rendered);
             (e.exit_code(), Outcome::Failed, Some(rendered))
         }
         Ok(()) if run.cancelled() => (
@@ -325,7 +174,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         Ok(()) => {
             let failed = run.failed_count();
             if let Some(reason) = &stop_reason {
-                run.reporter.note(reason);
+                run.ctx.reporter.note(reason);
             }
             if failed > 0 || stop_reason.is_some() {
                 let code = Error::HostsFailed { failed }.exit_code();
@@ -341,10 +190,10 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
             ledger,
             budget: run.budget(),
         };
-        run.reporter.cost(&summary);
-        if let Some(over) = summary.over_budget().filter(|_| run.settings.dry_run && code == 0) {
+        run.ctx.reporter.cost(&summary);
+        if let Some(over) = summary.over_budget().filter(|_| run.ctx.dry_run && code == 0) {
             let message = format!("the plan is refused by the budget: {over}");
-            run.reporter.error(&message);
+            run.ctx.reporter.error(&message);
             code = Error::HostsFailed { failed: 0 }.exit_code();
             error = Some(message);
         }
@@ -361,11 +210,11 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
                 session.run_id,
                 journal_outcome.as_str()
             );
-            run.reporter.error(&message);
+            run.ctx.reporter.error(&message);
             code = Error::Journal(String::new()).exit_code();
             error = Some(message);
         } else if journal_outcome != Outcome::Ok {
-            run.reporter.note(&format!(
+            run.ctx.reporter.note(&format!(
                 "run {} is recorded as {}; to continue it where it stopped: {}",
                 session.run_id,
                 journal_outcome.as_str(),
@@ -373,7 +222,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
             ));
         }
     }
-    run.reporter.finish(code, error.as_deref());
+    run.ctx.reporter.finish(code, error.as_deref());
     rt.shutdown_timeout(Duration::from_secs(2));
     Ok(code)
 }

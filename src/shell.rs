@@ -21,8 +21,10 @@ pub fn join<S: AsRef<str>>(argv: &[S]) -> String {
     argv.iter().map(|a| quote(a.as_ref())).collect::<Vec<_>>().join(" ")
 }
 
-/// Who a command runs as on its host.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Who a command runs as on its host; in recorded operation arguments `"me"`, `"root"` or
+/// a user name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(from = "String")]
 pub enum Become {
     /// The connecting user.
     #[default]
@@ -31,6 +33,16 @@ pub enum Become {
     Root,
     /// `sudo -u USER`.
     User(String),
+}
+
+impl From<String> for Become {
+    fn from(who: String) -> Self {
+        match who.as_str() {
+            "me" => Become::Me,
+            "root" => Become::Root,
+            _ => Become::User(who),
+        }
+    }
 }
 
 /// Wraps a shell script so it runs with `env`, in `cwd`, as `who`, killed after

@@ -113,10 +113,13 @@ fn prepare(dir: &Path, cmd: &str) -> Result<(), String> {
     if out.status.success() {
         return Ok(());
     }
-    let code = crate::connection::local::exit_code(&out.status);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let msg = crate::ops::command::failure("local", cmd, code, &stderr, &stdout);
+    let msg = crate::connection::failure::ExecFailure::Exited {
+        host: "local".into(),
+        command: cmd.into(),
+        code: crate::connection::local::exit_code(&out.status),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
     Err(format!("pack: the prepare command failed in {}\n{msg}", dir.display()))
 }
 

@@ -1,6 +1,7 @@
 //! How runbook reaches a host: run a command, upload and download files.
 //! `local` runs on the controller; `ssh` (russh, pooled) reaches servers.
 
+pub mod failure;
 pub mod local;
 pub mod ssh;
 

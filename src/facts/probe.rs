@@ -1,7 +1,7 @@
 //! The shell that reads facts, and the parser of what it prints. Several facts are read by
 //! one command: each prints its section after a marker line.
 
-use super::{Fact, FactKey, FileFact, FileKind, GroupFact, OsFact, PackageFact, ServiceFact, UfwFact, UserFact};
+use super::types::{Fact, FactKey, FileFact, FileKind, GroupFact, OsFact, PackageFact, ServiceFact, UfwFact, UserFact};
 use crate::shell::quote;
 
 const MARK: &str = "@@runbook-fact@@";

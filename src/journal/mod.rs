@@ -12,7 +12,7 @@ pub mod lock;
 pub mod resume;
 mod session;
 
-pub use session::{Session, resume_command};
+pub use session::{Opening, Session, resume_command};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

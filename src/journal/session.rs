@@ -7,10 +7,27 @@ use std::sync::{Arc, Mutex};
 use super::resume::{Done, Prior};
 use super::{Journal, NewRun, Outcome, StepRecord, lock, mask_json};
 use crate::error::{Error, Result};
-use crate::playbook::Playbook;
+use crate::inventory::Vars;
 use crate::report::Reporter;
-use crate::run::Settings;
 use crate::secrets::Secrets;
+
+/// What opening the journal for a run needs to know of it.
+pub struct Opening<'a> {
+    /// The journal's file.
+    pub state: &'a std::path::Path,
+    /// How long to wait for another run of the inventory to end.
+    pub wait_lock: std::time::Duration,
+    /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
+    pub resume: Option<Option<i64>>,
+    pub inventory: &'a str,
+    /// The command line's variables, recorded (masked) with the run.
+    pub vars: &'a Vars,
+    pub limit: Option<&'a str>,
+    /// The playbook as the user names it, where it is, and the sha256 of its text.
+    pub playbook_label: &'a str,
+    pub playbook_path: &'a std::path::Path,
+    pub playbook_sha256: &'a str,
+}
 
 /// The journal as one play uses it: its run row, its lock, what it resumes, and the
 /// secrets to mask before anything is written.
@@ -27,18 +44,10 @@ pub struct Session {
 impl Session {
     /// Opens the journal for a real run: takes the inventory's lock, finds the run to
     /// resume (or says that the last one did not finish), and records the new run.
-    pub fn open(
-        settings: &Settings,
-        inventory: &str,
-        pb: &Playbook,
-        secrets: &Arc<Secrets>,
-        reporter: &Reporter,
-        cancel: &AtomicBool,
-    ) -> Result<Session> {
-        let journal = Arc::new(Journal::open(&settings.state)?);
-        let lock = lock::acquire(&journal, inventory, settings.wait_lock, || {
-            cancel.load(Ordering::SeqCst)
-        })?;
+    pub fn open(o: &Opening, secrets: &Arc<Secrets>, reporter: &Reporter, cancel: &AtomicBool) -> Result<Session> {
+        let (inventory, label) = (o.inventory, o.playbook_label);
+        let journal = Arc::new(Journal::open(o.state)?);
+        let lock = lock::acquire(&journal, inventory, o.wait_lock, || cancel.load(Ordering::SeqCst))?;
         if let Some(h) = &lock.took_over {
             reporter.note(&format!(
                 "took over the lock of inventory {inventory} from {}, which is no longer running",
@@ -47,18 +56,18 @@ impl Session {
         }
         // We hold the lock: a run of this inventory still marked running has died.
         journal.mark_killed(inventory)?;
-        let path = std::fs::canonicalize(&pb.path)
-            .unwrap_or_else(|_| pb.path.clone())
+        let path = std::fs::canonicalize(o.playbook_path)
+            .unwrap_or_else(|_| o.playbook_path.to_path_buf())
             .display()
             .to_string();
         let latest = journal.latest_run(&path, inventory)?;
-        let resume_from = match settings.resume {
+        let resume_from = match o.resume {
             None => {
                 if let Some(r) = latest.filter(|r| r.unfinished()) {
                     reporter.note(&format!(
                         "the last run of {} on inventory {inventory} (run {}) did not finish ({}); this run starts \
                      from the beginning. To continue that one instead: {}",
-                        pb.label,
+                        label,
                         r.id,
                         r.outcome,
                         resume_command()
@@ -72,7 +81,7 @@ impl Session {
                     reporter.note(&format!(
                         "nothing to resume: the last run of {} on inventory {inventory} (run {}) finished ok; running \
                      the whole playbook",
-                        pb.label, r.id
+                        label, r.id
                     ));
                     None
                 }
@@ -80,26 +89,26 @@ impl Session {
                     reporter.note(&format!(
                         "nothing to resume: no run of {} on inventory {inventory} is recorded in {}; running the whole \
                      playbook",
-                        pb.label,
-                        settings.state.display()
+                        label,
+                        o.state.display()
                     ));
                     None
                 }
             },
             Some(Some(id)) => {
-                let r = journal.run(id)?.ok_or_else(|| {
-                    Error::Usage(format!("--resume {id}: no run {id} in {}", settings.state.display()))
-                })?;
+                let r = journal
+                    .run(id)?
+                    .ok_or_else(|| Error::Usage(format!("--resume {id}: no run {id} in {}", o.state.display())))?;
                 if r.playbook_path != path || r.inventory != inventory {
                     return Err(Error::Usage(format!(
                         "--resume {id}: run {id} is of {} on inventory {}, not of {} on inventory {inventory}",
-                        r.playbook, r.inventory, pb.label
+                        r.playbook, r.inventory, label
                     )));
                 }
                 Some(r)
             }
         };
-        let sha = crate::step::sha256_hex(pb.source.as_bytes());
+        let sha = o.playbook_sha256;
         if let Some(r) = &resume_from {
             reporter.note(&format!(
                 "resuming run {} ({}, started {}): steps done there are skipped on the hosts where they succeeded",
@@ -110,23 +119,23 @@ impl Session {
             if r.playbook_sha256 != sha {
                 reporter.note(&format!(
                     "{} changed since run {}: steps whose closure or captured values changed run again",
-                    pb.label, r.id
+                    label, r.id
                 ));
             }
         }
         let prior = resume_from.map(|r| Prior::load(&journal, r)).transpose()?;
         // Masked with the secrets known now: a --var value is not a secret unless some
         // secret() already returned it.
-        let mut vars = serde_json::Value::Object(settings.vars.clone());
+        let mut vars = serde_json::Value::Object(o.vars.clone());
         mask_json(secrets, &mut vars);
         let id = journal.start_run(&NewRun {
             resumes: prior.as_ref().map(|p| p.run.id),
-            playbook: &pb.label,
+            playbook: label,
             playbook_path: &path,
-            playbook_sha256: &sha,
+            playbook_sha256: sha,
             inventory,
             vars: &vars,
-            limit: settings.limit.as_deref(),
+            limit: o.limit,
         })?;
         Ok(Session {
             journal,

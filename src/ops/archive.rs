@@ -9,15 +9,13 @@
 //! directories are created. Files get the unpack time as mtime (`tar -m`), so web servers
 //! do not serve a new file under an old ETag.
 
-use rhai::{Dynamic, Map};
+use serde::Deserialize;
 
-use crate::connection::ExecRequest;
-use crate::host::Host;
-use crate::playbook::convert::Opts;
-use crate::shell::quote;
-
-use super::OpResult;
-use super::command::{become_of, failure};
+use super::error::{OpError, OpResult};
+use super::plan::{Action, Effect, Plan};
+use crate::connection::failure::ExecFailure;
+use crate::facts::Look;
+use crate::shell::{Become, quote};
 
 /// The marker file inside an unpacked directory.
 pub const MARKER: &str = ".runbook-archive";
@@ -32,16 +30,40 @@ enum Dest {
     Unmarked,
 }
 
-pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult<Map> {
-    let (archive, given_sha) = archive_of(archive)?;
-    let opts = Opts::declared("unpack", "h.unpack", opts)?;
-    let who = become_of(&opts)?;
-    let owner = opts.string("owner")?;
-    let group = opts.string("group")?;
-    let dest = dest.trim_end_matches('/');
+/// `h.unpack(archive, dest, #{ owner, group })`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unpack {
+    /// The archive's path on the host.
+    pub archive: String,
+    /// Its sha256 when known beforehand (what `h.upload` returned): a dry run plans with it
+    /// before the archive is on the host.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    pub dest: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub who: Become,
+}
+
+/// The plan, and the sha256 of the archive at `dest` (unknown in a dry run whose archive is
+/// still to be uploaded).
+pub struct Unpacked {
+    pub plan: Option<Plan>,
+    pub sha256: Option<String>,
+}
+
+pub fn unpack(look: &dyn Look, u: &Unpack) -> OpResult<Unpacked> {
+    let (archive, given_sha, who) = (u.archive.clone(), u.sha256.clone().filter(|s| is_sha256(s)), &u.who);
+    let (owner, group) = (u.owner.clone(), u.group.clone());
+    let dest = u.dest.trim_end_matches('/');
     if !dest.starts_with('/') || dest.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "unpack: the destination {dest:?} must be an absolute path without `..`"
+        return Err(OpError::invalid(
+            "unpack",
+            format!("the destination {dest:?} must be an absolute path without `..`"),
         ));
     }
     let (parent, _) = dest.rsplit_once('/').expect("absolute path has a /");
@@ -55,15 +77,9 @@ pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult
          if [ -f {m} ]; then echo marker $(head -n 1 {m}); elif [ -e {d} ] || [ -L {d} ]; then echo other; else echo missing; fi; \
          if [ -e {d} ]; then stat -c '%U %G' -- {d}; fi"
     );
-    let req = ExecRequest {
-        script: probe,
-        become_: who.clone(),
-        ..Default::default()
-    };
-    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
+    let out = look.query(&probe, who)?;
     if out.code != 0 {
-        let (stderr, stdout) = (out.stderr_text(), out.stdout_text());
-        return Err(failure(host.name(), &req.script, out.code, &stderr, &stdout));
+        return Err(ExecFailure::exited(look.host_name(), &probe, &out).into());
     }
     let facts = out.stdout_text();
     let mut lines = facts.lines();
@@ -80,29 +96,28 @@ pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult
     // In a dry run an earlier `upload` may not have sent the archive yet: its result
     // carries the sha256 the host would have.
     let sha = match (remote_sha, given_sha) {
-        (remote, Some(given)) if host.dry_run() => Some(given).or(remote),
+        (remote, Some(given)) if look.dry_run() => Some(given).or(remote),
         (Some(s), _) => Some(s),
-        (None, _) if host.dry_run() => None,
-        (None, _) => return Err(format!("{}: unpack: archive {archive} does not exist", host.name())),
+        (None, _) if look.dry_run() => None,
+        (None, _) => {
+            let why = format!("archive {archive} does not exist");
+            return Err(OpError::refused(look.host_name(), "unpack", dest, why));
+        }
     };
-    let mut result = Map::new();
-    result.insert("path".into(), dest.into());
-    result.insert("sha256".into(), sha.clone().unwrap_or_default().into());
+    let refused = |why: String| Err(OpError::refused(look.host_name(), "unpack", dest, why));
 
     let short = |s: &str| s.chars().take(12).collect::<String>();
     let fix_owner = match (&state, &sha) {
         (Dest::Unmarked, _) => {
-            return Err(format!(
-                "{}: unpack: {dest} already exists and was not unpacked by runbook (no {MARKER}); \
-                 runbook never unpacks over an existing directory: choose a new destination",
-                host.name()
+            return refused(format!(
+                "it already exists and was not unpacked by runbook (no {MARKER}); \
+                 runbook never unpacks over an existing directory: choose a new destination"
             ));
         }
         (Dest::Marked(have), Some(want)) if have != want => {
-            return Err(format!(
-                "{}: unpack: {dest} already holds another archive (sha256 {}…), not {archive} (sha256 {}…); \
+            return refused(format!(
+                "it already holds another archive (sha256 {}…), not {archive} (sha256 {}…); \
                  runbook never unpacks over an existing release of another content: use a new directory (a new version)",
-                host.name(),
                 short(have),
                 short(want)
             ));
@@ -111,14 +126,15 @@ pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult
             let owner_ok = owner.is_none() || owner == cur_owner;
             let group_ok = group.is_none() || group == cur_group;
             if owner_ok && group_ok {
-                result.insert("changed".into(), false.into());
-                return Ok(result);
+                return Ok(Unpacked {
+                    plan: None,
+                    sha256: sha,
+                });
             }
             true
         }
         (Dest::Missing, _) => false,
     };
-    result.insert("changed".into(), true.into());
     let chown = chown_of(owner.as_deref(), group.as_deref());
 
     // What changes, and the command that changes it (unknown in a dry run whose archive is
@@ -152,45 +168,27 @@ pub fn unpack(host: &Host, archive: &Dynamic, dest: &str, opts: Map) -> OpResult
         (summary, script)
     };
 
-    if host.dry_run() {
-        super::report(host, "unpack", dest, &summary, script.as_deref(), None);
-        return Ok(result);
-    }
-
-    let req = ExecRequest {
-        script: script.expect("known outside a dry run"),
-        become_: who,
-        ..Default::default()
+    let plan = Plan {
+        op: "unpack",
+        target: dest.into(),
+        summary,
+        become_: who.clone(),
+        // Unknown only in a dry run (the archive is still to be uploaded).
+        actions: script
+            .map(|script| Action::Script { script, stdin: None })
+            .into_iter()
+            .collect(),
+        diff: None,
+        effects: vec![Effect::ForgetUnder(dest.into())],
+        guard: None,
     };
-    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
-    if out.code != 0 {
-        let (stderr, stdout) = (out.stderr_text(), out.stdout_text());
-        return Err(failure(host.name(), &req.command_line(), out.code, &stderr, &stdout));
-    }
-    super::report(host, "unpack", dest, &summary, Some(&req.script), None);
-    Ok(result)
+    Ok(Unpacked {
+        plan: Some(plan),
+        sha256: sha,
+    })
 }
 
-/// A remote path, or a map with `path` (what `h.upload` returns, with its `sha256`).
-fn archive_of(archive: &Dynamic) -> OpResult<(String, Option<String>)> {
-    if archive.is_string() {
-        return Ok((archive.to_string(), None));
-    }
-    let Some(m) = archive.read_lock::<Map>() else {
-        return Err(format!(
-            "unpack: the archive must be a path on the host or what h.upload returned, not {}",
-            archive.type_name()
-        ));
-    };
-    let path = m
-        .get("path")
-        .map(|p| p.to_string())
-        .ok_or("unpack: the map has no `path`")?;
-    let sha = m.get("sha256").map(|s| s.to_string()).filter(|s| is_sha256(s));
-    Ok((path, sha))
-}
-
-fn is_sha256(s: &str) -> bool {
+pub fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

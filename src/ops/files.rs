@@ -1,37 +1,30 @@
-//! Files and directories: `file`, `line`, `dir`, `symlink`, `absent`. Content is written to
-//! a temporary file beside the target and renamed over it, so the target is never
-//! half-written; links are swapped the same way.
+//! Files and directories: `file`, `line`, `dir`, `symlink`, `absent`, and `read`. Content is
+//! written to a temporary file beside the target and renamed over it, so the target is never
+//! half-written; links are swapped the same way. Each planner reads the host through `Look`
+//! and returns the change as a `Plan`; it never runs a command that changes anything.
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, Map};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{OpResult, Plan, apply, options};
-use crate::connection::ExecRequest;
-use crate::facts::{Fact, FactKey, FileFact, FileKind};
-use crate::host::Host;
-use crate::playbook::convert::Opts;
+use super::args::mode_text;
+use super::error::{OpError, OpResult};
+use super::plan::{Action, Effect, Plan};
+use crate::facts::{Fact, FactKey, FileFact, FileKind, Look};
 use crate::shell::{Become, quote};
 
-use super::command::become_of;
-
 /// Owner, group and mode asked for (None: leave as is / default).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Attrs {
     pub owner: Option<String>,
     pub group: Option<String>,
+    #[serde(deserialize_with = "mode_text")]
     pub mode: Option<u32>,
 }
 
 impl Attrs {
-    pub fn from(opts: &Opts) -> OpResult<Attrs> {
-        Ok(Attrs {
-            owner: opts.string("owner")?,
-            group: opts.string("group")?,
-            mode: opts.mode("mode")?,
-        })
-    }
-
     /// What differs between these attributes and `cur`, as a summary and shell commands.
     fn fixes(&self, cur: &FileFact, path: &str) -> (Vec<String>, Vec<String>) {
         let q = quote(path);
@@ -75,101 +68,78 @@ fn parent(path: &str) -> Option<String> {
     }
 }
 
-fn must_be_absolute(op: &str, path: &str) -> OpResult<()> {
-    if path.starts_with('/') {
-        Ok(())
-    } else {
-        Err(format!("{op}: path {path:?} must be absolute"))
+fn must_be_absolute(op: &'static str, path: &str) -> OpResult<()> {
+    match path.starts_with('/') {
+        true => Ok(()),
+        false => Err(OpError::invalid(op, format!("path {path:?} must be absolute"))),
     }
 }
 
-/// `h.read(path, #{ sudo | user })`: a file's text as it is now, or as earlier operations of a
-/// dry run would have left it (so a module that edits a file twice plans the second edit on
-/// top of the first); `()` when there is no such file.
-pub fn read(host: &Host, path: &str, opts: Map) -> OpResult<Dynamic> {
+/// What `h.read` finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    Missing,
+    Text(String),
+    /// A dry run edits a file a planned package brings: known only after apply.
+    Pending,
+}
+
+/// `h.read(path)`: a file's text as it is now, or as earlier operations of a dry run would
+/// have left it (so a module that edits a file twice plans the second edit on top of the
+/// first).
+pub fn read(look: &dyn Look, path: &str, who: &Become) -> OpResult<Read> {
     must_be_absolute("read", path)?;
-    let opts = Opts::declared("read", "h.read", opts)?;
-    let who = become_of(&opts)?;
     // Nothing known about the file yet (no planned write, no probe this step): one round
     // trip answers both whether it is a file and what it holds.
-    let Some(cur) = host.file_fact_known(path) else {
-        return read_unknown(host, path, &who);
+    let Some(cur) = look.file_known(path) else {
+        return read_unknown(look, path, who);
     };
     if cur.content_unknown {
-        return Ok(Dynamic::from(crate::playbook::cloud_api::Pending));
+        return Ok(Read::Pending);
     }
     if cur.kind == FileKind::Missing && cur.content.is_none() {
-        return Ok(Dynamic::UNIT);
+        return Ok(Read::Missing);
     }
     if cur.kind != FileKind::File {
-        return Err(format!(
-            "{}: read {path}: it is a {:?}, not a file",
-            host.name(),
-            cur.kind
-        ));
+        let why = format!("it is a {:?}, not a file", cur.kind);
+        return Err(OpError::refused(look.host_name(), "read", path, why));
     }
-    let bytes = content_of(host, path, &cur, &who)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned().into())
+    let bytes = content_of(look, path, &cur, who)?;
+    Ok(Read::Text(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// `read` in one command: a marker line (file, missing, denied, or something else), then
 /// the content of a file.
-fn read_unknown(host: &Host, path: &str, who: &Become) -> OpResult<Dynamic> {
+fn read_unknown(look: &dyn Look, path: &str, who: &Become) -> OpResult<Read> {
     let q = quote(path);
-    let req = ExecRequest {
-        script: format!(
-            "if [ -f {q} ]; then echo file && exec cat -- {q}; elif [ -e {q} ]; then echo other; \
-             elif LC_ALL=C stat -- {q} 2>&1 | grep -q 'Permission denied'; then echo denied; else echo missing; fi"
-        ),
-        become_: who.clone(),
-        ..Default::default()
-    };
-    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let script = format!(
+        "if [ -f {q} ]; then echo file && exec cat -- {q}; elif [ -e {q} ]; then echo other; \
+         elif LC_ALL=C stat -- {q} 2>&1 | grep -q 'Permission denied'; then echo denied; else echo missing; fi"
+    );
+    let out = look.query(&script, who)?;
+    let text = out.stdout_text();
     let (marker, content) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    let refused = |why: String| Err(OpError::refused(look.host_name(), "read", path, why));
     match (out.code, marker) {
-        (0, "file") => Ok(content.to_string().into()),
-        (0, "missing") => Ok(Dynamic::UNIT),
-        (0, "denied") => Err(format!(
-            "{}: cannot tell whether {path} exists: permission denied (look with sudo)",
-            host.name()
-        )),
-        (0, _) => Err(format!("{}: read {path}: it is not a regular file", host.name())),
-        _ => Err(format!(
-            "{}: cannot read {path}: {}",
-            host.name(),
-            out.stderr_text().trim()
-        )),
+        (0, "file") => Ok(Read::Text(content.to_string())),
+        (0, "missing") => Ok(Read::Missing),
+        (0, "denied") => refused("cannot tell whether it exists: permission denied (look with sudo)".into()),
+        (0, _) => refused("it is not a regular file".into()),
+        _ => refused(format!("cannot read it: {}", out.stderr_text().trim())),
     }
 }
 
 /// The current content of a file: predicted (dry run) or read from the host.
-fn content_of(host: &Host, path: &str, cur: &FileFact, who: &Become) -> OpResult<Vec<u8>> {
+fn content_of(look: &dyn Look, path: &str, cur: &FileFact, who: &Become) -> OpResult<Vec<u8>> {
     if let Some(c) = &cur.content {
         return Ok(c.as_ref().clone());
     }
     // Not on the host yet (a dry run's edit of a file a planned package brings): a write
     // over it diffs against nothing.
-    if cur.content_unknown {
+    if cur.content_unknown || cur.kind != FileKind::File {
         return Ok(Vec::new());
     }
-    if cur.kind != FileKind::File {
-        return Ok(Vec::new());
-    }
-    let req = ExecRequest {
-        script: format!("cat -- {}", quote(path)),
-        become_: who.clone(),
-        ..Default::default()
-    };
-    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
-    if out.code != 0 {
-        return Err(format!(
-            "{}: cannot read {path}: {}",
-            host.name(),
-            out.stderr_text().trim()
-        ));
-    }
-    Ok(out.stdout)
+    Ok(look.content(path, who)?)
 }
 
 fn unified_diff(path: &str, old: &[u8], new: &[u8], existed: bool) -> String {
@@ -187,71 +157,69 @@ fn unified_diff(path: &str, old: &[u8], new: &[u8], existed: bool) -> String {
     }
 }
 
-/// Makes `path` a regular file with exactly `content` and the given attributes.
-pub fn ensure_content(
-    host: &Host,
-    op: &'static str,
-    path: &str,
-    content: Vec<u8>,
-    attrs: &Attrs,
-    who: &Become,
-) -> OpResult<Map> {
+/// `h.file`, and `h.template` once rendered: `path` is a regular file with exactly
+/// `content` and the given attributes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Content {
+    pub path: String,
+    #[serde(deserialize_with = "super::args::bytes_of_text")]
+    pub content: Vec<u8>,
+    #[serde(default)]
+    pub attrs: Attrs,
+    #[serde(default)]
+    pub who: Become,
+}
+
+/// Plans making `a.path` a regular file with exactly `a.content` (`op` names the operation
+/// in the plan and in errors: `file`, `template`, `line`).
+pub fn content(look: &dyn Look, op: &'static str, a: &Content) -> OpResult<Option<Plan>> {
+    let (path, who) = (a.path.as_str(), &a.who);
     must_be_absolute(op, path)?;
-    let parent = parent(path).ok_or_else(|| format!("{op}: {path:?} has no directory"))?;
-    let facts = host.facts(&[FactKey::File(path.into()), FactKey::File(parent.clone())], who)?;
+    let parent = parent(path).ok_or_else(|| OpError::invalid(op, format!("{path:?} has no directory")))?;
+    let facts = look.facts(&[FactKey::File(path.into()), FactKey::File(parent.clone())], who)?;
     let (Fact::File(cur), Fact::File(dir)) = (&facts[0], &facts[1]) else {
-        unreachable!()
+        unreachable!("file probes give file facts")
     };
+    let refused = |why: String| Err(OpError::refused(look.host_name(), op, path, why));
     match cur.kind {
         FileKind::File | FileKind::Missing => {}
-        k => {
-            return Err(format!(
-                "{}: {op} {path}: it is a {k:?}, not a file; refusing to replace it",
-                host.name()
-            ));
-        }
+        k => return refused(format!("it is a {k:?}, not a file; refusing to replace it")),
     }
     // A dry run cannot know the directories that planned packages will bring.
-    if dir.kind != FileKind::Dir && !(dir.kind == FileKind::Missing && host.packages_pending()) {
-        return Err(format!(
-            "{}: {op} {path}: directory {parent} does not exist (create it first with h.dir)",
-            host.name()
+    let dir_may_come = dir.kind == FileKind::Missing && !look.packages_pending().is_empty();
+    if dir.kind != FileKind::Dir && !dir_may_come {
+        return refused(format!(
+            "directory {parent} does not exist (create it first with h.dir)"
         ));
     }
 
-    let sha = hex::encode(Sha256::digest(&content));
+    let content = &a.content;
+    let sha = hex::encode(Sha256::digest(content));
     let existed = cur.kind == FileKind::File;
     let same_content = existed && cur.sha256.as_deref() == Some(sha.as_str());
-    let (fixes, fix_cmds) = if existed {
-        attrs.fixes(cur, path)
-    } else {
-        (vec![], vec![])
+    let (fixes, fix_cmds) = match existed {
+        true => a.attrs.fixes(cur, path),
+        false => (vec![], vec![]),
     };
-    let mut after = attrs.applied(cur, FileKind::File, 0o644);
-    after.sha256 = Some(sha.clone());
+    let mut after = a.attrs.applied(cur, FileKind::File, 0o644);
+    after.sha256 = Some(sha);
     after.size = Some(content.len() as u64);
     if same_content && fixes.is_empty() {
-        return Ok(super::outcome(false, None));
+        return Ok(None);
     }
-    let show_diff = host.run.settings.dry_run || host.run.settings.show_diff;
     let (summary, script, stdin, diff) = if same_content {
         (fixes.join(", "), fix_cmds.join(" && "), None, None)
     } else {
-        let diff = if show_diff {
-            Some(unified_diff(
-                path,
-                &content_of(host, path, cur, who)?,
-                &content,
-                existed,
-            ))
-        } else {
-            None
+        let diff = match look.show_diff() {
+            true => Some(unified_diff(path, &content_of(look, path, cur, who)?, content, existed)),
+            false => None,
         };
         let mode = after.mode.unwrap_or(0o644);
         let mut finish = vec![format!("chmod {mode:o} \"$t\"")];
         // An existing file keeps its owner unless told otherwise.
-        let owner = attrs.owner.clone().or_else(|| cur.owner.clone().filter(|_| existed));
-        let group = attrs.group.clone().or_else(|| cur.group.clone().filter(|_| existed));
+        let owner = a.attrs.owner.clone().or_else(|| cur.owner.clone().filter(|_| existed));
+        let group = a.attrs.group.clone().or_else(|| cur.group.clone().filter(|_| existed));
         if let Some(o) = &owner {
             finish.push(format!("chown {} \"$t\"", quote(o)));
         }
@@ -264,89 +232,114 @@ pub fn ensure_content(
             finish = finish.join(" && "),
             q = quote(path),
         );
-        let mut what = vec![if existed {
-            format!("content ({} bytes)", content.len())
-        } else {
-            format!("create, mode {mode:04o}")
+        let mut what = vec![match existed {
+            true => format!("content ({} bytes)", content.len()),
+            false => format!("create, mode {mode:04o}"),
         }];
         what.extend(fixes);
         (what.join(", "), script, Some(content.clone()), diff)
     };
-    after.content = Some(Arc::new(content));
-    let plan = Plan {
+    after.content = Some(Arc::new(content.clone()));
+    Ok(Some(Plan {
         op,
         target: path.to_string(),
         summary,
-        script,
-        stdin,
         become_: who.clone(),
+        actions: vec![Action::Script { script, stdin }],
         diff,
-        predicts: vec![(FactKey::File(path.into()), Fact::File(after))],
-    };
-    apply(host, Some(plan))
+        effects: vec![Effect::Predict(FactKey::File(path.into()), Fact::File(after))],
+        guard: None,
+    }))
 }
 
-/// `h.file(path, #{ content | src, mode, owner, group })`
-pub fn file(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("file", opts)?;
-    let content = match (opts.string("content")?, opts.string("src")?) {
-        (Some(c), None) => c.into_bytes(),
-        (None, Some(src)) => {
-            let p = super::template::find_local(host, &src, &["files"])?;
-            std::fs::read(&p).map_err(|e| format!("file: cannot read {}: {e}", p.display()))?
+/// `h.line(path, line, #{ regex, state })`: one line in a file. With `regex`, the last
+/// matching line is replaced (or, absent, every matching line removed); without, the exact
+/// line is looked for. A missing file is created when a line must be present.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub path: String,
+    pub line: String,
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub state: Presence,
+    #[serde(default)]
+    pub attrs: Attrs,
+    #[serde(default)]
+    pub who: Become,
+}
+
+/// `state: "present" | "absent"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    #[default]
+    Present,
+    Absent,
+}
+
+impl Presence {
+    pub fn parse(op: &'static str, state: Option<&str>) -> OpResult<Presence> {
+        match state {
+            None | Some("present") => Ok(Presence::Present),
+            Some("absent") => Ok(Presence::Absent),
+            Some(s) => Err(OpError::invalid(
+                op,
+                format!("state must be \"present\" or \"absent\", not {s:?}"),
+            )),
         }
-        (Some(_), Some(_)) => return Err("file: give either `content` or `src`, not both".into()),
-        (None, None) => return Err("file: give the file's `content` or a local `src`".into()),
-    };
-    ensure_content(host, "file", path, content, &Attrs::from(&opts)?, &become_of(&opts)?)
+    }
 }
 
-/// `h.line(path, line, #{ regex, state: "present"|"absent" })`: one line in a file. With
-/// `regex`, the last matching line is replaced (or, absent, every matching line removed);
-/// without, the exact line is looked for. A missing file is created when a line must be
-/// present.
-pub fn line(host: &Host, path: &str, wanted: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("line", opts)?;
-    let who = become_of(&opts)?;
+pub fn line(look: &dyn Look, a: &Line) -> OpResult<Option<Plan>> {
+    let (path, wanted, who) = (a.path.as_str(), a.line.as_str(), &a.who);
     if wanted.contains(['\n', '\r']) {
         // One line is matched and replaced; a block would be appended again on every run.
-        return Err(format!(
-            "line: {wanted:?} is more than one line: give each line its own h.line, or write the whole file with h.file or h.template"
+        return Err(OpError::invalid(
+            "line",
+            format!(
+                "{wanted:?} is more than one line: give each line its own h.line, or write the whole file with h.file or h.template"
+            ),
         ));
     }
-    let present = match opts.string("state")?.as_deref() {
-        None | Some("present") => true,
-        Some("absent") => false,
-        Some(s) => return Err(format!("line: state must be \"present\" or \"absent\", not {s:?}")),
-    };
-    let regex = match opts.string("regex")? {
-        Some(r) => Some(regex::Regex::new(&r).map_err(|e| format!("line: invalid regex {r:?}: {e}"))?),
+    let present = a.state == Presence::Present;
+    let regex = match &a.regex {
+        Some(r) => {
+            Some(regex::Regex::new(r).map_err(|e| OpError::invalid("line", format!("invalid regex {r:?}: {e}")))?)
+        }
         None => None,
     };
     must_be_absolute("line", path)?;
-    let cur = host.file_fact(path, &who)?;
+    let cur = look.file(path, who)?;
     // In a dry run, a file that a planned package brings (or one already edited so) holds
     // what is known only after apply: the edit is planned, its result unknown, never a guess
     // from an empty file (a wrong checksum for `h.fact`, wrong text for `h.read`).
-    let from_package = cur.kind == FileKind::Missing && host.maybe_from_package(path);
+    let from_package = cur.kind == FileKind::Missing && look.maybe_from_package(path);
     if cur.content_unknown || (from_package && present) {
-        let mut after = Attrs::from(&opts)?.applied(&cur, FileKind::File, 0o644);
+        let mut after = a.attrs.applied(&cur, FileKind::File, 0o644);
         after.content_unknown = true;
         let what = match (present, &regex) {
             (true, _) => format!("set {wanted:?}"),
             (false, Some(r)) => format!("remove lines matching {:?}", r.as_str()),
             (false, None) => format!("remove {wanted:?}"),
         };
-        let summary = format!("{what} in what the packages being installed bring (content known after apply)");
-        super::report(host, "line", path, &summary, None, None);
-        host.predict(FactKey::File(path.into()), Fact::File(after));
-        return Ok(super::outcome(true, None));
+        return Ok(Some(Plan {
+            op: "line",
+            target: path.into(),
+            summary: format!("{what} in what the packages being installed bring (content known after apply)"),
+            become_: who.clone(),
+            actions: Vec::new(),
+            diff: None,
+            effects: vec![Effect::Predict(FactKey::File(path.into()), Fact::File(after))],
+            guard: None,
+        }));
     }
     if cur.kind == FileKind::Missing && !present {
-        return Ok(super::outcome(false, None));
+        return Ok(None);
     }
-    let old = String::from_utf8(content_of(host, path, &cur, &who)?)
-        .map_err(|_| format!("{}: line: {path} is not a text file", host.name()))?;
+    let old = String::from_utf8(content_of(look, path, &cur, who)?)
+        .map_err(|_| OpError::refused(look.host_name(), "line", path, "it is not a text file"))?;
     let is_match = |l: &str| match &regex {
         Some(r) => r.is_match(l),
         None => l == wanted,
@@ -365,30 +358,44 @@ pub fn line(host: &Host, path: &str, wanted: &str, opts: Map) -> OpResult<Map> {
         new.push('\n');
     }
     if new == old {
-        return Ok(super::outcome(false, None));
+        return Ok(None);
     }
-    ensure_content(host, "line", path, new.into_bytes(), &Attrs::from(&opts)?, &who)
+    let write = Content {
+        path: path.into(),
+        content: new.into_bytes(),
+        attrs: a.attrs.clone(),
+        who: a.who.clone(),
+    };
+    content(look, "line", &write)
 }
 
 /// `h.dir(path, #{ mode, owner, group })`: a directory (and its parents).
-pub fn dir(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("dir", opts)?;
-    let who = become_of(&opts)?;
-    let attrs = Attrs::from(&opts)?;
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dir {
+    pub path: String,
+    #[serde(default)]
+    pub attrs: Attrs,
+    #[serde(default)]
+    pub who: Become,
+}
+
+pub fn dir(look: &dyn Look, a: &Dir) -> OpResult<Option<Plan>> {
+    let (path, attrs, who) = (a.path.as_str(), &a.attrs, &a.who);
     must_be_absolute("dir", path)?;
-    let cur = host.file_fact(path, &who)?;
+    let cur = look.file(path, who)?;
     let q = quote(path);
     let (summary, script) = match cur.kind {
         FileKind::Dir => {
             let (what, cmds) = attrs.fixes(&cur, path);
             if what.is_empty() {
-                return Ok(super::outcome(false, None));
+                return Ok(None);
             }
             (what.join(", "), cmds.join(" && "))
         }
         // A package about to be installed brings this directory (dry run).
-        FileKind::Missing if host.maybe_from_package(path) && attrs.mode.is_none() && attrs.owner.is_none() => {
-            return Ok(super::outcome(false, None));
+        FileKind::Missing if look.maybe_from_package(path) && attrs.mode.is_none() && attrs.owner.is_none() => {
+            return Ok(None);
         }
         FileKind::Missing => {
             let mut cmds = vec![format!("mkdir -p -- {q}")];
@@ -396,14 +403,13 @@ pub fn dir(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
             ("create".to_string(), cmds.join(" && "))
         }
         k => {
-            return Err(format!(
-                "{}: dir {path}: it exists as a {k:?}, not a directory",
-                host.name()
-            ));
+            let why = format!("it exists as a {k:?}, not a directory");
+            return Err(OpError::refused(look.host_name(), "dir", path, why));
         }
     };
     let after = attrs.applied(&cur, FileKind::Dir, 0o755);
-    let mut predicts = vec![(FactKey::File(path.into()), Fact::File(after))];
+    let mut plan =
+        Plan::script("dir", path, summary, who.clone(), script).predicts(FactKey::File(path.into()), Fact::File(after));
     // `mkdir -p` makes the parents too.
     let mut p = parent(path);
     while let Some(dir) = p.filter(|d| d != "/") {
@@ -412,51 +418,49 @@ pub fn dir(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
             mode: Some(0o755),
             ..FileFact::missing()
         };
-        if cur.kind == FileKind::Missing && host.file_fact_known(&dir).is_none_or(|f| f.kind == FileKind::Missing) {
-            predicts.push((FactKey::File(dir.clone()), Fact::File(ancestor)));
+        if cur.kind == FileKind::Missing && look.file_known(&dir).is_none_or(|f| f.kind == FileKind::Missing) {
+            plan = plan.predicts(FactKey::File(dir.clone()), Fact::File(ancestor));
         }
         p = parent(&dir);
     }
-    apply(
-        host,
-        Some(Plan {
-            op: "dir",
-            target: path.into(),
-            summary,
-            script,
-            stdin: None,
-            become_: who,
-            diff: None,
-            predicts,
-        }),
-    )
+    Ok(Some(plan))
 }
 
 /// `h.symlink(target, link)`: `link` points to `target`, switched atomically (a new link
 /// renamed over the old one), so readers never see it missing.
-pub fn symlink(host: &Host, target: &str, link: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("symlink", opts)?;
-    let who = become_of(&opts)?;
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Symlink {
+    pub target: String,
+    pub link: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub who: Become,
+}
+
+pub fn symlink(look: &dyn Look, a: &Symlink) -> OpResult<Option<Plan>> {
+    let (target, link, who) = (a.target.as_str(), a.link.as_str(), &a.who);
     must_be_absolute("symlink", link)?;
-    let cur = host.file_fact(link, &who)?;
+    let cur = look.file(link, who)?;
     let summary = match cur.kind {
-        FileKind::Link if cur.link_target.as_deref() == Some(target) => return Ok(super::outcome(false, None)),
+        FileKind::Link if cur.link_target.as_deref() == Some(target) => return Ok(None),
         FileKind::Link => format!("{} → {target}", cur.link_target.clone().unwrap_or_default()),
         FileKind::Missing => format!("create → {target}"),
         k => {
-            return Err(format!(
-                "{}: symlink {link}: it is a {k:?}; refusing to replace it with a link",
-                host.name()
-            ));
+            let why = format!("it is a {k:?}; refusing to replace it with a link");
+            return Err(OpError::refused(look.host_name(), "symlink", link, why));
         }
     };
-    let tmp = format!("{}.runbook-{}", link.trim_end_matches('/'), std::process::id());
+    let tmp = format!("{}.runbook-new", link.trim_end_matches('/'));
     let mut cmds = vec![format!("ln -sfn -- {} {}", quote(target), quote(&tmp))];
-    if let Some(o) = opts.string("owner")? {
-        cmds.push(format!("chown -h {} -- {}", quote(&o), quote(&tmp)));
+    if let Some(o) = &a.owner {
+        cmds.push(format!("chown -h {} -- {}", quote(o), quote(&tmp)));
     }
-    if let Some(g) = opts.string("group")? {
-        cmds.push(format!("chgrp -h {} -- {}", quote(&g), quote(&tmp)));
+    if let Some(g) = &a.group {
+        cmds.push(format!("chgrp -h {} -- {}", quote(g), quote(&tmp)));
     }
     cmds.push(format!("mv -Tf -- {} {}", quote(&tmp), quote(link)));
     let after = FileFact {
@@ -464,52 +468,43 @@ pub fn symlink(host: &Host, target: &str, link: &str, opts: Map) -> OpResult<Map
         link_target: Some(target.into()),
         ..FileFact::missing()
     };
-    apply(
-        host,
-        Some(Plan {
-            op: "symlink",
-            target: link.into(),
-            summary,
-            script: cmds.join(" && "),
-            stdin: None,
-            become_: who,
-            diff: None,
-            predicts: vec![(FactKey::File(link.into()), Fact::File(after))],
-        }),
-    )
+    Ok(Some(
+        Plan::script("symlink", link, summary, who.clone(), cmds.join(" && "))
+            .predicts(FactKey::File(link.into()), Fact::File(after)),
+    ))
 }
 
 /// `h.absent(path)`: no file, link or directory (recursively) at `path`.
-pub fn absent(host: &Host, path: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("absent", opts)?;
-    let who = become_of(&opts)?;
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Absent {
+    pub path: String,
+    #[serde(default)]
+    pub who: Become,
+}
+
+pub fn absent(look: &dyn Look, a: &Absent) -> OpResult<Option<Plan>> {
+    let (path, who) = (a.path.as_str(), &a.who);
     must_be_absolute("absent", path)?;
     if path.trim_end_matches('/').is_empty() {
-        return Err("absent: refusing to remove /".into());
+        return Err(OpError::invalid("absent", "refusing to remove /"));
     }
-    let cur = host.file_fact(path, &who)?;
-    let from_package = cur.kind == FileKind::Missing && host.maybe_from_package(path);
+    let cur = look.file(path, who)?;
+    let from_package = cur.kind == FileKind::Missing && look.maybe_from_package(path);
     if cur.kind == FileKind::Missing && !from_package {
-        return Ok(super::outcome(false, None));
+        return Ok(None);
     }
-    let kind = if from_package {
-        "what the packages being installed bring".to_string()
-    } else {
-        format!("{:?}", cur.kind).to_lowercase()
+    let kind = match from_package {
+        true => "what the packages being installed bring".to_string(),
+        false => format!("{:?}", cur.kind).to_lowercase(),
     };
-    let r = apply(
-        host,
-        Some(Plan {
-            op: "absent",
-            target: path.into(),
-            summary: format!("remove {kind}"),
-            script: format!("rm -rf -- {}", quote(path)),
-            stdin: None,
-            become_: who,
-            diff: None,
-            predicts: vec![],
-        }),
-    )?;
-    host.predict_removed_under(path);
-    Ok(r)
+    let mut plan = Plan::script(
+        "absent",
+        path,
+        format!("remove {kind}"),
+        who.clone(),
+        format!("rm -rf -- {}", quote(path)),
+    );
+    plan.effects.push(Effect::RemovedUnder(path.into()));
+    Ok(Some(plan))
 }

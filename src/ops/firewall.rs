@@ -6,61 +6,56 @@
 
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Map};
+use serde::Deserialize;
 
-use super::{OpResult, Plan, apply, options};
-use crate::connection::ExecRequest;
-use crate::facts::{Fact, FactKey, UfwFact};
-use crate::host::Host;
-use crate::inventory::ConnectionKind;
-use crate::playbook::convert::Opts;
-use crate::shell::{join, quote};
-
-use super::command::become_of;
+use super::error::{OpError, OpResult};
+use super::plan::{Guard, Plan};
+use crate::facts::{Fact, FactKey, Look, UfwFact};
+use crate::pending::PENDING_TEXT;
+use crate::shell::{Become, join, quote};
 
 /// One rule, as the words after `ufw`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rule {
+    #[serde(default = "allow")]
     pub action: String,
+    #[serde(default)]
     pub port: Option<String>,
+    #[serde(default)]
     pub proto: Option<String>,
+    #[serde(default)]
     pub from: Option<String>,
 }
 
+fn allow() -> String {
+    "allow".into()
+}
+
 impl Rule {
-    fn parse(d: &Dynamic) -> OpResult<Rule> {
-        let map = d
-            .read_lock::<Map>()
-            .ok_or("ufw: each rule must be a map like #{ port: 22, proto: \"tcp\" }")?
-            .clone();
-        let o = Opts::new("ufw rule", map, &["port", "proto", "from", "action"])?;
-        let port = o.raw("port").map(|p| port_of(&p)).transpose()?;
-        let rule = Rule {
-            action: o.string("action")?.unwrap_or_else(|| "allow".into()),
-            port,
-            proto: o.string("proto")?,
-            from: o.string("from")?.filter(|f| f != "any"),
-        };
+    /// A rule runbook can write and read back: a known action, plain words, and a port or
+    /// a source.
+    pub fn check(&self) -> OpResult<()> {
         let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "./:-_".contains(c));
-        if !["allow", "deny", "reject", "limit"].contains(&rule.action.as_str()) {
-            return Err(format!(
-                "ufw: action must be allow, deny, reject or limit, not {:?}",
-                rule.action
+        if !["allow", "deny", "reject", "limit"].contains(&self.action.as_str()) {
+            return Err(OpError::invalid(
+                "ufw",
+                format!("action must be allow, deny, reject or limit, not {:?}", self.action),
             ));
         }
-        for v in [&rule.port, &rule.proto, &rule.from].into_iter().flatten() {
+        for v in [&self.port, &self.proto, &self.from].into_iter().flatten() {
             // A dry run's address of a droplet it would create: only ever planned (see `ufw`).
-            if v == crate::playbook::cloud_api::PENDING_TEXT {
+            if v == PENDING_TEXT {
                 continue;
             }
             if !word(v) {
-                return Err(format!("ufw: invalid value {v:?} in a rule"));
+                return Err(OpError::invalid("ufw", format!("invalid value {v:?} in a rule")));
             }
         }
-        if rule.port.is_none() && rule.from.is_none() {
-            return Err("ufw: a rule needs a `port` or a `from`".into());
+        if self.port.is_none() && self.from.is_none() {
+            return Err(OpError::invalid("ufw", "a rule needs a `port` or a `from`"));
         }
-        Ok(rule)
+        Ok(())
     }
 
     /// The words of the rule, exactly as `ufw show added` prints them.
@@ -127,48 +122,97 @@ impl Rule {
     }
 }
 
-pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
-    let opts = options("ufw", opts)?;
-    let who = become_of(&opts)?;
-    let policy = |key: &str| -> OpResult<Option<String>> {
-        match opts.string(key)? {
-            Some(p) if ["allow", "deny", "reject"].contains(&p.as_str()) => Ok(Some(p)),
-            Some(p) => Err(format!("ufw: `{key}` must be allow, deny or reject, not {p:?}")),
-            None => Ok(None),
+/// `h.ufw(#{ incoming, outgoing, rules, enabled, exact, confirm })`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ufw {
+    #[serde(default)]
+    pub incoming: Option<Policy>,
+    #[serde(default)]
+    pub outgoing: Option<Policy>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Delete the rules the host has that `rules` does not list.
+    #[serde(default)]
+    pub exact: bool,
+    /// How long a change to an enabled firewall stands unless a new SSH login confirms it;
+    /// zero turns the guard off.
+    #[serde(default = "confirm_default", deserialize_with = "super::args::duration_text")]
+    pub confirm: Duration,
+    /// The port runbook reaches the host's SSH on: a rule must let it in.
+    #[serde(default = "ssh_port")]
+    pub ssh_port: u16,
+    /// Reached over SSH (not the controller itself): a change can lock runbook out.
+    #[serde(default)]
+    pub over_ssh: bool,
+    #[serde(default)]
+    pub who: Become,
+}
+
+fn confirm_default() -> Duration {
+    CONFIRM_DEFAULT
+}
+
+fn ssh_port() -> u16 {
+    22
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    Allow,
+    Deny,
+    Reject,
+}
+
+impl Policy {
+    pub fn parse(key: &str, p: &str) -> OpResult<Policy> {
+        match p {
+            "allow" => Ok(Policy::Allow),
+            "deny" => Ok(Policy::Deny),
+            "reject" => Ok(Policy::Reject),
+            _ => Err(OpError::invalid(
+                "ufw",
+                format!("`{key}` must be allow, deny or reject, not {p:?}"),
+            )),
         }
-    };
-    let (incoming, outgoing) = (policy("incoming")?, policy("outgoing")?);
-    let rules: Vec<Rule> = match opts.raw("rules") {
-        None => vec![],
-        Some(r) => r
-            .read_lock::<Array>()
-            .ok_or("ufw: `rules` must be an array")?
-            .iter()
-            .map(Rule::parse)
-            .collect::<Result<_, _>>()?,
-    };
-    let enabled = opts.opt_bool("enabled")?;
-    let exact = opts.bool("exact", false)?;
-    let confirm = opts.duration("confirm")?.unwrap_or(CONFIRM_DEFAULT);
-    if !host.dry_run()
-        && rules
-            .iter()
-            .any(|r| r.from.as_deref() == Some(crate::playbook::cloud_api::PENDING_TEXT))
-    {
-        return Err("ufw: a rule's address is not known yet".into());
     }
 
-    let facts = host.facts(&[FactKey::Ufw, FactKey::Package("ufw".into())], &who)?;
+    fn word(self) -> &'static str {
+        match self {
+            Policy::Allow => "allow",
+            Policy::Deny => "deny",
+            Policy::Reject => "reject",
+        }
+    }
+}
+
+pub fn ufw(look: &dyn Look, a: &Ufw) -> OpResult<Option<Plan>> {
+    let who = &a.who;
+    for r in &a.rules {
+        r.check()?;
+    }
+    let rules = &a.rules;
+    let (incoming, outgoing) = (
+        a.incoming.map(|p| p.word().to_string()),
+        a.outgoing.map(|p| p.word().to_string()),
+    );
+    let (enabled, exact) = (a.enabled, a.exact);
+    if !look.dry_run() && rules.iter().any(|r| r.from.as_deref() == Some(PENDING_TEXT)) {
+        return Err(OpError::invalid("ufw", "a rule's address is not known yet"));
+    }
+
+    let facts = look.facts(&[FactKey::Ufw, FactKey::Package("ufw".into())], who)?;
     let (Fact::Ufw(mut cur), Fact::Package(pkg)) = (facts[0].clone(), &facts[1]) else {
         unreachable!()
     };
     if !cur.installed {
         // In a dry run, ufw may be about to be installed by an earlier operation.
-        if !(host.dry_run() && pkg.installed) {
-            return Err(format!(
-                "{}: ufw is not installed (install it first: h.apt([\"ufw\"]))",
-                host.name()
-            ));
+        if !(look.dry_run() && pkg.installed) {
+            let why = "ufw is not installed (install it first: h.apt([\"ufw\"]))";
+            return Err(OpError::refused(look.host_name(), "ufw", "firewall", why));
         }
         cur = UfwFact {
             installed: true,
@@ -191,7 +235,7 @@ pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
             *have = w.clone();
         }
     }
-    for r in &rules {
+    for r in rules {
         if !after.rules.contains(&r.text()) {
             what.push(format!("add `{}`", r.text()));
             let mut argv = vec!["ufw".to_string()];
@@ -212,17 +256,17 @@ pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
     }
     let will_be_enabled = enabled.unwrap_or(cur.enabled);
     if will_be_enabled {
-        let port = host.state.spec.port.unwrap_or(22).to_string();
+        let port = a.ssh_port.to_string();
         let ssh_ok = after
             .rules
             .iter()
             .filter_map(|r| Rule::from_text(r))
             .any(|r| r.admits_ssh(&port));
         if !ssh_ok {
-            return Err(format!(
-                "{}: ufw: refusing to enable the firewall: no rule lets SSH (port {port}) in, and runbook would lock itself out; add #{{ port: {port}, proto: \"tcp\" }}",
-                host.name()
-            ));
+            let why = format!(
+                "refusing to enable the firewall: no rule lets SSH (port {port}) in, and runbook would lock itself out; add #{{ port: {port}, proto: \"tcp\" }}"
+            );
+            return Err(OpError::refused(look.host_name(), "ufw", "firewall", why));
         }
     }
     if enabled == Some(true) && !cur.enabled {
@@ -234,29 +278,20 @@ pub fn ufw(host: &Host, opts: Map) -> OpResult<Map> {
     }
     after.enabled = will_be_enabled;
     if cmds.is_empty() {
-        return Ok(super::outcome(false, None));
+        return Ok(None);
     }
-    let plan = Plan {
-        op: "ufw",
-        target: "firewall".into(),
-        summary: what.join(", "),
-        script: cmds.join(" && "),
-        stdin: None,
-        become_: who,
-        diff: None,
-        predicts: vec![(FactKey::Ufw, Fact::Ufw(after))],
-    };
+    let mut plan = Plan::script("ufw", "firewall", what.join(", "), who.clone(), cmds.join(" && "))
+        .predicts(FactKey::Ufw, Fact::Ufw(after));
     // Only an enabled firewall can lock SSH out; a dry run and the controller cannot.
-    let guarded = will_be_enabled && !host.dry_run() && host.state.spec.connection == ConnectionKind::Ssh;
-    match guarded && !confirm.is_zero() {
-        true => apply_confirmed(host, plan, confirm),
-        false => apply(host, Some(plan)),
+    if will_be_enabled && a.over_ssh && !a.confirm.is_zero() {
+        plan.guard = Some(guard(a.confirm));
     }
+    Ok(Some(plan))
 }
 
 /// How long a firewall change may stand before the host undoes it, unless a new SSH
 /// connection proves it leaves runbook (and so the operator) a way in.
-const CONFIRM_DEFAULT: Duration = Duration::from_secs(60);
+pub const CONFIRM_DEFAULT: Duration = Duration::from_secs(60);
 
 /// Commit-confirmed, as network operating systems call it: before the change the host saves
 /// its firewall and schedules its own restore (a transient systemd timer, else a detached
@@ -264,7 +299,7 @@ const CONFIRM_DEFAULT: Duration = Duration::from_secs(60);
 /// cancelled. If not, the change is undone at once over the connection that is still open
 /// (ufw keeps established connections), or by the host's timer, and the step fails saying
 /// the change locked SSH out and was reverted.
-fn apply_confirmed(host: &Host, mut plan: Plan, confirm: Duration) -> OpResult<Map> {
+fn guard(confirm: Duration) -> Guard {
     let id = format!("runbook-revert-{:08x}", fastrand::u32(..));
     let backup = format!("/var/lib/runbook/{id}.tar");
     let restore = format!(
@@ -284,147 +319,17 @@ fn apply_confirmed(host: &Host, mut plan: Plan, confirm: Duration) -> OpResult<M
         "systemctl stop {id}.timer 2>/dev/null; systemctl reset-failed {id}.service 2>/dev/null; \
          if [ -f /var/lib/runbook/{id}.pid ]; then kill $(cat /var/lib/runbook/{id}.pid) 2>/dev/null; rm -f /var/lib/runbook/{id}.pid; fi; true"
     );
-    let become_ = plan.become_.clone();
-    let run_as_root = |script: String| -> Result<crate::connection::ExecOutput, String> {
-        let req = ExecRequest {
-            script,
-            become_: become_.clone(),
-            timeout: Some(Duration::from_secs(60)),
-            ..Default::default()
-        };
-        host.exec(&req).map_err(|e| host.exec_error(&e, &req))
-    };
-    // The restore is in place before the change, in the same round trip.
-    plan.script = format!("{schedule} && {{ {}; }}", plan.script);
-    let applied = apply(host, Some(plan));
-    if let Err(e) = applied {
-        // The change failed half-way: put the firewall back as it was, now.
-        let _ = run_as_root(format!("{cancel}; {restore}"));
-        return Err(e);
+    Guard {
+        confirm,
+        schedule,
+        cancel: format!("{cancel}; rm -f {backup}"),
+        revert: format!("{cancel}; {restore}"),
     }
-    match new_login(host) {
-        Ok(()) => {
-            run_as_root(format!("{cancel}; rm -f {backup}"))?;
-            applied
-        }
-        Err(why) => {
-            let how = match run_as_root(format!("{cancel}; {restore}")) {
-                Ok(out) if out.code == 0 => "at once, over the connection still open".to_string(),
-                _ => {
-                    // The open connection is gone too: the host's own timer restores it.
-                    std::thread::sleep(confirm + Duration::from_secs(5));
-                    format!("by the host's timer after {}", humantime::format_duration(confirm))
-                }
-            };
-            host.state.facts.begin_step();
-            let back = (0..6).find_map(|_| match new_login(host) {
-                Ok(()) => Some(()),
-                Err(_) => {
-                    std::thread::sleep(Duration::from_secs(5));
-                    None
-                }
-            });
-            let after = match back {
-                Some(()) => "the firewall is as it was and SSH answers again",
-                None => "but a new SSH connection still fails: check the host's console",
-            };
-            Err(format!(
-                "{}: ufw: the change locked SSH out (a new connection failed: {why}); runbook reverted it {how}; {after}",
-                host.name()
-            ))
-        }
-    }
-}
-
-/// A new SSH login to the host (not the open connection, which established-state rules
-/// keep alive), running `true`.
-fn new_login(host: &Host) -> Result<(), String> {
-    host.fresh_login(&host.state.spec, "true", LOGIN_TIMEOUT).map(|_| ())
-}
-
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// A rule's port as ufw writes it: a number (`22`, or `"22"` from a `--var`), a range
-/// (`"6000:6007"`) or a service name (`"ssh"`); anything else is an error.
-fn port_of(v: &Dynamic) -> OpResult<String> {
-    let wrong = || {
-        format!(
-            "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not {}",
-            crate::playbook::convert::describe(v)
-        )
-    };
-    let number = |n: i64| {
-        u16::try_from(n)
-            .ok()
-            .filter(|p| *p > 0)
-            .map(|p| p.to_string())
-            .ok_or_else(|| format!("ufw rule: option `port` {n} is out of range (1-65535)"))
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if let Ok(n) = v.as_int() {
-        return number(n);
-    }
-    if !v.is_string() {
-        return Err(wrong());
-    }
-    let s = v.to_string();
-    if digits(&s) {
-        return number(s.parse().map_err(|_| wrong())?);
-    }
-    if let Some((a, b)) = s.split_once(':').filter(|(a, b)| digits(a) && digits(b)) {
-        let (a, b) = (
-            number(a.parse().map_err(|_| wrong())?)?,
-            number(b.parse().map_err(|_| wrong())?)?,
-        );
-        return Ok(format!("{a}:{b}"));
-    }
-    let service = s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if service { Ok(s) } else { Err(wrong()) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ports_are_numbers_numeric_text_ranges_or_service_names() {
-        let ok: &[(Dynamic, &str)] = &[
-            (Dynamic::from(22_i64), "22"),
-            (Dynamic::from("22"), "22"),
-            (Dynamic::from("022"), "22"),
-            (Dynamic::from("6000:6007"), "6000:6007"),
-            (Dynamic::from("ssh"), "ssh"),
-        ];
-        for (v, want) in ok {
-            assert_eq!(port_of(v).as_deref(), Ok(*want), "{v:?}");
-        }
-        let err: &[(Dynamic, &str)] = &[
-            (
-                Dynamic::from(0_i64),
-                "ufw rule: option `port` 0 is out of range (1-65535)",
-            ),
-            (
-                Dynamic::from("70000"),
-                "ufw rule: option `port` 70000 is out of range (1-65535)",
-            ),
-            (
-                Dynamic::from("22.5"),
-                "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not \"22.5\"",
-            ),
-            (
-                Dynamic::from(22.0_f64),
-                "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not 22.0",
-            ),
-            (
-                Dynamic::from(true),
-                "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not true",
-            ),
-        ];
-        for (v, want) in err {
-            assert_eq!(port_of(v).unwrap_err(), *want, "{v:?}");
-        }
-    }
 
     fn rule(port: Option<&str>, proto: Option<&str>, from: Option<&str>) -> Rule {
         Rule {

@@ -3,36 +3,49 @@
 //! installed and the cache is older than `cache_valid` (or was never fetched); refreshing
 //! it is not counted as a change (it changes no configuration).
 
-use rhai::Map;
+use std::time::Duration;
 
-use super::{OpResult, Plan, apply, options};
-use crate::connection::ExecRequest;
-use crate::facts::{Fact, FactKey, PackageFact, ServiceFact};
-use crate::host::Host;
-use crate::shell::{join, quote};
+use serde::Deserialize;
 
-use super::command::become_of;
+use super::error::OpResult;
+use super::files::Presence;
+use super::plan::{Effect, Plan};
+use crate::facts::{Fact, FactKey, Look, PackageFact, ServiceFact};
+use crate::shell::{Become, join, quote};
 
 /// apt waits this long for another apt/dpkg (e.g. unattended-upgrades) to let go of the lock.
 const LOCK_WAIT_SECS: u32 = 600;
 
-pub fn apt(host: &Host, packages: Vec<String>, opts: Map) -> OpResult<Map> {
-    let opts = options("apt", opts)?;
-    let who = become_of(&opts)?;
-    let present = match opts.string("state")?.as_deref() {
-        None | Some("present") => true,
-        Some("absent") => false,
-        Some(s) => return Err(format!("apt: state must be \"present\" or \"absent\", not {s:?}")),
-    };
-    let update = opts.bool("update", false)?;
-    let cache_valid = opts
-        .duration("cache_valid")?
-        .unwrap_or(std::time::Duration::from_secs(3600));
-    if packages.is_empty() {
-        return Ok(super::outcome(false, None));
+/// `h.apt(packages, #{ state, update, cache_valid })`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Apt {
+    /// Names, or `name=version` to pin a version.
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub state: Presence,
+    #[serde(default)]
+    pub update: bool,
+    /// How old the package lists may be before an install refreshes them.
+    #[serde(default = "an_hour", deserialize_with = "super::args::duration_text")]
+    pub cache_valid: Duration,
+    #[serde(default)]
+    pub who: Become,
+}
+
+fn an_hour() -> Duration {
+    Duration::from_secs(3600)
+}
+
+pub fn apt(look: &dyn Look, a: &Apt) -> OpResult<Option<Plan>> {
+    let who = &a.who;
+    let present = a.state == Presence::Present;
+    if a.packages.is_empty() {
+        return Ok(None);
     }
     // `name=version` pins a version; the fact is read by name.
-    let wanted: Vec<(String, Option<String>)> = packages
+    let wanted: Vec<(String, Option<String>)> = a
+        .packages
         .iter()
         .map(|p| match p.split_once('=') {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
@@ -40,14 +53,15 @@ pub fn apt(host: &Host, packages: Vec<String>, opts: Map) -> OpResult<Map> {
         })
         .collect();
     let keys: Vec<FactKey> = wanted.iter().map(|(n, _)| FactKey::Package(n.clone())).collect();
-    let facts = host.facts(&keys, &who)?;
+    let facts = look.facts(&keys, who)?;
     let mut todo = Vec::new();
     for ((name, version), fact) in wanted.iter().zip(&facts) {
-        let Fact::Package(f) = fact else { unreachable!() };
-        let needed = if present {
-            !f.installed || version.as_ref().is_some_and(|v| f.version.as_ref() != Some(v))
-        } else {
-            f.installed
+        let Fact::Package(f) = fact else {
+            unreachable!("package probes give package facts")
+        };
+        let needed = match present {
+            true => !f.installed || version.as_ref().is_some_and(|v| f.version.as_ref() != Some(v)),
+            false => f.installed,
         };
         if needed {
             todo.push(match version {
@@ -57,28 +71,37 @@ pub fn apt(host: &Host, packages: Vec<String>, opts: Map) -> OpResult<Map> {
         }
     }
     if todo.is_empty() {
-        return Ok(super::outcome(false, None));
+        return Ok(None);
     }
     let apt_get = format!(
         "apt-get -q -y -o DPkg::Lock::Timeout={LOCK_WAIT_SECS} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
     );
     let mut script = String::from("export DEBIAN_FRONTEND=noninteractive && ");
-    if present && (update || !cache_is_fresh(host, &who, cache_valid)?) {
+    if present && (a.update || !cache_is_fresh(look, who, a.cache_valid)?) {
         script.push_str(&format!("{apt_get} update && "));
     }
     let verb = if present { "install" } else { "remove" };
     script.push_str(&format!("{apt_get} {verb} -- {}", join(&todo)));
-    let mut predicts = Vec::new();
-    for p in &todo {
-        let name = p.split('=').next().unwrap_or(p).to_string();
+    let names: Vec<String> = todo
+        .iter()
+        .map(|p| p.split('=').next().unwrap_or(p).to_string())
+        .collect();
+    let mut plan = Plan::script(
+        "apt",
+        todo.join(" "),
+        format!("{verb} {}", todo.join(", ")),
+        who.clone(),
+        script,
+    );
+    for name in &names {
         let version = present.then(|| "(planned)".to_string());
-        predicts.push((
+        plan = plan.predicts(
             FactKey::Package(name.clone()),
             Fact::Package(PackageFact {
                 installed: present,
                 version,
             }),
-        ));
+        );
         // Debian starts and enables a package's service when it is installed; a unit named
         // like the package is predicted that way, so a dry run's service plans match.
         if present {
@@ -87,30 +110,13 @@ pub fn apt(host: &Host, packages: Vec<String>, opts: Map) -> OpResult<Map> {
                 active: true,
                 enabled: true,
             };
-            predicts.push((FactKey::Service(unit_of(&name).to_string()), Fact::Service(svc)));
+            plan = plan.predicts(FactKey::Service(unit_of(name).to_string()), Fact::Service(svc));
         }
     }
-    if present && host.dry_run() {
-        let names: Vec<String> = todo
-            .iter()
-            .map(|p| p.split('=').next().unwrap_or(p).to_string())
-            .collect();
-        host.note_packages_pending(&names);
+    if present {
+        plan.effects.push(Effect::PackagesPending(names));
     }
-    apply(
-        host,
-        Some(Plan {
-            op: "apt",
-
-            target: todo.join(" "),
-            summary: format!("{verb} {}", todo.join(", ")),
-            script,
-            stdin: None,
-            become_: who,
-            diff: None,
-            predicts,
-        }),
-    )
+    Ok(Some(plan))
 }
 
 /// The systemd unit Debian's package of that name ships, where it is named differently.
@@ -123,17 +129,11 @@ fn unit_of(package: &str) -> &str {
 }
 
 /// Whether package lists exist and were fetched less than `valid` ago (read-only probe).
-fn cache_is_fresh(host: &Host, who: &crate::shell::Become, valid: std::time::Duration) -> OpResult<bool> {
+fn cache_is_fresh(look: &dyn Look, who: &Become, valid: Duration) -> OpResult<bool> {
     let minutes = (valid.as_secs() / 60).max(1);
     let script = format!(
         "find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -{} 2>/dev/null | head -n 1",
         quote(&minutes.to_string())
     );
-    let req = ExecRequest {
-        script,
-        become_: who.clone(),
-        ..Default::default()
-    };
-    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
-    Ok(!out.stdout_text().trim().is_empty())
+    Ok(!look.query(&script, who)?.stdout_text().trim().is_empty())
 }

@@ -1,94 +1,105 @@
 //! `h.service(name, "started"|"stopped"|"restarted"|"reloaded", #{ enabled })`: systemd when
 //! it is the init system, else the `service` command and update-rc.d.
 
-use rhai::Map;
+use serde::Deserialize;
 
-use super::{OpResult, Plan, apply, options};
-use crate::facts::{Fact, FactKey, ServiceFact};
-use crate::host::Host;
-use crate::shell::quote;
+use super::error::{OpError, OpResult};
+use super::plan::Plan;
+use crate::facts::{Fact, FactKey, Look, ServiceFact};
+use crate::shell::{Become, quote};
 
-use super::command::become_of;
+/// `h.service(name, state, #{ enabled })`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    pub state: State,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub who: Become,
+}
 
-pub fn service(host: &Host, name: &str, state: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("service", opts)?;
-    let who = become_of(&opts)?;
-    let enabled = opts.opt_bool("enabled")?;
-    if !matches!(state, "started" | "stopped" | "restarted" | "reloaded") {
-        return Err(format!(
-            "service: state must be started, stopped, restarted or reloaded, not {state:?}"
-        ));
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Started,
+    Stopped,
+    Restarted,
+    Reloaded,
+}
+
+impl State {
+    pub fn parse(state: &str) -> OpResult<State> {
+        Ok(match state {
+            "started" => State::Started,
+            "stopped" => State::Stopped,
+            "restarted" => State::Restarted,
+            "reloaded" => State::Reloaded,
+            _ => {
+                return Err(OpError::invalid(
+                    "service",
+                    format!("state must be started, stopped, restarted or reloaded, not {state:?}"),
+                ));
+            }
+        })
     }
-    let facts = host.facts(&[FactKey::Service(name.into()), FactKey::Init], &who)?;
+}
+
+pub fn service(look: &dyn Look, a: &Service) -> OpResult<Option<Plan>> {
+    let (name, who) = (a.name.as_str(), &a.who);
+    let facts = look.facts(&[FactKey::Service(name.into()), FactKey::Init], who)?;
     let (Fact::Service(cur), Fact::Init(init)) = (&facts[0], &facts[1]) else {
-        unreachable!()
+        unreachable!("service and init probes")
     };
     if !cur.exists {
-        return Err(format!(
-            "{}: service {name}: no such unit on the host (is its package installed?)",
-            host.name()
-        ));
+        let why = "no such unit on the host (is its package installed?)";
+        return Err(OpError::refused(look.host_name(), "service", name, why));
     }
     let systemd = init == "systemd";
     let q = quote(name);
-    let ctl = |verb: &str| {
-        if systemd {
-            format!("systemctl {verb} -- {q}")
-        } else {
-            format!("service {q} {verb}")
-        }
+    let ctl = |verb: &str| match systemd {
+        true => format!("systemctl {verb} -- {q}"),
+        false => format!("service {q} {verb}"),
     };
     let (mut what, mut cmds) = (Vec::new(), Vec::new());
     let mut act = |verb: &str| {
         what.push(verb.to_string());
         cmds.push(ctl(verb));
     };
-    match state {
-        "started" if !cur.active => act("start"),
-        "stopped" if cur.active => act("stop"),
-        "restarted" => act("restart"),
-        "reloaded" if cur.active => act("reload"),
-        "reloaded" => act("start"),
+    match a.state {
+        State::Started if !cur.active => act("start"),
+        State::Stopped if cur.active => act("stop"),
+        State::Restarted => act("restart"),
+        State::Reloaded if cur.active => act("reload"),
+        State::Reloaded => act("start"),
         _ => {}
     }
-    match enabled {
+    let rc = |verb: &str| match systemd {
+        true => format!("systemctl {verb} -- {q}"),
+        false => format!("update-rc.d {q} {verb}"),
+    };
+    match a.enabled {
         Some(true) if !cur.enabled => {
             what.push("enable".into());
-            cmds.push(if systemd {
-                format!("systemctl enable -- {q}")
-            } else {
-                format!("update-rc.d {q} enable")
-            });
+            cmds.push(rc("enable"));
         }
         Some(false) if cur.enabled => {
             what.push("disable".into());
-            cmds.push(if systemd {
-                format!("systemctl disable -- {q}")
-            } else {
-                format!("update-rc.d {q} disable")
-            });
+            cmds.push(rc("disable"));
         }
         _ => {}
     }
     if cmds.is_empty() {
-        return Ok(super::outcome(false, None));
+        return Ok(None);
     }
     let after = ServiceFact {
         exists: true,
-        active: state != "stopped",
-        enabled: enabled.unwrap_or(cur.enabled),
+        active: a.state != State::Stopped,
+        enabled: a.enabled.unwrap_or(cur.enabled),
     };
-    apply(
-        host,
-        Some(Plan {
-            op: "service",
-            target: name.into(),
-            summary: what.join(", "),
-            script: cmds.join(" && "),
-            stdin: None,
-            become_: who,
-            diff: None,
-            predicts: vec![(FactKey::Service(name.into()), Fact::Service(after))],
-        }),
-    )
+    Ok(Some(
+        Plan::script("service", name, what.join(", "), who.clone(), cmds.join(" && "))
+            .predicts(FactKey::Service(name.into()), Fact::Service(after)),
+    ))
 }

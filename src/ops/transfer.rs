@@ -8,29 +8,41 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use rhai::{Dynamic, Map};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::connection::{ExecRequest, UploadSource};
-use crate::facts::{Fact, FactKey, FileFact, FileKind};
-use crate::host::Host;
-use crate::playbook::convert::Opts;
+use super::error::{OpError, OpResult};
+use super::plan::{Action, Effect, Plan};
+use crate::facts::{Fact, FactKey, FileFact, FileKind, Look};
 use crate::shell::{Become, quote};
 
-use super::OpResult;
-use super::command::become_of;
+/// `h.upload(local, remote, #{ mode, owner, group })`, the local file already hashed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    pub local: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+    pub remote: String,
+    #[serde(default, deserialize_with = "super::args::mode_text")]
+    pub mode: Option<u32>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub who: Become,
+}
 
-pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult<Map> {
-    let path = local_path(local)?;
-    let opts = Opts::declared("upload", "h.upload", opts)?;
-    let who = become_of(&opts)?;
-    let mode = opts.mode("mode")?;
-    let owner = opts.string("owner")?;
-    let group = opts.string("group")?;
+pub fn upload(look: &dyn Look, a: &Upload) -> OpResult<Option<Plan>> {
+    let (remote, who, sha) = (a.remote.as_str(), &a.who, a.sha256.as_str());
+    let (mode, owner, group) = (a.mode, &a.owner, &a.group);
     if remote.is_empty() || remote.ends_with('/') {
-        return Err(format!("upload: the remote path {remote:?} must name a file"));
+        return Err(OpError::invalid(
+            "upload",
+            format!("the remote path {remote:?} must name a file"),
+        ));
     }
-    let sha = local_sha256(&path)?;
 
     // Look: what the host has now, and its directory, in one round trip.
     let dir = Path::new(remote)
@@ -38,29 +50,27 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
         .map(|d| d.to_string_lossy().into_owned())
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "/".into());
-    let facts = host.facts(&[FactKey::File(remote.into()), FactKey::File(dir.clone())], &who)?;
+    let facts = look.facts(&[FactKey::File(remote.into()), FactKey::File(dir.clone())], who)?;
     let (Fact::File(cur), Fact::File(parent)) = (facts[0].clone(), &facts[1]) else {
         unreachable!("file probes give file facts")
     };
-    if cur.kind == FileKind::Missing && parent.kind == FileKind::Missing && !host.maybe_from_package(&dir) {
-        return Err(format!(
-            "{}: upload {remote}: the directory {dir} does not exist; make it first: h.dir({dir:?})",
-            host.name()
+    let refused = |why: String| Err(OpError::refused(look.host_name(), "upload", remote, why));
+    if cur.kind == FileKind::Missing && parent.kind == FileKind::Missing && !look.maybe_from_package(&dir) {
+        return refused(format!(
+            "the directory {dir} does not exist; make it first: h.dir({dir:?})"
         ));
     }
     match cur.kind {
         FileKind::File | FileKind::Missing => {}
-        k => {
-            return Err(format!(
-                "{}: upload {remote}: it is a {k:?}, not a file; refusing to replace it",
-                host.name()
-            ));
-        }
+        k => return refused(format!("it is a {k:?}, not a file; refusing to replace it")),
     }
-    let content_ok = cur.sha256.as_deref() == Some(sha.as_str());
-    let owner_ok = owner.is_none() || owner == cur.owner;
-    let group_ok = group.is_none() || group == cur.group;
+    let content_ok = cur.sha256.as_deref() == Some(sha);
+    let owner_ok = owner.is_none() || *owner == cur.owner;
+    let group_ok = group.is_none() || *group == cur.group;
     let mode_ok = mode.is_none() || mode == cur.mode;
+    if content_ok && owner_ok && group_ok && mode_ok {
+        return Ok(None);
+    }
     // A new file gets 0644 unless told otherwise (the staged copy is 0600 while in flight).
     let final_mode = mode.or(if content_ok { None } else { Some(0o644) });
     let after = FileFact {
@@ -68,37 +78,22 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
         owner: owner.clone().or(cur.owner.clone()),
         group: group.clone().or(cur.group.clone()),
         mode: final_mode.or(cur.mode),
-        size: std::fs::metadata(&path).ok().map(|m| m.len()),
-        sha256: Some(sha.clone()),
+        size: Some(a.size),
+        sha256: Some(sha.to_string()),
         ..FileFact::missing()
     };
-    let mut result = Map::new();
-    result.insert("sha256".into(), sha.clone().into());
-    result.insert("path".into(), remote.into());
-    if content_ok && owner_ok && group_ok && mode_ok {
-        result.insert("changed".into(), false.into());
-        return Ok(result);
-    }
-    result.insert("changed".into(), true.into());
-    let summary = if content_ok {
-        "owner/mode".to_string()
-    } else {
-        format!("{} (sha256 {})", path.display(), &sha[..12])
+    let summary = match content_ok {
+        true => "owner/mode".to_string(),
+        false => format!("{} (sha256 {})", a.local.display(), &sha[..12.min(sha.len())]),
     };
-    if host.dry_run() {
-        super::report(host, "upload", remote, &summary, None, None);
-        host.predict(FactKey::File(remote.to_string()), Fact::File(after));
-        return Ok(result);
-    }
 
-    // Act: new bytes go to a temporary name first (beside the target when we write as
+    // New bytes go to a temporary name first (beside the target when we write as
     // ourselves, so the rename is atomic; in /tmp when another user finishes the job).
-    let target = quote(remote);
-    let mut finish = Vec::new();
+    let mut actions = Vec::new();
     let staged = if content_ok {
         remote.to_string()
     } else {
-        let name = format!(".runbook-upload-{}-{}", std::process::id(), &sha[..16]);
+        let name = format!(".runbook-upload-{}", &sha[..16.min(sha.len())]);
         let tmp = match who {
             Become::Me => match remote.rsplit_once('/') {
                 Some((dir, _)) if !dir.is_empty() => format!("{dir}/{name}"),
@@ -107,74 +102,50 @@ pub fn upload(host: &Host, local: &Dynamic, remote: &str, opts: Map) -> OpResult
             },
             _ => format!("/tmp/{name}"),
         };
-        let conn = host.connection().map_err(|e| format!("{}: upload: {e}", host.name()))?;
-        host.run
-            .rt
-            .block_on(conn.upload(&UploadSource::File(path.clone()), &tmp, Some(0o600)))
-            .map_err(|e| format!("{}: upload of {} failed: {e}", host.name(), path.display()))?;
+        actions.push(Action::Upload {
+            local: a.local.clone(),
+            remote: tmp.clone(),
+            mode: 0o600,
+        });
         tmp
     };
     let s = quote(&staged);
-    if let Some(o) = &owner {
+    let mut finish = Vec::new();
+    if let Some(o) = owner {
         finish.push(format!("chown {} -- {s}", quote(o)));
     }
-    if let Some(g) = &group {
+    if let Some(g) = group {
         finish.push(format!("chgrp {} -- {s}", quote(g)));
     }
     if let Some(m) = final_mode {
         finish.push(format!("chmod {m:o} -- {s}"));
     }
-    if staged != remote {
-        finish.push(format!("mv -f -- {s} {target}"));
-    }
-    let req = ExecRequest {
-        script: finish.join(" && "),
-        become_: who,
-        ..Default::default()
+    let script = match staged == remote {
+        true => finish.join(" && "),
+        false => {
+            // The staged copy is checked before it replaces the target, and never left behind.
+            finish.insert(0, format!("[ \"$(sha256sum < {s} | cut -c1-64)\" = {} ]", quote(sha)));
+            finish.push(format!("mv -f -- {s} {}", quote(remote)));
+            format!("{{ {}; }} || {{ rm -f -- {s}; exit 1; }}", finish.join(" && "))
+        }
     };
-    let out = host.exec(&req).map_err(|e| host.exec_error(&e, &req))?;
-    if out.code != 0 {
-        let _ = host.exec(&ExecRequest::new(format!("rm -f -- {s}")));
-        return Err(super::command::failure(
-            host.name(),
-            &req.script,
-            out.code,
-            &out.stderr_text(),
-            &out.stdout_text(),
-        ));
-    }
-    super::report(host, "upload", remote, &summary, None, None);
-    host.predict(FactKey::File(remote.to_string()), Fact::File(after));
-
-    Ok(result)
-}
-
-/// A path string, or a map with `path` (what `local::pack` returns). Relative paths are
-/// relative to the directory runbook runs in.
-fn local_path(local: &Dynamic) -> OpResult<PathBuf> {
-    let p = if local.is_string() {
-        local.to_string()
-    } else if let Some(m) = local.read_lock::<Map>() {
-        m.get("path")
-            .map(|p| p.to_string())
-            .ok_or("upload: the map has no `path`")?
-    } else {
-        return Err(format!(
-            "upload: the local file must be a path or a packed tarball, not {}",
-            local.type_name()
-        ));
-    };
-    let path = PathBuf::from(&p);
-    if !path.is_file() {
-        return Err(format!("upload: local file {p} does not exist"));
-    }
-    Ok(path)
+    actions.push(Action::Script { script, stdin: None });
+    Ok(Some(Plan {
+        op: "upload",
+        target: remote.into(),
+        summary,
+        become_: who.clone(),
+        actions,
+        diff: None,
+        effects: vec![Effect::Predict(FactKey::File(remote.into()), Fact::File(after))],
+        guard: None,
+    }))
 }
 
 /// The sha256 of a local file, computed once per run for every host that gets it (a 50 MB
 /// tarball to 5 hosts is hashed once, not 5 times). Keyed by size and mtime too, so a file
 /// rewritten during the run is hashed again.
-fn local_sha256(path: &Path) -> OpResult<String> {
+pub fn local_sha256(path: &Path) -> Result<String, String> {
     type Key = (PathBuf, u64, Option<SystemTime>);
     type Slot = Arc<Mutex<Option<String>>>;
     static CACHE: Mutex<Option<HashMap<Key, Slot>>> = Mutex::new(None);
@@ -199,7 +170,7 @@ fn local_sha256(path: &Path) -> OpResult<String> {
     Ok(sha.clone().expect("just set"))
 }
 
-pub fn sha256_file(path: &std::path::Path) -> OpResult<String> {
+pub fn sha256_file(path: &std::path::Path) -> Result<String, String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut h = Sha256::new();

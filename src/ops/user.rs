@@ -1,30 +1,50 @@
 //! `h.user(name, #{ home, shell, groups, append, system, uid, create_home })`: a local user.
 //! `groups` is the exact set of supplementary groups unless `append: true`.
 
-use rhai::Map;
+use serde::Deserialize;
 
-use super::{OpResult, Plan, apply, options};
-use crate::facts::{Fact, FactKey, UserFact};
-use crate::host::Host;
-use crate::shell::join;
+use super::error::{OpError, OpResult};
+use super::plan::Plan;
+use crate::facts::{Fact, FactKey, Look, UserFact};
+use crate::shell::{Become, join};
 
-use super::command::become_of;
+/// `h.user(name, #{ home, shell, groups, append, system, uid, create_home })`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub home: Option<String>,
+    pub shell: Option<String>,
+    /// Supplementary groups; `None` leaves them as they are.
+    pub groups: Option<Vec<String>>,
+    /// Add `groups` to the ones the user has instead of making them the whole list.
+    pub append: bool,
+    pub system: bool,
+    pub uid: Option<i64>,
+    /// Default: a home for a normal user, none for a system user.
+    pub create_home: Option<bool>,
+    pub who: Become,
+}
 
-pub fn user(host: &Host, name: &str, opts: Map) -> OpResult<Map> {
-    let opts = options("user", opts)?;
-    let who = become_of(&opts)?;
-    let home = opts.string("home")?;
-    let shell = opts.string("shell")?;
-    let groups = opts.raw("groups").map(|_| opts.string_list("groups")).transpose()?;
-    let append = opts.bool("append", false)?;
-    let system = opts.bool("system", false)?;
-    let uid = opts.int("uid")?;
-    let create_home = opts.bool("create_home", !system)?;
+pub fn user(look: &dyn Look, a: &User) -> OpResult<Option<Plan>> {
+    let (name, who) = (a.name.as_str(), &a.who);
+    let (home, shell, groups, append, system, uid) = (
+        a.home.clone(),
+        a.shell.clone(),
+        a.groups.clone(),
+        a.append,
+        a.system,
+        a.uid,
+    );
+    let create_home = a.create_home.unwrap_or(!system);
     if name.is_empty() || name.starts_with('-') {
-        return Err(format!("user: invalid user name {name:?}"));
+        return Err(OpError::invalid("user", format!("invalid user name {name:?}")));
     }
-    let Fact::User(cur) = host.fact(FactKey::User(name.into()), &who)? else {
-        unreachable!()
+    if let Some(u) = uid.filter(|u| u32::try_from(*u).is_err()) {
+        return Err(OpError::invalid("user", format!("uid {u} is out of range")));
+    }
+    let Fact::User(cur) = look.fact(FactKey::User(name.into()), who)? else {
+        unreachable!("a user probe gives a user fact")
     };
     let (summary, script, after) = if !cur.exists {
         let mut argv: Vec<String> = vec!["useradd".into()];
@@ -94,7 +114,7 @@ pub fn user(host: &Host, name: &str, opts: Map) -> OpResult<Map> {
             }
         }
         if what.is_empty() {
-            return Ok(super::outcome(false, None));
+            return Ok(None);
         }
         argv.extend(["--".into(), name.into()]);
         let after = UserFact {
@@ -105,17 +125,8 @@ pub fn user(host: &Host, name: &str, opts: Map) -> OpResult<Map> {
         };
         (what.join(", "), join(&argv), after)
     };
-    apply(
-        host,
-        Some(Plan {
-            op: "user",
-            target: name.into(),
-            summary,
-            script,
-            stdin: None,
-            become_: who,
-            diff: None,
-            predicts: vec![(FactKey::User(name.into()), Fact::User(after))],
-        }),
-    )
+    Ok(Some(
+        Plan::script("user", name, summary, who.clone(), script)
+            .predicts(FactKey::User(name.into()), Fact::User(after)),
+    ))
 }

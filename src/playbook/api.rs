@@ -6,11 +6,10 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext};
 
 use super::convert::{self, to_dynamic};
-use crate::executor::{self, Targets};
 use crate::host::Host;
-use crate::ops;
-use crate::run::Run;
-use crate::step::StepOptions;
+use crate::play::Play;
+use crate::playbook::executor::{self, Targets};
+use crate::playbook::step::StepOptions;
 
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -21,7 +20,7 @@ pub fn fail<T>(ctx: &NativeCallContext, msg: impl Into<String>) -> RhaiResult<T>
 
 /// Runs a host operation: inside a step only (where it is journaled and counted), with
 /// the host to itself.
-fn on_host<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
+pub(super) fn on_host<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
     if !executor::inside_step() {
         return fail(
             ctx,
@@ -36,7 +35,7 @@ fn on_host<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, S
 }
 
 /// Runs an operation that only looks (`h.fact`, `h.read`): also outside steps.
-fn looking<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
+pub(super) fn looking<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
     op(ctx, h.state.exclusive(f))
 }
 
@@ -48,16 +47,16 @@ fn op<T>(ctx: &NativeCallContext, r: Result<T, String>) -> RhaiResult<T> {
 /// How long a step's closure may go on running script code after Ctrl-C.
 const STEP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub fn register(engine: &mut Engine, run: Arc<Run>) {
+pub fn register(engine: &mut Engine, run: Arc<Play>) {
     register_globals(engine, &run);
     register_host(engine);
     let cloud = super::cloud_api::register(engine, &run);
     super::wait_api::register(engine, &run, cloud);
     super::local::register(engine, &run);
     let r = run.clone();
-    engine.on_print(move |s| r.reporter.log(None, s));
+    engine.on_print(move |s| r.ctx.reporter.log(None, s));
     let r = run.clone();
-    engine.on_debug(move |s, _, pos| r.reporter.log(None, &format!("[debug {pos}] {s}")));
+    engine.on_debug(move |s, _, pos| r.ctx.reporter.log(None, &format!("[debug {pos}] {s}")));
     let r = run;
     // After Ctrl-C, script code stops at its next operation. Inside a step the closures
     // that are running get a second to finish (their running commands always do), so a
@@ -74,7 +73,7 @@ pub fn register(engine: &mut Engine, run: Arc<Run>) {
     });
 }
 
-fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
+fn register_globals(engine: &mut Engine, run: &Arc<Play>) {
     // step(name, closure) / step(name, targets, closure) / step(name, targets, opts, closure)
     let r = run.clone();
     engine.register_fn("step", move |ctx: NativeCallContext, name: &str, f: FnPtr| {
@@ -194,15 +193,15 @@ fn register_globals(engine: &mut Engine, run: &Arc<Run>) {
     );
 
     let r = run.clone();
-    engine.register_fn("log", move |msg: Dynamic| r.reporter.log(None, &msg.to_string()));
+    engine.register_fn("log", move |msg: Dynamic| r.ctx.reporter.log(None, &msg.to_string()));
     let r = run.clone();
     engine.register_fn("log", move |h: Host, msg: Dynamic| {
-        r.reporter.log(Some(h.name()), &msg.to_string())
+        r.ctx.reporter.log(Some(h.name()), &msg.to_string())
     });
 }
 
 /// A variable of the inventory or the command line; an error that says where to set it.
-fn global_var(run: &Run, ctx: &NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
+fn global_var(run: &Play, ctx: &NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
     match run.global_vars().get(name) {
         Some(v) => Ok(to_dynamic(v)),
         None => fail(
@@ -216,7 +215,7 @@ fn global_var(run: &Run, ctx: &NativeCallContext, name: &str) -> RhaiResult<Dyna
 }
 
 fn step(
-    run: &Arc<Run>,
+    run: &Arc<Play>,
     ctx: &NativeCallContext,
     name: &str,
     targets: Dynamic,
@@ -239,12 +238,12 @@ fn step(
     let pos = ctx.call_position();
     let position = format!("{source}:{}:{}", pos.line().unwrap_or(0), pos.position().unwrap_or(0));
     let id = run.step_id(name, position);
-    let fingerprint = crate::step::fingerprint(ctx, &run.sources, source, &id, pos, &f);
+    let fingerprint = crate::playbook::step::fingerprint(ctx, &run.sources, source, &id, pos, &f);
     executor::run_step(run, ctx, &id, &fingerprint, &opts, targets, &f)
 }
 
 /// A step's targets: an array of hosts, one host, or a pattern string.
-fn host_list(run: &Arc<Run>, targets: Dynamic) -> Result<Vec<Host>, String> {
+fn host_list(run: &Arc<Play>, targets: Dynamic) -> Result<Vec<Host>, String> {
     if targets.is_string() {
         let pattern = targets.to_string();
         return run
@@ -271,13 +270,13 @@ fn host_list(run: &Arc<Run>, targets: Dynamic) -> Result<Vec<Host>, String> {
 /// a dry run would create.
 fn address(h: &Host, ip: Option<String>) -> Dynamic {
     if h.state.spec.pending {
-        return Dynamic::from(super::cloud_api::Pending);
+        return Dynamic::from(crate::pending::Pending);
     }
     ip.unwrap_or_else(|| h.state.spec.address.clone()).into()
 }
 
 fn register_host(engine: &mut Engine) {
-    register_host_ops(engine);
+    super::host_ops::register(engine);
 
     engine
         .register_type_with_name::<Host>("Host")
@@ -335,124 +334,6 @@ fn register_host(engine: &mut Engine) {
             )
         },
     );
-
-    engine.register_fn(
-        "run",
-        |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic| -> RhaiResult<Map> {
-            on_host(&ctx, h, || ops::command::run(h, &cmd, Map::new()))
-        },
-    );
-    engine.register_fn(
-        "run",
-        |ctx: NativeCallContext, h: &mut Host, cmd: Dynamic, opts: Map| -> RhaiResult<Map> {
-            on_host(&ctx, h, || ops::command::run(h, &cmd, opts))
-        },
-    );
-    engine.register_fn(
-        "upload",
-        |ctx: NativeCallContext, h: &mut Host, local: Dynamic, remote: &str| -> RhaiResult<Map> {
-            on_host(&ctx, h, || ops::transfer::upload(h, &local, remote, Map::new()))
-        },
-    );
-    engine.register_fn(
-        "upload",
-        |ctx: NativeCallContext, h: &mut Host, local: Dynamic, remote: &str, opts: Map| -> RhaiResult<Map> {
-            on_host(&ctx, h, || ops::transfer::upload(h, &local, remote, opts))
-        },
-    );
-    engine.register_fn(
-        "unpack",
-        |ctx: NativeCallContext, h: &mut Host, archive: Dynamic, dest: &str| -> RhaiResult<Map> {
-            on_host(&ctx, h, || ops::archive::unpack(h, &archive, dest, Map::new()))
-        },
-    );
-    engine.register_fn(
-        "unpack",
-        |ctx: NativeCallContext, h: &mut Host, archive: Dynamic, dest: &str, opts: Map| -> RhaiResult<Map> {
-            on_host(&ctx, h, || ops::archive::unpack(h, &archive, dest, opts))
-        },
-    );
-}
-
-/// Registers `name` twice: with and without the trailing options map.
-macro_rules! with_opts {
-    ($engine:expr, $name:literal, |$h:ident $(, $arg:ident : $ty:ty)*| $call:expr) => {{
-        $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*| -> RhaiResult<Map> {
-            #[allow(unused_variables)]
-            let opts = Map::new();
-            on_host(&ctx, $h, || $call(opts))
-        });
-        $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*, opts: Map| -> RhaiResult<Map> {
-            on_host(&ctx, $h, || $call(opts))
-        });
-    }};
-}
-
-/// The idempotent host operations (declared in `crate::builtins`): each returns
-/// `#{ changed, diff }`.
-fn register_host_ops(engine: &mut Engine) {
-    use crate::ops::{files, firewall, package, service, template, user};
-    with_opts!(engine, "file", |h, path: &str| |o| files::file(h, path, o));
-    with_opts!(engine, "line", |h, path: &str, line: &str| |o| files::line(
-        h, path, line, o
-    ));
-    with_opts!(engine, "dir", |h, path: &str| |o| files::dir(h, path, o));
-    with_opts!(engine, "symlink", |h, target: &str, link: &str| |o| files::symlink(
-        h, target, link, o
-    ));
-    with_opts!(engine, "absent", |h, path: &str| |o| files::absent(h, path, o));
-    with_opts!(engine, "user", |h, name: &str| |o| user::user(h, name, o));
-    with_opts!(engine, "service", |h, name: &str, state: &str| |o| service::service(
-        h, name, state, o
-    ));
-    engine.register_fn(
-        "ufw",
-        |ctx: NativeCallContext, h: &mut Host, opts: Map| -> RhaiResult<Map> {
-            on_host(&ctx, h, || firewall::ufw(h, opts))
-        },
-    );
-    with_opts!(engine, "apt", |h, packages: Dynamic| |o| string_list(&packages)
-        .and_then(|p| package::apt(h, p, o)));
-    engine.register_fn(
-        "template",
-        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str| -> RhaiResult<Map> {
-            on_host(&ctx, h, || template::template(h, src, dest, Map::new(), Map::new()))
-        },
-    );
-    with_opts!(engine, "template", |h, src: &str, dest: &str, vars: Map| |o| {
-        template::template(h, src, dest, vars.clone(), o)
-    });
-    engine.register_fn(
-        "read",
-        |ctx: NativeCallContext, h: &mut Host, path: &str| -> RhaiResult<Dynamic> {
-            looking(&ctx, h, || files::read(h, path, Map::new()))
-        },
-    );
-    engine.register_fn(
-        "read",
-        |ctx: NativeCallContext, h: &mut Host, path: &str, opts: Map| -> RhaiResult<Dynamic> {
-            looking(&ctx, h, || files::read(h, path, opts))
-        },
-    );
-    engine.register_fn(
-        "fact",
-        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> {
-            looking(&ctx, h, || read_fact(h, name, None, Map::new()))
-        },
-    );
-    engine.register_fn(
-        "fact",
-        |ctx: NativeCallContext, h: &mut Host, name: &str, arg: &str| -> RhaiResult<Dynamic> {
-            looking(&ctx, h, || read_fact(h, name, Some(arg), Map::new()))
-        },
-    );
-    // `#{ sudo: true }` / `#{ user }`: look as another user (a path under a root-only dir).
-    engine.register_fn(
-        "fact",
-        |ctx: NativeCallContext, h: &mut Host, name: &str, arg: &str, opts: Map| -> RhaiResult<Dynamic> {
-            looking(&ctx, h, || read_fact(h, name, Some(arg), opts))
-        },
-    );
 }
 
 fn host_var(ctx: &NativeCallContext, h: &Host, name: &str) -> RhaiResult<Dynamic> {
@@ -465,39 +346,5 @@ fn host_var(ctx: &NativeCallContext, h: &Host, name: &str) -> RhaiResult<Dynamic
                 h.name()
             ),
         ),
-    }
-}
-
-fn read_fact(h: &Host, name: &str, arg: Option<&str>, opts: Map) -> Result<Dynamic, String> {
-    let key = crate::facts::key_for(name, arg)?;
-    let opts = super::convert::Opts::declared("fact", "h.fact", opts)?;
-    let mut who = crate::ops::command::become_of(&opts)?;
-    // Root-only facts (the firewall) are read with sudo when not logged in as root.
-    if key == crate::facts::FactKey::Ufw && h.state.spec.user.as_deref().is_some_and(|u| u != "root") {
-        who = crate::shell::Become::Root;
-    }
-    let fact = h.fact(key, &who)?;
-    let mut value = rhai::serde::to_dynamic(&fact).map_err(|e| e.to_string())?;
-    // A file a dry run edits once a planned package brings it: its checksum and size are
-    // known only after apply.
-    if let crate::facts::Fact::File(f) = &fact
-        && f.content_unknown
-        && let Some(mut m) = value.write_lock::<Map>()
-    {
-        for k in ["sha256", "size"] {
-            m.insert(k.into(), Dynamic::from(super::cloud_api::Pending));
-        }
-    }
-    Ok(value)
-}
-
-/// A package list: an array of names or one name.
-fn string_list(d: &Dynamic) -> Result<Vec<String>, String> {
-    if d.is_string() {
-        return Ok(vec![d.to_string()]);
-    }
-    match d.read_lock::<Array>() {
-        Some(a) => convert::strings(&a).map_err(|e| format!("apt: the packages: {e}")),
-        None => Err(format!("apt: expected a list of package names, not {}", d.type_name())),
     }
 }

@@ -12,22 +12,12 @@ use super::convert::Opts;
 use crate::cloud::dns::{ARecord, Dns, HealthCheck};
 use crate::cloud::{self, Droplet, DropletPlan, DropletSpec, Provider};
 use crate::cost::{Change, Ledger, Prices, bill};
+use crate::play::Play;
 use crate::report::CONTROLLER;
-use crate::run::Run;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
-/// A value known only after apply (the address of a droplet a dry run did not create).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pending;
-
-pub const PENDING_TEXT: &str = "(known after apply)";
-
-impl std::fmt::Display for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(PENDING_TEXT)
-    }
-}
+pub use crate::pending::{PENDING_TEXT, Pending};
 
 /// A script value as text; `Pending` as `(known after apply)`.
 fn text(v: &Dynamic) -> String {
@@ -40,7 +30,7 @@ fn text(v: &Dynamic) -> String {
 
 /// The run plus its providers, made on first use and kept (they hold rate-limit state).
 pub struct Cloud {
-    run: Arc<Run>,
+    run: Arc<Play>,
     provider: OnceLock<Result<Arc<dyn Provider>, String>>,
     dns: OnceLock<Result<Arc<dyn Dns>, String>>,
     /// Droplets this dry run would have created: hosts after `inventory::refresh()`.
@@ -86,19 +76,19 @@ impl Cloud {
     }
 
     fn dry_run(&self) -> bool {
-        self.run.settings.dry_run
+        self.run.ctx.dry_run
     }
 
     /// Reports an action done or, in dry-run, planned; both count as a change.
     /// `op` is the built-in that made the change (`cloud::droplet`), the same in a dry run
     /// and a real one.
     fn changed(&self, op: &str, what: &str) {
-        self.run.reporter.change(CONTROLLER, op, "", what, None, None);
+        self.run.ctx.reporter.change(CONTROLLER, op, "", what, None, None);
         self.run.controller.record_change();
     }
 
     fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
-        self.run.rt.block_on(fut)
+        self.run.ctx.rt.block_on(fut)
     }
 
     /// The ledger of the run's first billed change: the prices, and what the inventory's
@@ -170,7 +160,7 @@ fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiRes
     })
 }
 
-pub fn register(engine: &mut Engine, run: &Arc<Run>) -> Arc<Cloud> {
+pub fn register(engine: &mut Engine, run: &Arc<Play>) -> Arc<Cloud> {
     let c = Arc::new(Cloud {
         run: run.clone(),
         provider: OnceLock::new(),
@@ -400,7 +390,7 @@ fn droplet(c: &Cloud, name: &str, spec: Map) -> Result<Map, String> {
         });
     }
     let d = c.block(cloud::apply_droplet(p.as_ref(), plan))?;
-    c.run.reporter.log(
+    c.run.ctx.reporter.log(
         None,
         &format!(
             "droplet {} is {} (id {}, public {}, private {})",
@@ -682,7 +672,7 @@ fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>
 /// Re-reads the inventory file and the cloud's droplets, so hosts made earlier in the play
 /// can be targeted. In a dry run the droplets it would have made join as pending hosts.
 fn refresh(c: &Cloud) -> Result<(), String> {
-    let mut inv = crate::inventory::Inventory::load(&c.run.settings.inventory).map_err(|e| e.to_string())?;
+    let mut inv = crate::inventory::Inventory::load(&c.run.inventory_file).map_err(|e| e.to_string())?;
     if inv.cloud.is_some() {
         let (p, _) = c.provider()?;
         c.block(crate::inventory::discover::discover(&mut inv, p.as_ref()))?;

@@ -12,8 +12,8 @@ pub fn to_dynamic(v: &Value) -> Dynamic {
 /// Arrays and maps element by element, so one value serde cannot take (a dry run's `Pending`
 /// address, shown as `(known after apply)`) does not turn its whole list into null.
 pub fn to_json(d: &Dynamic) -> Value {
-    if d.is::<super::cloud_api::Pending>() {
-        return Value::String(super::cloud_api::PENDING_TEXT.into());
+    if d.is::<crate::pending::Pending>() {
+        return Value::String(crate::pending::PENDING_TEXT.into());
     }
     if let Some(h) = d.read_lock::<crate::host::Host>() {
         return host_to_json(&h);
@@ -35,7 +35,7 @@ pub const HOST_KEY: &str = "$host";
 fn host_to_json(h: &crate::host::Host) -> Value {
     let spec = &h.state.spec;
     let ip = |ip: &Option<String>| match spec.pending {
-        true => Value::String(super::cloud_api::PENDING_TEXT.into()),
+        true => Value::String(crate::pending::PENDING_TEXT.into()),
         false => Value::String(ip.clone().unwrap_or_else(|| spec.address.clone())),
     };
     serde_json::json!({
@@ -124,7 +124,7 @@ impl<'a> Opts<'a> {
             None => Ok(None),
             Some(v) if v.is_string() => Ok(Some(v.to_string())),
             // An address a dry run cannot know yet (a droplet it would create): planned as such.
-            Some(v) if v.is::<super::cloud_api::Pending>() => Ok(Some(super::cloud_api::PENDING_TEXT.into())),
+            Some(v) if v.is::<crate::pending::Pending>() => Ok(Some(crate::pending::PENDING_TEXT.into())),
             Some(v) => Err(self.wrong(key, "a string", v)),
         }
     }
@@ -198,8 +198,8 @@ pub fn text_of(v: &Dynamic) -> Option<String> {
     if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
         return Some(v.to_string());
     }
-    if v.is::<super::cloud_api::Pending>() {
-        return Some(super::cloud_api::PENDING_TEXT.into());
+    if v.is::<crate::pending::Pending>() {
+        return Some(crate::pending::PENDING_TEXT.into());
     }
     None
 }

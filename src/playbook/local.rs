@@ -9,14 +9,15 @@ use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::api::{RhaiResult, fail};
 use super::convert::Opts;
+use super::host_ops::{request, result_map};
 use crate::connection::Connection;
+use crate::connection::failure::ExecFailure;
 use crate::connection::local::LocalConnection;
-use crate::ops::command;
+use crate::play::Play;
 use crate::report::CONTROLLER;
-use crate::run::Run;
 use crate::ship;
 
-pub fn register(engine: &mut Engine, run: &Arc<Run>) {
+pub fn register(engine: &mut Engine, run: &Arc<Play>) {
     let mut m = Module::new();
     let r = run.clone();
     FuncRegistration::new("pack")
@@ -53,7 +54,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Run>) {
 
 /// `local::pack(dir, name, #{ exclude, prepare })` → `#{ path, sha256, size }`. Runs in
 /// dry-run too: it only writes on the controller, and later steps need its sha256.
-fn pack(run: &Run, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) -> RhaiResult<Map> {
+fn pack(run: &Play, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) -> RhaiResult<Map> {
     let parsed = Opts::declared("pack", "local::pack", opts).and_then(|o| {
         Ok(ship::PackOptions {
             exclude: o.string_list("exclude")?,
@@ -62,7 +63,7 @@ fn pack(run: &Run, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) ->
     });
     let opts = parsed.or_else(|e| fail(ctx, e))?;
     let packed = ship::pack(Path::new(dir), name, &opts).or_else(|e| fail(ctx, e))?;
-    run.reporter.log(
+    run.ctx.reporter.log(
         None,
         &format!(
             "packed {} into {} ({} entries, {} bytes, sha256 {})",
@@ -82,45 +83,34 @@ fn pack(run: &Run, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) ->
 
 /// `local::run(cmd, opts)`: like `h.run` on the controller, without sudo. In dry-run only
 /// `readonly: true` commands run.
-fn local_run(run: &Run, cmd: &Dynamic, opts: Map) -> Result<Map, String> {
+fn local_run(run: &Play, cmd: &Dynamic, opts: Map) -> Result<Map, String> {
     let opts = Opts::declared("local::run", "local::run", opts)?;
     let readonly = opts.bool("readonly", false)?;
     let changed = !readonly && opts.bool("changed", true)?;
-    let req = command::request(cmd, &opts)?;
-    if run.settings.dry_run && !readonly {
+    let req = request(cmd, &opts)?;
+    if run.ctx.dry_run && !readonly {
         if changed {
             let what = format!("run locally: {}", req.command_line());
-            run.reporter.change(CONTROLLER, "local::run", "", &what, None, None);
+            run.ctx.reporter.change(CONTROLLER, "local::run", "", &what, None, None);
             run.controller.record_change();
         } else {
             let what = format!("would run locally (no change): {}", req.command_line());
-            run.reporter.log(None, &what);
+            run.ctx.reporter.log(None, &what);
         }
-        return Ok(command::result_map("", "", 0, changed));
+        return Ok(result_map("", "", 0, changed));
     }
     let out = run
+        .ctx
         .rt
         .block_on(LocalConnection.exec(&req))
         .map_err(|e| format!("local: {e}\n  command: {}", req.script))?;
     if opts.bool("check", true)? && out.code != 0 {
-        let (stderr, stdout) = (out.stderr_text(), out.stdout_text());
-        return Err(command::failure(
-            "local",
-            &req.command_line(),
-            out.code,
-            &stderr,
-            &stdout,
-        ));
+        return Err(ExecFailure::exited("local", &req.command_line(), &out).to_string());
     }
     if changed {
         let what = format!("ran locally: {}", req.command_line());
-        run.reporter.change(CONTROLLER, "local::run", "", &what, None, None);
+        run.ctx.reporter.change(CONTROLLER, "local::run", "", &what, None, None);
         run.controller.record_change();
     }
-    Ok(command::result_map(
-        &out.stdout_text(),
-        &out.stderr_text(),
-        out.code,
-        changed,
-    ))
+    Ok(result_map(&out.stdout_text(), &out.stderr_text(), out.code, changed))
 }

@@ -3,68 +3,24 @@
 mod api;
 pub mod cloud_api;
 pub mod convert;
+pub mod executor;
+mod host_ops;
 pub mod lint;
 mod local;
 pub mod modules;
+pub mod sources;
+pub mod step;
+mod template;
 mod wait_api;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use rhai::{AST, Engine, EvalAltResult, ParseError, Position};
+use rhai::{AST, Engine, EvalAltResult, ParseError};
 
 use crate::error::{Diagnostic, Error, Location, Result, display_path};
 pub use api::register;
-
-/// Texts of every script the run has loaded, by source label, so errors anywhere can show
-/// their line.
-#[derive(Default)]
-pub struct Sources {
-    texts: Mutex<HashMap<String, String>>,
-    aliases: Mutex<HashMap<String, String>>,
-}
-
-impl Sources {
-    pub fn insert(&self, label: &str, text: &str) {
-        self.texts.lock().unwrap().insert(label.to_string(), text.to_string());
-    }
-
-    /// `import "helpers"` is reported by Rhai under "helpers"; map it to its file label.
-    pub fn alias(&self, name: &str, label: &str) {
-        self.aliases.lock().unwrap().insert(name.to_string(), label.to_string());
-    }
-
-    /// The text of the script reported under `source` (a label or an import alias).
-    pub fn text(&self, source: &str) -> Option<String> {
-        let label = self.label(source);
-        self.texts.lock().unwrap().get(&label).cloned()
-    }
-
-    fn label(&self, name: &str) -> String {
-        self.aliases
-            .lock()
-            .unwrap()
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| name.to_string())
-    }
-
-    pub fn location(&self, source: &str, pos: Position) -> Option<Location> {
-        let (line, col) = (pos.line()?, pos.position().unwrap_or(1));
-        let label = self.label(source);
-        let texts = self.texts.lock().unwrap();
-        Some(match texts.get(&label) {
-            Some(text) => Location::in_text(label, text, line, col),
-            None => Location {
-                file: label,
-                line,
-                col,
-                source_line: None,
-            },
-        })
-    }
-}
+pub use sources::Sources;
 
 pub struct Playbook {
     pub path: PathBuf,
@@ -118,7 +74,7 @@ pub fn engine(dir: PathBuf, sources: Arc<Sources>) -> Engine {
 /// are serialised by the host itself), so each call may read its own copy; it is read-only,
 /// so assigning to such a variable inside a step is an error rather than a lost write.
 fn unshared_host_value(name: &str, scope: &rhai::Scope) -> Option<rhai::Dynamic> {
-    if !crate::executor::inside_step() {
+    if !crate::playbook::executor::inside_step() {
         return None;
     }
     let value = scope.get(name)?;

@@ -11,9 +11,9 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, Module, NativeCallContext
 use super::api::fail;
 use super::cloud_api::{Cloud, PENDING_TEXT, Pending, droplet_map, droplet_name};
 use super::convert::{Opts, describe, parse_duration};
-use crate::executor::is_stop;
 use crate::host::Host;
-use crate::run::Run;
+use crate::play::Play;
+use crate::playbook::executor::is_stop;
 use crate::wait::{self, Backoff, HttpWant};
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -31,20 +31,20 @@ fn duration(v: &Dynamic) -> Result<Duration, String> {
 /// Runs one wait: in a dry run (or for an address not known yet) only says so; else waits
 /// and logs how long it took when it had to wait at all.
 fn run_wait<T>(
-    run: &Run,
+    run: &Play,
     host: Option<&str>,
     what: &str,
     placeholder: T,
     wait: impl FnOnce(&dyn Fn() -> bool) -> Result<T, String>,
 ) -> Result<T, String> {
-    if run.settings.dry_run || what.contains(PENDING_TEXT) {
-        run.reporter.log(host, &format!("would wait for {what}"));
+    if run.ctx.dry_run || what.contains(PENDING_TEXT) {
+        run.ctx.reporter.log(host, &format!("would wait for {what}"));
         return Ok(placeholder);
     }
     let start = Instant::now();
     let out = wait(&|| run.cancelled())?;
     if start.elapsed() > Duration::from_millis(500) {
-        run.reporter.log(
+        run.ctx.reporter.log(
             host,
             &format!("waited {:.1}s for {what}", start.elapsed().as_secs_f64()),
         );
@@ -53,7 +53,7 @@ fn run_wait<T>(
 }
 
 /// `port` is a number or text of one (`"3000"`, a `--var` value).
-fn port(run: &Run, target: Dynamic, port: &Dynamic, timeout: Duration) -> Result<(), String> {
+fn port(run: &Play, target: Dynamic, port: &Dynamic, timeout: Duration) -> Result<(), String> {
     let port = super::convert::to_int(port, "the port")?;
     let port = u16::try_from(port).map_err(|_| format!("port {port} is out of range"))?;
     let (host, addr) = match target.clone().try_cast::<Host>() {
@@ -69,7 +69,7 @@ fn port(run: &Run, target: Dynamic, port: &Dynamic, timeout: Duration) -> Result
     };
     run_wait(run, host.as_deref(), &what, (), |stop| {
         wait::until(&what, timeout, backoff, stop, |left| {
-            run.rt.block_on(wait::port_open(&addr, port, left))
+            run.ctx.rt.block_on(wait::port_open(&addr, port, left))
         })
     })
 }
@@ -82,7 +82,7 @@ fn address_text(h: &Host) -> String {
     }
 }
 
-fn http(run: &Run, url: &str, opts: Map) -> Result<Dynamic, String> {
+fn http(run: &Play, url: &str, opts: Map) -> Result<Dynamic, String> {
     let func = format!("wait::http({url:?})");
     let o = Opts::declared(&func, "wait::http", opts)?;
     let want = HttpWant {
@@ -107,7 +107,7 @@ fn http(run: &Run, url: &str, opts: Map) -> Result<Dynamic, String> {
     }
     let status = run_wait(run, None, &what, Dynamic::from(Pending), |stop| {
         wait::until(&what, timeout, backoff, stop, |left| {
-            run.rt.block_on(wait::http_answer(&client, url, &want, left))
+            run.ctx.rt.block_on(wait::http_answer(&client, url, &want, left))
         })
         .map(|s| Dynamic::from(s as i64))
     })?;
@@ -115,7 +115,7 @@ fn http(run: &Run, url: &str, opts: Map) -> Result<Dynamic, String> {
 }
 
 /// SSH login and `true` on the host; the working connection becomes the host's.
-fn ssh(run: &Run, h: &Host, timeout: Duration) -> Result<(), String> {
+fn ssh(run: &Play, h: &Host, timeout: Duration) -> Result<(), String> {
     ssh_as(run, h, timeout, Map::new())
 }
 
@@ -123,7 +123,7 @@ fn ssh(run: &Run, h: &Host, timeout: Duration) -> Result<(), String> {
 /// (same address, port and key), kept apart from the host's own; with `sudo: true` the
 /// login must also pass `sudo -n true`. This is how `ssh_hardening` proves the admin user
 /// can get in (and become root) before it turns root and password logins off.
-fn ssh_as(run: &Run, h: &Host, timeout: Duration, opts: Map) -> Result<(), String> {
+fn ssh_as(run: &Play, h: &Host, timeout: Duration, opts: Map) -> Result<(), String> {
     let o = Opts::declared("wait::ssh", "wait::ssh", opts)?;
     let mut spec = h.state.spec.clone();
     let other_user = o.string("user")?;
@@ -144,7 +144,7 @@ fn ssh_as(run: &Run, h: &Host, timeout: Duration, opts: Map) -> Result<(), Strin
     })
 }
 
-fn cloud_active(run: &Run, c: &Cloud, target: &Dynamic, timeout: Duration) -> Result<Dynamic, String> {
+fn cloud_active(run: &Play, c: &Cloud, target: &Dynamic, timeout: Duration) -> Result<Dynamic, String> {
     let name = droplet_name(target);
     // A missing [cloud] cannot go away by waiting: say so at once, not after the timeout.
     c.settings()?;
@@ -169,7 +169,7 @@ fn cloud_active(run: &Run, c: &Cloud, target: &Dynamic, timeout: Duration) -> Re
 
 /// Calls the closure until it returns something other than `false` or `()`, and returns
 /// that. A closure that throws counts as "not yet" (its error is the last observation).
-fn until(run: &Run, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResult<Dynamic> {
+fn until(run: &Play, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResult<Dynamic> {
     let o = Opts::declared("wait::until_true", "wait::until_true", opts).or_else(|e| fail(ctx, e))?;
     let timeout = o
         .duration("timeout")
@@ -237,7 +237,7 @@ fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiRes
     })
 }
 
-pub fn register(engine: &mut Engine, run: &Arc<Run>, cloud: Arc<Cloud>) {
+pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
     let mut m = Module::new();
 
     let r = run.clone();

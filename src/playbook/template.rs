@@ -2,41 +2,11 @@
 //! controller with the host's variables, then written like `file`. Undefined variables are
 //! errors that name the template, the line and the expression.
 
-use std::path::PathBuf;
-
 use minijinja::{Environment, UndefinedBehavior, Value};
 use rhai::Map;
 
-use super::files::{Attrs, ensure_content};
-use super::{OpResult, options};
+use super::convert::to_json;
 use crate::host::Host;
-use crate::playbook::convert::to_json;
-
-/// Finds a local file named in a playbook: beside the playbook, then in `SUBDIR/` there,
-/// then relative to the current directory.
-pub fn find_local(host: &Host, name: &str, subdirs: &[&str]) -> OpResult<PathBuf> {
-    let base = host
-        .run
-        .settings
-        .playbook
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let mut candidates = vec![base.join(name)];
-    candidates.extend(subdirs.iter().map(|d| base.join(d).join(name)));
-    candidates.extend(subdirs.iter().map(|d| PathBuf::from(d).join(name)));
-    candidates.push(PathBuf::from(name));
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        format!(
-            "{name} not found (looked in {})",
-            candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })
-}
 
 /// The template context: every variable of the host, `host` (name, addresses, groups) and
 /// `inventory`, then the map given to the call.
@@ -52,24 +22,19 @@ fn context(host: &Host, vars: &Map) -> serde_json::Value {
             "groups": host.state.groups, "vars": host.state.vars,
         }),
     );
-    ctx.insert(
-        "inventory".into(),
-        serde_json::json!({"name": host.run.inventory.read().unwrap().name}),
-    );
+    ctx.insert("inventory".into(), serde_json::json!({"name": host.ctx.inventory_name}));
     for (k, v) in vars {
         ctx.insert(k.to_string(), to_json(v));
     }
     serde_json::Value::Object(ctx)
 }
 
-pub fn render(host: &Host, src: &str, vars: &Map) -> OpResult<String> {
-    let path = match find_local(host, src, &["templates"]) {
+pub fn render(host: &Host, src: &str, vars: &Map) -> Result<String, String> {
+    let path = match super::host_ops::find_local(host, src, &["templates"]) {
         Ok(p) => p,
         Err(e) => {
             // Not the playbook's own: one of the stdlib's (embedded, `stdlib/templates/`).
-            let embedded = crate::playbook::modules::STDLIB_TEMPLATES
-                .iter()
-                .find(|(n, _)| *n == src);
+            let embedded = super::modules::STDLIB_TEMPLATES.iter().find(|(n, _)| *n == src);
             return match embedded {
                 Some((name, text)) => render_text(&format!("stdlib/templates/{name}"), text, context(host, vars)),
                 None => Err(format!("template {e}, and the stdlib has no template of that name")),
@@ -81,7 +46,7 @@ pub fn render(host: &Host, src: &str, vars: &Map) -> OpResult<String> {
     render_text(&label, &text, context(host, vars))
 }
 
-pub fn render_text(label: &str, text: &str, ctx: serde_json::Value) -> OpResult<String> {
+pub fn render_text(label: &str, text: &str, ctx: serde_json::Value) -> Result<String, String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_syntax(
@@ -104,19 +69,6 @@ pub fn render_text(label: &str, text: &str, ctx: serde_json::Value) -> OpResult<
     let tmpl = env.get_template(label).map_err(describe)?;
     tmpl.render(Value::from(minijinja::value::Serde(&ctx)))
         .map_err(describe)
-}
-
-pub fn template(host: &Host, src: &str, dest: &str, vars: Map, opts: Map) -> OpResult<Map> {
-    let opts = options("template", opts)?;
-    let text = render(host, src, &vars).map_err(|e| format!("{}: {e}", host.name()))?;
-    ensure_content(
-        host,
-        "template",
-        dest,
-        text.into_bytes(),
-        &Attrs::from(&opts)?,
-        &super::command::become_of(&opts)?,
-    )
 }
 
 #[cfg(test)]

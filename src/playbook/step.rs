@@ -4,35 +4,11 @@
 use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext, Position, ScriptFuncDef, Shared};
 use sha2::{Digest, Sha256};
 
+use super::convert::Opts;
+use super::sources::Sources;
 use crate::host::Host;
-use crate::playbook::Sources;
-use crate::playbook::convert::Opts;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct StepId {
-    pub name: String,
-    /// `file:line:col` of the `step(` call.
-    pub position: String,
-    /// 0 the first time this call runs in a play, 1 the second (a step in a loop), …
-    pub occurrence: usize,
-    /// 0 for the first step of this name the play runs, 1 for the second, …: with the
-    /// name, what resume matches journal records by (line numbers move when a playbook is
-    /// edited; the order of a playbook's steps rarely does).
-    pub seq: usize,
-}
-
-impl StepId {
-    /// The key of the step's journal records.
-    pub fn key(&self) -> String {
-        format!("{}#{}", self.name, self.seq)
-    }
-}
-
-impl std::fmt::Display for StepId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}#{}", self.name, self.position, self.occurrence)
-    }
-}
+pub use crate::play::StepId;
 
 #[derive(Debug, Clone, Default)]
 pub struct StepOptions {

@@ -12,11 +12,11 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, NativeCallContext};
 
 use crate::host::Host;
 use crate::journal::{StepRecord, now_ms};
+use crate::play::Play;
 use crate::playbook::convert::{from_journal, to_json};
 use crate::playbook::diagnose;
+use crate::playbook::step::{StepId, StepOptions, results_map};
 use crate::report::{CONTROLLER, HostResult, HostStatus};
-use crate::run::Run;
-use crate::step::{StepId, StepOptions, results_map};
 
 /// The token a step throws to end the play after too many failures.
 pub const STOP_TOKEN: &str = "runbook: play stopped";
@@ -44,7 +44,7 @@ pub enum Targets {
 }
 
 pub fn run_step(
-    run: &Arc<Run>,
+    run: &Arc<Play>,
     ctx: &NativeCallContext,
     id: &StepId,
     fingerprint: &str,
@@ -76,7 +76,7 @@ pub fn run_step(
         None => (hosts, Vec::new()),
     };
     let names: Vec<String> = hosts.iter().map(|h| h.name().to_string()).collect();
-    run.reporter.step_start(&id.name, &names, left_out.len());
+    run.ctx.reporter.step_start(&id.name, &names, left_out.len());
 
     let mut results: Vec<HostResult> = Vec::new();
     let mut values: Vec<(String, Dynamic)> = Vec::new();
@@ -105,7 +105,7 @@ pub fn run_step(
         }
     }
     if !rerun.is_empty() {
-        run.reporter.note(&format!(
+        run.ctx.reporter.note(&format!(
             "step `{}` runs again on {}: its closure or captured values changed since it ran there",
             id.name,
             rerun.join(", ")
@@ -123,7 +123,7 @@ pub fn run_step(
             }
             continue;
         }
-        let outcomes = parallel(batch, run.settings.forks, |host| {
+        let outcomes = parallel(batch, run.forks, |host| {
             // After Ctrl-C, hosts not yet started are left for the resume.
             if run.cancelled() {
                 return (conclude(run, &step, skipped(host.name(), "interrupted"), None), None);
@@ -143,7 +143,7 @@ pub fn run_step(
             stop = true;
         }
     }
-    run.reporter.step_end(&id.name, &results);
+    run.ctx.reporter.step_end(&id.name, &results);
     if stop {
         run.stop(format!(
             "step `{}`: {failed} host(s) failed, more than max_fail = {}; the play stopped",
@@ -175,7 +175,7 @@ enum Journaled {
     No,
 }
 
-fn journaled(run: &Arc<Run>, step: &Step, host: &str) -> Journaled {
+fn journaled(run: &Arc<Play>, step: &Step, host: &str) -> Journaled {
     let Some(done) = run.journal.as_ref().and_then(|j| j.done(&step.id.key(), host)) else {
         return Journaled::No;
     };
@@ -198,7 +198,7 @@ enum Recorded<'a> {
 
 /// Journals a host's result (committed before the host moves on), then reports it. A
 /// result that cannot be journaled stops the play: going on would do work no resume knows.
-fn conclude(run: &Run, step: &Step, r: HostResult, extra: Option<Recorded>) -> HostResult {
+fn conclude(run: &Play, step: &Step, r: HostResult, extra: Option<Recorded>) -> HostResult {
     if let Some(session) = &run.journal {
         let finished = now_ms();
         let (value, done_in) = match extra {
@@ -227,7 +227,7 @@ fn conclude(run: &Run, step: &Step, r: HostResult, extra: Option<Recorded>) -> H
             ));
         }
     }
-    run.reporter.host_result(&step.id.name, &r);
+    run.ctx.reporter.host_result(&step.id.name, &r);
     r
 }
 
@@ -236,20 +236,20 @@ fn terminate(ctx: &NativeCallContext) -> Box<EvalAltResult> {
 }
 
 fn run_controller_step(
-    run: &Arc<Run>,
+    run: &Arc<Play>,
     ctx: &NativeCallContext,
     step: &Step,
     closure: &FnPtr,
     source: &str,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let id = step.id;
-    run.reporter.step_start(&id.name, &[], 0);
+    run.ctx.reporter.step_start(&id.name, &[], 0);
     match journaled(run, step, CONTROLLER) {
         Journaled::Done(r, value) => {
-            run.reporter.step_end(&id.name, std::slice::from_ref(&r));
+            run.ctx.reporter.step_end(&id.name, std::slice::from_ref(&r));
             return Ok(value);
         }
-        Journaled::Changed => run.reporter.note(&format!(
+        Journaled::Changed => run.ctx.reporter.note(&format!(
             "step `{}` runs again: its closure or captured values changed since it ran",
             id.name
         )),
@@ -264,7 +264,7 @@ fn run_controller_step(
     {
         // Stopped by Ctrl-C: not done, not failed; a resume runs it again.
         let r = conclude(run, step, skipped(CONTROLLER, "interrupted"), None);
-        run.reporter.step_end(&id.name, std::slice::from_ref(&r));
+        run.ctx.reporter.step_end(&id.name, std::slice::from_ref(&r));
         return Err(terminate(ctx));
     }
     let changes = run.controller.changes();
@@ -286,7 +286,7 @@ fn run_controller_step(
         reason: None,
     };
     let r = conclude(run, step, r, result.as_ref().ok().map(Recorded::Value));
-    run.reporter.step_end(&id.name, std::slice::from_ref(&r));
+    run.ctx.reporter.step_end(&id.name, std::slice::from_ref(&r));
     match result {
         Ok(_) if run.stopped() => Err(terminate(ctx)),
         Ok(v) => Ok(v),
@@ -299,7 +299,7 @@ fn run_controller_step(
 }
 
 fn run_on_host(
-    run: &Arc<Run>,
+    run: &Arc<Play>,
     ctx: &NativeCallContext,
     step: &Step,
     closure: &FnPtr,
@@ -311,7 +311,7 @@ fn run_on_host(
         // A droplet the dry run would create: nothing to connect to, and what the step will
         // do there is unknown until it exists. It counts as one planned change, the same in
         // the step line, the events and the recap.
-        run.reporter.change(
+        run.ctx.reporter.change(
             host.name(),
             "step",
             &step.id.name,

@@ -1,0 +1,213 @@
+//! The state of one play while it runs: the inventory (re-read by `inventory::refresh()`),
+//! the hosts met so far, the journal session, the failed hosts, the stop and cancel flags,
+//! the step counters and the cost tracker. The script's bindings and the executor share it;
+//! `run.rs` makes it from the command line's settings and reads the outcome from it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::host::{Host, HostState, PlayContext};
+use crate::inventory::{Inventory, Vars};
+use crate::journal::Session;
+use crate::playbook::sources::Sources;
+use crate::secrets::Secrets;
+
+pub struct Play {
+    /// What every host of the play sees (dry run, timeouts, the reporter, the runtime).
+    pub ctx: Arc<PlayContext>,
+    /// The inventory file the play was started with (`inventory::refresh()` reads it again).
+    pub inventory_file: String,
+    /// The command line's variables, over every inventory level.
+    pub vars: Vars,
+    /// How many hosts of a step run at once.
+    pub forks: usize,
+    /// `--budget`: the monthly cost a plan may reach (overrides `[cost] budget_monthly`).
+    pub budget: Option<crate::cost::Money>,
+    pub inventory: RwLock<Inventory>,
+    pub secrets: Arc<Secrets>,
+    pub sources: Arc<Sources>,
+    pub playbook_label: String,
+    /// Changes made by controller steps (cloud calls).
+    pub controller: Arc<HostState>,
+    /// The journal of this run; none in a dry run, which changes nothing worth recording.
+    pub journal: Option<Session>,
+    /// What the run's cloud and DNS changes do to the monthly cost.
+    pub cost: crate::cost::Tracker,
+    pub hosts: Mutex<HashMap<String, Arc<HostState>>>,
+    /// `--limit`: where host steps run. Never what the playbook sees: `hosts()`, groups and
+    /// every value built from them see the whole inventory, so a limited run plans for a
+    /// host exactly what an unlimited one does.
+    pub limit: Option<String>,
+    pub failed: Mutex<BTreeSet<String>>,
+    pub occurrences: Mutex<HashMap<String, usize>>,
+    pub seqs: Mutex<HashMap<String, usize>>,
+    pub stop_reason: Mutex<Option<String>>,
+    /// Set by the first Ctrl-C or SIGTERM.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Play {
+    pub fn host(self: &Arc<Self>, name: &str) -> std::result::Result<Host, String> {
+        let mut hosts = self.hosts.lock().unwrap();
+        if let Some(state) = hosts.get(name) {
+            return Ok(Host {
+                ctx: self.ctx.clone(),
+                state: state.clone(),
+            });
+        }
+        let inv = self.inventory.read().unwrap();
+        let spec = inv
+            .hosts
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("unknown host `{name}`"))?;
+        let state = Arc::new(HostState::new(
+            spec,
+            inv.groups_of(name),
+            inv.host_vars(name, &self.vars),
+        ));
+        hosts.insert(name.to_string(), state.clone());
+        Ok(Host {
+            ctx: self.ctx.clone(),
+            state,
+        })
+    }
+
+    /// Swaps in a re-read inventory (`inventory::refresh()`). Hosts whose entry or groups
+    /// changed are looked up afresh; the others keep their state and connection.
+    pub fn replace_inventory(&self, inv: Inventory) {
+        let mut hosts = self.hosts.lock().unwrap();
+        hosts.retain(|name, state| {
+            inv.hosts.get(name).is_some_and(|s| {
+                let old = &state.spec;
+                (
+                    &s.address,
+                    s.port,
+                    &s.user,
+                    s.connection,
+                    &s.private_ip,
+                    &s.public_ip,
+                    s.pending,
+                ) == (
+                    &old.address,
+                    old.port,
+                    &old.user,
+                    old.connection,
+                    &old.private_ip,
+                    &old.public_ip,
+                    old.pending,
+                ) && inv.groups_of(name) == state.groups
+            })
+        });
+        *self.inventory.write().unwrap() = inv;
+    }
+
+    /// Hosts matching `pattern`, in the whole inventory (`--limit` does not apply here).
+    pub fn select(self: &Arc<Self>, pattern: &str) -> std::result::Result<Vec<Host>, String> {
+        let names = self.inventory.read().unwrap().select(pattern)?;
+        names.iter().map(|n| self.host(n)).collect()
+    }
+
+    /// The hosts `--limit` lets steps run on, matched against the inventory as it is now
+    /// (hosts discovered by `inventory::refresh()` included); `None` without a limit.
+    pub fn limit_hosts(&self) -> Option<BTreeSet<String>> {
+        let pattern = self.limit.as_ref()?;
+        let inv = self.inventory.read().unwrap();
+        // The pattern was checked at the start; a later inventory can only add hosts.
+        Some(inv.select(pattern).unwrap_or_default().into_iter().collect())
+    }
+
+    /// Forgets every host's cached facts: a step starts from the hosts as they are, also
+    /// for hosts it only reaches through a captured value.
+    pub fn forget_facts(&self) {
+        for state in self.hosts.lock().unwrap().values() {
+            state.facts.begin_step();
+        }
+    }
+
+    pub fn mark_failed(&self, host: &str) {
+        self.failed.lock().unwrap().insert(host.to_string());
+    }
+
+    pub fn has_failed(&self, host: &str) -> bool {
+        self.failed.lock().unwrap().contains(host)
+    }
+
+    pub fn failed_count(&self) -> usize {
+        self.failed.lock().unwrap().len()
+    }
+
+    pub fn stop(&self, reason: String) {
+        self.stop_reason.lock().unwrap().get_or_insert(reason);
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop_reason.lock().unwrap().is_some()
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// The identity of the `step(` call at `position`, counting repeated calls (loops).
+    pub fn step_id(&self, name: &str, position: String) -> StepId {
+        let mut occ = self.occurrences.lock().unwrap();
+        let n = occ.entry(format!("{name}@{position}")).or_insert(0);
+        let occurrence = *n;
+        *n += 1;
+        let mut seqs = self.seqs.lock().unwrap();
+        let s = seqs.entry(name.to_string()).or_insert(0);
+        let seq = *s;
+        *s += 1;
+        StepId {
+            name: name.to_string(),
+            position,
+            occurrence,
+            seq,
+        }
+    }
+
+    /// Global variables as scripts see them outside steps.
+    pub fn global_vars(&self) -> Vars {
+        self.inventory.read().unwrap().global_vars(&self.vars)
+    }
+
+    /// The monthly budget: `--budget`, else the inventory's `[cost] budget_monthly`.
+    pub fn budget(&self) -> Option<crate::cost::Money> {
+        self.budget.or(self.inventory.read().unwrap().cost.budget_monthly)
+    }
+
+    /// Where `secret()` looks for secret files.
+    pub fn secret_dirs(&self) -> Vec<PathBuf> {
+        self.inventory.read().unwrap().secret_dirs()
+    }
+}
+
+/// A step's identity: its name, where its `step(` call is, and which time that call ran.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StepId {
+    pub name: String,
+    /// `file:line:col` of the `step(` call.
+    pub position: String,
+    /// 0 the first time this call runs in a play, 1 the second (a step in a loop), …
+    pub occurrence: usize,
+    /// 0 for the first step of this name the play runs, 1 for the second, …: with the
+    /// name, what resume matches journal records by (line numbers move when a playbook is
+    /// edited; the order of a playbook's steps rarely does).
+    pub seq: usize,
+}
+
+impl StepId {
+    /// The key of the step's journal records.
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.name, self.seq)
+    }
+}
+
+impl std::fmt::Display for StepId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}#{}", self.name, self.position, self.occurrence)
+    }
+}
