@@ -21,7 +21,7 @@ type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending;
 
-pub const PENDING_TEXT: &str = "(known after apply)";
+pub use crate::cloud::PENDING_TEXT;
 
 impl std::fmt::Display for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -685,10 +685,10 @@ fn refresh(c: &Cloud) -> Result<(), String> {
     let mut inv = crate::inventory::Inventory::load(&c.run.settings.inventory).map_err(|e| e.to_string())?;
     if inv.cloud.is_some() {
         let (p, _) = c.provider()?;
-        c.block(crate::inventory::discover::discover(&mut inv, p.as_ref()))?;
+        c.block(crate::cloud::discover::discover(&mut inv, p.as_ref()))?;
     }
     if c.dry_run() {
-        crate::inventory::discover::add_planned(&mut inv, &c.planned.lock().unwrap());
+        crate::cloud::discover::add_planned(&mut inv, &c.planned.lock().unwrap());
     }
     c.run.replace_inventory(inv);
     Ok(())
