@@ -198,7 +198,7 @@ fn show_inventory(args: InventoryArgs) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
-    let inv = inventory::discover::load(&args.inventory, rt.handle(), &|_| {})?;
+    let inv = cloud::discover::load(&args.inventory, rt.handle(), &|_| {})?;
     let overrides = parse_vars(&args.vars)?;
     if args.graph {
         print!("{}", inventory::graph(&inv));

@@ -65,7 +65,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
-    let inventory = crate::inventory::discover::load(&settings.inventory, rt.handle(), &|t| secrets.remember(t))?;
+    let inventory = crate::cloud::discover::load(&settings.inventory, rt.handle(), &|t| secrets.remember(t))?;
     let limited = match &settings.limit {
         None => None,
         Some(p) => match inventory.select(p) {

@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 
+use super::common::{api_client, expand_home};
 use super::retry::Policy;
 use super::sigv4::encode;
-use super::{CloudResult, Droplet, DropletSpec, Provider, Snapshot, SnapshotSize};
-use crate::cost::{Money, SizePrice};
+use super::types::{CloudResult, Droplet, DropletSpec, Provider, Snapshot, SnapshotSize};
+use crate::cost::money::Money;
+use crate::cost::table::SizePrice;
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.digitalocean.com";
 
@@ -72,7 +74,7 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 
 impl DigitalOcean {
     pub fn new(endpoint: Option<&str>, token: String, policy: Policy) -> CloudResult<Self> {
-        let http = crate::cloud::api_client()?;
+        let http = api_client()?;
         Ok(DigitalOcean {
             http,
             base: endpoint.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_string(),
@@ -670,7 +672,7 @@ fn local_key(k: &str) -> CloudResult<(String, String)> {
     let public_key = if k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-") {
         k.to_string()
     } else {
-        let path = super::expand_home(k);
+        let path = expand_home(k);
         std::fs::read_to_string(&path)
             .map_err(|e| {
                 format!(

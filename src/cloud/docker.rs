@@ -40,9 +40,10 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
-use super::{CloudResult, Droplet, DropletSpec, Provider, Snapshot, SnapshotSize};
+use super::common::expand_home;
+use super::types::{CloudResult, Droplet, DropletSpec, Provider, Snapshot, SnapshotSize};
 use crate::connection::ssh::known_hosts;
-use crate::cost::{SizePrice, table};
+use crate::cost::table::{self, SizePrice};
 
 /// The image droplets are made from when the spec names none.
 pub const DEFAULT_IMAGE: &str = "runbook/testhost:bookworm";
@@ -439,7 +440,7 @@ pub fn public_key_text(k: &str) -> CloudResult<String> {
     let text = if k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-") {
         k.to_string()
     } else {
-        let path = super::expand_home(k);
+        let path = expand_home(k);
         std::fs::read_to_string(&path)
             .map_err(|e| format!("ssh key {k}: not a public key, and unreadable as a file: {e}"))?
             .trim()

@@ -3,7 +3,7 @@
 //! with a failure code. Every command runbook runs for a built-in ends here, so the text a
 //! user reads about a failed command is written once, in `Display`.
 
-use super::{ConnError, ExecOutput};
+use super::types::{ConnError, ExecOutput};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecFailure {

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{ConnError, Connection, ExecOutput, ExecRequest, UploadSource};
+use super::types::{ConnError, Connection, ExecOutput, ExecRequest, UploadSource};
 
 pub struct LocalConnection;
 

@@ -2,6 +2,10 @@
 //! size's price (from the provider), snapshots by their size, DNS (free on DigitalOcean and
 //! in the docker hosts file; Route 53 zones and health checks from `table`). Amounts are
 //! exact (`money`); an item without a known price is listed as such, never counted as 0.
+//!
+//! Two layers in one directory: `money`, `settings` and `table` are plain data below
+//! `inventory` and `cloud` (which import them by their own paths, never through this
+//! file); this file and `bill` price what `cloud` lists, so they sit above it.
 
 pub mod bill;
 pub mod money;

@@ -1,13 +1,14 @@
 //! The TOML file format of an inventory, and its validation with line:col errors.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConnectionKind, Group, HostSpec, Inventory, Vars};
+use super::model::{ConnectionKind, Group, HostSpec, Inventory, Vars};
+use super::settings::{CloudSettings, DnsSettings, SshSettings};
 use crate::error::{Diagnostic, Error, Location, Result, display_path};
 
 #[derive(Debug, Deserialize)]
@@ -51,64 +52,56 @@ struct HostModel {
     vars: toml::Table,
 }
 
-/// `[ssh]`: connection defaults for ssh hosts.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SshSettings {
-    pub user: Option<String>,
-    pub port: Option<u16>,
-    /// Private key file; `~` is expanded.
-    pub key: Option<String>,
-    /// A host (inventory name or `user@host:port`) to jump through.
-    pub jump: Option<String>,
-    /// An extra known_hosts file, relative to the inventory file.
-    pub known_hosts: Option<String>,
-    /// Name of the secret holding the login password; password auth is used only when set.
-    pub password_secret: Option<String>,
-    /// Name of the secret (or environment variable) holding the key's passphrase.
-    pub passphrase_secret: Option<String>,
-    /// Seconds to wait for a connection.
-    pub connect_timeout: Option<u64>,
-    /// The user to log in as while `user` does not exist yet (a fresh droplet has only
-    /// root; hardening creates the admin and then refuses root). Tried only when `user` is
-    /// refused, and never for a host that names its own user.
-    pub bootstrap_user: Option<String>,
+/// Reading an inventory: beside the format it parses (`model` defines the type and knows
+/// nothing of files).
+impl Inventory {
+    /// Finds the inventory file for `name_or_path`: an existing path, else
+    /// `inventory/NAME.toml`, else `examples/inventory/NAME.toml`.
+    pub fn locate(name_or_path: &str) -> Result<PathBuf> {
+        let direct = PathBuf::from(name_or_path);
+        if direct.is_file() {
+            return Ok(direct);
+        }
+        if direct.is_dir() {
+            return Err(Error::Usage(format!(
+                "inventory {} is a directory: give an inventory file (e.g. {}/NAME.toml) or a name",
+                direct.display(),
+                direct.display()
+            )));
+        }
+        let candidates = [
+            PathBuf::from("inventory").join(format!("{name_or_path}.toml")),
+            PathBuf::from("examples/inventory").join(format!("{name_or_path}.toml")),
+        ];
+        candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+            Error::Usage(format!(
+                "inventory `{name_or_path}` not found: looked for {}, {} and {}",
+                direct.display(),
+                candidates[0].display(),
+                candidates[1].display()
+            ))
+        })
+    }
+
+    pub fn load(name_or_path: &str) -> Result<Inventory> {
+        let path = Self::locate(name_or_path)?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::read_file(&path, e))?;
+        let name = if Path::new(name_or_path).is_file() {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            name_or_path.to_string()
+        };
+        Self::parse(&name, &path, &text)
+    }
+
+    pub fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
+        parse(name, path, text)
+    }
 }
 
-/// `[cloud]`: discover hosts from a provider's tags.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CloudSettings {
-    pub provider: String,
-    pub tag: String,
-    /// Provider API endpoint (tests point it at a local server).
-    pub endpoint: Option<String>,
-    /// Secret name of the API token (default `DIGITALOCEAN_TOKEN`).
-    pub token_secret: Option<String>,
-    /// Which address to connect to: "public" (default) or "private".
-    pub address: Option<String>,
-    /// docker: the network droplets join (default `runbook-<inventory name>`).
-    pub network: Option<String>,
-    /// docker: the public key put into root's authorized_keys (a `.pub` file or the key
-    /// itself); default: `[ssh] key` + `.pub`.
-    pub ssh_public_key: Option<String>,
-}
-
-/// `[dns]`: where `dns::a_record` writes. Without it, a DigitalOcean `[cloud]` serves DNS too.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DnsSettings {
-    /// "digitalocean", "route53" or "docker" (the inventory's local hosts file).
-    pub provider: String,
-    /// API endpoint (tests point it at a local server).
-    pub endpoint: Option<String>,
-    /// DigitalOcean: secret name of the API token (default: `[cloud]`'s, else
-    /// `DIGITALOCEAN_TOKEN`). Route 53 reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
-    /// and `AWS_SESSION_TOKEN`.
-    pub token_secret: Option<String>,
-}
-
-pub(super) fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
+fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
     let label = display_path(path);
     let invalid = |e: String| Error::Inventory(Diagnostic::new(format!("invalid inventory {label}: {e}")));
     let model: FileModel = toml::from_str(text).map_err(|e| {

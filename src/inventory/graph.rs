@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::Inventory;
+use super::model::Inventory;
 
 pub fn graph(inv: &Inventory) -> String {
     let mut out = String::from("@all:\n");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::Vars;
+use super::model::{Vars, merge};
 use crate::error::{Diagnostic, Error, Location, Result, display_path};
 
 /// One `--var` or `--var-json`, as given (in command-line order).
@@ -22,7 +22,7 @@ pub enum VarArg {
 pub fn overrides(files: &[PathBuf], args: &[VarArg]) -> Result<Vars> {
     let mut vars = Vars::new();
     for f in files {
-        super::merge(&mut vars, &read_vars_file(f)?);
+        merge(&mut vars, &read_vars_file(f)?);
     }
     for a in args {
         let (k, v) = match a {

@@ -10,9 +10,18 @@
 
 use std::collections::BTreeSet;
 
-use super::Inventory;
+use super::model::Inventory;
 
-pub(super) fn select(inv: &Inventory, pattern: &str) -> Result<Vec<String>, String> {
+/// Host patterns are `Inventory`'s method here, beside their syntax (`model` knows nothing
+/// of them).
+impl Inventory {
+    /// Hosts selected by a pattern, in inventory order. See `pattern` for the syntax.
+    pub fn select(&self, pattern: &str) -> Result<Vec<String>, String> {
+        select(self, pattern)
+    }
+}
+
+fn select(inv: &Inventory, pattern: &str) -> Result<Vec<String>, String> {
     let terms: Vec<&str> = pattern.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
     if terms.is_empty() {
         return Err(format!("empty host pattern {pattern:?}"));

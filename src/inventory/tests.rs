@@ -3,6 +3,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
+use crate::error::Error;
 
 const INV: &str = r#"
 [vars]

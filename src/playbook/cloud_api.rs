@@ -675,10 +675,10 @@ fn refresh(c: &Cloud) -> Result<(), String> {
     let mut inv = crate::inventory::Inventory::load(&c.run.inventory_file).map_err(|e| e.to_string())?;
     if inv.cloud.is_some() {
         let (p, _) = c.provider()?;
-        c.block(crate::inventory::discover::discover(&mut inv, p.as_ref()))?;
+        c.block(crate::cloud::discover::discover(&mut inv, p.as_ref()))?;
     }
     if c.dry_run() {
-        crate::inventory::discover::add_planned(&mut inv, &c.planned.lock().unwrap());
+        crate::cloud::discover::add_planned(&mut inv, &c.planned.lock().unwrap());
     }
     c.run.replace_inventory(inv);
     Ok(())

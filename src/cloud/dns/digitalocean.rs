@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{ARecord, Dns, DnsChange, check_ips, diff, fqdn, relative};
-use crate::cloud::CloudResult;
+use super::record::{ARecord, Dns, DnsChange, check_ips, diff, fqdn, relative};
 use crate::cloud::digitalocean::{DigitalOcean, Retry, query};
 use crate::cloud::sigv4::encode;
+use crate::cloud::types::CloudResult;
 
 #[async_trait]
 impl Dns for DigitalOcean {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 
-use super::{ARecord, Dns, DnsChange, check_ips, diff, fqdn};
-use crate::cloud::CloudResult;
+use super::record::{ARecord, Dns, DnsChange, check_ips, diff, fqdn};
+use crate::cloud::types::CloudResult;
 
 pub struct HostsFile {
     pub path: PathBuf,

@@ -9,10 +9,10 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 
-use super::{ARecord, Dns, DnsChange, HealthCheck, check_ips, diff, fqdn};
-use crate::cloud::CloudResult;
+use super::record::{ARecord, Dns, DnsChange, HealthCheck, check_ips, diff, fqdn};
 use crate::cloud::retry::Policy;
 use crate::cloud::sigv4::{self, Credentials};
+use crate::cloud::types::CloudResult;
 
 pub const DEFAULT_ENDPOINT: &str = "https://route53.amazonaws.com";
 const NS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
@@ -39,7 +39,7 @@ pub struct RecordSet {
 
 impl Route53 {
     pub fn new(endpoint: Option<&str>, creds: Credentials, policy: Policy) -> CloudResult<Self> {
-        let http = crate::cloud::api_client()?;
+        let http = crate::cloud::common::api_client()?;
         Ok(Route53 {
             http,
             base: endpoint.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_string(),

@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use russh::client::{AuthResult, Handle};
+use russh::client::{AuthResult, Handle, Handler};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 
-use super::{ClientHandler, SshContext, Target};
+use super::target::Target;
 
 /// Environment variable holding the passphrase of encrypted key files.
 pub const PASSPHRASE_ENV: &str = "RUNBOOK_SSH_PASSPHRASE";
@@ -18,7 +18,19 @@ pub const PASSPHRASE_ENV: &str = "RUNBOOK_SSH_PASSPHRASE";
 /// How a login refused by the server starts (the bootstrap user is tried only then).
 pub const AUTH_FAILED: &str = "authentication failed";
 
-pub async fn login(handle: &mut Handle<ClientHandler>, target: &Target, ctx: &SshContext) -> Result<(), String> {
+/// What logging in needs of the run's ssh context (`SshContext`): its key files, each
+/// loaded once, and its password secret. A trait, so this file does not import the context,
+/// which calls `login`.
+pub trait Credentials {
+    /// The key in `path`, loaded (and its passphrase asked) once per run.
+    fn private_key(&self, path: &Path) -> impl Future<Output = Result<Arc<PrivateKey>, String>> + Send;
+    /// `[ssh] password_secret`: the secret holding the login password, when set.
+    fn password_secret(&self) -> Option<&str>;
+    /// Where secret files are looked for.
+    fn secret_dirs(&self) -> &[PathBuf];
+}
+
+pub async fn login<H: Handler>(handle: &mut Handle<H>, target: &Target, ctx: &impl Credentials) -> Result<(), String> {
     let user = target.user.as_str();
     let mut tried: Vec<String> = Vec::new();
     let rsa_hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
@@ -82,8 +94,8 @@ pub async fn login(handle: &mut Handle<ClientHandler>, target: &Target, ctx: &Ss
         tried.push("default keys ~/.ssh/id_ed25519, id_ecdsa, id_rsa (none found)".into());
     }
 
-    if let Some(name) = &ctx.settings.password_secret {
-        match crate::secrets::lookup(name, &ctx.secret_dirs) {
+    if let Some(name) = ctx.password_secret() {
+        match crate::secrets::lookup(name, ctx.secret_dirs()) {
             Some(password) => match handle.authenticate_password(user, password).await {
                 Ok(AuthResult::Success) => return Ok(()),
                 Ok(AuthResult::Failure { .. }) => tried.push(format!("password from secret `{name}` (rejected)")),

@@ -18,7 +18,7 @@ use russh_sftp::client::SftpSession;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{ConnError, Connection, ExecOutput, ExecRequest, UploadSource};
+use super::types::{ConnError, Connection, ExecOutput, ExecRequest, UploadSource};
 use crate::inventory::{HostSpec, Inventory, SshSettings};
 use known_hosts::{KnownHosts, Verdict, fingerprint, lookup_name};
 pub use target::Target;
@@ -87,16 +87,6 @@ impl SshContext {
             hosts: &self.hosts,
         }
         .host(spec)
-    }
-
-    async fn private_key(&self, path: &Path) -> Result<Arc<PrivateKey>, String> {
-        let mut keys = self.keys.lock().await;
-        if let Some(k) = keys.get(path) {
-            return Ok(k.clone());
-        }
-        let key = auth::load_key(path, self.settings.passphrase_secret.as_deref(), &self.secret_dirs)?;
-        keys.insert(path.to_path_buf(), key.clone());
-        Ok(key)
     }
 
     pub async fn connect(&self, spec: &HostSpec) -> Result<SshConnection, ConnError> {
@@ -218,6 +208,26 @@ impl SshContext {
             config.preferred.key = algos.into();
         }
         config
+    }
+}
+
+impl auth::Credentials for SshContext {
+    async fn private_key(&self, path: &Path) -> Result<Arc<PrivateKey>, String> {
+        let mut keys = self.keys.lock().await;
+        if let Some(k) = keys.get(path) {
+            return Ok(k.clone());
+        }
+        let key = auth::load_key(path, self.settings.passphrase_secret.as_deref(), &self.secret_dirs)?;
+        keys.insert(path.to_path_buf(), key.clone());
+        Ok(key)
+    }
+
+    fn password_secret(&self) -> Option<&str> {
+        self.settings.password_secret.as_deref()
+    }
+
+    fn secret_dirs(&self) -> &[PathBuf] {
+        &self.secret_dirs
     }
 }
 

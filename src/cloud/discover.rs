@@ -1,10 +1,14 @@
 //! Hosts discovered from the cloud: every droplet with the `[cloud]` tag becomes an ssh
 //! host, and its `role:NAME` tags put it into group NAME. Static hosts stay as written; a
 //! static host of the same name gets the droplet's addresses (unless it sets its own).
+//!
+//! In `cloud`, not `inventory`: it needs a provider, and `cloud` already imports the
+//! inventory (for `[cloud]`), so the inventory stays below and knows nothing of providers.
 
-use super::{HostSpec, Inventory};
-use crate::cloud::{self, CloudResult, Droplet, DropletSpec, Provider};
+use super::config::provider_for;
+use super::types::{CloudResult, Droplet, DropletSpec, PENDING_TEXT, Provider};
 use crate::error::{Diagnostic, Error, Result};
+use crate::inventory::{HostSpec, Inventory};
 
 /// The tag prefix that names a group.
 pub const ROLE_PREFIX: &str = "role:";
@@ -22,7 +26,7 @@ pub fn load(name_or_path: &str, rt: &tokio::runtime::Handle, remember: &dyn Fn(&
             inv.file_label()
         )))
     };
-    let provider = cloud::provider_for(&inv, remember).map_err(fail)?;
+    let provider = provider_for(&inv, remember).map_err(fail)?;
     let droplets = rt.block_on(provider.list(&settings.tag)).map_err(fail)?;
     add_droplets(&mut inv, &droplets);
     Ok(inv)
@@ -56,7 +60,7 @@ pub fn add_planned(inv: &mut Inventory, planned: &[DropletSpec]) {
         }
         let host = HostSpec {
             pending: true,
-            ..HostSpec::new(spec.name.clone(), crate::playbook::cloud_api::PENDING_TEXT.to_string())
+            ..HostSpec::new(spec.name.clone(), PENDING_TEXT.to_string())
         };
         inv.upsert_host(host, &role_groups(&spec.tags));
     }
