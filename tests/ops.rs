@@ -259,6 +259,11 @@ fn every_operation_case_plans_what_it_says() {
         }
     }
     assert!(ran > 0, "no cases under {}", root.display());
-    assert!(failures.is_empty(), "{} of {ran} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     eprintln!("{ran} operation cases");
 }

@@ -4,7 +4,7 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 
 use super::lock::format_time;
-use super::{Journal, RunRow, StepRecord};
+use super::store::{Journal, RunRow, StepRecord};
 use crate::error::{Error, Result};
 use crate::report::{CONTROLLER, OutputFormat};
 

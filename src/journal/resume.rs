@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{Journal, RunRow};
+use super::store::{Journal, RunRow};
 use crate::error::Result;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::lock;
 use super::resume::{Done, Prior};
-use super::{Journal, NewRun, Outcome, StepRecord, lock, mask_json};
+use super::store::{Journal, NewRun, Outcome, StepRecord, mask_json};
 use crate::error::{Error, Result};
 use crate::inventory::Vars;
 use crate::report::Reporter;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext};
+use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 
 use super::convert::{self, to_dynamic};
 use crate::host::Host;
@@ -11,38 +11,7 @@ use crate::play::Play;
 use crate::playbook::executor::{self, Targets};
 use crate::playbook::step::StepOptions;
 
-pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
-
-/// An error raised at the position of the native call that failed.
-pub fn fail<T>(ctx: &NativeCallContext, msg: impl Into<String>) -> RhaiResult<T> {
-    Err(EvalAltResult::ErrorRuntime(msg.into().into(), ctx.call_position()).into())
-}
-
-/// Runs a host operation: inside a step only (where it is journaled and counted), with
-/// the host to itself.
-pub(super) fn on_host<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
-    if !executor::inside_step() {
-        return fail(
-            ctx,
-            format!(
-                "h.{}() on {} is called outside a step: host operations run inside step(\"name\", hosts(…), |h| {{ … }}), where they are journaled and counted",
-                ctx.fn_name(),
-                h.name()
-            ),
-        );
-    }
-    looking(ctx, h, f)
-}
-
-/// Runs an operation that only looks (`h.fact`, `h.read`): also outside steps.
-pub(super) fn looking<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
-    op(ctx, h.state.exclusive(f))
-}
-
-/// Converts an operation's `Err(String)` into a script error at the call.
-fn op<T>(ctx: &NativeCallContext, r: Result<T, String>) -> RhaiResult<T> {
-    r.or_else(|msg| fail(ctx, msg))
-}
+use super::call::{RhaiResult, fail, op};
 
 /// How long a step's closure may go on running script code after Ctrl-C.
 const STEP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Module, NativeCallContext, RhaiNativeFunc};
 
-use super::api::fail;
+use super::call::fail;
 use super::convert::Opts;
 use crate::cloud::dns::{ARecord, Dns, HealthCheck};
 use crate::cloud::{self, Droplet, DropletPlan, DropletSpec, Provider};

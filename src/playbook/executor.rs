@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use rhai::{Dynamic, EvalAltResult, FnPtr, NativeCallContext};
 
+use super::diagnose::diagnose;
 use crate::host::Host;
 use crate::journal::{StepRecord, now_ms};
 use crate::play::Play;
 use crate::playbook::convert::{from_journal, to_json};
-use crate::playbook::diagnose;
 use crate::playbook::step::{StepId, StepOptions, results_map};
 use crate::report::{CONTROLLER, HostResult, HostStatus};
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
-use super::api::{RhaiResult, looking, on_host};
+use super::call::{RhaiResult, looking, on_host};
 use super::convert::{self, Opts};
 use crate::facts::Look;
 use crate::host::Host;
@@ -59,32 +59,12 @@ fn carry_out(h: &Host, plan: Result<Option<crate::ops::plan::Plan>, OpError>) ->
     Ok(outcome_map(&outcome))
 }
 
-/// Finds a local file named in a playbook: beside the playbook, then in `SUBDIR/` there,
-/// then relative to the current directory.
-pub fn find_local(h: &Host, name: &str, subdirs: &[&str]) -> Result<PathBuf, String> {
-    let base = &h.ctx.playbook_dir;
-    let mut candidates = vec![base.join(name)];
-    candidates.extend(subdirs.iter().map(|d| base.join(d).join(name)));
-    candidates.extend(subdirs.iter().map(|d| PathBuf::from(d).join(name)));
-    candidates.push(PathBuf::from(name));
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        format!(
-            "{name} not found (looked in {})",
-            candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })
-}
-
 fn file(h: &Host, path: &str, o: Map) -> Result<Map, String> {
     let opts = options("file", o)?;
     let content = match (opts.string("content")?, opts.string("src")?) {
         (Some(c), None) => c.into_bytes(),
         (None, Some(src)) => {
-            let p = find_local(h, &src, &["files"]).map_err(|e| format!("file: {e}"))?;
+            let p = super::template::find_local(h, &src, &["files"]).map_err(|e| format!("file: {e}"))?;
             std::fs::read(&p).map_err(|e| format!("file: cannot read {}: {e}", p.display()))?
         }
         (Some(_), Some(_)) => return Err("file: give either `content` or `src`, not both".into()),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rhai::{AST, ASTNode, Dynamic, Engine, Expr, FnCallExpr, Map, Position, Stmt};
 
-use super::Sources;
+use super::sources::Sources;
 use crate::builtins::{self, BUILTINS, Builtin, Receiver, Ty};
 use crate::error::Diagnostic;
 use crate::inventory::Inventory;

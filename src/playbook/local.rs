@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
-use super::api::{RhaiResult, fail};
+use super::call::{RhaiResult, fail};
 use super::convert::Opts;
 use super::host_ops::{request, result_map};
 use crate::connection::Connection;

@@ -1,8 +1,10 @@
 //! Playbooks: Rhai scripts compiled once, run in a sandboxed engine with runbook's API.
 
 mod api;
+mod call;
 pub mod cloud_api;
 pub mod convert;
+mod diagnose;
 pub mod executor;
 mod host_ops;
 pub mod lint;
@@ -16,10 +18,11 @@ mod wait_api;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::{AST, Engine, EvalAltResult, ParseError};
+use rhai::{AST, Engine, ParseError};
 
 use crate::error::{Diagnostic, Error, Location, Result, display_path};
 pub use api::register;
+pub use diagnose::diagnose;
 pub use sources::Sources;
 
 pub struct Playbook {
@@ -146,153 +149,4 @@ fn parse_error(e: &ParseError, label: &str, text: &str) -> Error {
     let at = e.position();
     let loc = Location::in_text(label, text, at.line().unwrap_or(1), at.position().unwrap_or(1));
     Error::Playbook(Diagnostic::new(format!("syntax error: {}", e.err_type())).at(loc))
-}
-
-/// Turns a Rhai error into a diagnostic at its innermost position: errors inside functions,
-/// closures and modules are followed down to the line that failed, and the way there is
-/// kept as notes.
-pub fn diagnose(err: &EvalAltResult, source: &str, sources: &Sources) -> Diagnostic {
-    let mut current = source.to_string();
-    let mut trail = Vec::new();
-    let mut e = err;
-    loop {
-        match e {
-            EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
-                if let Some(loc) = sources.location(&current, *pos) {
-                    let what = if name.starts_with("anon$") {
-                        "closure".to_string()
-                    } else {
-                        format!("`{name}`")
-                    };
-                    trail.push(format!("in {what}, called at {loc}"));
-                }
-                if !src.is_empty() {
-                    current = src.clone();
-                }
-                e = inner;
-            }
-            EvalAltResult::ErrorInModule(name, inner, pos) => {
-                if let Some(loc) = sources.location(&current, *pos) {
-                    trail.push(format!("in module `{name}`, imported at {loc}"));
-                }
-                current = name.clone();
-                e = inner;
-            }
-            _ => break,
-        }
-    }
-    let mut d = Diagnostic::new(message(e));
-    if let Some(loc) = sources.location(&current, e.position()) {
-        d = d.at(loc);
-    }
-    // Innermost call first, like a backtrace.
-    for note in trail.into_iter().rev() {
-        d = d.note(note);
-    }
-    d
-}
-
-/// The error's text without Rhai's "(line x, position y)" suffix and "Runtime error:" prefix.
-fn message(e: &EvalAltResult) -> String {
-    match e {
-        EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
-        EvalAltResult::ErrorFunctionNotFound(signature, _) => not_found(signature),
-        EvalAltResult::ErrorStackOverflow(_) => {
-            "function calls nested too deep (more than 64 levels): a function that calls itself without end?".into()
-        }
-        EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
-        _ => {
-            let text = e.to_string();
-            let suffix = format!(" ({})", e.position());
-            text.strip_suffix(&suffix).unwrap_or(&text).to_string()
-        }
-    }
-}
-
-/// Rhai's "Function not found: NAME (TYPES)" in runbook's words: what is wrong with the
-/// call, the nearest valid name, and how the built-in is called (from `builtins`).
-fn not_found(signature: &str) -> String {
-    use crate::builtins::{BUILTINS, Receiver, lookup, suggest};
-    let (name, args) = match signature.split_once(" (") {
-        Some((n, rest)) => (n.trim(), rest.trim_end_matches(')')),
-        None => (signature.trim(), ""),
-    };
-    // Rhai's type names, as the reference writes them.
-    let types: Vec<&str> = args
-        .split(", ")
-        .filter(|t| !t.is_empty())
-        .map(|t| match t {
-            _ if t.contains("String") => "string",
-            "i64" => "integer",
-            "f64" => "float",
-            "array" => "list",
-            "Fn" => "closure",
-            "()" => "()",
-            other => other,
-        })
-        .collect();
-    let given = types.join(", ");
-    if !name.starts_with(|c: char| c.is_alphabetic() || c == '_') {
-        let note = if name == "!" {
-            " (`!a == b` reads as `(!a) == b`: write `a != b`)"
-        } else {
-            ""
-        };
-        return format!("operator `{name}` cannot be used on ({given}){note}");
-    }
-    if name.starts_with("anon$") {
-        let mut m = format!(
-            "a closure was called with {} argument(s), which it does not take",
-            types.len()
-        );
-        if types.is_empty() {
-            m.push_str(
-                "\n  a step without hosts runs its closure once, on the controller, with no argument (|| …); \
-                 to run it on hosts, name them: step(\"name\", hosts(\"web\"), |h| { … })",
-            );
-        }
-        return m;
-    }
-    if name == "step" {
-        if types.len() >= 2 && types[types.len() - 2] == "closure" && types[types.len() - 1] == "map" {
-            return "step: the options map goes before the closure: step(\"name\", hosts(\"web\"), #{ serial: 1 }, |h| { … })".into();
-        }
-        return format!(
-            "step cannot be called with ({given}): write step(name, |\u{7c}| …) on the controller, step(name, targets, |h| …) or step(name, targets, #{{ options }}, |h| …)"
-        )
-        .replace("|\u{7c}|", "||");
-    }
-    if types.first() == Some(&"Host") {
-        if let Some(b) = BUILTINS.iter().find(|b| b.receiver == Receiver::Host && b.name == name) {
-            return format!(
-                "h.{name} cannot be called with ({}): it is {}",
-                types[1..].join(", "),
-                b.signature()
-            );
-        }
-        let methods: Vec<&str> = BUILTINS
-            .iter()
-            .filter(|b| b.receiver == Receiver::Host)
-            .map(|b| b.name)
-            .collect();
-        let hint = suggest(name, methods.iter().copied())
-            .map(|s| format!(" Did you mean `{s}`?"))
-            .unwrap_or_default();
-        return format!(
-            "hosts have no method `{name}`.{hint}\n  host methods: {} (runbook doc h.NAME tells more)",
-            methods.join(", ")
-        );
-    }
-    if let Some(b) = lookup(name) {
-        return format!("{name} cannot be called with ({given}): it is {}", b.signature());
-    }
-    let known: Vec<String> = BUILTINS
-        .iter()
-        .filter(|b| b.receiver != Receiver::Host)
-        .map(|b| b.qualified())
-        .collect();
-    match suggest(name, known.iter().map(String::as_str)) {
-        Some(s) => format!("unknown function `{name}` (called with {given}); did you mean `{s}`?"),
-        None => format!("unknown function `{name}` (called with ({given})); runbook doc lists the built-ins"),
-    }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
-use super::Sources;
+use super::sources::Sources;
 
 include!(concat!(env!("OUT_DIR"), "/stdlib.rs"));
 

@@ -2,11 +2,33 @@
 //! controller with the host's variables, then written like `file`. Undefined variables are
 //! errors that name the template, the line and the expression.
 
+use std::path::PathBuf;
+
 use minijinja::{Environment, UndefinedBehavior, Value};
 use rhai::Map;
 
 use super::convert::to_json;
 use crate::host::Host;
+
+/// Finds a local file named in a playbook: beside the playbook, then in `SUBDIR/` there,
+/// then relative to the current directory.
+pub fn find_local(h: &Host, name: &str, subdirs: &[&str]) -> Result<PathBuf, String> {
+    let base = &h.ctx.playbook_dir;
+    let mut candidates = vec![base.join(name)];
+    candidates.extend(subdirs.iter().map(|d| base.join(d).join(name)));
+    candidates.extend(subdirs.iter().map(|d| PathBuf::from(d).join(name)));
+    candidates.push(PathBuf::from(name));
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        format!(
+            "{name} not found (looked in {})",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
 
 /// The template context: every variable of the host, `host` (name, addresses, groups) and
 /// `inventory`, then the map given to the call.
@@ -30,7 +52,7 @@ fn context(host: &Host, vars: &Map) -> serde_json::Value {
 }
 
 pub fn render(host: &Host, src: &str, vars: &Map) -> Result<String, String> {
-    let path = match super::host_ops::find_local(host, src, &["templates"]) {
+    let path = match find_local(host, src, &["templates"]) {
         Ok(p) => p,
         Err(e) => {
             // Not the playbook's own: one of the stdlib's (embedded, `stdlib/templates/`).

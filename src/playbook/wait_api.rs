@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, Module, NativeCallContext};
 
-use super::api::fail;
+use super::call::fail;
 use super::cloud_api::{Cloud, PENDING_TEXT, Pending, droplet_map, droplet_name};
 use super::convert::{Opts, describe, parse_duration};
 use crate::host::Host;
