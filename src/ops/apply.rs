@@ -122,8 +122,8 @@ fn guarded(host: &Host, mut plan: Plan, guard: Guard) -> OpResult<Outcome> {
         }
     });
     let after = match back {
-        true => "it is as it was and SSH answers again",
-        false => "but a new SSH connection still fails: check the host's console",
+        true => format!("the {target} is as it was and SSH answers again"),
+        false => "but a new SSH connection still fails: check the host's console".to_string(),
     };
     let why = format!("the change locked SSH out (a new connection failed: {why}); runbook reverted it {how}; {after}");
     Err(OpError::refused(host.name(), op, &target, why))

@@ -211,7 +211,7 @@ fn the_firewall_is_never_enabled_without_an_ssh_rule() {
     let o = play(&p, "lock.rhai", &[]);
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
-        o.stdout.contains("ufw: the change locked SSH out (a new connection failed")
+        o.stdout.contains("ufw firewall: the change locked SSH out (a new connection failed")
             && o.stdout.contains("runbook reverted it at once, over the connection still open; the firewall is as it was and SSH answers again"),
         "{}",
         o.all()

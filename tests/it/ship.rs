@@ -332,7 +332,7 @@ fn unpack_never_overwrites_a_release_of_other_content() {
         assert_eq!(o.code, 2, "{}", o.all());
         assert!(
             o.stdout
-                .contains(&format!("unpack: {dest} already holds another archive")),
+                .contains(&format!("unpack {dest}: it already holds another archive")),
             "{}",
             o.all()
         );
