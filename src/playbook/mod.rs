@@ -1,19 +1,14 @@
 //! Playbooks: Rhai scripts compiled once, run in a sandboxed engine with runbook's API.
 
-mod api;
-mod call;
-pub mod cloud_api;
+mod bindings;
 pub mod convert;
 mod diagnose;
 pub mod executor;
-mod host_ops;
 pub mod lint;
-mod local;
 pub mod modules;
 pub mod sources;
 pub mod step;
-mod template;
-mod wait_api;
+pub mod template;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +16,7 @@ use std::sync::Arc;
 use rhai::{AST, Engine, ParseError};
 
 use crate::error::{Diagnostic, Error, Location, Result, display_path};
-pub use api::register;
+pub use bindings::register;
 pub use diagnose::diagnose;
 pub use sources::Sources;
 

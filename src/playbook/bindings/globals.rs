@@ -5,44 +5,16 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 
-use super::convert::{self, to_dynamic};
 use crate::host::Host;
 use crate::play::Play;
+use crate::playbook::convert::{self, to_dynamic};
 use crate::playbook::executor::{self, Targets};
 use crate::playbook::step::StepOptions;
 
 use super::call::{RhaiResult, fail, op};
 
-/// How long a step's closure may go on running script code after Ctrl-C.
-const STEP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
-
-pub fn register(engine: &mut Engine, run: Arc<Play>) {
-    register_globals(engine, &run);
-    register_host(engine);
-    let cloud = super::cloud_api::register(engine, &run);
-    super::wait_api::register(engine, &run, cloud);
-    super::local::register(engine, &run);
-    let r = run.clone();
-    engine.on_print(move |s| r.ctx.reporter.log(None, s));
-    let r = run.clone();
-    engine.on_debug(move |s, _, pos| r.ctx.reporter.log(None, &format!("[debug {pos}] {s}")));
-    let r = run;
-    // After Ctrl-C, script code stops at its next operation. Inside a step the closures
-    // that are running get a second to finish (their running commands always do), so a
-    // closure ending after its last command is whole and journaled, while one that loops
-    // without end stops too, recorded as interrupted.
-    let first_seen = std::sync::OnceLock::new();
-    engine.on_progress(move |_| {
-        if !r.cancelled() {
-            return None;
-        }
-        let since: &std::time::Instant = first_seen.get_or_init(std::time::Instant::now);
-        let stop = !executor::inside_step() || since.elapsed() > STEP_GRACE;
-        stop.then(|| executor::STOP_TOKEN.into())
-    });
-}
-
-fn register_globals(engine: &mut Engine, run: &Arc<Play>) {
+/// `step`, `hosts`, `var` and its typed forms, `as_int`/`as_bool`, `secret`, `log`.
+pub fn register(engine: &mut Engine, run: &Arc<Play>) {
     // step(name, closure) / step(name, targets, closure) / step(name, targets, opts, closure)
     let r = run.clone();
     engine.register_fn("step", move |ctx: NativeCallContext, name: &str, f: FnPtr| {
@@ -232,88 +204,5 @@ fn host_list(run: &Arc<Play>, targets: Dynamic) -> Result<Vec<Host>, String> {
             })
             .collect(),
         None => Err("step targets must be hosts(\"pattern\"), a host, or a pattern string".into()),
-    }
-}
-
-/// An address of a host (the connect address when it has no other); `Pending` for a host
-/// a dry run would create.
-fn address(h: &Host, ip: Option<String>) -> Dynamic {
-    if h.state.spec.pending {
-        return Dynamic::from(crate::pending::Pending);
-    }
-    ip.unwrap_or_else(|| h.state.spec.address.clone()).into()
-}
-
-fn register_host(engine: &mut Engine) {
-    super::host_ops::register(engine);
-
-    engine
-        .register_type_with_name::<Host>("Host")
-        .register_get("name", |h: &mut Host| h.name().to_string())
-        .register_get("address", |h: &mut Host| address(h, None))
-        .register_get("private_ip", |h: &mut Host| address(h, h.state.spec.private_ip.clone()))
-        .register_get("public_ip", |h: &mut Host| address(h, h.state.spec.public_ip.clone()))
-        .register_get("groups", |h: &mut Host| -> Array {
-            h.state.groups.iter().map(|g| g.into()).collect()
-        })
-        .register_get("vars", |h: &mut Host| convert::vars_to_map(&h.state.vars))
-        .register_fn("to_string", |h: &mut Host| h.name().to_string())
-        .register_fn("to_debug", |h: &mut Host| format!("Host({})", h.name()))
-        .register_fn("==", |a: Host, b: Host| a.name() == b.name())
-        .register_fn("!=", |a: Host, b: Host| a.name() != b.name());
-
-    engine.register_fn(
-        "var",
-        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> { host_var(&ctx, h, name) },
-    );
-    engine.register_fn("var", |h: &mut Host, name: &str, default: Dynamic| -> Dynamic {
-        h.state.vars.get(name).map(to_dynamic).unwrap_or(default)
-    });
-    engine.register_fn(
-        "var_int",
-        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<i64> {
-            let v = host_var(&ctx, h, name)?;
-            op(&ctx, convert::to_int(&v, &format!("variable `{name}` of {}", h.name())))
-        },
-    );
-    engine.register_fn(
-        "var_int",
-        |ctx: NativeCallContext, h: &mut Host, name: &str, default: Dynamic| -> RhaiResult<i64> {
-            let v = h.state.vars.get(name).map(to_dynamic).unwrap_or(default);
-            op(&ctx, convert::to_int(&v, &format!("variable `{name}` of {}", h.name())))
-        },
-    );
-    engine.register_fn(
-        "var_bool",
-        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<bool> {
-            let v = host_var(&ctx, h, name)?;
-            op(
-                &ctx,
-                convert::to_bool(&v, &format!("variable `{name}` of {}", h.name())),
-            )
-        },
-    );
-    engine.register_fn(
-        "var_bool",
-        |ctx: NativeCallContext, h: &mut Host, name: &str, default: Dynamic| -> RhaiResult<bool> {
-            let v = h.state.vars.get(name).map(to_dynamic).unwrap_or(default);
-            op(
-                &ctx,
-                convert::to_bool(&v, &format!("variable `{name}` of {}", h.name())),
-            )
-        },
-    );
-}
-
-fn host_var(ctx: &NativeCallContext, h: &Host, name: &str) -> RhaiResult<Dynamic> {
-    match h.state.vars.get(name) {
-        Some(v) => Ok(to_dynamic(v)),
-        None => fail(
-            ctx,
-            format!(
-                "variable `{name}` is not defined for host {} (nor in its groups or [vars])",
-                h.name()
-            ),
-        ),
     }
 }

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::call::{RhaiResult, fail};
-use super::convert::Opts;
-use super::host_ops::{request, result_map};
+use super::host::{request, result_map};
 use crate::connection::Connection;
 use crate::connection::failure::ExecFailure;
 use crate::connection::local::LocalConnection;
 use crate::play::Play;
+use crate::playbook::convert::Opts;
 use crate::report::CONTROLLER;
 use crate::ship;
 

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, Module, NativeCallContext};
 
 use super::call::fail;
-use super::cloud_api::{Cloud, PENDING_TEXT, Pending, droplet_map, droplet_name};
-use super::convert::{Opts, describe, parse_duration};
+use super::cloud::{Cloud, PENDING_TEXT, Pending, droplet_map, droplet_name};
 use crate::host::Host;
 use crate::play::Play;
+use crate::playbook::convert::{Opts, describe, parse_duration};
 use crate::playbook::executor::is_stop;
 use crate::wait::{self, Backoff, HttpWant};
 
@@ -54,7 +54,7 @@ fn run_wait<T>(
 
 /// `port` is a number or text of one (`"3000"`, a `--var` value).
 fn port(run: &Play, target: Dynamic, port: &Dynamic, timeout: Duration) -> Result<(), String> {
-    let port = super::convert::to_int(port, "the port")?;
+    let port = crate::playbook::convert::to_int(port, "the port")?;
     let port = u16::try_from(port).map_err(|_| format!("port {port} is out of range"))?;
     let (host, addr) = match target.clone().try_cast::<Host>() {
         Some(h) => (Some(h.name().to_string()), address_text(&h)),

@@ -8,11 +8,11 @@ use std::sync::{Arc, OnceLock};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Module, NativeCallContext, RhaiNativeFunc};
 
 use super::call::fail;
-use super::convert::Opts;
-use crate::cloud::dns::{ARecord, Dns, HealthCheck};
+use crate::cloud::dns::Dns;
 use crate::cloud::{self, Droplet, DropletPlan, DropletSpec, Provider};
 use crate::cost::{Change, Ledger, Prices, bill};
 use crate::play::Play;
+use crate::playbook::convert::Opts;
 use crate::report::CONTROLLER;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -20,7 +20,7 @@ type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 pub use crate::pending::{PENDING_TEXT, Pending};
 
 /// A script value as text; `Pending` as `(known after apply)`.
-fn text(v: &Dynamic) -> String {
+pub fn text(v: &Dynamic) -> String {
     if v.is::<Pending>() {
         PENDING_TEXT.to_string()
     } else {
@@ -30,11 +30,11 @@ fn text(v: &Dynamic) -> String {
 
 /// The run plus its providers, made on first use and kept (they hold rate-limit state).
 pub struct Cloud {
-    run: Arc<Play>,
+    pub run: Arc<Play>,
     provider: OnceLock<Result<Arc<dyn Provider>, String>>,
     dns: OnceLock<Result<Arc<dyn Dns>, String>>,
     /// Droplets this dry run would have created: hosts after `inventory::refresh()`.
-    planned: std::sync::Mutex<Vec<DropletSpec>>,
+    pub planned: std::sync::Mutex<Vec<DropletSpec>>,
 }
 
 impl Cloud {
@@ -48,7 +48,7 @@ impl Cloud {
         })
     }
 
-    fn provider(&self) -> Result<(Arc<dyn Provider>, String), String> {
+    pub fn provider(&self) -> Result<(Arc<dyn Provider>, String), String> {
         let settings = self.settings()?;
         let p = self
             .provider
@@ -60,7 +60,7 @@ impl Cloud {
         Ok((p, settings.tag))
     }
 
-    fn dns(&self) -> Result<Arc<dyn Dns>, String> {
+    pub fn dns(&self) -> Result<Arc<dyn Dns>, String> {
         self.dns
             .get_or_init(|| {
                 let inv = self.run.inventory.read().unwrap();
@@ -75,19 +75,19 @@ impl Cloud {
         self.block(p.find(name))
     }
 
-    fn dry_run(&self) -> bool {
+    pub fn dry_run(&self) -> bool {
         self.run.ctx.dry_run
     }
 
     /// Reports an action done or, in dry-run, planned; both count as a change.
     /// `op` is the built-in that made the change (`cloud::droplet`), the same in a dry run
     /// and a real one.
-    fn changed(&self, op: &str, what: &str) {
+    pub fn changed(&self, op: &str, what: &str) {
         self.run.ctx.reporter.change(CONTROLLER, op, "", what, None, None);
         self.run.controller.record_change();
     }
 
-    fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+    pub fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
         self.run.ctx.rt.block_on(fut)
     }
 
@@ -115,7 +115,7 @@ impl Cloud {
     /// Records a change to what is billed. An addition in a real run is checked against
     /// the budget first, and refused (nothing made) when the monthly cost would exceed it; a
     /// dry run records it and checks the whole plan at its end.
-    fn cost(&self, change: impl FnOnce(&Prices) -> Change) -> Result<(), String> {
+    pub fn cost(&self, change: impl FnOnce(&Prices) -> Change) -> Result<(), String> {
         let budget = self.run.budget();
         let real = !self.dry_run();
         self.run.cost.with(
@@ -138,7 +138,7 @@ impl Cloud {
 }
 
 /// Registers a function in a module; volatile, so the optimizer never folds a cloud call.
-fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
+pub fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
     m: &mut Module,
     name: &str,
     f: impl RhaiNativeFunc<A, N, X, R, true> + Send + Sync + 'static,
@@ -150,7 +150,7 @@ fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
 }
 
 /// A script error at the call, prefixed with the call (`cloud::droplet("web1"): …`).
-fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiResult<T> {
+pub fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiResult<T> {
     r.or_else(|e| {
         if e.starts_with(&call) {
             fail(ctx, e)
@@ -239,46 +239,6 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>) -> Arc<Cloud> {
     });
     engine.register_static_module("cloud", m.into());
 
-    let mut m = Module::new();
-    let x = c.clone();
-    add(
-        &mut m,
-        "a_record",
-        move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic| {
-            op(
-                &ctx,
-                format!("dns::a_record({zone:?}, {name:?})"),
-                a_record(&x, zone, name, ips, Map::new()),
-            )
-        },
-    );
-    let x = c.clone();
-    add(
-        &mut m,
-        "a_record",
-        move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic, opts: Map| {
-            op(
-                &ctx,
-                format!("dns::a_record({zone:?}, {name:?})"),
-                a_record(&x, zone, name, ips, opts),
-            )
-        },
-    );
-    engine.register_static_module("dns", m.into());
-
-    let mut m = Module::new();
-    let x = c.clone();
-    add(&mut m, "refresh", move |ctx: NativeCallContext| {
-        op(&ctx, "inventory::refresh()".into(), refresh(&x))
-    });
-    // The inventory's group names (discovered ones included), so a playbook can ask whether
-    // a tier exists before `hosts()` would call its name a typo.
-    let x = c.clone();
-    add(&mut m, "groups", move |_: NativeCallContext| -> RhaiResult<Array> {
-        let inv = x.run.inventory.read().unwrap();
-        Ok(inv.groups.keys().map(|g| Dynamic::from(g.clone())).collect())
-    });
-    engine.register_static_module("inventory", m.into());
     c
 }
 
@@ -300,7 +260,7 @@ pub fn droplet_map(d: &Droplet) -> Map {
     .collect()
 }
 
-fn tags(t: &[String]) -> Dynamic {
+pub fn tags(t: &[String]) -> Dynamic {
     t.iter().map(|s| Dynamic::from(s.clone())).collect::<Array>().into()
 }
 
@@ -565,121 +525,4 @@ fn power(c: &Cloud, target: &str, on: bool) -> Result<bool, String> {
         }
     }
     Ok(true)
-}
-
-fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Result<Map, String> {
-    let func = format!("dns::a_record({zone:?}, {name:?})");
-    let o = Opts::declared(&func, "dns::a_record", opts)?;
-    let ips: Vec<String> = match ips.read_lock::<Array>() {
-        Some(a) => a.iter().map(text).collect(),
-        None => vec![text(&ips)],
-    };
-    let route53 = bill::dns_kind(&c.run.inventory.read().unwrap()).as_deref() == Some("route53");
-    // As the DNS service names it (a Route 53 zone may be given by its id).
-    let full = c
-        .dns()
-        .ok()
-        .and_then(|d| c.block(d.record_name(zone, name)).ok())
-        .unwrap_or_else(|| crate::cloud::dns::fqdn(zone, name));
-    if ips.iter().any(|ip| ip == PENDING_TEXT) {
-        // Addresses of droplets a dry run did not create: nothing to compare with yet.
-        if route53 && o.raw("health_check").is_some() {
-            for ip in &ips {
-                let n = format!("{full} {ip}");
-                c.cost(|p| Change::Add(p.health_check(&n)))?;
-            }
-        }
-        c.changed("dns::a_record", &format!("set A {full} to {}", ips.join(" ")));
-        return Ok(dns_map(true, &ips, &[], None, &[]));
-    }
-    let ttl = match o.int("ttl")? {
-        Some(t) => Some(u32::try_from(t).map_err(|_| format!("ttl {t} is out of range"))?),
-        None => None,
-    };
-    let health_check = match o.raw("health_check") {
-        None => None,
-        Some(v) => {
-            let m = v
-                .read_lock::<Map>()
-                .map(|m| m.clone())
-                .ok_or("`health_check` must be a map #{ type, port, path }")?;
-            let h = Opts::new(&func, m, &["type", "port", "path"])?;
-            let port = h.int("port")?.unwrap_or(80);
-            Some(HealthCheck {
-                kind: h.string("type")?.unwrap_or_else(|| "HTTP".into()),
-                port: u16::try_from(port).map_err(|_| format!("health check port {port} is out of range"))?,
-                path: h.string("path")?,
-            })
-        }
-    };
-    let rec = ARecord {
-        zone: zone.to_string(),
-        name: name.to_string(),
-        ips,
-        ttl,
-        exact: o.bool("exact", false)?,
-        health_check,
-        comment: o.string("comment")?,
-    };
-    let dns = c.dns()?;
-    // Route 53 bills each health check: priced (and, in a real run, checked against the
-    // budget) before any is made.
-    if route53 && rec.health_check.is_some() {
-        let plan = c.block(dns.a_record(&rec, false))?;
-        for ip in &plan.added {
-            let n = format!("{full} {ip}");
-            c.cost(|p| Change::Add(p.health_check(&n)))?;
-        }
-        if c.dry_run() {
-            if plan.changed() {
-                c.changed("dns::a_record", &format!("change A {full}: {}", plan.describe()));
-            }
-            return Ok(dns_map(
-                plan.changed(),
-                &plan.added,
-                &plan.removed,
-                plan.ttl,
-                &plan.health_checks,
-            ));
-        }
-    }
-    let change = c.block(dns.a_record(&rec, !c.dry_run()))?;
-    if change.changed() {
-        c.changed("dns::a_record", &format!("change A {full}: {}", change.describe()));
-    }
-    Ok(dns_map(
-        change.changed(),
-        &change.added,
-        &change.removed,
-        change.ttl,
-        &change.health_checks,
-    ))
-}
-
-fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>, checks: &[String]) -> Map {
-    let mut m = Map::new();
-    m.insert("changed".into(), changed.into());
-    m.insert("added".into(), tags(added));
-    m.insert("removed".into(), tags(removed));
-    m.insert(
-        "ttl".into(),
-        ttl.map(|t| Dynamic::from(t as i64)).unwrap_or(Dynamic::UNIT),
-    );
-    m.insert("health_checks".into(), tags(checks));
-    m
-}
-
-/// Re-reads the inventory file and the cloud's droplets, so hosts made earlier in the play
-/// can be targeted. In a dry run the droplets it would have made join as pending hosts.
-fn refresh(c: &Cloud) -> Result<(), String> {
-    let mut inv = crate::inventory::Inventory::load(&c.run.inventory_file).map_err(|e| e.to_string())?;
-    if inv.cloud.is_some() {
-        let (p, _) = c.provider()?;
-        c.block(crate::cloud::discover::discover(&mut inv, p.as_ref()))?;
-    }
-    if c.dry_run() {
-        crate::cloud::discover::add_planned(&mut inv, &c.planned.lock().unwrap());
-    }
-    c.run.replace_inventory(inv);
-    Ok(())
 }

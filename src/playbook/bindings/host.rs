@@ -8,14 +8,14 @@ use std::path::PathBuf;
 
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
-use super::call::{RhaiResult, looking, on_host};
-use super::convert::{self, Opts};
+use super::call::{RhaiResult, fail, looking, on_host, op};
 use crate::facts::Look;
 use crate::host::Host;
 use crate::ops::apply::apply;
 use crate::ops::error::OpError;
 use crate::ops::plan::Outcome;
 use crate::ops::{archive, command, files, firewall, package, service, transfer, user};
+use crate::playbook::convert::{self, Opts, to_dynamic};
 use crate::shell::Become;
 
 /// The options of host operation `func`, checked against its declaration (`h.FUNC`).
@@ -64,7 +64,7 @@ fn file(h: &Host, path: &str, o: Map) -> Result<Map, String> {
     let content = match (opts.string("content")?, opts.string("src")?) {
         (Some(c), None) => c.into_bytes(),
         (None, Some(src)) => {
-            let p = super::template::find_local(h, &src, &["files"]).map_err(|e| format!("file: {e}"))?;
+            let p = crate::playbook::template::find_local(h, &src, &["files"]).map_err(|e| format!("file: {e}"))?;
             std::fs::read(&p).map_err(|e| format!("file: cannot read {}: {e}", p.display()))?
         }
         (Some(_), Some(_)) => return Err("file: give either `content` or `src`, not both".into()),
@@ -81,7 +81,7 @@ fn file(h: &Host, path: &str, o: Map) -> Result<Map, String> {
 
 fn template(h: &Host, src: &str, dest: &str, vars: &Map, o: Map) -> Result<Map, String> {
     let opts = options("template", o)?;
-    let text = super::template::render(h, src, vars).map_err(|e| format!("{}: {e}", h.name()))?;
+    let text = crate::playbook::template::render(h, src, vars).map_err(|e| format!("{}: {e}", h.name()))?;
     let args = files::Content {
         path: dest.into(),
         content: text.into_bytes(),
@@ -452,8 +452,9 @@ macro_rules! with_opts {
     }};
 }
 
-/// The host operations (declared in `crate::builtins`).
+/// The `Host` type and its operations (declared in `crate::builtins`).
 pub fn register(engine: &mut Engine) {
+    register_type(engine);
     with_opts!(engine, "run", |h, cmd: Dynamic| |o| run(h, &cmd, o));
     with_opts!(engine, "upload", |h, local: Dynamic, remote: &str| |o| upload(
         h, &local, remote, o
@@ -517,6 +518,88 @@ pub fn register(engine: &mut Engine) {
             looking(&ctx, h, || read_fact(h, name, Some(arg), opts))
         },
     );
+}
+
+/// An address of a host (the connect address when it has no other); `Pending` for a host
+/// a dry run would create.
+fn address(h: &Host, ip: Option<String>) -> Dynamic {
+    if h.state.spec.pending {
+        return Dynamic::from(crate::pending::Pending);
+    }
+    ip.unwrap_or_else(|| h.state.spec.address.clone()).into()
+}
+
+/// The `Host` type: its properties and variables.
+fn register_type(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<Host>("Host")
+        .register_get("name", |h: &mut Host| h.name().to_string())
+        .register_get("address", |h: &mut Host| address(h, None))
+        .register_get("private_ip", |h: &mut Host| address(h, h.state.spec.private_ip.clone()))
+        .register_get("public_ip", |h: &mut Host| address(h, h.state.spec.public_ip.clone()))
+        .register_get("groups", |h: &mut Host| -> Array {
+            h.state.groups.iter().map(|g| g.into()).collect()
+        })
+        .register_get("vars", |h: &mut Host| convert::vars_to_map(&h.state.vars))
+        .register_fn("to_string", |h: &mut Host| h.name().to_string())
+        .register_fn("to_debug", |h: &mut Host| format!("Host({})", h.name()))
+        .register_fn("==", |a: Host, b: Host| a.name() == b.name())
+        .register_fn("!=", |a: Host, b: Host| a.name() != b.name());
+
+    engine.register_fn(
+        "var",
+        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<Dynamic> { host_var(&ctx, h, name) },
+    );
+    engine.register_fn("var", |h: &mut Host, name: &str, default: Dynamic| -> Dynamic {
+        h.state.vars.get(name).map(to_dynamic).unwrap_or(default)
+    });
+    engine.register_fn(
+        "var_int",
+        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<i64> {
+            let v = host_var(&ctx, h, name)?;
+            op(&ctx, convert::to_int(&v, &format!("variable `{name}` of {}", h.name())))
+        },
+    );
+    engine.register_fn(
+        "var_int",
+        |ctx: NativeCallContext, h: &mut Host, name: &str, default: Dynamic| -> RhaiResult<i64> {
+            let v = h.state.vars.get(name).map(to_dynamic).unwrap_or(default);
+            op(&ctx, convert::to_int(&v, &format!("variable `{name}` of {}", h.name())))
+        },
+    );
+    engine.register_fn(
+        "var_bool",
+        |ctx: NativeCallContext, h: &mut Host, name: &str| -> RhaiResult<bool> {
+            let v = host_var(&ctx, h, name)?;
+            op(
+                &ctx,
+                convert::to_bool(&v, &format!("variable `{name}` of {}", h.name())),
+            )
+        },
+    );
+    engine.register_fn(
+        "var_bool",
+        |ctx: NativeCallContext, h: &mut Host, name: &str, default: Dynamic| -> RhaiResult<bool> {
+            let v = h.state.vars.get(name).map(to_dynamic).unwrap_or(default);
+            op(
+                &ctx,
+                convert::to_bool(&v, &format!("variable `{name}` of {}", h.name())),
+            )
+        },
+    );
+}
+
+fn host_var(ctx: &NativeCallContext, h: &Host, name: &str) -> RhaiResult<Dynamic> {
+    match h.state.vars.get(name) {
+        Some(v) => Ok(to_dynamic(v)),
+        None => fail(
+            ctx,
+            format!(
+                "variable `{name}` is not defined for host {} (nor in its groups or [vars])",
+                h.name()
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]

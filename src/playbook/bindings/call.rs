@@ -3,8 +3,8 @@
 
 use rhai::{EvalAltResult, NativeCallContext};
 
-use super::executor;
 use crate::host::Host;
+use crate::playbook::executor;
 
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 

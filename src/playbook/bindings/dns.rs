@@ -1,0 +1,143 @@
+//! `dns::a_record`: a name's A records (DigitalOcean, Route 53 with health checks, or a
+//! hosts file), priced and checked against the budget before anything is made.
+
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, Map, Module, NativeCallContext};
+
+use super::cloud::{Cloud, add, op, tags, text};
+use crate::cloud::dns::{ARecord, HealthCheck};
+use crate::cost::{Change, bill};
+use crate::pending::PENDING_TEXT;
+use crate::playbook::convert::Opts;
+
+pub fn register(engine: &mut Engine, c: &Arc<Cloud>) {
+    let mut m = Module::new();
+    let x = c.clone();
+    add(
+        &mut m,
+        "a_record",
+        move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic| {
+            op(
+                &ctx,
+                format!("dns::a_record({zone:?}, {name:?})"),
+                a_record(&x, zone, name, ips, Map::new()),
+            )
+        },
+    );
+    let x = c.clone();
+    add(
+        &mut m,
+        "a_record",
+        move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic, opts: Map| {
+            op(
+                &ctx,
+                format!("dns::a_record({zone:?}, {name:?})"),
+                a_record(&x, zone, name, ips, opts),
+            )
+        },
+    );
+    engine.register_static_module("dns", m.into());
+}
+
+fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Result<Map, String> {
+    let func = format!("dns::a_record({zone:?}, {name:?})");
+    let o = Opts::declared(&func, "dns::a_record", opts)?;
+    let ips: Vec<String> = match ips.read_lock::<Array>() {
+        Some(a) => a.iter().map(text).collect(),
+        None => vec![text(&ips)],
+    };
+    let route53 = bill::dns_kind(&c.run.inventory.read().unwrap()).as_deref() == Some("route53");
+    // As the DNS service names it (a Route 53 zone may be given by its id).
+    let full = c
+        .dns()
+        .ok()
+        .and_then(|d| c.block(d.record_name(zone, name)).ok())
+        .unwrap_or_else(|| crate::cloud::dns::fqdn(zone, name));
+    if ips.iter().any(|ip| ip == PENDING_TEXT) {
+        // Addresses of droplets a dry run did not create: nothing to compare with yet.
+        if route53 && o.raw("health_check").is_some() {
+            for ip in &ips {
+                let n = format!("{full} {ip}");
+                c.cost(|p| Change::Add(p.health_check(&n)))?;
+            }
+        }
+        c.changed("dns::a_record", &format!("set A {full} to {}", ips.join(" ")));
+        return Ok(dns_map(true, &ips, &[], None, &[]));
+    }
+    let ttl = match o.int("ttl")? {
+        Some(t) => Some(u32::try_from(t).map_err(|_| format!("ttl {t} is out of range"))?),
+        None => None,
+    };
+    let health_check = match o.raw("health_check") {
+        None => None,
+        Some(v) => {
+            let m = v
+                .read_lock::<Map>()
+                .map(|m| m.clone())
+                .ok_or("`health_check` must be a map #{ type, port, path }")?;
+            let h = Opts::new(&func, m, &["type", "port", "path"])?;
+            let port = h.int("port")?.unwrap_or(80);
+            Some(HealthCheck {
+                kind: h.string("type")?.unwrap_or_else(|| "HTTP".into()),
+                port: u16::try_from(port).map_err(|_| format!("health check port {port} is out of range"))?,
+                path: h.string("path")?,
+            })
+        }
+    };
+    let rec = ARecord {
+        zone: zone.to_string(),
+        name: name.to_string(),
+        ips,
+        ttl,
+        exact: o.bool("exact", false)?,
+        health_check,
+        comment: o.string("comment")?,
+    };
+    let dns = c.dns()?;
+    // Route 53 bills each health check: priced (and, in a real run, checked against the
+    // budget) before any is made.
+    if route53 && rec.health_check.is_some() {
+        let plan = c.block(dns.a_record(&rec, false))?;
+        for ip in &plan.added {
+            let n = format!("{full} {ip}");
+            c.cost(|p| Change::Add(p.health_check(&n)))?;
+        }
+        if c.dry_run() {
+            if plan.changed() {
+                c.changed("dns::a_record", &format!("change A {full}: {}", plan.describe()));
+            }
+            return Ok(dns_map(
+                plan.changed(),
+                &plan.added,
+                &plan.removed,
+                plan.ttl,
+                &plan.health_checks,
+            ));
+        }
+    }
+    let change = c.block(dns.a_record(&rec, !c.dry_run()))?;
+    if change.changed() {
+        c.changed("dns::a_record", &format!("change A {full}: {}", change.describe()));
+    }
+    Ok(dns_map(
+        change.changed(),
+        &change.added,
+        &change.removed,
+        change.ttl,
+        &change.health_checks,
+    ))
+}
+
+fn dns_map(changed: bool, added: &[String], removed: &[String], ttl: Option<u32>, checks: &[String]) -> Map {
+    let mut m = Map::new();
+    m.insert("changed".into(), changed.into());
+    m.insert("added".into(), tags(added));
+    m.insert("removed".into(), tags(removed));
+    m.insert(
+        "ttl".into(),
+        ttl.map(|t| Dynamic::from(t as i64)).unwrap_or(Dynamic::UNIT),
+    );
+    m.insert("health_checks".into(), tags(checks));
+    m
+}

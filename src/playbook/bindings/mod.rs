@@ -1,0 +1,53 @@
+//! The Rhai API scripts see, one file per surface, registered by `register`: `globals`
+//! (`step`, `hosts`, `var`, `secret`, `log`), `host` (the `Host` type and its operations),
+//! `cloud` (`cloud::` and the controller's providers), `dns`, `inventory`, `wait`,
+//! `local`. Every built-in is declared once in `crate::builtins`; `call` holds what each
+//! native call does with errors and hosts.
+
+mod call;
+mod cloud;
+mod dns;
+mod globals;
+mod host;
+mod inventory;
+mod local;
+mod wait;
+
+use std::sync::Arc;
+
+use rhai::Engine;
+
+use crate::play::Play;
+use crate::playbook::executor;
+
+/// How long a step's closure may go on running script code after Ctrl-C.
+const STEP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Gives `engine` runbook's API over `run`.
+pub fn register(engine: &mut Engine, run: Arc<Play>) {
+    globals::register(engine, &run);
+    host::register(engine);
+    let cloud = cloud::register(engine, &run);
+    dns::register(engine, &cloud);
+    inventory::register(engine, &cloud);
+    wait::register(engine, &run, cloud);
+    local::register(engine, &run);
+    let r = run.clone();
+    engine.on_print(move |s| r.ctx.reporter.log(None, s));
+    let r = run.clone();
+    engine.on_debug(move |s, _, pos| r.ctx.reporter.log(None, &format!("[debug {pos}] {s}")));
+    let r = run;
+    // After Ctrl-C, script code stops at its next operation. Inside a step the closures
+    // that are running get a second to finish (their running commands always do), so a
+    // closure ending after its last command is whole and journaled, while one that loops
+    // without end stops too, recorded as interrupted.
+    let first_seen = std::sync::OnceLock::new();
+    engine.on_progress(move |_| {
+        if !r.cancelled() {
+            return None;
+        }
+        let since: &std::time::Instant = first_seen.get_or_init(std::time::Instant::now);
+        let stop = !executor::inside_step() || since.elapsed() > STEP_GRACE;
+        stop.then(|| executor::STOP_TOKEN.into())
+    });
+}
