@@ -20,7 +20,8 @@ const LOCK_WAIT_SECS: u32 = 600;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Apt {
-    /// Names, or `name=version` to pin a version.
+    /// Names, or `name=version` to pin a version (with `state: "absent"`, the package is
+    /// removed only when that version is installed).
     pub packages: Vec<String>,
     #[serde(default)]
     pub state: Presence,
@@ -54,25 +55,32 @@ pub fn apt(look: &dyn Look, a: &Apt) -> OpResult<Option<Plan>> {
         .collect();
     let keys: Vec<FactKey> = wanted.iter().map(|(n, _)| FactKey::Package(n.clone())).collect();
     let facts = look.facts(&keys, who)?;
-    let mut todo = Vec::new();
+    // What apt is given: the name, and for an install the pinned version.
+    let mut todo: Vec<(&str, Option<&str>)> = Vec::new();
     for ((name, version), fact) in wanted.iter().zip(&facts) {
         let Fact::Package(f) = fact else {
             unreachable!("package probes give package facts")
         };
         let needed = match present {
             true => !f.installed || version.as_ref().is_some_and(|v| f.version.as_ref() != Some(v)),
-            false => f.installed,
+            // A pin names the version that must not be installed; another version is left.
+            false => f.installed && version.as_ref().is_none_or(|v| f.version.as_ref() == Some(v)),
         };
         if needed {
-            todo.push(match version {
-                Some(v) => format!("{name}={v}"),
-                None => name.clone(),
-            });
+            // apt removes by name: a pinned version it no longer lists would fail the removal.
+            todo.push((name.as_str(), version.as_deref().filter(|_| present)));
         }
     }
     if todo.is_empty() {
         return Ok(None);
     }
+    let words: Vec<String> = todo
+        .iter()
+        .map(|(n, v)| match v {
+            Some(v) => format!("{n}={v}"),
+            None => n.to_string(),
+        })
+        .collect();
     let apt_get = format!(
         "apt-get -q -y -o DPkg::Lock::Timeout={LOCK_WAIT_SECS} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
     );
@@ -81,22 +89,20 @@ pub fn apt(look: &dyn Look, a: &Apt) -> OpResult<Option<Plan>> {
         script.push_str(&format!("{apt_get} update && "));
     }
     let verb = if present { "install" } else { "remove" };
-    script.push_str(&format!("{apt_get} {verb} -- {}", join(&todo)));
-    let names: Vec<String> = todo
-        .iter()
-        .map(|p| p.split('=').next().unwrap_or(p).to_string())
-        .collect();
+    script.push_str(&format!("{apt_get} {verb} -- {}", join(&words)));
+    let names: Vec<String> = todo.iter().map(|(n, _)| n.to_string()).collect();
     let mut plan = Plan::script(
         "apt",
-        todo.join(" "),
-        format!("{verb} {}", todo.join(", ")),
+        words.join(" "),
+        format!("{verb} {}", words.join(", ")),
         who.clone(),
         script,
     );
-    for name in &names {
-        let version = present.then(|| "(planned)".to_string());
+    for (name, version) in &todo {
+        // A pinned install is that version (so the same pin later in a dry run is no change).
+        let version = present.then(|| version.unwrap_or("(planned)").to_string());
         plan = plan.predicts(
-            FactKey::Package(name.clone()),
+            FactKey::Package(name.to_string()),
             Fact::Package(PackageFact {
                 installed: present,
                 version,

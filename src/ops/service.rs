@@ -103,3 +103,18 @@ pub fn service(look: &dyn Look, a: &Service) -> OpResult<Option<Plan>> {
             .predicts(FactKey::Service(name.into()), Fact::Service(after)),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scripts give the state as text (the operation cases deserialize it, so cannot).
+    #[test]
+    fn states_parse_and_others_are_refused_naming_the_four() {
+        assert_eq!(State::parse("reloaded"), Ok(State::Reloaded));
+        assert_eq!(
+            State::parse("running").unwrap_err().to_string(),
+            "service: state must be started, stopped, restarted or reloaded, not \"running\""
+        );
+    }
+}

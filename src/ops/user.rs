@@ -20,6 +20,7 @@ pub struct User {
     /// Add `groups` to the ones the user has instead of making them the whole list.
     pub append: bool,
     pub system: bool,
+    /// The uid of a new user; an existing user keeps its own.
     pub uid: Option<i64>,
     /// Default: a home for a normal user, none for a system user.
     pub create_home: Option<bool>,
@@ -39,6 +40,11 @@ pub fn user(look: &dyn Look, a: &User) -> OpResult<Option<Plan>> {
     let create_home = a.create_home.unwrap_or(!system);
     if name.is_empty() || name.starts_with('-') {
         return Err(OpError::invalid("user", format!("invalid user name {name:?}")));
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        // getent, chown and friends take such a name for a uid: the probe would see another user.
+        let why = format!("invalid user name {name:?}: a name of only digits is taken for a uid");
+        return Err(OpError::invalid("user", why));
     }
     if let Some(u) = uid.filter(|u| u32::try_from(*u).is_err()) {
         return Err(OpError::invalid("user", format!("uid {u} is out of range")));
@@ -96,7 +102,8 @@ pub fn user(look: &dyn Look, a: &User) -> OpResult<Option<Plan>> {
         if let Some(g) = &groups {
             // `id -nG` lists the primary group first; supplementary ones follow.
             let supplementary: Vec<&String> = cur.groups.iter().skip(1).collect();
-            let missing: Vec<&String> = g.iter().filter(|x| !supplementary.contains(x)).collect();
+            // The primary group listed too is had already (`usermod` would not change `id`).
+            let missing: Vec<&String> = g.iter().filter(|x| !cur.groups.contains(x)).collect();
             let extra: Vec<&&String> = supplementary.iter().filter(|x| !g.contains(x)).collect();
             if !missing.is_empty() || (!append && !extra.is_empty()) {
                 let target: Vec<String> = if append {
@@ -108,9 +115,15 @@ pub fn user(look: &dyn Look, a: &User) -> OpResult<Option<Plan>> {
                 } else {
                     g.clone()
                 };
-                what.push(format!("groups → {}", target.join(",")));
+                let listed = match target.is_empty() {
+                    true => "(none)".to_string(),
+                    false => target.join(","),
+                };
+                what.push(format!("groups → {listed}"));
                 argv.extend(["--groups".into(), target.join(",")]);
-                new_groups = cur.groups.iter().take(1).cloned().chain(target).collect();
+                let primary = cur.groups.first();
+                let others = target.into_iter().filter(|t| Some(t) != primary);
+                new_groups = primary.cloned().into_iter().chain(others).collect();
             }
         }
         if what.is_empty() {
