@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 
-use crate::support::Project;
+use crate::support::{Project, Test};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/check");
 
@@ -13,17 +13,18 @@ fn twelve_mistakes_give_twelve_diagnostics_without_connecting() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let p = Project::new();
-    p.write(
-        "inventory/test.toml",
-        &format!("[vars]\napp = \"ace\"\n\n[groups.web]\nhosts = [\"w1\"]\n\n[hosts.w1]\naddress = \"127.0.0.1\"\nport = {port}\n"),
-    );
-    p.write(
-        "site.rhai",
-        &std::fs::read_to_string(format!("{FIXTURES}/twelve.rhai")).unwrap(),
-    );
-    let o = p.runbook(&["check", "site.rhai", "-i", "test"]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = Test::new()
+        .inventory(
+            "test",
+            &format!("[vars]\napp = \"ace\"\n\n[groups.web]\nhosts = [\"w1\"]\n\n[hosts.w1]\naddress = \"127.0.0.1\"\nport = {port}\n"),
+        )
+        .playbook(
+            "site.rhai",
+            &std::fs::read_to_string(format!("{FIXTURES}/twelve.rhai")).unwrap(),
+        )
+        .command(&["check"])
+        .code(1)
+        .run();
     let golden_path = format!("{FIXTURES}/twelve.stderr");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden_path, &o.stderr).unwrap();
@@ -68,10 +69,10 @@ fn the_shipped_playbooks_pass_check() {
 /// names the fields that exist.
 #[test]
 fn misspelt_result_fields_are_found() {
-    let p = Project::new();
-    p.write(
-        "site.rhai",
-        r#"step("a", hosts("all"), |h| {
+    let o = Test::new()
+        .playbook(
+            "site.rhai",
+            r#"step("a", hosts("all"), |h| {
     let r = h.run("uname", #{ readonly: true });
     print(r.stdot);
     print(r.stdout);
@@ -80,9 +81,10 @@ fn misspelt_result_fields_are_found() {
 let d = step("b", || cloud::droplet("x", #{ size: "s-1vcpu-1gb", image: "debian-12-x64" }));
 let w = step("c", || cloud::droplet("x", #{ size: "s-1vcpu-1gb", image: "debian-12-x64" }).public_ipp);
 "#,
-    );
-    let o = p.runbook(&["check", "site.rhai"]);
-    assert_eq!(o.code, 1, "{}", o.all());
+        )
+        .command(&["check"])
+        .code(1)
+        .run();
     assert!(
         o.stderr.contains(
             "h.run's result has no field `stdot`; did you mean `stdout`? (fields: stdout, stderr, code, changed)"

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Output, Project};
+use crate::support::{Output, Project, Test};
 
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
 
@@ -21,21 +21,17 @@ fn project(playbook: &str) -> (Project, String) {
     (p, out)
 }
 
-fn play(p: &Project, out: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["play", "site.rhai", "-i", "local", "--var", out];
-    args.extend_from_slice(extra);
-    p.runbook(&args)
+/// `runbook play site.rhai -i local --var out=…` in `p` (exit 0 unless said).
+fn play<'a>(p: &'a Project, out: &str) -> Test<'a> {
+    Test::in_project(p).play("site.rhai").on("local").args(&["--var", out])
 }
 
 /// Starts `runbook play` without waiting; its output goes to `out/<log>`.
 fn spawn(p: &Project, out: &str, extra: &[&str], log: &str) -> Child {
     let file = std::fs::File::create(p.path(&format!("out/{log}"))).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["play", "site.rhai", "-i", "local", "--var", out])
+    play(p, out)
         .args(extra)
-        .current_dir(p.root())
-        .env_remove("RUNBOOK_INVENTORY")
-        .env_remove("RUNBOOK_STATE")
+        .process()
         .stdout(file.try_clone().unwrap())
         .stderr(file)
         .spawn()
@@ -152,9 +148,8 @@ fn a_run_killed_at_any_moment_resumes_to_the_same_end_state() {
     // The reference: one uninterrupted run.
     let (reference, out) = project(&ten_steps());
     let started = Instant::now();
-    let o = play(&reference, &out, &[]);
+    play(&reference, &out).run();
     let full_run = started.elapsed();
-    assert_eq!(o.code, 0, "{}", o.all());
     let expected: Vec<String> = HOSTS.iter().map(|h| reference.read(&format!("out/{h}.conf"))).collect();
     assert_eq!(expected[0], (1..=10).map(|k| format!("line {k}\n")).collect::<String>());
 
@@ -179,10 +174,10 @@ fn a_run_killed_at_any_moment_resumes_to_the_same_end_state() {
         let (mut p, mut out) = project(&ten_steps());
         let what = match &mut kill {
             Kill::AfterCommits(k) => {
-                let o = p.runbook_env(
-                    &["play", "site.rhai", "-i", "local", "--var", &out],
-                    &[("RUNBOOK_TEST_KILL_AFTER_COMMITS", &k.to_string())],
-                );
+                let o = play(&p, &out)
+                    .env("RUNBOOK_TEST_KILL_AFTER_COMMITS", &k.to_string())
+                    .any_code()
+                    .run();
                 assert_eq!(o.code, -1, "killed by the hook after {k} commits: {}", o.all());
                 format!("SIGKILL after {k} commits")
             }
@@ -211,7 +206,7 @@ fn a_run_killed_at_any_moment_resumes_to_the_same_end_state() {
 
         let mut attempts = 0;
         loop {
-            let o = play(&p, &out, &["--resume"]);
+            let o = play(&p, &out).args(&["--resume"]).any_code().run();
             attempts += 1;
             if o.code == 0 {
                 break;
@@ -307,14 +302,10 @@ fn history_run(p: &Project, id: &str) -> Value {
 #[test]
 fn resume_after_a_failure_continues_the_failed_host_and_returns_journaled_values() {
     let (p, out) = project(&six());
-    let o = play(&p, &out, &[]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("run 1 is recorded as failed; to continue it where it stopped: runbook play site.rhai"),
-        "{}",
-        o.all()
-    );
+    play(&p, &out)
+        .code(2)
+        .stdout_contains("run 1 is recorded as failed; to continue it where it stopped: runbook play site.rhai")
+        .run();
     for h in HOSTS {
         assert_eq!(exec_log(&p, h), words("one two three four"), "{h}");
     }
@@ -339,8 +330,7 @@ fn resume_after_a_failure_continues_the_failed_host_and_returns_journaled_values
 
     // The fix: the package appears in the repository. The playbook is unchanged.
     p.write("out/repo/nginx-extra", "");
-    let o = play(&p, &out, &["--resume"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = play(&p, &out).args(&["--resume"]).run();
     assert!(o.stdout.contains("resuming run 1 (failed"), "{}", o.all());
     assert!(o.stdout.contains("skipped  h1  (done in run 1)"), "{}", o.all());
     // h2 continues at its failed step; the others skip one to four.
@@ -370,21 +360,17 @@ fn resume_after_a_failure_continues_the_failed_host_and_returns_journaled_values
 fn an_edited_step_runs_again_on_resume_and_the_output_says_why() {
     // The failure is fixed by editing step four's closure: it now installs the package.
     let (p, out) = project(&six());
-    assert_eq!(play(&p, &out, &[]).code, 2);
+    play(&p, &out).code(2).run();
     let fixed = six().replace(
         "h.run(`test -e ${out}/repo/nginx-extra",
         "h.run(`mkdir -p ${out}/repo; touch ${out}/repo/nginx-extra`);\n        h.run(`test -e ${out}/repo/nginx-extra",
     );
     assert_ne!(fixed, six());
     p.write("site.rhai", &fixed);
-    let o = play(&p, &out, &["--resume"]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("step `four` runs again on h1, h3: its closure or captured values changed since it ran there"),
-        "{}",
-        o.all()
-    );
+    play(&p, &out)
+        .args(&["--resume"])
+        .stdout_contains("step `four` runs again on h1, h3: its closure or captured values changed since it ran there")
+        .run();
     // Steps one to three are unchanged and skipped everywhere; four reruns everywhere.
     assert_eq!(exec_log(&p, "h1"), words("one two three four four five six"));
     assert_eq!(exec_log(&p, "h2"), words("one two three four four five six"));
@@ -406,26 +392,22 @@ fn an_edited_step_runs_again_on_resume_and_the_output_says_why() {
             .replace("team = \"ops\"", &format!("out = {:?}", p.path("out"))),
     )
     .unwrap();
-    assert_eq!(play(&p, &out, &[]).code, 2);
+    play(&p, &out).code(2).run();
     assert_eq!(exec_log(&p, "h1"), words("fn-v1 closure-v1"));
     p.write("out/ok", "");
     let site = p.read("site.rhai");
     p.write("site.rhai", &site.replace("fn-v1", "fn-v2"));
-    let o = play(&p, &out, &["--resume"]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout.contains("step `by_fn` runs again on h1, h2, h3"),
-        "{}",
-        o.all()
-    );
+    let o = play(&p, &out)
+        .args(&["--resume"])
+        .stdout_contains("step `by_fn` runs again on h1, h2, h3")
+        .run();
     assert!(!o.stdout.contains("step `by_closure` runs again"), "{}", o.all());
     p.write("site.rhai", &site.replace("closure-v1", "closure-v2"));
-    let o = play(&p, &out, &["--resume", "1"]);
-    assert!(
-        o.stdout.contains("step `by_closure` runs again on h1, h2, h3"),
-        "{}",
-        o.all()
-    );
+    let o = play(&p, &out)
+        .args(&["--resume", "1"])
+        .any_code()
+        .stdout_contains("step `by_closure` runs again on h1, h2, h3")
+        .run();
     assert!(
         !o.stdout.contains("step `by_fn` runs again"),
         "same as in run 1: {}",
@@ -442,32 +424,26 @@ fn an_edited_step_runs_again_on_resume_and_the_output_says_why() {
         step("fail", hosts("h1"), |h| { h.run(`test -e ${out}/ok`); });
         "#,
     );
-    assert_eq!(play(&p, &out, &["--var", "tag=v1"]).code, 2);
+    play(&p, &out).args(&["--var", "tag=v1"]).code(2).run();
     p.write("out/ok", "");
-    let o = play(&p, &out, &["--var", "tag=v1", "--resume"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = play(&p, &out).args(&["--var", "tag=v1", "--resume"]).run();
     assert!(!o.stdout.contains("runs again"), "{}", o.all());
     assert_eq!(exec_log(&p, "h1"), words("v1"));
     // Resuming the first run again with another value: `mark` reruns and says so.
-    let o = play(&p, &out, &["--var", "tag=v2", "--resume", "1"]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("step `mark` runs again on h1, h2, h3: its closure or captured values changed"),
-        "{}",
-        o.all()
-    );
+    play(&p, &out)
+        .args(&["--var", "tag=v2", "--resume", "1"])
+        .stdout_contains("step `mark` runs again on h1, h2, h3: its closure or captured values changed")
+        .run();
     assert_eq!(exec_log(&p, "h1"), words("v1 v2"));
 }
 
 #[test]
 fn adding_lines_above_steps_does_not_make_them_run_again() {
     let (p, out) = project(&six());
-    assert_eq!(play(&p, &out, &[]).code, 2);
+    play(&p, &out).code(2).run();
     p.write("site.rhai", &format!("// the release playbook\n\n{}", six()));
     p.write("out/repo/nginx-extra", "");
-    let o = play(&p, &out, &["--resume"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = play(&p, &out).args(&["--resume"]).run();
     assert!(!o.stdout.contains("runs again"), "{}", o.all());
     assert_eq!(exec_log(&p, "h1"), words("one two three four five six"));
 }
@@ -475,8 +451,8 @@ fn adding_lines_above_steps_does_not_make_them_run_again() {
 #[test]
 fn fingerprints_are_the_same_in_every_process() {
     let (p, out) = project(&six());
-    play(&p, &out, &[]);
-    play(&p, &out, &[]);
+    play(&p, &out).any_code().run();
+    play(&p, &out).any_code().run();
     let fingerprints = |run: &str| -> Vec<(Value, Value)> {
         let doc = history_run(&p, run);
         let steps = doc["steps"].as_array().unwrap();
@@ -516,11 +492,10 @@ fn steps_in_a_loop_and_steps_sharing_a_name_are_journaled_one_by_one() {
         step("deploy", hosts("all"), |h| { h.run(`echo last >> ${out}/${h.name}.exec`); });
         "#,
     );
-    assert_eq!(play(&p, &out, &[]).code, 2);
+    play(&p, &out).code(2).run();
     assert_eq!(exec_log(&p, "h1"), words("deploy0"));
     p.write("out/ok", "");
-    let o = play(&p, &out, &["--resume"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    play(&p, &out).args(&["--resume"]).run();
     assert_eq!(exec_log(&p, "h1"), words("deploy0 deploy1 deploy2 last"));
     let keys: Vec<Value> = history_run(&p, "2")["steps"]
         .as_array()
@@ -534,8 +509,8 @@ fn steps_in_a_loop_and_steps_sharing_a_name_are_journaled_one_by_one() {
 #[test]
 fn an_unfinished_last_run_is_pointed_out_with_the_command_to_resume_it() {
     let (p, out) = project(&six());
-    assert_eq!(play(&p, &out, &[]).code, 2);
-    let o = play(&p, &out, &[]);
+    play(&p, &out).code(2).run();
+    let o = play(&p, &out).any_code().run();
     let command = format!("runbook play site.rhai -i local --var {out} --resume");
     assert!(
         o.stdout.contains(&format!(
@@ -552,8 +527,7 @@ fn an_unfinished_last_run_is_pointed_out_with_the_command_to_resume_it() {
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stdout.contains("resuming run 2"), "{}", o.all());
     // Nothing left to resume: --resume runs the whole playbook and says so.
-    let o = play(&p, &out, &["--resume"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = play(&p, &out).args(&["--resume"]).run();
     assert!(
         o.stdout
             .contains("nothing to resume: the last run of site.rhai on inventory local (run 3) finished ok")
@@ -575,8 +549,7 @@ fn a_second_run_fails_at_once_while_the_first_holds_the_lock() {
     let (p, out) = project(BLOCKING);
     let mut first = spawn(&p, &out, &[], "first.log");
     wait_for("the first run to start its step", || exists(&p, "out/started"));
-    let o = play(&p, &out, &[]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p, &out).code(1).run();
     assert!(
         o.stderr.contains(&format!(
             "inventory local is locked by another run: pid {} (",
@@ -616,29 +589,25 @@ fn fake_lock(p: &Project, pid: i64) {
 #[test]
 fn a_stale_lock_of_a_dead_process_is_taken_over() {
     let (p, out) = project("step(\"x\", hosts(\"all\"), |h| { h.run(\"true\"); });");
-    assert_eq!(play(&p, &out, &[]).code, 0);
+    play(&p, &out).run();
 
     // A live holder (this test process) keeps the lock, and is named.
     fake_lock(&p, std::process::id() as i64);
-    let o = play(&p, &out, &[]);
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stderr.contains(&format!(
+    play(&p, &out)
+        .code(1)
+        .stderr_contains(&format!(
             "locked by another run: pid {} (ghost@{}, since 2023-11-14 22:13:20Z)",
             std::process::id(),
             hostname()
-        )),
-        "{}",
-        o.all()
-    );
+        ))
+        .run();
 
     // A dead one loses it.
     let mut gone = Command::new("true").spawn().unwrap();
     let dead = gone.id() as i64;
     gone.wait().unwrap();
     fake_lock(&p, dead);
-    let o = play(&p, &out, &[]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = play(&p, &out).run();
     assert!(
         o.stdout.contains(&format!(
             "took over the lock of inventory local from pid {dead} (ghost@{}",
@@ -697,8 +666,7 @@ fn ctrl_c_lets_running_commands_finish_and_the_run_resumes() {
         assert!(log.contains("run 1 is recorded as interrupted"), "{log}");
         assert_eq!(history_run(&p, "1")["run"]["outcome"], "interrupted");
 
-        let o = play(&p, &out, &["--resume"]);
-        assert_eq!(o.code, 0, "{}", o.all());
+        play(&p, &out).args(&["--resume"]).run();
         for h in HOSTS {
             assert_eq!(exec_log(&p, h), words("one two"), "{name}: {h}");
         }
@@ -728,8 +696,7 @@ fn a_second_ctrl_c_aborts_at_once() {
     p.write("out/go", "");
     wait_for_orphans(&p);
     // The run was cut short: it counts as killed and resumes.
-    let o = play(&p, &out, &["--resume"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = play(&p, &out).args(&["--resume"]).run();
     assert!(o.stdout.contains("resuming run 1 (killed"), "{}", o.all());
     assert_eq!(exec_log(&p, "h1"), words("one one two"));
 }
@@ -740,9 +707,9 @@ fn a_second_ctrl_c_aborts_at_once() {
 #[test]
 fn history_lists_runs_and_shows_steps_by_hosts() {
     let (p, out) = project(&six());
-    assert_eq!(play(&p, &out, &[]).code, 2);
+    play(&p, &out).code(2).run();
     p.write("out/repo/nginx-extra", "");
-    assert_eq!(play(&p, &out, &["--resume"]).code, 0);
+    play(&p, &out).args(&["--resume"]).run();
 
     let o = p.runbook(&["history"]);
     assert_eq!(o.code, 0, "{}", o.all());
@@ -829,7 +796,7 @@ fn state_moves_the_journal() {
     let (p, out) = project(&six());
     let state = p.path("elsewhere/journal.db");
     let state = state.to_str().unwrap();
-    assert_eq!(play(&p, &out, &["--state", state]).code, 2);
+    play(&p, &out).args(&["--state", state]).code(2).run();
     assert!(!exists(&p, ".runbook/state.db"));
     assert!(Path::new(state).exists());
     let o = p.runbook(&["history"]);
@@ -840,16 +807,14 @@ fn state_moves_the_journal() {
     // Resume finds the run in that store, also when started from another directory.
     p.write("out/repo/nginx-extra", "");
     std::fs::create_dir_all(p.path("sub")).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["play", "../site.rhai", "-i", "../inventory/local.toml", "--var", &out])
-        .args(["--state", state, "--resume"])
-        .current_dir(p.path("sub"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("resuming run 1"), "{stdout}");
-    assert!(!stdout.contains("runs again"), "{stdout}");
+    let o = Test::in_project(&p)
+        .current_dir("sub")
+        .play("../site.rhai")
+        .on("../inventory/local.toml")
+        .args(&["--var", &out, "--state", state, "--resume"])
+        .stdout_contains("resuming run 1")
+        .run();
+    assert!(!o.stdout.contains("runs again"), "{}", o.stdout);
     assert_eq!(exec_log(&p, "h1"), words("one two three four five six"));
 }
 
@@ -864,11 +829,7 @@ fn secrets_never_reach_the_journal_in_clear() {
         "#,
     );
     let secret = "hunter2-Zq9";
-    let o = p.runbook_env(
-        &["play", "site.rhai", "-i", "local", "--var", &out],
-        &[("DB_PASSWORD", secret)],
-    );
-    assert_eq!(o.code, 2, "{}", o.all());
+    play(&p, &out).env("DB_PASSWORD", secret).code(2).run();
     for entry in std::fs::read_dir(p.path(".runbook")).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
@@ -910,12 +871,13 @@ fn hosts_returned_by_a_step_come_back_as_hosts_on_resume() {
         "#,
     );
     p.write("out/first.j2", "{{ first.name }} {{ first.address }}");
-    let first = play(&p, &out, &[]);
+    let first = play(&p, &out).any_code().run();
     assert_eq!(first.code, 2, "h2 fails the first time: {}", first.all());
     std::fs::write(p.path("out/go"), "").unwrap();
-    let resumed = play(&p, &out, &["--resume"]);
-    assert_eq!(resumed.code, 0, "{}", resumed.all());
-    assert!(resumed.stdout.contains("done in run 1"), "{}", resumed.all());
+    let resumed = play(&p, &out)
+        .args(&["--resume"])
+        .stdout_contains("done in run 1")
+        .run();
     assert_eq!(p.read("out/h2.txt"), "3 h2\n");
     assert_eq!(
         p.read("out/used-h1").lines().count(),
@@ -949,8 +911,7 @@ fn secrets_in_every_form_stay_out_of_output_and_journal() {
     p.write("inventory/secrets/deploy_key", key);
     let pw = r#"Pa"ss\wo$rd'<x>"#;
     p.write("inventory/secrets/db_pw", &format!("{pw}\n"));
-    let o = play(&p, &out, &["-o", "json", "--diff"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = play(&p, &out).json().args(&["--diff"]).run();
     let journal = {
         let db = db(&p);
         let mut stmt = db
@@ -1018,8 +979,7 @@ fn ctrl_c_stops_a_step_that_loops_forever() {
     assert_eq!(history_run(&p, "1")["run"]["outcome"], "interrupted", "{log}");
     assert!(log.contains("skipped  h1  (interrupted)"), "{log}");
     p.write("out/go", "");
-    let o = play(&p, &out, &["--resume"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    play(&p, &out).args(&["--resume"]).run();
     for h in HOSTS {
         assert_eq!(
             exec_log(&p, h),
@@ -1034,8 +994,7 @@ fn ctrl_c_stops_a_step_that_loops_forever() {
 #[test]
 fn a_lock_from_another_machine_is_cleared_by_a_person() {
     let (p, out) = project(r#"step("one", hosts("all"), |h| h.run("true", #{ readonly: true }));"#);
-    let first = play(&p, &out, &[]);
-    assert_eq!(first.code, 0, "{}", first.all());
+    play(&p, &out).run();
     db(&p)
         .execute(
             "INSERT OR REPLACE INTO locks (inventory, pid, proc_start, user, controller, started_ms)
@@ -1043,8 +1002,7 @@ fn a_lock_from_another_machine_is_cleared_by_a_person() {
             [],
         )
         .unwrap();
-    let o = play(&p, &out, &[]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p, &out).code(1).run();
     assert!(
         o.stderr.contains("locked by another run: pid 4242 (ci@build-box-7"),
         "{}",
@@ -1066,8 +1024,7 @@ fn a_lock_from_another_machine_is_cleared_by_a_person() {
         "{}",
         o.all()
     );
-    let o = play(&p, &out, &[]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    play(&p, &out).run();
     let o = p.runbook(&["unlock", "-i", "local"]);
     assert!(o.stdout.contains("inventory local is not locked"), "{}", o.all());
 }
@@ -1083,9 +1040,10 @@ step("two", || 2);
 step("three", || 3);
 "#,
     );
-    let args = ["play", "site.rhai", "-i", "local", "--var", &out];
-    let o = p.runbook_env(&args, &[("RUNBOOK_TEST_READONLY_AFTER_COMMITS", "1")]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p, &out)
+        .env("RUNBOOK_TEST_READONLY_AFTER_COMMITS", "1")
+        .code(1)
+        .run();
     assert!(
         o.all().contains("the run journal could not be written (run journal .runbook/state.db: attempt to write a readonly database); run 1 is not recorded as failed: its record may still say `running`"),
         "{}",
@@ -1125,7 +1083,7 @@ fn a_state_path_that_is_no_journal_is_refused_in_one_line() {
             "run journal fifo is not a regular file (a FIFO, socket or device)",
         ),
     ] {
-        let o = play(&p, &out, &["--state", state]);
+        let o = play(&p, &out).args(&["--state", state]).any_code().run();
         assert_eq!(o.code, 1, "{state}: {}", o.all());
         assert!(o.stderr.contains(want), "{state}: {}", o.all());
         assert_eq!(o.stderr.trim().lines().count(), 1, "{state}: {}", o.all());

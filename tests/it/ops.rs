@@ -3,12 +3,11 @@
 
 use serde_json::Value;
 
-use crate::support::{Output, Project, Testbed};
+use crate::support::{Output, Project, Test, Testbed};
 
-fn play(p: &Project, playbook: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["play", playbook, "-i", "test", "-o", "json"];
-    args.extend_from_slice(extra);
-    p.runbook(&args)
+/// `runbook play PLAYBOOK -i test -o json` in `p` (exit 0 unless said).
+fn play<'a>(p: &'a Project, playbook: &str) -> Test<'a> {
+    Test::in_project(p).play(playbook).on("test").json()
 }
 
 #[test]
@@ -37,8 +36,7 @@ fn file_operations_change_once_then_never() {
         "#,
     );
     tb.sh(h, "mkdir -p /srv/app/old/sub && touch /srv/app/old/sub/f");
-    let first = play(&p, "site.rhai", &[]);
-    assert_eq!(first.code, 0, "{}", first.all());
+    let first = play(&p, "site.rhai").run();
     assert_eq!(
         first.changes(),
         [
@@ -73,8 +71,7 @@ fn file_operations_change_once_then_never() {
         "no temporary files left"
     );
 
-    let second = play(&p, "site.rhai", &[]);
-    assert_eq!(second.code, 0, "{}", second.all());
+    let second = play(&p, "site.rhai").run();
     assert_eq!(second.changes(), vec![], "second run changes nothing");
 
     // Drift is put back, and only what drifted is reported.
@@ -82,7 +79,7 @@ fn file_operations_change_once_then_never() {
         h,
         "chmod 644 /srv/app/conf/a.txt && ln -sfn /tmp /srv/app/current && echo x >> /etc/motd",
     );
-    let third = play(&p, "site.rhai", &["--diff"]);
+    let third = play(&p, "site.rhai").args(&["--diff"]).any_code().run();
     let ch = third.changes();
     assert_eq!(ch.len(), 3, "{ch:?}");
     let motd = third.events().into_iter().find(|e| e["target"] == "/etc/motd").unwrap();
@@ -113,8 +110,7 @@ fn system_operations_users_packages_services_firewall() {
         });
         "#,
     );
-    let first = play(&p, "site.rhai", &[]);
-    assert_eq!(first.code, 0, "{}", first.all());
+    let first = play(&p, "site.rhai").run();
     let ops: Vec<String> = first.changes().into_iter().map(|c| c.0).collect();
     assert_eq!(
         ops,
@@ -143,8 +139,7 @@ fn system_operations_users_packages_services_firewall() {
         "{ufw}"
     );
 
-    let second = play(&p, "site.rhai", &[]);
-    assert_eq!(second.code, 0, "{}", second.all());
+    let second = play(&p, "site.rhai").run();
     let ops: Vec<String> = second.changes().into_iter().map(|c| c.0).collect();
     // `stopped` then `started` is a deliberate stop/start pair on every run.
     assert_eq!(
@@ -159,7 +154,7 @@ fn system_operations_users_packages_services_firewall() {
         "site2.rhai",
         r#"step("u", hosts("test"), |h| { h.user("nodejs", #{ shell: "/bin/sh", groups: ["sudo"], append: true }); });"#,
     );
-    let o = play(&p, "site2.rhai", &[]);
+    let o = play(&p, "site2.rhai").any_code().run();
     assert_eq!(o.total_changes(), 1, "{}", o.all());
     assert_eq!(
         tb.sh(h, "getent passwd nodejs | cut -d: -f7; id -nG nodejs"),
@@ -177,18 +172,17 @@ fn the_firewall_is_never_enabled_without_an_ssh_rule() {
         "site.rhai",
         r#"step("fw", hosts("test"), |h| { h.apt(["ufw"], #{ update: true }); h.ufw(#{ rules: [#{ port: 80, proto: "tcp" }], enabled: true }); });"#,
     );
-    let o = play(&p, "site.rhai", &[]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("refusing to enable the firewall: no rule lets SSH (port 22) in"),
-        "{}",
-        o.all()
-    );
+    play(&p, "site.rhai")
+        .code(2)
+        .stdout_contains("refusing to enable the firewall: no rule lets SSH (port 22) in")
+        .run();
     assert!(tb.sh(h, "ufw status").contains("Status: inactive"));
     // the dry run refuses the same way
-    let o = play(&p, "site.rhai", &["--dry-run"]);
-    assert!(o.stdout.contains("refusing to enable the firewall"), "{}", o.all());
+    play(&p, "site.rhai")
+        .args(&["--dry-run"])
+        .any_code()
+        .stdout_contains("refusing to enable the firewall")
+        .run();
 
     // A rule that lets SSH in only from elsewhere passes that check, and would lose the
     // host: the change undoes itself once a new login fails, and the step says so.
@@ -200,22 +194,18 @@ fn the_firewall_is_never_enabled_without_an_ssh_rule() {
         "lock.rhai",
         r#"step("fw", hosts("test"), |h| h.ufw(#{ rules: [#{ port: 22, proto: "tcp", from: "203.0.113.7" }], exact: true, enabled: true }));"#,
     );
-    let o = play(&p, "open.rhai", &[]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    play(&p, "open.rhai").run();
     let leftovers = "systemctl list-units --all --no-legend 'runbook-revert-*'; ls /var/lib/runbook";
     assert_eq!(
         tb.sh(h, leftovers).trim(),
         "",
         "a confirmed change leaves no restore behind"
     );
-    let o = play(&p, "lock.rhai", &[]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout.contains("ufw firewall: the change locked SSH out (a new connection failed")
-            && o.stdout.contains("runbook reverted it at once, over the connection still open; the firewall is as it was and SSH answers again"),
-        "{}",
-        o.all()
-    );
+    play(&p, "lock.rhai")
+        .code(2)
+        .stdout_contains("ufw firewall: the change locked SSH out (a new connection failed")
+        .stdout_contains("runbook reverted it at once, over the connection still open; the firewall is as it was and SSH answers again")
+        .run();
     let rules = tb.sh(h, "ufw show added");
     assert!(
         rules.contains("ufw allow 22/tcp") && !rules.contains("203.0.113.7"),
@@ -223,7 +213,7 @@ fn the_firewall_is_never_enabled_without_an_ssh_rule() {
     );
     assert!(tb.sh(h, "ufw status").contains("Status: active"));
     assert_eq!(tb.sh(h, leftovers).trim(), "", "the revert cleaned up after itself");
-    let again = play(&p, "open.rhai", &[]);
+    let again = play(&p, "open.rhai").any_code().run();
     assert_eq!(again.code, 0, "SSH answers: {}", again.all());
     assert_eq!(again.total_changes(), 0, "the firewall is as it was: {}", again.all());
 }
@@ -297,14 +287,12 @@ fn a_dry_run_predicts_the_real_run_operation_by_operation_and_touches_nothing() 
         "##,
     );
     let before = filesystem(&tb, h);
-    let dry = play(&p, "site.rhai", &["--dry-run"]);
-    assert_eq!(dry.code, 0, "{}", dry.all());
+    let dry = play(&p, "site.rhai").args(&["--dry-run"]).run();
     let after = filesystem(&tb, h);
     assert!(before == after, "the dry run changed the host");
     assert_eq!(tb.exec(h, "test -e /root/ran-for-real").0, 1);
 
-    let real = play(&p, "site.rhai", &[]);
-    assert_eq!(real.code, 0, "{}", real.all());
+    let real = play(&p, "site.rhai").run();
     let said = |o: &Output| -> String {
         o.events()
             .into_iter()
@@ -351,7 +339,7 @@ fn a_dry_run_predicts_the_real_run_operation_by_operation_and_touches_nothing() 
     assert_eq!(tb.sh(h, "curl -s localhost:8080"), "<h1>ace</h1>\n");
 
     // And now a dry run plans only the unconditional ones.
-    let again = play(&p, "site.rhai", &["--dry-run"]);
+    let again = play(&p, "site.rhai").args(&["--dry-run"]).any_code().run();
     let ops: Vec<String> = again.changes().into_iter().map(|c| c.0).collect();
     assert_eq!(ops, ["service", "run"], "{}", again.all());
 }
@@ -368,8 +356,7 @@ fn errors_name_the_template_line_host_and_operation() {
         "site.rhai",
         r#"step("t", hosts("test"), |h| { h.template("bad.j2", "/tmp/bad", #{ app: "x" }); });"#,
     );
-    let o = play(&p, "site.rhai", &[]);
-    assert_eq!(o.code, 2);
+    let o = play(&p, "site.rhai").code(2).run();
     let err = o.events().into_iter().find(|e| e["status"] == "failed").unwrap()["error"]
         .as_str()
         .unwrap()
@@ -390,8 +377,7 @@ fn errors_name_the_template_line_host_and_operation() {
         "site.rhai",
         r#"step("f", hosts("test"), |h| { h.file("/etc/runbook.conf", #{ content: "x\n" }); });"#,
     );
-    let o = play(&p, "site.rhai", &[]);
-    assert_eq!(o.code, 2);
+    let o = play(&p, "site.rhai").code(2).run();
     let err = o.events().into_iter().find(|e| e["status"] == "failed").unwrap()["error"]
         .as_str()
         .unwrap()
@@ -422,23 +408,23 @@ fn secrets_are_masked_in_diffs_and_commands() {
         });
         "#,
     );
-    let o = p.runbook_env(
-        &["play", "site.rhai", "-i", "test", "--dry-run"],
-        &[("DB_PASSWORD", "s3cr3t-Pa55")],
-    );
-    assert_eq!(o.code, 0, "{}", o.all());
+    let text = || {
+        Test::in_project(&p)
+            .play("site.rhai")
+            .on("test")
+            .env("DB_PASSWORD", "s3cr3t-Pa55")
+    };
+    let o = text()
+        .args(&["--dry-run"])
+        .stdout_contains("+*:*:*:app:***")
+        .stdout_contains("echo *** > /dev/null")
+        .run();
     assert!(
         !o.stdout.contains("s3cr3t-Pa55") && !o.stderr.contains("s3cr3t-Pa55"),
         "{}",
         o.all()
     );
-    assert!(o.stdout.contains("+*:*:*:app:***"), "{}", o.all());
-    assert!(o.stdout.contains("echo *** > /dev/null"), "{}", o.all());
-    let o = p.runbook_env(
-        &["play", "site.rhai", "-i", "test", "--diff"],
-        &[("DB_PASSWORD", "s3cr3t-Pa55")],
-    );
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = text().args(&["--diff"]).run();
     assert!(!o.stdout.contains("s3cr3t-Pa55"), "{}", o.all());
     assert_eq!(tb.sh(h, "cat /root/.pgpass"), "*:*:*:app:s3cr3t-Pa55\n");
 }
@@ -462,16 +448,14 @@ fn facts_as_another_user_and_paths_they_cannot_see() {
         });
         "#,
     );
-    let o = p.runbook(&["play", "look.rhai", "-i", "test"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(o.stdout.contains("sudo: file"), "{}", o.all());
-    assert!(o.stdout.contains("nobody: file"), "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("cannot tell whether /root/.ssh/authorized_keys exists: permission denied (look with sudo)"),
-        "{}",
-        o.all()
-    );
+    Test::in_project(&p)
+        .play("look.rhai")
+        .on("test")
+        .code(2)
+        .stdout_contains("sudo: file")
+        .stdout_contains("nobody: file")
+        .stdout_contains("cannot tell whether /root/.ssh/authorized_keys exists: permission denied (look with sudo)")
+        .run();
 }
 
 /// `h.read`: the file as it is, `()` when missing, and in a dry run as earlier planned writes
@@ -493,8 +477,7 @@ fn read_sees_the_host_and_in_a_dry_run_the_planned_content() {
         });
         "#,
     );
-    let dry = play(&p, "read.rhai", &["--dry-run"]);
-    assert_eq!(dry.code, 0, "{}", dry.all());
+    let dry = play(&p, "read.rhai").args(&["--dry-run"]).run();
     for line in ["missing: true", "before: old", "after: new"] {
         assert!(dry.stdout.contains(line), "{line}: {}", dry.all());
     }
@@ -503,7 +486,5 @@ fn read_sees_the_host_and_in_a_dry_run_the_planned_content() {
         "old\n",
         "a dry run writes nothing"
     );
-    let run = play(&p, "read.rhai", &[]);
-    assert_eq!(run.code, 0, "{}", run.all());
-    assert!(run.stdout.contains("after: new"), "{}", run.all());
+    play(&p, "read.rhai").stdout_contains("after: new").run();
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::support::fake_do::{FakeDo, TOKEN};
 use crate::support::testbed::{TestHost, client_key};
-use crate::support::{Output, Project, Testbed};
+use crate::support::{Output, Project, Test, Testbed};
 
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 
@@ -199,22 +199,14 @@ fn project(tb: &Testbed, name: &str, block: &str, inv: &str) -> Project {
     p
 }
 
-/// `runbook play NAME.rhai -i NAME -o json ARGS`.
-fn play(p: &Project, name: &str, args: &[&str]) -> Output {
-    let playbook = format!("{name}.rhai");
-    let mut all = vec!["play", playbook.as_str(), "-i", name, "-o", "json"];
-    all.extend_from_slice(args);
-    p.runbook(&all)
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(o.code, 0, "{}", o.all());
-    o
+/// `runbook play NAME.rhai -i NAME -o json` in `p` (exit 0 unless said).
+fn play<'a>(p: &'a Project, name: &str) -> Test<'a> {
+    Test::in_project(p).play(&format!("{name}.rhai")).on(name).json()
 }
 
 /// A `-o json` play that succeeded, whose counts agree (one `change` event per change).
-fn played(o: Output) -> Output {
-    let o = ok(o);
+fn played(test: Test) -> Output {
+    let o = test.run();
     o.assert_counts_agree();
     o
 }
@@ -262,15 +254,14 @@ fn a_playbook(hosts: &Hosts, block: &str) {
     );
     let kernel = |h: &TestHost| tb.sh(h, "uname -sr").trim().to_string();
 
-    let o = p.runbook(&["play", "hello.rhai", "-i", "hello"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = Test::in_project(&p).play("hello.rhai").on("hello").run();
     for h in web {
         let line = format!("changed: [{0}] run echo 'ace-addon on {0} runs {1}'", h.name, kernel(h));
         assert!(o.stdout.contains(&line), "missing {line:?}\n{}", o.all());
     }
 
     // --var wins over the inventory; `serial: 1` greets one host after the other.
-    let o = played(play(&p, "hello", &["--var", "app=from-the-command-line"]));
+    let o = played(play(&p, "hello").args(&["--var", "app=from-the-command-line"]));
     let greet: Vec<(String, String)> = o
         .events()
         .into_iter()
@@ -296,13 +287,13 @@ fn a_playbook(hosts: &Hosts, block: &str) {
 
     // Without Docker: the file itself, on the controller.
     let q = Project::new();
-    let o = q.runbook(&[
-        "play",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello.rhai"),
-        "--inventory",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory/controller.toml"),
-    ]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = Test::in_project(&q)
+        .play(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello.rhai"))
+        .args(&[
+            "--inventory",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory/controller.toml"),
+        ])
+        .run();
     for name in ["web1", "web2"] {
         let line = format!("changed: [{name}] run echo 'ace-addon on {name} runs Linux ");
         assert!(o.stdout.contains(&line), "missing {line:?}\n{}", o.all());
@@ -348,7 +339,7 @@ fn host_operations(hosts: &Hosts, block: &str) {
 
     // The dry run: every change planned, nothing touched; the checksum it prints of a file
     // nginx brings and `h.line` edits is not known yet (and says so).
-    let dry = played(play(&p, "ops", &["--dry-run"]));
+    let dry = played(play(&p, "ops").args(&["--dry-run"]));
     assert_eq!(dry.changes(), expected, "{}", dry.all());
     assert!(logs(&dry).contains(&"(known after apply)".to_string()), "{}", dry.all());
     assert_eq!(dry.total_changes(), expected.len() as u64);
@@ -359,7 +350,7 @@ fn host_operations(hosts: &Hosts, block: &str) {
     );
 
     // The real run changes what the dry run planned, operation by operation.
-    let first = played(play(&p, "ops", &[]));
+    let first = played(play(&p, "ops"));
     assert_eq!(first.changes(), expected, "{}", first.all());
     let reload = first.events().into_iter().find(|e| e["op"] == "service").unwrap();
     assert_eq!(reload["summary"], "reload", "{reload}");
@@ -412,14 +403,14 @@ fn host_operations(hosts: &Hosts, block: &str) {
 
     // A second run, and a second dry run, change nothing (no reload either).
     for args in [&[][..], &["--dry-run"][..]] {
-        let again = played(play(&p, "ops", args));
+        let again = played(play(&p, "ops").args(args));
         assert_eq!(again.total_changes(), 0, "{}", again.all());
         assert_eq!(again.changes(), vec![], "{}", again.all());
     }
 
     // The site changes: the template, then the reload that puts it in force; nothing else.
     p.write("site.conf.j2", &site_template("add_header X-Site v2 always;"));
-    let changed = played(play(&p, "ops", &[]));
+    let changed = played(play(&p, "ops"));
     assert_eq!(
         changed.changes(),
         pairs(&[("template", "/etc/nginx/sites-available/app"), ("service", "nginx")]),
@@ -460,7 +451,7 @@ fn cloud_and_dns(_: &Hosts, block: &str) {
     // The key the spec names, `~/.ssh/id_ed25519.pub`.
     p.write("home/.ssh/id_ed25519.pub", &format!("{KEY}\n"));
 
-    let dry = played(play(&p, "cloud", &["--dry-run"]));
+    let dry = played(play(&p, "cloud").args(&["--dry-run"]));
     let planned: Vec<String> = dry
         .events()
         .into_iter()
@@ -484,7 +475,7 @@ fn cloud_and_dns(_: &Hosts, block: &str) {
         "a dry run only reads"
     );
 
-    let run = played(play(&p, "cloud", &[]));
+    let run = played(play(&p, "cloud"));
     let ops: Vec<String> = run.changes().into_iter().map(|(op, _)| op).collect();
     assert_eq!(
         ops,
@@ -551,7 +542,11 @@ fn cloud_and_dns(_: &Hosts, block: &str) {
     assert_eq!(records, want, "{}", run.all());
 
     // The inventory now has both in group `web` (what inventory::refresh() gave the play).
-    let inv = ok(p.runbook(&["inventory", "-i", "cloud", "--json"]));
+    let inv = Test::in_project(&p)
+        .command(&["inventory"])
+        .on("cloud")
+        .args(&["--json"])
+        .run();
     let doc: Value = serde_json::from_str(&inv.stdout).unwrap();
     assert_eq!(
         doc["groups"]["web"]["hosts"],
@@ -560,9 +555,9 @@ fn cloud_and_dns(_: &Hosts, block: &str) {
     );
 
     // Again: found, not made; snapshotted once per name; the records as they are.
-    let again = played(play(&p, "cloud", &[]));
+    let again = played(play(&p, "cloud"));
     assert_eq!(again.total_changes(), 0, "{}", again.all());
-    let again = played(play(&p, "cloud", &["--dry-run"]));
+    let again = played(play(&p, "cloud").args(&["--dry-run"]));
     assert_eq!(again.total_changes(), 0, "{}", again.all());
     let creates = fake
         .requests("POST", "/v2/droplets")
@@ -628,7 +623,7 @@ http.server.HTTPServer(("", 3000), H).serve_forever()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 
-    let o = played(play(&p, "waits", &[]));
+    let o = played(play(&p, "waits"));
     assert_eq!(o.total_changes(), 0, "{}", o.all());
     let port = format!("s for port {}:3000", h.ip);
     assert!(
@@ -638,7 +633,7 @@ http.server.HTTPServer(("", 3000), H).serve_forever()
     );
     assert_eq!(tb.sh(h, "curl -s http://127.0.0.1:3000/healthcheck"), "ok\n");
 
-    let dry = played(play(&p, "waits", &["--dry-run"]));
+    let dry = played(play(&p, "waits").args(&["--dry-run"]));
     let said = logs(&dry);
     for what in [
         format!("would wait for ssh on {} ({})", h.name, h.ip),
@@ -652,7 +647,7 @@ http.server.HTTPServer(("", 3000), H).serve_forever()
     }
     assert!(!said.iter().any(|l| l.starts_with("waited ")), "{}", dry.all());
 
-    let again = played(play(&p, "waits", &[]));
+    let again = played(play(&p, "waits"));
     assert_eq!(again.total_changes(), 0, "{}", again.all());
     fake.assert_no_violations();
 }
@@ -699,18 +694,10 @@ fn shipping(hosts: &Hosts, block: &str) {
         p.path("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let ship = |extra: &[(&str, &str)]| {
-        let mut env = vec![("PATH", path.as_str())];
-        env.extend_from_slice(extra);
-        p.runbook_env(
-            &["play", "ship.rhai", "-i", "ship", "-o", "json", "--var", "version=1.2"],
-            &env,
-        )
-    };
+    let ship = || play(&p, "ship").args(&["--var", "version=1.2"]).env("PATH", &path);
 
     // npm fails: the play stops before anything reaches the host.
-    let o = ship(&[("README_NPM_FAILS", "1")]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = ship().env("README_NPM_FAILS", "1").code(1).run();
     assert!(
         o.stderr.contains("the prepare command failed") && o.stderr.contains("npm ERR! code E404"),
         "{}",
@@ -718,7 +705,7 @@ fn shipping(hosts: &Hosts, block: &str) {
     );
     assert_eq!(tb.sh(h, "test -e /opt/apps || echo none"), "none\n");
 
-    let first = played(ship(&[]));
+    let first = played(ship());
     assert_eq!(
         first.changes(),
         pairs(&[
@@ -766,6 +753,6 @@ fn shipping(hosts: &Hosts, block: &str) {
         format!("{sha}\n{sha}\nci --omit=dev\n0\n")
     );
 
-    let again = played(ship(&[]));
+    let again = played(ship());
     assert_eq!(again.total_changes(), 0, "{}", again.all());
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::cloud_docker::{Cleanup, docker, ip_of};
 use crate::stdlib::ssh;
 use crate::support::testbed::client_key;
-use crate::support::{Output, Project};
+use crate::support::{Output, Project, Test};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 // Characters a URL, a shell and SQL each treat specially.
@@ -25,11 +25,15 @@ struct Recipe {
 
 impl Recipe {
     fn play(&mut self, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> &Output {
-        let path = format!("{REPO}/playbooks/{playbook}.rhai");
-        let app_dir = format!("app_dir={REPO}/examples/ace-app");
-        let mut args = vec!["play", &path, "-i", "recipe", "--var", &app_dir, "--output", "json"];
-        args.extend_from_slice(extra);
-        let o = self.p.runbook_env(&args, env);
+        let o = Test::in_project(&self.p)
+            .play(&format!("{REPO}/playbooks/{playbook}.rhai"))
+            .on("recipe")
+            .json()
+            .args(&["--var", &format!("app_dir={REPO}/examples/ace-app")])
+            .args(extra)
+            .envs(env)
+            .any_code()
+            .run();
         for secret in [DB_PASSWORD, REPLICATION_PASSWORD] {
             assert!(!o.all().contains(secret), "{playbook} printed a secret:\n{}", o.all());
         }

@@ -1,11 +1,10 @@
 //! The ssh connection against real sshd in Docker test hosts.
 
-use crate::support::{Project, Testbed};
+use crate::support::{Project, Test, Testbed};
 
-fn play(p: &Project, args: &[&str]) -> crate::support::Output {
-    let mut all = vec!["play", "site.rhai", "-i", "test"];
-    all.extend_from_slice(args);
-    p.runbook(&all)
+/// `runbook play site.rhai -i test` in `p` (exit 0 unless said).
+fn play(p: &Project) -> Test<'_> {
+    Test::in_project(p).play("site.rhai").on("test")
 }
 
 #[test]
@@ -32,7 +31,7 @@ fn commands_run_on_five_hosts_over_one_connection_each() {
         .replace("trim_end_ws()", "to_string()")
         .as_str(),
     );
-    let o = play(&p, &[]);
+    let o = play(&p).any_code().run();
     assert_eq!(o.code, 2, "the timeout step fails every host: {}", o.all());
     for h in &tb.hosts {
         assert!(
@@ -74,8 +73,7 @@ fn a_host_that_is_down_fails_fast_while_the_others_finish() {
         .args(["stop", "-t", "0", &down.name])
         .output()
         .unwrap();
-    let o = play(&p, &["-o", "json"]);
-    assert_eq!(o.code, 2, "{}", o.all());
+    let o = play(&p).json().code(2).run();
     let events = o.events();
     let failed: Vec<_> = events.iter().filter(|e| e["status"] == "failed").collect();
     assert_eq!(failed.len(), 1);
@@ -105,14 +103,12 @@ fn host_keys_are_verified_against_known_hosts() {
     let other_key: String = other_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
 
     // accepted: the key is listed
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = play(&p).run();
     assert!(o.stdout.contains("ran as root"));
 
     // unknown: refused with the fingerprint and how to trust it; nothing recorded
     std::fs::write(&known, "").unwrap();
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 2);
+    let o = play(&p).code(2).run();
     assert!(
         o.stdout.contains(&format!("unknown host key for {} (SHA256:", h.ip)),
         "{}",
@@ -122,36 +118,30 @@ fn host_keys_are_verified_against_known_hosts() {
     assert_eq!(std::fs::read_to_string(&known).unwrap(), "");
 
     // trust on first use: recorded, then known
-    let o = play(&p, &["--trust-new-hosts"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    play(&p).args(&["--trust-new-hosts"]).run();
     assert_eq!(
         std::fs::read_to_string(&known).unwrap(),
         format!("{} {}\n", h.ip, h.host_key)
     );
-    assert_eq!(play(&p, &[]).code, 0);
+    play(&p).run();
 
     // changed: refused even with --trust-new-hosts, naming both fingerprints and the line
     std::fs::write(&known, format!("# old\n{} {other_key}\n", h.ip)).unwrap();
-    let o = play(&p, &["--trust-new-hosts"]);
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stdout.contains(&format!("HOST KEY CHANGED for {}", h.ip)),
-        "{}",
-        o.all()
-    );
-    assert!(o.stdout.contains(&format!("{}:2", known.display())), "{}", o.all());
+    let o = play(&p)
+        .args(&["--trust-new-hosts"])
+        .code(2)
+        .stdout_contains(&format!("HOST KEY CHANGED for {}", h.ip))
+        .stdout_contains(&format!("{}:2", known.display()))
+        .run();
     assert!(o.stdout.matches("SHA256:").count() >= 2, "{}", o.all());
 
     // revoked: refused although the key is also listed
     std::fs::write(&known, format!("{ip} {k}\n@revoked * {k}\n", ip = h.ip, k = h.host_key)).unwrap();
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 2);
-    assert!(o.stdout.contains("is revoked"), "{}", o.all());
+    play(&p).code(2).stdout_contains("is revoked").run();
 
     // a @cert-authority line is not taken for the host key
     std::fs::write(&known, format!("@cert-authority * {}\n", h.host_key)).unwrap();
-    let o = play(&p, &[]);
-    assert!(o.stdout.contains("unknown host key"), "{}", o.all());
+    play(&p).any_code().stdout_contains("unknown host key").run();
 
     // hashed names and wildcards match like OpenSSH's
     let hashed = std::process::Command::new("sh")
@@ -165,18 +155,18 @@ fn host_keys_are_verified_against_known_hosts() {
     let hashed = String::from_utf8(hashed.stdout).unwrap();
     assert!(hashed.starts_with("|1|"), "{hashed}");
     std::fs::write(&known, &hashed).unwrap();
-    assert_eq!(play(&p, &[]).code, 0, "hashed entry");
+    assert_eq!(play(&p).any_code().run().code, 0, "hashed entry");
     let prefix: String = h.ip.rsplit_once('.').unwrap().0.to_string();
     std::fs::write(&known, format!("{prefix}.*,!10.9.9.9 {}\n", h.host_key)).unwrap();
-    assert_eq!(play(&p, &[]).code, 0, "wildcard entry");
+    assert_eq!(play(&p).any_code().run().code, 0, "wildcard entry");
 
     // an inventory-local known_hosts file: read, and where new keys are recorded
     std::fs::write(&known, "").unwrap();
     p.write("inventory/test.toml", &tb.inventory("known_hosts = \"known_hosts\""));
-    assert_eq!(play(&p, &["--trust-new-hosts"]).code, 0);
+    play(&p).args(&["--trust-new-hosts"]).run();
     assert!(p.read("inventory/known_hosts").contains(&h.host_key));
     assert_eq!(std::fs::read_to_string(&known).unwrap(), "");
-    assert_eq!(play(&p, &[]).code, 0);
+    play(&p).run();
 }
 
 #[test]
@@ -198,7 +188,7 @@ fn jump_hosts_from_the_inventory_and_from_ssh_config() {
         target.name
     );
     p.write("site.rhai", &script);
-    let o = play(&p, &[]);
+    let o = play(&p).any_code().run();
     assert_eq!(o.code, 2, "direct login is refused: {}", o.all());
     assert!(o.stdout.contains("authentication failed for root@"), "{}", o.all());
 
@@ -207,9 +197,7 @@ fn jump_hosts_from_the_inventory_and_from_ssh_config() {
         "inventory/test.toml",
         &tb.inventory(&format!("jump = \"{}\"", bastion.name)),
     );
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains(&format!("on {}", target.name)), "{}", o.all());
+    play(&p).stdout_contains(&format!("on {}", target.name)).run();
 
     // ~/.ssh/config: an alias with HostName, User, IdentityFile and ProxyJump
     let key = crate::support::testbed::client_key();
@@ -225,7 +213,7 @@ fn jump_hosts_from_the_inventory_and_from_ssh_config() {
         ),
     );
     p.write("inventory/alias.toml", "[hosts.box]\n");
-    let o = p.runbook(&["play", "site.rhai", "-i", "alias"]);
+    let o = play(&p).on("alias").any_code().run();
     assert!(
         o.stderr.contains("unknown group or host"),
         "script targets the name of the testbed host"
@@ -234,9 +222,11 @@ fn jump_hosts_from_the_inventory_and_from_ssh_config() {
         "site2.rhai",
         r#"step("where", hosts("box"), |h| { print("on " + h.run("hostname").stdout); });"#,
     );
-    let o = p.runbook(&["play", "site2.rhai", "-i", "alias"]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains(&format!("on {}", target.name)), "{}", o.all());
+    Test::in_project(&p)
+        .play("site2.rhai")
+        .on("alias")
+        .stdout_contains(&format!("on {}", target.name))
+        .run();
 }
 
 #[test]
@@ -254,15 +244,11 @@ fn agent_keys_log_in_and_failures_list_what_was_tried() {
         "site.rhai",
         r#"step("who", hosts("test"), |h| { print("ran as " + h.run("id -un").stdout); });"#,
     );
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 2);
-    assert!(o.stdout.contains("authentication failed for root@"), "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("default keys ~/.ssh/id_ed25519, id_ecdsa, id_rsa (none found)"),
-        "{}",
-        o.all()
-    );
+    play(&p)
+        .code(2)
+        .stdout_contains("authentication failed for root@")
+        .stdout_contains("default keys ~/.ssh/id_ed25519, id_ecdsa, id_rsa (none found)")
+        .run();
 
     let sock = p.path("agent.sock");
     let agent = std::process::Command::new("ssh-agent")
@@ -290,12 +276,10 @@ fn agent_keys_log_in_and_failures_list_what_was_tried() {
         .output()
         .unwrap();
     assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
-    let o = p.runbook_env(
-        &["play", "site.rhai", "-i", "test"],
-        &[("SSH_AUTH_SOCK", sock.to_str().unwrap())],
-    );
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains("ran as root"), "{}", o.all());
+    play(&p)
+        .env("SSH_AUTH_SOCK", sock.to_str().unwrap())
+        .stdout_contains("ran as root")
+        .run();
 }
 
 #[test]
@@ -322,14 +306,11 @@ fn sudo_and_user_switch_users_without_hanging_on_passwords() {
         });
         "#,
     );
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout.contains("as=nodejs\n") && o.stdout.contains("home=/home/nodejs\n"),
-        "{}",
-        o.all()
-    );
-    assert!(o.stdout.contains("root=root\n"), "{}", o.all());
+    play(&p)
+        .stdout_contains("as=nodejs\n")
+        .stdout_contains("home=/home/nodejs\n")
+        .stdout_contains("root=root\n")
+        .run();
 
     // deploy's sudo wants a password: an error that says so, at once
     p.write(
@@ -340,10 +321,11 @@ fn sudo_and_user_switch_users_without_hanging_on_passwords() {
         "site.rhai",
         r#"step("sudo", hosts("test"), |h| { h.run("id -un", #{ sudo: true, timeout: "20s" }); });"#,
     );
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(o.stdout.contains("sudo: a password is required"), "{}", o.all());
-    assert!(o.stdout.contains("give this user NOPASSWD sudo"), "{}", o.all());
+    play(&p)
+        .code(2)
+        .stdout_contains("sudo: a password is required")
+        .stdout_contains("give this user NOPASSWD sudo")
+        .run();
 }
 
 #[test]
@@ -369,14 +351,12 @@ fn hostile_values_reach_commands_and_paths_only_as_data() {
     );
     // No `/`: the value is also used as a file name (a `/` would name a directory).
     let evil = "x; touch pwned1 $(touch pwned2) `touch pwned3` 'q\" \n ☃ ~ * $HOME ..";
-    let o = play(&p, &["--var", &format!("evil={evil}")]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains(&format!("echo={evil}|")), "{}", o.all());
-    assert!(
-        o.stdout.contains("uploaded=true") && o.stdout.contains("again=false"),
-        "{}",
-        o.all()
-    );
+    play(&p)
+        .args(&["--var", &format!("evil={evil}")])
+        .stdout_contains(&format!("echo={evil}|"))
+        .stdout_contains("uploaded=true")
+        .stdout_contains("again=false")
+        .run();
     let pwned = tb.sh(h, "ls -A /root /tmp /tmp/drop / | grep -c '^pwned' || true");
     assert_eq!(pwned.trim(), "0", "no injected command ran");
 
@@ -402,14 +382,13 @@ fn uploads_set_mode_and_owner_and_skip_when_unchanged() {
         "site.rhai",
         r#"step("env", hosts("test"), |h| { h.upload("app.env", "/home/nodejs/.env", #{ mode: "0600", owner: "nodejs", group: "nodejs" }); });"#,
     );
-    let o = play(&p, &["-o", "json"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let o = play(&p).json().run();
     assert_eq!(o.events().last().unwrap()["changes"], 1);
     assert_eq!(
         tb.sh(h, "stat -c '%U %G %a' /home/nodejs/.env; cat /home/nodejs/.env"),
         "nodejs nodejs 600\nPORT=3000\n"
     );
-    let o = play(&p, &["-o", "json"]);
+    let o = play(&p).json().any_code().run();
     assert_eq!(
         o.events().last().unwrap()["changes"],
         0,
@@ -417,11 +396,11 @@ fn uploads_set_mode_and_owner_and_skip_when_unchanged() {
         o.all()
     );
     tb.sh(h, "chmod 644 /home/nodejs/.env");
-    let o = play(&p, &["-o", "json"]);
+    let o = play(&p).json().any_code().run();
     assert_eq!(o.events().last().unwrap()["changes"], 1, "a drifted mode is put back");
     assert_eq!(tb.sh(h, "stat -c '%a' /home/nodejs/.env"), "600\n");
     p.write("app.env", "PORT=4000\n");
-    assert_eq!(play(&p, &[]).code, 0);
+    play(&p).run();
     assert_eq!(
         tb.sh(
             h,
@@ -457,8 +436,7 @@ fn a_failed_run_on_real_hosts_resumes_where_it_stopped() {
     "#;
     tb.sh(failing, "rm -f /usr/bin/xxd /usr/bin/shred");
     p.write("site.rhai", &playbook.replace("TOOL", "shred"));
-    let first = play(&p, &[]);
-    assert_eq!(first.code, 2, "{}", first.all());
+    let first = play(&p).code(2).run();
     assert_eq!(tb.sh(failing, "cat /root/steps.log"), "tool\n");
     let stamps_before: String = first
         .stdout
@@ -469,8 +447,7 @@ fn a_failed_run_on_real_hosts_resumes_where_it_stopped() {
 
     // The fix lands on the host outside the playbook; the resumed run goes on from step 3.
     tb.sh(failing, "cp /bin/true /usr/bin/shred");
-    let resumed = play(&p, &["--resume", "-o", "json"]);
-    assert_eq!(resumed.code, 0, "{}", resumed.all());
+    let resumed = play(&p).args(&["--resume"]).json().run();
     let events = resumed.events();
     let status = |step: &str, host: &str| {
         events
@@ -535,25 +512,19 @@ fn encrypted_keys_are_unlocked_with_a_passphrase() {
         "site.rhai",
         r#"step("who", hosts("test"), |h| { print("as " + h.run("id -un").stdout); });"#,
     );
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stdout
-            .contains("encrypted, and no passphrase: set RUNBOOK_SSH_PASSPHRASE"),
-        "{}",
-        o.all()
-    );
-    let o = p.runbook_env(
-        &["play", "site.rhai", "-i", "test"],
-        &[("RUNBOOK_SSH_PASSPHRASE", "wrong")],
-    );
-    assert!(o.stdout.contains("wrong passphrase"), "{}", o.all());
-    let o = p.runbook_env(
-        &["play", "site.rhai", "-i", "test"],
-        &[("RUNBOOK_SSH_PASSPHRASE", "open sesame")],
-    );
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains("as root"), "{}", o.all());
+    play(&p)
+        .code(2)
+        .stdout_contains("encrypted, and no passphrase: set RUNBOOK_SSH_PASSPHRASE")
+        .run();
+    play(&p)
+        .env("RUNBOOK_SSH_PASSPHRASE", "wrong")
+        .any_code()
+        .stdout_contains("wrong passphrase")
+        .run();
+    play(&p)
+        .env("RUNBOOK_SSH_PASSPHRASE", "open sesame")
+        .stdout_contains("as root")
+        .run();
 }
 
 /// `[ssh] bootstrap_user`: root while the admin does not exist, the admin once it does, and
@@ -575,28 +546,20 @@ fn the_bootstrap_user_logs_in_only_while_the_user_is_refused() {
         "site.rhai",
         r#"step("who", hosts("test"), |h| { print("as " + h.run("whoami", #{ readonly: true }).stdout); });"#,
     );
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains("as root"), "{}", o.all());
+    play(&p).stdout_contains("as root").run();
 
     tb.sh(
         h,
         "useradd -m -s /bin/bash deploy && install -d -o deploy -m 700 /home/deploy/.ssh \
          && install -o deploy -m 600 /root/.ssh/authorized_keys /home/deploy/.ssh/authorized_keys",
     );
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains("as deploy"), "{}", o.all());
+    play(&p).stdout_contains("as deploy").run();
 
     tb.sh(h, "userdel -r deploy");
     p.write("inventory/test.toml", &inventory("operator"));
-    let o = play(&p, &[]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout.contains("authentication failed for deploy@")
-            && o.stdout
-                .contains("then as bootstrap user: authentication failed for operator@"),
-        "{}",
-        o.all()
-    );
+    play(&p)
+        .code(2)
+        .stdout_contains("authentication failed for deploy@")
+        .stdout_contains("then as bootstrap user: authentication failed for operator@")
+        .run();
 }

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use crate::support::http::FileServer;
 use crate::support::testbed::client_key;
 use crate::support::testbed::run as tool;
-use crate::support::{Output, Project, Testbed};
+use crate::support::{Project, Test, Testbed};
 
-fn play(p: &Project, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut args = vec!["play", playbook, "-i", "test", "-o", "json"];
-    args.extend_from_slice(extra);
-    p.runbook_env(&args, env)
+/// `runbook play PLAYBOOK -i test -o json` in `p` (exit 0 unless said).
+fn play<'a>(p: &'a Project, playbook: &str) -> Test<'a> {
+    Test::in_project(p).play(playbook).on("test").json()
 }
 
 /// Runs `cmd` on the host until it prints `want` (replication and reloads take a moment).
@@ -56,8 +55,7 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
         "mkdir -p /srv/up && echo hello-upstream > /srv/up/hello.txt && cd /srv/up && (setsid nohup python3 -m http.server 3000 --bind 127.0.0.1 >/dev/null 2>&1 &)",
     );
 
-    let first = play(&p, "site.rhai", &[], &[]);
-    assert_eq!(first.code, 0, "{}", first.all());
+    let first = play(&p, "site.rhai").run();
     let ch = first.changes();
     for want in [
         ("apt", "nodejs npm"),
@@ -101,15 +99,16 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
     let before = tb.sh(h, cert);
     assert!(before.contains("CN = ace.test"), "{before}");
 
-    let second = play(&p, "site.rhai", &[], &[]);
-    assert_eq!(second.code, 0, "{}", second.all());
+    let second = play(&p, "site.rhai").run();
     assert_eq!(second.changes(), vec![], "second run changes nothing");
     assert_eq!(tb.sh(h, cert), before);
 
     // A config nginx refuses: the run fails with nginx's message, the file is put back and
     // the site keeps serving.
-    let broken = play(&p, "site.rhai", &["--var", "extra=bogus_directive on;"], &[]);
-    assert_eq!(broken.code, 2, "{}", broken.all());
+    let broken = play(&p, "site.rhai")
+        .args(&["--var", "extra=bogus_directive on;"])
+        .code(2)
+        .run();
     assert!(
         broken.all().contains("unknown directive \\\"bogus_directive\\\"")
             || broken.all().contains("unknown directive \"bogus_directive\""),
@@ -122,7 +121,7 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
     );
     tb.sh(h, "nginx -t -q");
     assert_eq!(tb.sh(h, https).trim(), "hello-upstream");
-    let again = play(&p, "site.rhai", &[], &[]);
+    let again = play(&p, "site.rhai").any_code().run();
     assert_eq!(again.changes(), vec![], "{}", again.all());
 }
 
@@ -160,8 +159,7 @@ fn postgres_database_and_streaming_replication() {
     let (db_pw, repl_pw) = ("it's a \"secret\" $x;", "repl 'pw' \\n");
     let env = [("DB_PASSWORD", db_pw), ("REPL_PASSWORD", repl_pw)];
 
-    let first = play(&p, "db.rhai", &[], &env);
-    assert_eq!(first.code, 0, "{}", first.all());
+    let first = play(&p, "db.rhai").envs(&env).run();
     assert!(!first.changes().is_empty());
     // Not even shell-quoted: `$x;` is a piece of the password that quoting leaves intact.
     for pw in [db_pw, repl_pw, "$x;"] {
@@ -199,8 +197,7 @@ fn postgres_database_and_streaming_replication() {
     assert_ne!(code, 0);
     assert!(out.contains("read-only transaction"), "{out}");
 
-    let second = play(&p, "db.rhai", &[], &env);
-    assert_eq!(second.code, 0, "{}", second.all());
+    let second = play(&p, "db.rhai").envs(&env).run();
     assert_eq!(second.changes(), vec![], "second run changes nothing");
     assert_eq!(
         tb.sh(db2, "su postgres -c \"psql -d ace -Atc 'select pg_is_in_recovery()'\""),
@@ -208,8 +205,10 @@ fn postgres_database_and_streaming_replication() {
     );
 
     // A client taken off the list loses access; replication is untouched.
-    let third = play(&p, "db.rhai", &["--var", "drop_client=true"], &env);
-    assert_eq!(third.code, 0, "{}", third.all());
+    play(&p, "db.rhai")
+        .args(&["--var", "drop_client=true"])
+        .envs(&env)
+        .run();
     let (code, out) = psql(db2, db_pw);
     assert_ne!(code, 0);
     assert!(out.contains("no pg_hba.conf entry"), "{out}");
@@ -306,8 +305,7 @@ fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
 
     let args = vars("10.9.0.1,10.9.0.2");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let first = play(&p, "harden.rhai", &args, &[]);
-    assert_eq!(first.code, 0, "{}", first.all());
+    let first = play(&p, "harden.rhai").args(&args).run();
     let ops: Vec<String> = first
         .changes()
         .into_iter()
@@ -360,13 +358,11 @@ fn firewall_roles_unattended_upgrades_and_ssh_hardening() {
         "inventory/test.toml",
         &tb.inventory("").replace("user = \"root\"", "user = \"admin\""),
     );
-    let second = play(&p, "harden.rhai", &args, &[]);
-    assert_eq!(second.code, 0, "{}", second.all());
+    let second = play(&p, "harden.rhai").args(&args).run();
     assert_eq!(second.changes(), vec![], "second run changes nothing");
     let args = vars("10.9.0.1");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let third = play(&p, "harden.rhai", &args, &[]);
-    assert_eq!(third.code, 0, "{}", third.all());
+    let third = play(&p, "harden.rhai").args(&args).run();
     assert_eq!(third.changes(), vec![("ufw".to_string(), "firewall".to_string())]);
     assert!(!rules(&tb).contains("10.9.0.2"), "{}", rules(&tb));
 }
@@ -525,7 +521,7 @@ fn node_from_a_signed_nodesource_style_apt_repo() {
     );
 
     // Signed by a key other than the one at key_url: apt refuses the repository.
-    let refused = play(&p, "node.rhai", &[], &[]);
+    let refused = play(&p, "node.rhai").any_code().run();
     assert_ne!(refused.code, 0, "{}", refused.all());
     assert!(refused.all().contains("NO_PUBKEY"), "{}", refused.all());
     assert_ne!(tb.exec(h, "dpkg-query -W nodejs").0, 0, "nodejs was installed");
@@ -535,8 +531,7 @@ fn node_from_a_signed_nodesource_style_apt_repo() {
     // repository's index, or apt would install Debian's older nodejs from its cache.
     repo.sign_with(GOOD_KEY);
     tb.sh(h, "touch /var/lib/apt/lists/*_Packages");
-    let first = play(&p, "node.rhai", &[], &[]);
-    assert_eq!(first.code, 0, "{}", first.all());
+    let first = play(&p, "node.rhai").run();
     assert!(
         first.changes().iter().any(|(op, t)| op == "apt" && t == "nodejs"),
         "{:?}",
@@ -557,8 +552,7 @@ fn node_from_a_signed_nodesource_style_apt_repo() {
         format!("deb [signed-by=/etc/apt/keyrings/nodesource.asc] {url} nodistro main\n")
     );
 
-    let second = play(&p, "node.rhai", &[], &[]);
-    assert_eq!(second.code, 0, "{}", second.all());
+    let second = play(&p, "node.rhai").run();
     assert_eq!(second.total_changes(), 0, "{}", second.all());
 }
 
@@ -599,7 +593,7 @@ fn nginx_site_with_a_certificate_from_an_acme_server() {
         });
         "#,
     );
-    let first = play(&p, "site.rhai", &[], &[]);
+    let first = play(&p, "site.rhai").any_code().run();
     assert_eq!(
         first.code,
         0,
@@ -629,7 +623,6 @@ fn nginx_site_with_a_certificate_from_an_acme_server() {
     );
     assert_eq!(redirect, "301 https://www.ace.test/x");
 
-    let second = play(&p, "site.rhai", &[], &[]);
-    assert_eq!(second.code, 0, "{}", second.all());
+    let second = play(&p, "site.rhai").run();
     assert_eq!(second.changes(), vec![], "second run changes nothing");
 }

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
 
-use crate::support::{Output, Project};
+use crate::support::{Output, Project, Test};
 
 /// Prints `NAME=TYPE:VALUE` for each variable, outside steps and as host h1 sees it.
 const SHOW: &str = r#"
@@ -30,15 +30,9 @@ fn project(playbook: &str) -> Project {
     p
 }
 
-fn play(p: &Project, extra: &[&str]) -> Output {
-    let mut args = vec!["play", "site.rhai", "-i", "local"];
-    args.extend_from_slice(extra);
-    p.runbook(&args)
-}
-
-fn ok(o: &Output) -> &Output {
-    assert_eq!(o.code, 0, "{}", o.all());
-    o
+/// `runbook play site.rhai -i local` in `p` (exit 0 unless said).
+fn play(p: &Project) -> Test<'_> {
+    Test::in_project(p).play("site.rhai").on("local")
 }
 
 fn has(o: &Output, line: &str) {
@@ -52,9 +46,8 @@ fn has(o: &Output, line: &str) {
 #[test]
 fn var_values_are_text_exactly_as_given() {
     let p = project(SHOW);
-    let o = play(
-        &p,
-        &[
+    let o = play(&p)
+        .args(&[
             "--var",
             "version=1.10",
             "--var",
@@ -63,9 +56,8 @@ fn var_values_are_text_exactly_as_given() {
             "s=true",
             "--var",
             "f=\"1.10\"",
-        ],
-    );
-    ok(&o);
+        ])
+        .run();
     for line in [
         "global version=string:1.10",
         "global n=string:007",
@@ -82,9 +74,8 @@ fn var_values_are_text_exactly_as_given() {
 #[test]
 fn var_json_values_are_typed_and_bad_json_is_a_clear_error() {
     let p = project(SHOW);
-    let o = play(
-        &p,
-        &[
+    let o = play(&p)
+        .args(&[
             "--var-json",
             "n=7",
             "--var-json",
@@ -95,9 +86,8 @@ fn var_json_values_are_typed_and_bad_json_is_a_clear_error() {
             "version=\"1.10\"",
             "--var-json",
             "l=[1, \"a\"]",
-        ],
-    );
-    ok(&o);
+        ])
+        .run();
     for line in [
         "global n=i64:7",
         "global f=f64:1.5",
@@ -108,17 +98,14 @@ fn var_json_values_are_typed_and_bad_json_is_a_clear_error() {
     ] {
         has(&o, line);
     }
-    let o = play(&p, &["--var-json", "version=1.1x"]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p)
+        .args(&["--var-json", "version=1.1x"])
+        .code(1)
+        .stderr_contains("--var-json 'version=\"1.1x\"', or pass it as --var version=1.1x")
+        .run();
     assert!(
         o.stderr
             .starts_with("error: --var-json version: \"1.1x\" is not valid JSON: "),
-        "{}",
-        o.all()
-    );
-    assert!(
-        o.stderr
-            .contains("--var-json 'version=\"1.1x\"', or pass it as --var version=1.1x"),
         "{}",
         o.all()
     );
@@ -131,7 +118,7 @@ fn vars_files_are_typed_toml_and_errors_point_at_the_line() {
         "vars/release.toml",
         "version = \"1.10\"\nn = 2\nf = 1.5\ns = false\nl = [\"10.0.0.5\"]\n[m]\nport = 5432\n",
     );
-    let o = ok(&play(&p, &["--vars-file", "vars/release.toml"])).clone();
+    let o = play(&p).args(&["--vars-file", "vars/release.toml"]).run();
     for line in [
         "global version=string:1.10",
         "global n=i64:2",
@@ -143,20 +130,19 @@ fn vars_files_are_typed_toml_and_errors_point_at_the_line() {
         has(&o, line);
     }
     p.write("vars/bad.toml", "version = \"1.10\"\nn = = 2\n");
-    let o = play(&p, &["--vars-file", "vars/bad.toml"]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p)
+        .args(&["--vars-file", "vars/bad.toml"])
+        .code(1)
+        .stderr_contains("--> vars/bad.toml:2:5\n")
+        .stderr_contains(" 2 | n = = 2\n")
+        .run();
     assert!(
         o.stderr.starts_with("error: invalid vars file vars/bad.toml: "),
         "{}",
         o.all()
     );
-    assert!(o.stderr.contains("--> vars/bad.toml:2:5\n"), "{}", o.all());
-    assert!(o.stderr.contains(" 2 | n = = 2\n"), "{}", o.all());
-    let o = play(&p, &["--vars-file", "vars/missing.toml"]);
-    assert_eq!(
-        (o.code, o.stderr.as_str()),
-        (1, "error: --vars-file vars/missing.toml does not exist\n")
-    );
+    let o = play(&p).args(&["--vars-file", "vars/missing.toml"]).code(1).run();
+    assert_eq!(o.stderr, "error: --vars-file vars/missing.toml does not exist\n");
 }
 
 #[test]
@@ -179,7 +165,7 @@ fn precedence_inventory_then_files_then_flags_in_order() {
         "--vars-file",
         "two.toml",
     ];
-    let o = ok(&play(&p, &args)).clone();
+    let o = play(&p).args(&args).run();
     for line in [
         "global x=string:inventory",
         "global y=i64:1",
@@ -189,28 +175,26 @@ fn precedence_inventory_then_files_then_flags_in_order() {
         has(&o, line);
     }
     // The other order of the two flags: the JSON one is last, and wins.
-    let o = ok(&play(
-        &p,
-        &["--var", "w=text", "--vars-file", "two.toml", "--var-json", "w=3"],
-    ))
-    .clone();
+    let o = play(&p)
+        .args(&["--var", "w=text", "--vars-file", "two.toml", "--var-json", "w=3"])
+        .run();
     has(&o, "global w=i64:3");
     // `runbook inventory` merges the same way.
-    let o = p.runbook(&[
-        "inventory",
-        "-i",
-        "local",
-        "--json",
-        "--vars-file",
-        "one.toml",
-        "--var",
-        "z=text",
-        "--var-json",
-        "w=[1]",
-        "-e",
-        "n=007",
-    ]);
-    ok(&o);
+    let o = Test::in_project(&p)
+        .command(&["inventory"])
+        .on("local")
+        .args(&[
+            "--json",
+            "--vars-file",
+            "one.toml",
+            "--var",
+            "z=text",
+            "--var-json",
+            "w=[1]",
+            "-e",
+            "n=007",
+        ])
+        .run();
     let doc: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(
         doc["hosts"]["h1"]["vars"],
@@ -229,36 +213,35 @@ fn numbers_and_flags_as_text_in_step_options_and_var_helpers() {
         step("flags", hosts("h1"), |h| print(`host ${h.var_int("serial", 1)} ${h.var_bool("rollback", false)}`));
         "#,
     );
-    let o = ok(&play(&p, &["--var", "serial=3", "--var", "rollback=true"])).clone();
+    let o = play(&p).args(&["--var", "serial=3", "--var", "rollback=true"]).run();
     has(&o, "batched [\"h1\", \"h2\"]");
     has(&o, "serial 4");
     has(&o, "rolling back");
     has(&o, "host 3 true");
-    let o = ok(&play(&p, &["--var", "rollback=false"])).clone();
+    let o = play(&p).args(&["--var", "rollback=false"]).run();
     has(&o, "releasing");
     has(&o, "serial 2");
-    let o = ok(&play(&p, &["--var-json", "rollback=true", "--var-json", "serial=5"])).clone();
+    let o = play(&p)
+        .args(&["--var-json", "rollback=true", "--var-json", "serial=5"])
+        .run();
     has(&o, "rolling back");
     has(&o, "serial 6");
 
-    let o = play(&p, &["--var", "rollback=yes"]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p).args(&["--var", "rollback=yes"]).code(1).run();
     assert!(
         o.stderr
             .starts_with("error: variable `rollback` must be true or false, not \"yes\"\n"),
         "{}",
         o.all()
     );
-    let o = play(&p, &["--var", "serial=1.5"]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p).args(&["--var", "serial=1.5"]).code(1).run();
     assert!(
         o.stderr
             .starts_with("error: variable `serial` must be a whole number, not \"1.5\"\n"),
         "{}",
         o.all()
     );
-    let o = play(&p, &["--var", "max_fail=x"]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p).args(&["--var", "max_fail=x"]).code(1).run();
     assert!(
         o.stderr
             .starts_with("error: step: option `max_fail` must be a whole number, not \"x\"\n"),
@@ -270,21 +253,19 @@ fn numbers_and_flags_as_text_in_step_options_and_var_helpers() {
 #[test]
 fn a_serial_that_is_not_a_number_is_a_clear_error() {
     let p = project("step(\"a\", hosts(\"web\"), #{ serial: var(\"serial\") }, |h| {});\n");
-    let o = play(&p, &["--var", "serial=x"]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p).args(&["--var", "serial=x"]).code(1).run();
     assert!(
         o.stderr
             .starts_with("error: step: option `serial` must be a whole number, not \"x\"\n  --> site.rhai:1:1\n"),
         "{}",
         o.all()
     );
-    let o = play(&p, &["--var", "serial=0"]);
-    assert!(
-        o.stderr.contains("step: option `serial` must be at least 1, not 0"),
-        "{}",
-        o.all()
-    );
-    ok(&play(&p, &["--var", "serial=1"]));
+    play(&p)
+        .args(&["--var", "serial=0"])
+        .any_code()
+        .stderr_contains("step: option `serial` must be at least 1, not 0")
+        .run();
+    play(&p).args(&["--var", "serial=1"]).run();
 }
 
 #[test]
@@ -301,38 +282,27 @@ fn ports_and_ttls_take_numeric_text() {
     let inv = p.read("inventory/local.toml");
     p.write("inventory/local.toml", &format!("{inv}[dns]\nprovider = \"docker\"\n"));
     let port_var = format!("port={port}");
-    let o = ok(&play(
-        &p,
-        &["--var", &port_var, "--var", "ttl=300", "--var", "exact=true"],
-    ))
-    .clone();
+    let o = play(&p)
+        .args(&["--var", &port_var, "--var", "ttl=300", "--var", "exact=true"])
+        .run();
     has(&o, "done");
     assert!(p.read("inventory/hosts.local").contains("10.0.0.1"), "{}", o.all());
 
-    let o = play(&p, &["--var", "port=http", "--var", "ttl=300", "--var", "exact=true"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("wait::port(127.0.0.1, \"http\"): the port must be a whole number, not \"http\""),
-        "{}",
-        o.all()
-    );
-    let o = play(&p, &["--var", &port_var, "--var", "ttl=5m", "--var", "exact=true"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("dns::a_record(\"example.test\", \"www\"): option `ttl` must be a whole number, not \"5m\""),
-        "{}",
-        o.all()
-    );
-    let o = play(&p, &["--var", &port_var, "--var", "ttl=300", "--var", "exact=yes"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("dns::a_record(\"example.test\", \"www\"): option `exact` must be true or false, not \"yes\""),
-        "{}",
-        o.all()
-    );
+    play(&p)
+        .args(&["--var", "port=http", "--var", "ttl=300", "--var", "exact=true"])
+        .code(2)
+        .stdout_contains("wait::port(127.0.0.1, \"http\"): the port must be a whole number, not \"http\"")
+        .run();
+    play(&p)
+        .args(&["--var", &port_var, "--var", "ttl=5m", "--var", "exact=true"])
+        .code(2)
+        .stdout_contains("dns::a_record(\"example.test\", \"www\"): option `ttl` must be a whole number, not \"5m\"")
+        .run();
+    play(&p)
+        .args(&["--var", &port_var, "--var", "ttl=300", "--var", "exact=yes"])
+        .code(2)
+        .stdout_contains("dns::a_record(\"example.test\", \"www\"): option `exact` must be true or false, not \"yes\"")
+        .run();
     drop(listener);
 }
 
@@ -340,22 +310,18 @@ fn ports_and_ttls_take_numeric_text() {
 fn ufw_rule_ports_are_numbers_or_their_text() {
     // Refused while the rules are read, before the host is looked at (a dry run, all the same).
     let p = project(r#"step("fw", hosts("h1"), |h| h.ufw(#{ rules: [#{ port: var("port"), proto: "tcp" }] }));"#);
-    let o = play(&p, &["--dry-run", "--var", "port=22.5"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout.contains(
-            "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not \"22.5\""
-        ),
-        "{}",
-        o.all()
-    );
-    let o = play(&p, &["--dry-run", "--var", "port=70000"]);
-    assert!(
-        o.stdout
-            .contains("ufw rule: option `port` 70000 is out of range (1-65535)"),
-        "{}",
-        o.all()
-    );
+    play(&p)
+        .args(&["--dry-run", "--var", "port=22.5"])
+        .code(2)
+        .stdout_contains(
+            "ufw rule: option `port` must be a port number (22 or \"22\"), a range like \"6000:6007\" or a service name, not \"22.5\"",
+        )
+        .run();
+    play(&p)
+        .args(&["--dry-run", "--var", "port=70000"])
+        .any_code()
+        .stdout_contains("ufw rule: option `port` 70000 is out of range (1-65535)")
+        .run();
 }
 
 #[test]
@@ -367,17 +333,17 @@ fn stdlib_options_take_numbers_and_flags_as_text() {
         print(`keep ${type_of(s.keep)}:${s.keep} restart ${type_of(s.restart)}:${s.restart} tarball ${s.tarball}`);
         "#,
     );
-    let o = ok(&play(
-        &p,
-        &["--var", "version=1.10", "--var", "keep=3", "--var", "restart=false"],
-    ))
-    .clone();
+    let o = play(&p)
+        .args(&["--var", "version=1.10", "--var", "keep=3", "--var", "restart=false"])
+        .run();
     has(
         &o,
         "keep i64:3 restart bool:false tarball /opt/apps/deploys/ace-1.10.tar.gz",
     );
-    let o = play(&p, &["--var", "version=1.10", "--var", "keep=three"]);
-    assert_eq!(o.code, 1, "{}", o.all());
+    let o = play(&p)
+        .args(&["--var", "version=1.10", "--var", "keep=three"])
+        .code(1)
+        .run();
     assert!(
         o.stderr
             .contains("release: option `keep` must be a whole number, not \"three\""),
@@ -399,22 +365,16 @@ fn stdlib_options_take_numbers_and_flags_as_text() {
         });
         "#,
     );
-    let o = play(&p, &["--dry-run", "--var", "module=nginx", "--var", "flag=no"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("nginx::site: option `ipv6` must be true or false, not \"no\""),
-        "{}",
-        o.all()
-    );
-    let o = play(&p, &["--dry-run", "--var", "module=unattended", "--var", "flag=1"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("unattended::enable: option `reboot` must be true or false, not \"1\""),
-        "{}",
-        o.all()
-    );
+    play(&p)
+        .args(&["--dry-run", "--var", "module=nginx", "--var", "flag=no"])
+        .code(2)
+        .stdout_contains("nginx::site: option `ipv6` must be true or false, not \"no\"")
+        .run();
+    play(&p)
+        .args(&["--dry-run", "--var", "module=unattended", "--var", "flag=1"])
+        .code(2)
+        .stdout_contains("unattended::enable: option `reboot` must be true or false, not \"1\"")
+        .run();
 }
 
 /// `ls -l`'s permission column of a path.
@@ -445,7 +405,7 @@ fn modes_are_strings_and_integers_are_refused_with_the_string_to_write() {
     );
     std::fs::create_dir_all(p.path("out")).unwrap();
     let dir = format!("dir={}", p.path("out").display());
-    let o = ok(&play(&p, &["--var", &dir])).clone();
+    let o = play(&p).args(&["--var", &dir]).run();
     assert_eq!(perms(&p.path("out/octal")), "-rw-r--r--");
     assert_eq!(perms(&p.path("out/short")), "-rw-------");
     assert_eq!(perms(&p.path("out/symbolic")), "-rw-r-----");
@@ -453,7 +413,7 @@ fn modes_are_strings_and_integers_are_refused_with_the_string_to_write() {
     assert_eq!(perms(&p.path("out/line")), "-rw-r--r--");
     has(&o, "fact 0644");
     // A second run: nothing to change.
-    let o = ok(&play(&p, &["--var", &dir, "-o", "json"])).clone();
+    let o = play(&p).args(&["--var", &dir, "-o", "json"]).run();
     assert_eq!(o.changes(), vec![], "{}", o.all());
 
     for (op, mode, want) in [
@@ -504,8 +464,8 @@ fn modes_are_strings_and_integers_are_refused_with_the_string_to_write() {
             "bad.rhai",
             &format!("let dir = var(\"dir\");\nstep(\"bad\", hosts(\"h1\"), |h| {call});\n"),
         );
-        let o = p.runbook(&["play", "bad.rhai", "-i", "local", "--var", &dir]);
-        assert_eq!(o.code, 2, "{}", o.all());
+        let bad = Test::in_project(&p).play("bad.rhai").on("local");
+        let o = bad.args(&["--var", &dir]).code(2).run();
         assert!(o.stdout.contains(want), "{op} {mode}: want {want:?} in\n{}", o.all());
         assert!(!p.path("out/bad").exists(), "{op} {mode}: nothing is written");
     }
@@ -522,61 +482,40 @@ fn the_release_playbook_names_the_tarball_after_the_version_text() {
     p.write("app/server.js", "// the app\n");
     // No app servers: the release is packed (also in a dry run), and no step has a host.
     let release = |extra: &[&str]| {
-        let mut args = vec![
-            "play",
-            "playbooks/release.rhai",
-            "-i",
-            "local",
-            "--dry-run",
-            "--var",
-            "app=ace",
-            "--var",
-            "app_dir=app",
-        ];
-        args.extend_from_slice(extra);
-        p.runbook(&args)
+        Test::in_project(&p)
+            .play("playbooks/release.rhai")
+            .on("local")
+            .args(&["--dry-run", "--var", "app=ace", "--var", "app_dir=app"])
+            .args(extra)
     };
-    let o = release(&["--var", "version=1.10", "--var", "serial=2", "--var", "keep=3"]);
-    ok(&o);
+    let o = release(&["--var", "version=1.10", "--var", "serial=2", "--var", "keep=3"])
+        .stdout_contains("into .runbook/build/ace-1.10.tar.gz")
+        .run();
     assert!(p.path(".runbook/build/ace-1.10.tar.gz").is_file(), "{}", o.all());
     assert!(!p.path(".runbook/build/ace-1.1.tar.gz").exists(), "{}", o.all());
     assert_eq!(p.read("app/VERSION"), "1.10\n");
-    assert!(o.stdout.contains("into .runbook/build/ace-1.10.tar.gz"), "{}", o.all());
 
-    let o = release(&["--var", "version=007"]);
-    ok(&o);
+    let o = release(&["--var", "version=007"]).run();
     assert!(p.path(".runbook/build/ace-007.tar.gz").is_file(), "{}", o.all());
 
     // A number that has lost its digits is refused; a whole one is its text.
-    let o = release(&["--var-json", "version=1.10"]);
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stderr.contains("version must be text, not the f64 1.1"),
-        "{}",
-        o.all()
-    );
-    let o = release(&["--var-json", "version=2"]);
-    ok(&o);
+    release(&["--var-json", "version=1.10"])
+        .code(1)
+        .stderr_contains("version must be text, not the f64 1.1")
+        .run();
+    let o = release(&["--var-json", "version=2"]).run();
     assert!(p.path(".runbook/build/ace-2.tar.gz").is_file(), "{}", o.all());
 
     // rollback is a flag: "true" takes that branch, anything but true/false is an error.
-    let o = release(&["--var", "rollback=true"]);
-    ok(&o);
-    assert!(o.stdout.contains("STEP rollback"), "{}", o.all());
-    let o = release(&["--var", "rollback=yes", "--var", "version=1"]);
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stderr
-            .contains("variable `rollback` must be true or false, not \"yes\""),
-        "{}",
-        o.all()
-    );
-    let o = release(&["--var", "version=1", "--var", "serial=two"]);
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stderr
-            .contains("variable `serial` must be a whole number, not \"two\""),
-        "{}",
-        o.all()
-    );
+    release(&["--var", "rollback=true"])
+        .stdout_contains("STEP rollback")
+        .run();
+    release(&["--var", "rollback=yes", "--var", "version=1"])
+        .code(1)
+        .stderr_contains("variable `rollback` must be true or false, not \"yes\"")
+        .run();
+    release(&["--var", "version=1", "--var", "serial=two"])
+        .code(1)
+        .stderr_contains("variable `serial` must be a whole number, not \"two\"")
+        .run();
 }

@@ -5,11 +5,13 @@
 pub mod fake_do;
 pub mod fake_route53;
 pub mod http;
+pub mod test;
 pub mod testbed;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use test::Test;
 pub use testbed::Testbed;
 
 pub struct Project {
@@ -21,6 +23,16 @@ pub struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Self {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 impl Output {
@@ -192,21 +204,20 @@ impl Project {
     }
 
     pub fn runbook_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-            .args(args)
-            .current_dir(self.root())
+        let out = self.command().args(args).envs(env.iter().copied()).output();
+        Output::from(out.expect("runbook runs"))
+    }
+
+    /// `runbook` in the project directory, with the project's `$HOME` and none of the
+    /// caller's runbook variables (or ssh agent); arguments still to add.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        cmd.current_dir(self.root())
             .env("HOME", self.home())
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("RUNBOOK_INVENTORY")
             .env_remove("RUNBOOK_FORKS")
-            .env_remove("RUNBOOK_STATE")
-            .envs(env.iter().copied())
-            .output()
-            .expect("runbook runs");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .env_remove("RUNBOOK_STATE");
+        cmd
     }
 }
