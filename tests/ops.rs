@@ -12,16 +12,24 @@
 //!   "contents": { "/etc/motd": "the file's text" },
 //!   "queries": [ { "match": "text in the command", "code": 0, "stdout": "…" } ],
 //!   "pending_packages": [ "nginx" ],
+//!   "known": { "file:/etc/motd": { "kind": "file", "content": "what an earlier write planned" } },
 //!   "expect": { "plan": { … } } }   // or { "plan": null } (no change), or { "error": "…" }
 //! ```
 //! Expected plans are compared as subsets: every key written must match, arrays whole.
 //! Reading a fact, a file or a command the case does not list fails the case, so a case
-//! says everything the operation looks at. `UPDATE_OPS=1 cargo test --test ops` rewrites
-//! every `expect` with what the planners give now (review the diff before committing).
+//! says everything the operation looks at. `known` holds facts known without reading the
+//! host (what earlier operations of a dry run predicted, or a probe this step); as on a
+//! host, they come before `facts`. A known file fact may also give the `content` a dry run
+//! predicted and `content_unknown` (an edit of a file a planned package brings), which a
+//! fact read from a host never has; a plan's predicted file facts show
+//! `"content_unknown": true` when they predict it. `UPDATE_OPS=1 cargo test --test ops`
+//! rewrites every `expect` with what the planners give now (review the diff before
+//! committing).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,7 +38,7 @@ use runbook::connection::ExecOutput;
 use runbook::connection::failure::ExecFailure;
 use runbook::facts::{Fact, FactKey, Look};
 use runbook::ops::error::OpError;
-use runbook::ops::plan::Plan;
+use runbook::ops::plan::{Effect, Plan};
 use runbook::ops::{archive, files, firewall, package, service, transfer, user};
 use runbook::shell::Become;
 
@@ -52,6 +60,8 @@ struct Case {
     queries: Vec<Query>,
     #[serde(default)]
     pending_packages: Vec<String>,
+    #[serde(default)]
+    known: BTreeMap<String, Value>,
     expect: Value,
 }
 
@@ -88,19 +98,16 @@ impl Look for Recorded<'_> {
     }
     fn facts(&self, keys: &[FactKey], _who: &Become) -> Result<Vec<Fact>, ExecFailure> {
         keys.iter()
-            .map(|k| match self.case.facts.get(&k.to_string()) {
-                Some(v) => Ok(Fact::from_json(k, v.clone()).unwrap_or_else(|e| panic!("fact {k}: {e}"))),
-                None => {
-                    self.unlisted.borrow_mut().push(format!("fact {k}"));
-                    Err(garbled(&format!("the case lists no fact {k}")))
-                }
+            .map(|k| match self.known(k) {
+                Some(f) => Ok(f),
+                None => self.recorded(k),
             })
             .collect()
     }
     fn known(&self, key: &FactKey) -> Option<Fact> {
-        // Only what a dry run predicted is known without reading; a case starts with none.
-        let _ = key;
-        None
+        // What a dry run predicted (or a probe read this step): known without reading.
+        let v = self.case.known.get(&key.to_string())?;
+        Some(known_fact(key, v).unwrap_or_else(|e| panic!("known fact {key}: {e}")))
     }
     fn content(&self, path: &str, _who: &Become) -> Result<Vec<u8>, ExecFailure> {
         match self.case.contents.get(path) {
@@ -132,6 +139,41 @@ impl Look for Recorded<'_> {
     }
 }
 
+impl Recorded<'_> {
+    /// A fact read from the host: the case's `facts`.
+    fn recorded(&self, k: &FactKey) -> Result<Fact, ExecFailure> {
+        match self.case.facts.get(&k.to_string()) {
+            Some(v) => Ok(Fact::from_json(k, v.clone()).unwrap_or_else(|e| panic!("fact {k}: {e}"))),
+            None => {
+                self.unlisted.borrow_mut().push(format!("fact {k}"));
+                Err(garbled(&format!("the case lists no fact {k}")))
+            }
+        }
+    }
+}
+
+/// A fact of the case's `known`: its JSON form, and for a file the dry run's `content` and
+/// `content_unknown`, which the JSON form of a fact does not carry.
+fn known_fact(key: &FactKey, v: &Value) -> Result<Fact, String> {
+    let mut v = v.clone();
+    let (content, unknown) = match v.as_object_mut() {
+        Some(m) if matches!(key, FactKey::File(_)) => (m.remove("content"), m.remove("content_unknown")),
+        _ => (None, None),
+    };
+    let mut fact = Fact::from_json(key, v)?;
+    if let Fact::File(f) = &mut fact {
+        if let Some(c) = content {
+            let text = c.as_str().ok_or("content: expected text")?;
+            f.content = Some(Arc::new(text.as_bytes().to_vec()));
+        }
+        f.content_unknown = unknown
+            .map(|u| u.as_bool().ok_or("content_unknown: expected a boolean"))
+            .transpose()?
+            .unwrap_or(false);
+    }
+    Ok(fact)
+}
+
 fn garbled(why: &str) -> ExecFailure {
     ExecFailure::Garbled {
         host: "web1".into(),
@@ -146,7 +188,19 @@ fn args<T: serde::de::DeserializeOwned>(v: &Value) -> T {
 
 fn plan_json(r: Result<Option<Plan>, OpError>) -> Value {
     match r {
-        Ok(Some(p)) => json!({ "plan": serde_json::to_value(&p).expect("plans serialize") }),
+        Ok(Some(p)) => {
+            let mut v = serde_json::to_value(&p).expect("plans serialize");
+            // A predicted file whose content is known only after apply (the JSON form of a
+            // fact leaves this out).
+            for (i, e) in p.effects.iter().enumerate() {
+                if let Effect::Predict(_, Fact::File(f)) = e
+                    && f.content_unknown
+                {
+                    v["effects"][i]["predict"][1]["content_unknown"] = json!(true);
+                }
+            }
+            json!({ "plan": v })
+        }
         Ok(None) => json!({ "plan": null }),
         Err(e) => json!({ "error": e.to_string() }),
     }

@@ -25,6 +25,10 @@ pub struct Attrs {
 }
 
 impl Attrs {
+    fn is_empty(&self) -> bool {
+        self.owner.is_none() && self.group.is_none() && self.mode.is_none()
+    }
+
     /// What differs between these attributes and `cur`, as a summary and shell commands.
     fn fixes(&self, cur: &FileFact, path: &str) -> (Vec<String>, Vec<String>) {
         let q = quote(path);
@@ -188,10 +192,16 @@ pub fn content(look: &dyn Look, op: &'static str, a: &Content) -> OpResult<Optio
     }
     // A dry run cannot know the directories that planned packages will bring.
     let dir_may_come = dir.kind == FileKind::Missing && !look.packages_pending().is_empty();
-    if dir.kind != FileKind::Dir && !dir_may_come {
-        return refused(format!(
-            "directory {parent} does not exist (create it first with h.dir)"
-        ));
+    match dir.kind {
+        // A link to a directory (`current` → a release) is written through.
+        FileKind::Dir | FileKind::Link => {}
+        FileKind::Missing if dir_may_come => {}
+        FileKind::Missing => {
+            return refused(format!(
+                "directory {parent} does not exist (create it first with h.dir)"
+            ));
+        }
+        k => return refused(format!("{parent} is a {k:?}, not a directory")),
     }
 
     let content = &a.content;
@@ -338,13 +348,19 @@ pub fn line(look: &dyn Look, a: &Line) -> OpResult<Option<Plan>> {
     if cur.kind == FileKind::Missing && !present {
         return Ok(None);
     }
+    if !matches!(cur.kind, FileKind::File | FileKind::Missing) {
+        // Not even for `absent`: "no change" would claim a link's target was looked into.
+        let why = format!("it is a {:?}, not a file", cur.kind);
+        return Err(OpError::refused(look.host_name(), "line", path, why));
+    }
     let old = String::from_utf8(content_of(look, path, &cur, who)?)
         .map_err(|_| OpError::refused(look.host_name(), "line", path, "it is not a text file"))?;
     let is_match = |l: &str| match &regex {
         Some(r) => r.is_match(l),
         None => l == wanted,
     };
-    let mut lines: Vec<String> = old.lines().map(str::to_string).collect();
+    let before: Vec<&str> = old.lines().collect();
+    let mut lines: Vec<String> = before.iter().map(|l| l.to_string()).collect();
     if present {
         match lines.iter().rposition(|l| is_match(l)) {
             Some(i) => lines[i] = wanted.to_string(),
@@ -353,12 +369,19 @@ pub fn line(look: &dyn Look, a: &Line) -> OpResult<Option<Plan>> {
     } else {
         lines.retain(|l| !is_match(l));
     }
-    let mut new = lines.join("\n");
+    // A file with CRLF line ends keeps them.
+    let eol = if old.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut new = lines.join(eol);
     if !lines.is_empty() {
-        new.push('\n');
+        new.push_str(eol);
     }
-    if new == old {
-        return Ok(None);
+    if lines == before {
+        // No line to change (the file is left as it is, a missing final newline too); the
+        // attributes asked for may still differ.
+        if a.attrs.is_empty() {
+            return Ok(None);
+        }
+        new = old;
     }
     let write = Content {
         path: path.into(),
@@ -394,7 +417,7 @@ pub fn dir(look: &dyn Look, a: &Dir) -> OpResult<Option<Plan>> {
             (what.join(", "), cmds.join(" && "))
         }
         // A package about to be installed brings this directory (dry run).
-        FileKind::Missing if look.maybe_from_package(path) && attrs.mode.is_none() && attrs.owner.is_none() => {
+        FileKind::Missing if look.maybe_from_package(path) && attrs.is_empty() => {
             return Ok(None);
         }
         FileKind::Missing => {
@@ -410,18 +433,34 @@ pub fn dir(look: &dyn Look, a: &Dir) -> OpResult<Option<Plan>> {
     let after = attrs.applied(&cur, FileKind::Dir, 0o755);
     let mut plan =
         Plan::script("dir", path, summary, who.clone(), script).predicts(FactKey::File(path.into()), Fact::File(after));
-    // `mkdir -p` makes the parents too.
-    let mut p = parent(path);
-    while let Some(dir) = p.filter(|d| d != "/") {
-        let ancestor = FileFact {
+    // `mkdir -p` makes the missing parents too. A dry run reads which are missing, so that
+    // later operations plan against the parents as they will be (not a guessed mode or owner
+    // for one already there); a real run only forgets what it knew of them.
+    if cur.kind == FileKind::Missing {
+        let mut ancestors = Vec::new();
+        let mut p = parent(path);
+        while let Some(dir) = p.filter(|d| d != "/") {
+            p = parent(&dir);
+            ancestors.push(FactKey::File(dir));
+        }
+        let is_missing = |f: &Fact| matches!(f, Fact::File(f) if f.kind == FileKind::Missing);
+        let missing: Vec<bool> = match look.dry_run() {
+            true => look.facts(&ancestors, who)?.iter().map(is_missing).collect(),
+            false => ancestors
+                .iter()
+                .map(|k| look.known(k).is_none_or(|f| is_missing(&f)))
+                .collect(),
+        };
+        let made = FileFact {
             kind: FileKind::Dir,
             mode: Some(0o755),
             ..FileFact::missing()
         };
-        if cur.kind == FileKind::Missing && look.file_known(&dir).is_none_or(|f| f.kind == FileKind::Missing) {
-            plan = plan.predicts(FactKey::File(dir.clone()), Fact::File(ancestor));
+        for (key, missing) in ancestors.into_iter().zip(missing) {
+            if missing {
+                plan = plan.predicts(key, Fact::File(made.clone()));
+            }
         }
-        p = parent(&dir);
     }
     Ok(Some(plan))
 }
@@ -496,6 +535,7 @@ pub fn absent(look: &dyn Look, a: &Absent) -> OpResult<Option<Plan>> {
     }
     let kind = match from_package {
         true => "what the packages being installed bring".to_string(),
+        false if cur.kind == FileKind::Other => "special file".to_string(),
         false => format!("{:?}", cur.kind).to_lowercase(),
     };
     let mut plan = Plan::script(
