@@ -14,7 +14,8 @@
 //!   "pending_packages": [ "nginx" ],
 //!   "expect": { "plan": { … } } }   // or { "plan": null } (no change), or { "error": "…" }
 //! ```
-//! Expected plans are compared as subsets: every key written must match, arrays whole.
+//! Expected plans are compared as subsets: every key written must match, arrays whole; a
+//! `null` inside a plan also matches an absent key (`"guard": null`: no guard).
 //! Reading a fact, a file or a command the case does not list fails the case, so a case
 //! says everything the operation looks at. `UPDATE_OPS=1 cargo test --test ops` rewrites
 //! every `expect` with what the planners give now (review the diff before committing).
@@ -204,7 +205,9 @@ fn matches(want: &Value, got: &Value, at: &str, diffs: &mut Vec<String>) {
                 let here = format!("{at}.{k}");
                 match g.get(k) {
                     Some(gv) => matches(wv, gv, &here, diffs),
-                    None if wv.is_null() => {}
+                    // An absent optional field (`"guard": null`), but never an outcome:
+                    // `{ "plan": null }` must not pass for an error.
+                    None if wv.is_null() && at != "expect" => {}
                     None => diffs.push(format!("{here}: missing (want {wv})")),
                 }
             }
@@ -259,6 +262,11 @@ fn every_operation_case_plans_what_it_says() {
         }
     }
     assert!(ran > 0, "no cases under {}", root.display());
-    assert!(failures.is_empty(), "{} of {ran} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     eprintln!("{ran} operation cases");
 }
