@@ -15,7 +15,8 @@
 //!   "known": { "file:/etc/motd": { "kind": "file", "content": "what an earlier write planned" } },
 //!   "expect": { "plan": { … } } }   // or { "plan": null } (no change), or { "error": "…" }
 //! ```
-//! Expected plans are compared as subsets: every key written must match, arrays whole.
+//! Expected plans are compared as subsets: every key written must match, arrays whole; a
+//! `null` inside a plan also matches an absent key (`"guard": null`: no guard).
 //! Reading a fact, a file or a command the case does not list fails the case, so a case
 //! says everything the operation looks at. `known` holds facts known without reading the
 //! host (what earlier operations of a dry run predicted, or a probe this step); as on a
@@ -258,7 +259,9 @@ fn matches(want: &Value, got: &Value, at: &str, diffs: &mut Vec<String>) {
                 let here = format!("{at}.{k}");
                 match g.get(k) {
                     Some(gv) => matches(wv, gv, &here, diffs),
-                    None if wv.is_null() => {}
+                    // An absent optional field (`"guard": null`), but never an outcome:
+                    // `{ "plan": null }` must not pass for an error.
+                    None if wv.is_null() && at != "expect" => {}
                     None => diffs.push(format!("{here}: missing (want {wv})")),
                 }
             }

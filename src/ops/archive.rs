@@ -63,7 +63,10 @@ pub fn unpack(look: &dyn Look, u: &Unpack) -> OpResult<Unpacked> {
     if !dest.starts_with('/') || dest.split('/').any(|c| c == "..") {
         return Err(OpError::invalid(
             "unpack",
-            format!("the destination {dest:?} must be an absolute path without `..`"),
+            format!(
+                "the destination {:?} must be an absolute path below / without `..`",
+                u.dest
+            ),
         ));
     }
     let (parent, _) = dest.rsplit_once('/').expect("absolute path has a /");

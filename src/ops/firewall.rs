@@ -45,7 +45,7 @@ impl Rule {
         }
         for v in [&self.port, &self.proto, &self.from].into_iter().flatten() {
             // A dry run's address of a droplet it would create: only ever planned (see `ufw`).
-            if v == PENDING_TEXT {
+            if v == PENDING_TEXT && self.from.as_ref() == Some(v) {
                 continue;
             }
             if !word(v) {
@@ -255,20 +255,6 @@ pub fn ufw(look: &dyn Look, a: &Ufw) -> OpResult<Option<Plan>> {
         after.rules.retain(|r| wanted.contains(r));
     }
     let will_be_enabled = enabled.unwrap_or(cur.enabled);
-    if will_be_enabled {
-        let port = a.ssh_port.to_string();
-        let ssh_ok = after
-            .rules
-            .iter()
-            .filter_map(|r| Rule::from_text(r))
-            .any(|r| r.admits_ssh(&port));
-        if !ssh_ok {
-            let why = format!(
-                "refusing to enable the firewall: no rule lets SSH (port {port}) in, and runbook would lock itself out; add #{{ port: {port}, proto: \"tcp\" }}"
-            );
-            return Err(OpError::refused(look.host_name(), "ufw", "firewall", why));
-        }
-    }
     if enabled == Some(true) && !cur.enabled {
         what.push("enable".into());
         cmds.push("ufw --force enable".into());
@@ -277,8 +263,27 @@ pub fn ufw(look: &dyn Look, a: &Ufw) -> OpResult<Option<Plan>> {
         cmds.push("ufw disable".into());
     }
     after.enabled = will_be_enabled;
+    // Nothing to change cannot lock anyone out.
     if cmds.is_empty() {
         return Ok(None);
+    }
+    if will_be_enabled {
+        let port = a.ssh_port.to_string();
+        let ssh_ok = after
+            .rules
+            .iter()
+            .filter_map(|r| Rule::from_text(r))
+            .any(|r| r.admits_ssh(&port));
+        if !ssh_ok {
+            let doing = match cur.enabled {
+                true => "refusing to change the enabled firewall: afterwards",
+                false => "refusing to enable the firewall:",
+            };
+            let why = format!(
+                "{doing} no rule lets SSH (port {port}) in, and runbook would lock itself out; add #{{ port: {port}, proto: \"tcp\" }}"
+            );
+            return Err(OpError::refused(look.host_name(), "ufw", "firewall", why));
+        }
     }
     let mut plan = Plan::script("ufw", "firewall", what.join(", "), who.clone(), cmds.join(" && "))
         .predicts(FactKey::Ufw, Fact::Ufw(after));

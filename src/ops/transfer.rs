@@ -49,13 +49,15 @@ pub fn upload(look: &dyn Look, a: &Upload) -> OpResult<Option<Plan>> {
         .parent()
         .map(|d| d.to_string_lossy().into_owned())
         .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/".into());
+        .unwrap_or_else(|| ".".into());
     let facts = look.facts(&[FactKey::File(remote.into()), FactKey::File(dir.clone())], who)?;
     let (Fact::File(cur), Fact::File(parent)) = (facts[0].clone(), &facts[1]) else {
         unreachable!("file probes give file facts")
     };
     let refused = |why: String| Err(OpError::refused(look.host_name(), "upload", remote, why));
-    if cur.kind == FileKind::Missing && parent.kind == FileKind::Missing && !look.maybe_from_package(&dir) {
+    // (`remote`, not `dir`: a package brings the files under the directory named after it,
+    // /etc/nginx/… for nginx, and that directory too.)
+    if cur.kind == FileKind::Missing && parent.kind == FileKind::Missing && !look.maybe_from_package(remote) {
         return refused(format!(
             "the directory {dir} does not exist; make it first: h.dir({dir:?})"
         ));
@@ -71,8 +73,12 @@ pub fn upload(look: &dyn Look, a: &Upload) -> OpResult<Option<Plan>> {
     if content_ok && owner_ok && group_ok && mode_ok {
         return Ok(None);
     }
-    // A new file gets 0644 unless told otherwise (the staged copy is 0600 while in flight).
-    let final_mode = mode.or(if content_ok { None } else { Some(0o644) });
+    // A new file gets 0644 unless told otherwise, a replaced one keeps its mode, owner and
+    // group (the staged copy is 0600 and ours while in flight).
+    let final_mode = mode.or(if content_ok { None } else { cur.mode.or(Some(0o644)) });
+    let kept =
+        |given: &Option<String>, have: &Option<String>| given.clone().or_else(|| have.clone().filter(|_| !content_ok));
+    let (owner, group) = (&kept(owner, &cur.owner), &kept(group, &cur.group));
     let after = FileFact {
         kind: FileKind::File,
         owner: owner.clone().or(cur.owner.clone()),
