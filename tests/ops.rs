@@ -23,7 +23,7 @@
 //! host, they come before `facts`. A known file fact may also give the `content` a dry run
 //! predicted and `content_unknown` (an edit of a file a planned package brings), which a
 //! fact read from a host never has; a plan's predicted file facts show
-//! `"content_unknown": true` when they predict it. `UPDATE_OPS=1 cargo test --test ops`
+//! `"content_unknown": true` when they predict it. `UPDATE_OPS=1 cargo test --test ops` (or `UPDATE_OPS=upload/new-file.json,…` for some)
 //! rewrites every `expect` with what the planners give now (review the diff before
 //! committing).
 
@@ -279,7 +279,13 @@ fn matches(want: &Value, got: &Value, at: &str, diffs: &mut Vec<String>) {
 #[test]
 fn every_operation_case_plans_what_it_says() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ops");
-    let update = std::env::var_os("UPDATE_OPS").is_some();
+    // `1`: every case; else a comma-separated list of cases (`upload/new-file.json`).
+    let update_only = std::env::var("UPDATE_OPS").ok();
+    let update = |name: &str| match update_only.as_deref() {
+        None => false,
+        Some("1") => true,
+        Some(list) => list.split(',').any(|n| n.trim() == name),
+    };
     let (mut ran, mut failures) = (0, Vec::new());
     let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
@@ -302,7 +308,7 @@ fn every_operation_case_plans_what_it_says() {
                 failures.push(format!("{name}: looked at what the case does not list: {unlisted:?}"));
                 continue;
             }
-            if update {
+            if update(&name) {
                 let mut v: Value = serde_json::from_str(&text).unwrap();
                 v["expect"] = got;
                 std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();

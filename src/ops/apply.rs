@@ -37,6 +37,17 @@ fn carry_out(host: &Host, plan: Plan) -> OpResult<Outcome> {
                 Action::Upload { local, remote, mode } => {
                     host.upload(local, remote, *mode).map_err(|f| f.doing(what()))?;
                 }
+                Action::Pipe { local, script } => {
+                    let bytes = std::fs::read(local)
+                        .map_err(|e| OpError::invalid(plan.op, format!("cannot read {}: {e}", local.display())))?;
+                    let req = ExecRequest {
+                        script: script.clone(),
+                        stdin: Some(bytes),
+                        become_: plan.become_.clone(),
+                        ..Default::default()
+                    };
+                    host.checked(&req).map_err(|f| f.doing(what()))?;
+                }
             }
         }
     }

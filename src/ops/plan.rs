@@ -57,6 +57,9 @@ pub enum Action {
     /// A local file written to `remote` with `mode` (a staging name the next script checks
     /// and renames into place).
     Upload { local: PathBuf, remote: String, mode: u32 },
+    /// Shell text run with a local file's bytes as its standard input (a file written as
+    /// another user, which an upload cannot do).
+    Pipe { local: PathBuf, script: String },
 }
 
 /// What a change does to the facts an operation later in the play reads.
@@ -109,6 +112,7 @@ impl Plan {
                 Action::Upload { local, remote, mode } => {
                     format!("(upload {} to {remote}, mode {mode:04o})", local.display())
                 }
+                Action::Pipe { local, script } => format!("(from {}) {script}", local.display()),
             })
             .collect();
         (!parts.is_empty()).then(|| parts.join("\n"))

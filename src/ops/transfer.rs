@@ -93,49 +93,67 @@ pub fn upload(look: &dyn Look, a: &Upload) -> OpResult<Option<Plan>> {
         false => format!("{} (sha256 {})", a.local.display(), &sha[..12.min(sha.len())]),
     };
 
-    // New bytes go to a temporary name first (beside the target when we write as
-    // ourselves, so the rename is atomic; in /tmp when another user finishes the job).
-    let mut actions = Vec::new();
-    let staged = if content_ok {
-        remote.to_string()
-    } else {
-        let name = format!(".runbook-upload-{}", &sha[..16.min(sha.len())]);
-        let tmp = match who {
-            Become::Me => match remote.rsplit_once('/') {
-                Some((dir, _)) if !dir.is_empty() => format!("{dir}/{name}"),
-                Some(_) => format!("/{name}"),
-                None => name,
-            },
-            _ => format!("/tmp/{name}"),
-        };
-        actions.push(Action::Upload {
-            local: a.local.clone(),
-            remote: tmp.clone(),
-            mode: 0o600,
-        });
-        tmp
-    };
-    let s = quote(&staged);
-    let mut finish = Vec::new();
-    if let Some(o) = owner {
-        finish.push(format!("chown {} -- {s}", quote(o)));
-    }
-    if let Some(g) = group {
-        finish.push(format!("chgrp {} -- {s}", quote(g)));
-    }
-    if let Some(m) = final_mode {
-        finish.push(format!("chmod {m:o} -- {s}"));
-    }
-    let script = match staged == remote {
-        true => finish.join(" && "),
-        false => {
-            // The staged copy is checked before it replaces the target, and never left behind.
-            finish.insert(0, format!("[ \"$(sha256sum < {s} | cut -c1-64)\" = {} ]", quote(sha)));
-            finish.push(format!("mv -f -- {s} {}", quote(remote)));
-            format!("{{ {}; }} || {{ rm -f -- {s}; exit 1; }}", finish.join(" && "))
+    let attrs_on = |f: &str| {
+        let mut cmds = Vec::new();
+        if let Some(o) = owner {
+            cmds.push(format!("chown {} -- {f}", quote(o)));
         }
+        if let Some(g) = group {
+            cmds.push(format!("chgrp {} -- {f}", quote(g)));
+        }
+        if let Some(m) = final_mode {
+            cmds.push(format!("chmod {m:o} -- {f}"));
+        }
+        cmds
     };
-    actions.push(Action::Script { script, stdin: None });
+    // New bytes go to a temporary name beside the target, are checked by sha256, and are
+    // renamed into place (atomic: same directory); the temporary file is never left behind.
+    let check = |f: &str| format!("[ \"$(sha256sum < {f} | cut -c1-64)\" = {} ]", quote(sha));
+    let target = quote(remote);
+    let actions = if content_ok {
+        vec![Action::Script {
+            script: attrs_on(&target).join(" && "),
+            stdin: None,
+        }]
+    } else if *who == Become::Me {
+        // As the login user: sent over SFTP (streamed) to the staging name.
+        let staged = match remote.rsplit_once('/') {
+            Some((dir, name)) if !dir.is_empty() => format!("{dir}/.runbook-upload-{name}"),
+            Some((_, name)) => format!("/.runbook-upload-{name}"),
+            None => format!(".runbook-upload-{remote}"),
+        };
+        let s = quote(&staged);
+        let mut finish = vec![check(&s)];
+        finish.extend(attrs_on(&s));
+        finish.push(format!("mv -f -- {s} {target}"));
+        vec![
+            Action::Upload {
+                local: a.local.clone(),
+                remote: staged.clone(),
+                mode: 0o600,
+            },
+            Action::Script {
+                script: format!("{{ {}; }} || {{ rm -f -- {s}; exit 1; }}", finish.join(" && ")),
+                stdin: None,
+            },
+        ]
+    } else {
+        // As another user (sudo): SFTP writes as the login user only, and a file it leaves
+        // in /tmp is neither readable nor movable by that user; so the bytes are piped to a
+        // command running as `who`, which writes them beside the target.
+        let mut finish = vec!["cat > \"$t\"".to_string(), check("\"$t\"")];
+        finish.extend(attrs_on("\"$t\""));
+        finish.push(format!("mv -f -- \"$t\" {target}"));
+        let script = format!(
+            "t=$(mktemp {tmpl}) && {{ {} || {{ rm -f -- \"$t\"; exit 1; }}; }}",
+            finish.join(" && "),
+            tmpl = quote(&format!("{}/.runbook-upload-XXXXXX", dir.trim_end_matches('/'))),
+        );
+        vec![Action::Pipe {
+            local: a.local.clone(),
+            script,
+        }]
+    };
     Ok(Some(Plan {
         op: "upload",
         target: remote.into(),
