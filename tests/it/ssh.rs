@@ -408,6 +408,20 @@ fn uploads_set_mode_and_owner_and_skip_when_unchanged() {
         ),
         "PORT=4000\n0\n"
     );
+
+    // As another user: the bytes reach a file that user writes, beside the target (an
+    // upload as the login user, left in /tmp, could not be read or moved by it).
+    p.write(
+        "as_user.rhai",
+        r#"step("own", hosts("test"), |h| { h.upload("app.env", "/home/nodejs/own.env", #{ user: "nodejs", mode: "0640" }); });"#,
+    );
+    let as_user = || Test::in_project(&p).play("as_user.rhai").on("test").json().run();
+    assert_eq!(as_user().total_changes(), 1);
+    assert_eq!(
+        tb.sh(h, "stat -c '%U %a' /home/nodejs/own.env; cat /home/nodejs/own.env; ls -A /home/nodejs /tmp | grep -c runbook-upload || true"),
+        "nodejs 640\nPORT=4000\n0\n"
+    );
+    assert_eq!(as_user().total_changes(), 0, "the second run changes nothing");
 }
 
 fn shell_quote(s: &str) -> String {
