@@ -18,8 +18,21 @@ use crate::playbook::convert::{from_journal, to_json};
 use crate::playbook::step::{StepId, StepOptions, results_map};
 use crate::report::{CONTROLLER, HostResult, HostStatus};
 
-/// The token a step throws to end the play after too many failures.
-pub const STOP_TOKEN: &str = "runbook: play stopped";
+/// What ends the script when the play stops (too many failures, Ctrl-C): Rhai's
+/// termination carrying this value, told apart by its type, never by a text.
+#[derive(Debug, Clone, Copy)]
+pub struct Stop;
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("runbook: play stopped")
+    }
+}
+
+/// The value a script is terminated with when the play stops.
+pub fn stop_token() -> rhai::Dynamic {
+    rhai::Dynamic::from(Stop)
+}
 
 thread_local! {
     static IN_STEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -232,7 +245,7 @@ fn conclude(run: &Play, step: &Step, r: HostResult, extra: Option<Recorded>) -> 
 }
 
 fn terminate(ctx: &NativeCallContext) -> Box<EvalAltResult> {
-    EvalAltResult::ErrorTerminated(STOP_TOKEN.into(), ctx.call_position()).into()
+    EvalAltResult::ErrorTerminated(stop_token(), ctx.call_position()).into()
 }
 
 fn run_controller_step(
@@ -383,7 +396,7 @@ fn skipped(host: &str, reason: &str) -> HostResult {
 }
 
 pub fn is_stop(e: &EvalAltResult) -> bool {
-    matches!(e, EvalAltResult::ErrorTerminated(t, _) if t.to_string() == STOP_TOKEN)
+    matches!(e, EvalAltResult::ErrorTerminated(t, _) if t.is::<Stop>())
 }
 
 /// Whether the play's stop token ended this script, however deep in its calls.

@@ -48,6 +48,6 @@ pub fn register(engine: &mut Engine, run: Arc<Play>) {
         }
         let since: &std::time::Instant = first_seen.get_or_init(std::time::Instant::now);
         let stop = !executor::inside_step() || since.elapsed() > STEP_GRACE;
-        stop.then(|| executor::STOP_TOKEN.into())
+        stop.then(executor::stop_token)
     });
 }
