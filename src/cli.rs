@@ -87,6 +87,10 @@ pub struct PlayArgs {
     /// Output format: text for people, json (one event per line) for CI
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Colours for changed, ok, failed and skipped: auto (on a terminal, unless NO_COLOR
+    /// is set), always or never
+    #[arg(long, value_enum, default_value_t = crate::report::ColorChoice::Auto)]
+    pub color: crate::report::ColorChoice,
     /// Time limit of every command unless the playbook sets one (e.g. 10m, 1h)
     #[arg(long, default_value = "30m", value_parser = crate::playbook::convert::cli_duration)]
     pub command_timeout: std::time::Duration,

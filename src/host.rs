@@ -245,6 +245,10 @@ impl Look for Host {
         let store = &self.state.facts;
         let missing: Vec<&FactKey> = keys.iter().filter(|k| store.known(k).is_none()).collect();
         if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|k| k.to_string()).collect();
+            self.ctx
+                .reporter
+                .doing(self.name(), &format!("looking at {}", names.join(", ")));
             let req = ExecRequest {
                 script: probe::script(&missing),
                 become_: who.clone(),

@@ -87,6 +87,7 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
         show_diff: args.diff,
 
         output: args.output,
+        color: args.color,
         command_timeout: Some(args.command_timeout),
         trust_new_hosts: args.trust_new_hosts,
         resume: args.resume,

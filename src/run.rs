@@ -33,6 +33,7 @@ pub struct Settings {
     pub show_diff: bool,
 
     pub output: OutputFormat,
+    pub color: crate::report::ColorChoice,
     pub command_timeout: Option<Duration>,
     pub trust_new_hosts: bool,
     /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
@@ -47,7 +48,12 @@ pub struct Settings {
 /// Runs a playbook; returns the process exit code after reporting everything.
 pub fn play(settings: Settings) -> i32 {
     let secrets = Arc::new(Secrets::default());
-    let reporter = Arc::new(Reporter::new(settings.output, settings.dry_run, secrets.clone()));
+    let reporter = Arc::new(Reporter::on_stdout(
+        settings.output,
+        settings.color,
+        settings.dry_run,
+        secrets.clone(),
+    ));
     match play_with(settings, secrets, reporter.clone()) {
         Ok(code) => code,
         Err(e) => {

@@ -23,12 +23,12 @@ impl Default for Backoff {
 
 /// Calls `probe` until it returns `Ok` or `timeout` has passed. `probe` gets the time that
 /// is left, to bound its own try; its `Err` is the observation reported on timeout.
-/// `stop` is asked between tries (Ctrl-C).
+/// `stop` is asked between tries (Ctrl-C), with what the last try saw (shown live).
 pub fn until<T>(
     what: &str,
     timeout: Duration,
     backoff: Backoff,
-    stop: &dyn Fn() -> bool,
+    stop: &dyn Fn(&str) -> bool,
     mut probe: impl FnMut(Duration) -> Result<T, String>,
 ) -> Result<T, String> {
     let start = Instant::now();
@@ -49,7 +49,7 @@ pub fn until<T>(
                 if tries == 1 { "try" } else { "tries" }
             ));
         }
-        if stop() {
+        if stop(&last) {
             return Err(format!("stopped while waiting for {what}; last: {last}"));
         }
         std::thread::sleep(pause.min(timeout - elapsed));
@@ -167,7 +167,7 @@ mod tests {
             "the thing",
             Duration::from_millis(300),
             Backoff::default(),
-            &|| false,
+            &|_| false,
             |_| -> Result<(), String> {
                 n += 1;
                 Err(format!("observation {n}"))
@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn the_first_success_ends_the_wait() {
         let mut n = 0;
-        let v = until("x", Duration::from_secs(5), Backoff::default(), &|| false, |_| {
+        let v = until("x", Duration::from_secs(5), Backoff::default(), &|_| false, |_| {
             n += 1;
             if n == 3 { Ok(n) } else { Err("not yet".into()) }
         });

@@ -23,6 +23,7 @@ pub fn apply(host: &Host, plan: Option<Plan>) -> OpResult<Outcome> {
 fn carry_out(host: &Host, plan: Plan) -> OpResult<Outcome> {
     if !host.ctx.dry_run {
         let what = || format!("{} {}: {}", plan.op, plan.target, plan.summary);
+        host.ctx.reporter.doing(host.name(), &what());
         for action in &plan.actions {
             match action {
                 Action::Script { script, stdin } => {

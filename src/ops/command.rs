@@ -59,6 +59,7 @@ pub fn run(host: &Host, c: &Command) -> OpResult<Ran> {
             ..Ran::default()
         });
     }
+    host.ctx.reporter.doing(host.name(), &format!("run {}", req.script));
     let out = host.exec_or_fail(req)?;
     if c.check && out.code != 0 {
         return Err(ExecFailure::exited(host.name(), &req.command_line(), &out).into());

@@ -11,11 +11,38 @@ use serde_json::json;
 
 use crate::secrets::Secrets;
 
+mod live;
+
+use live::Live;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum OutputFormat {
     #[default]
     Text,
     Json,
+}
+
+/// `--color`: colours for changed, ok, failed and skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && console::Term::stdout().features().is_attended()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,6 +71,15 @@ impl HostStatus {
             HostStatus::Changed => "changed",
             HostStatus::Failed => "FAILED",
             HostStatus::Skipped => "skipped",
+        }
+    }
+
+    fn style(self) -> console::Style {
+        match self {
+            HostStatus::Ok => console::Style::new().green(),
+            HostStatus::Changed => console::Style::new().yellow(),
+            HostStatus::Failed => console::Style::new().red().bold(),
+            HostStatus::Skipped => console::Style::new().cyan(),
         }
     }
 }
@@ -101,11 +137,25 @@ pub struct Reporter {
     out: Mutex<Box<dyn Write + Send>>,
     recap: Mutex<IndexMap<String, Counts>>,
     started: Instant,
+    /// The live display, on a terminal in text mode.
+    live: Option<Live>,
+    colors: bool,
 }
 
 impl Reporter {
     pub fn new(format: OutputFormat, dry_run: bool, secrets: Arc<Secrets>) -> Self {
         Self::to_writer(format, dry_run, secrets, Box::new(std::io::stdout()))
+    }
+
+    /// On standard output: live progress when it is a terminal and the output is text,
+    /// colours as `color` says.
+    pub fn on_stdout(format: OutputFormat, color: ColorChoice, dry_run: bool, secrets: Arc<Secrets>) -> Self {
+        let mut r = Self::new(format, dry_run, secrets);
+        if format == OutputFormat::Text {
+            r.live = Live::on_terminal();
+            r.colors = color.enabled();
+        }
+        r
     }
 
     pub fn to_writer(format: OutputFormat, dry_run: bool, secrets: Arc<Secrets>, out: Box<dyn Write + Send>) -> Self {
@@ -116,6 +166,24 @@ impl Reporter {
             out: Mutex::new(out),
             recap: Mutex::new(IndexMap::new()),
             started: Instant::now(),
+            live: None,
+            colors: false,
+        }
+    }
+
+    /// `text` in `style` when colours are on.
+    fn paint(&self, style: console::Style, text: &str) -> String {
+        match self.colors {
+            true => style.force_styling(true).apply_to(text).to_string(),
+            false => text.to_string(),
+        }
+    }
+
+    /// What `host` is doing now (an operation, a probe, a wait): shown live on a terminal,
+    /// nothing otherwise.
+    pub fn doing(&self, host: &str, what: &str) {
+        if let Some(live) = &self.live {
+            live.doing(host, &self.secrets.mask(what));
         }
     }
 
@@ -137,6 +205,9 @@ impl Reporter {
             return;
         }
         let line = self.secrets.mask(&line);
+        if let Some(live) = &self.live {
+            return live.println(&line);
+        }
         let mut out = self.out.lock().unwrap();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
@@ -191,13 +262,20 @@ impl Reporter {
             },
             || json!({"event": "step_start", "step": step, "hosts": hosts, "left_out": left_out}),
         );
+        if let Some(live) = &self.live {
+            match hosts.is_empty() {
+                true => live.step_start(step, &[CONTROLLER.to_string()]),
+                false => live.step_start(step, hosts),
+            }
+        }
     }
 
     pub fn host_result(&self, step: &str, r: &HostResult) {
         self.recap.lock().unwrap().entry(r.host.clone()).or_default().add(r);
         self.emit(
             || {
-                let mut line = format!("  {:<8} {}", r.status.label(), r.host);
+                let label = self.paint(r.status.style(), &format!("{:<8}", r.status.label()));
+                let mut line = format!("  {label} {}", r.host);
                 if r.changes > 0 {
                     let what = if self.dry_run { "planned" } else { "changed" };
                     line.push_str(&format!("  {} {what}", r.changes));
@@ -222,11 +300,17 @@ impl Reporter {
                        "duration_ms": r.duration.as_millis() as u64})
             },
         );
+        if let Some(live) = &self.live {
+            live.host_done(&r.host);
+        }
     }
 
     /// The step's totals, in the recap's units: `ok`, `failed`, `skipped` count hosts (this
     /// step on that host), `changed` counts operations that changed something (or would).
     pub fn step_end(&self, step: &str, results: &[HostResult]) {
+        if let Some(live) = &self.live {
+            live.clear();
+        }
         let c = Counts::of(results);
         self.emit(String::new, || {
             json!({"event": "step_end", "step": step, "ok": c.ok, "changed": c.changed,
@@ -243,8 +327,14 @@ impl Reporter {
                     // The controller's changes (cloud, DNS, local commands) read as sentences.
                     (CONTROLLER, true) => format!("  would {summary}"),
                     (CONTROLLER, false) => format!("  {summary}"),
-                    (_, true) => format!("  would: [{host}] {op} {target}: {summary}"),
-                    (_, false) => format!("  changed: [{host}] {op} {target}: {summary}"),
+                    (_, true) => format!(
+                        "  {} [{host}] {op} {target}: {summary}",
+                        self.paint(HostStatus::Changed.style(), "would:")
+                    ),
+                    (_, false) => format!(
+                        "  {} [{host}] {op} {target}: {summary}",
+                        self.paint(HostStatus::Changed.style(), "changed:")
+                    ),
                 };
                 if let Some(s) = script {
                     for l in s.lines() {
@@ -287,6 +377,9 @@ impl Reporter {
 
     /// The recap table and the closing line.
     pub fn finish(&self, exit_code: i32, error: Option<&str>) {
+        if let Some(live) = &self.live {
+            live.clear();
+        }
         let recap = self.recap();
         let elapsed = self.started.elapsed();
         let hosts = recap.keys().filter(|h| *h != CONTROLLER).count();
@@ -325,6 +418,9 @@ impl Reporter {
 
     /// A run-level error (invalid playbook, …): an event in JSON mode; text goes to stderr.
     pub fn error(&self, rendered: &str) {
+        if let Some(live) = &self.live {
+            live.clear();
+        }
         let masked = self.secrets.mask(rendered);
         if self.format == OutputFormat::Json {
             self.emit(String::new, || json!({"event": "error", "message": masked}));

@@ -11,6 +11,7 @@ mod dns;
 mod engine;
 mod journal;
 mod limit;
+mod live;
 mod ops;
 mod readme;
 mod recipe;

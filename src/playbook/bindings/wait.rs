@@ -35,14 +35,21 @@ fn run_wait<T>(
     host: Option<&str>,
     what: &str,
     placeholder: T,
-    wait: impl FnOnce(&dyn Fn() -> bool) -> Result<T, String>,
+    wait: impl FnOnce(&dyn Fn(&str) -> bool) -> Result<T, String>,
 ) -> Result<T, String> {
     if run.ctx.dry_run || what.contains(PENDING_TEXT) {
         run.ctx.reporter.log(host, &format!("would wait for {what}"));
         return Ok(placeholder);
     }
     let start = Instant::now();
-    let out = wait(&|| run.cancelled())?;
+    let who = host.unwrap_or(crate::report::CONTROLLER);
+    run.ctx.reporter.doing(who, &format!("waiting for {what}"));
+    let out = wait(&|last: &str| {
+        run.ctx
+            .reporter
+            .doing(who, &format!("waiting for {what}; last: {last}"));
+        run.cancelled()
+    })?;
     if start.elapsed() > Duration::from_millis(500) {
         run.ctx.reporter.log(
             host,
