@@ -389,7 +389,7 @@ pub static BUILTINS: &[Builtin] = &[
         options: &[],
         returns: "()",
         fields: &[],
-        doc: "Prints a line in the run's output (`print` does too).",
+        doc: "Prints a line in the run's output (`print` does too); inside a step the line is prefixed with the host whose closure prints it.",
         dry_run: "the same",
         example: "log(h, `release ${version}`);",
     },

@@ -105,6 +105,17 @@ thread_local! {
     static COUNTING: std::cell::RefCell<Option<Arc<HostState>>> = const { std::cell::RefCell::new(None) };
 }
 
+/// The host whose step closure runs on this thread (none outside steps and on the
+/// controller): what a `print()` in a step is about.
+pub fn current_host() -> Option<String> {
+    COUNTING.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|s| s.name().to_string())
+            .filter(|n| n != crate::report::CONTROLLER)
+    })
+}
+
 /// Runs `f` (a step's closure) with the changes it makes counted for `state`.
 pub fn counting_for<T>(state: &Arc<HostState>, f: impl FnOnce() -> T) -> T {
     let previous = COUNTING.with(|c| c.replace(Some(state.clone())));

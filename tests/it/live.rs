@@ -106,3 +106,28 @@ fn piped_output_has_no_escape_codes() {
     assert!(!o.stdout.contains('\x1b'), "{}", o.stdout);
     assert!(o.stdout.contains("changed  alpha  2 changed"), "{}", o.stdout);
 }
+
+#[test]
+fn lines_printed_in_a_step_name_their_host() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["alpha", "beta"])]);
+    let o = Test::in_project(&p)
+        .playbook(
+            "site.rhai",
+            r#"print("before");
+            step("hello", hosts("web"), |h| { print(`hello from ${h.name}`); log("logged"); });
+            step("controller", || print("on the controller"));"#,
+        )
+        .on("local")
+        .run();
+    for line in [
+        "  [alpha] hello from alpha",
+        "  [beta] hello from beta",
+        "  [alpha] logged",
+        "  [beta] logged",
+        "\n  before\n",
+        "\n  on the controller\n",
+    ] {
+        assert!(o.stdout.contains(line), "{line:?} in {}", o.stdout);
+    }
+}

@@ -134,7 +134,10 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>) {
     );
 
     let r = run.clone();
-    engine.register_fn("log", move |msg: Dynamic| r.ctx.reporter.log(None, &msg.to_string()));
+    engine.register_fn("log", move |msg: Dynamic| {
+        let host = crate::host::current_host();
+        r.ctx.reporter.log(host.as_deref(), &msg.to_string())
+    });
     let r = run.clone();
     engine.register_fn("log", move |h: Host, msg: Dynamic| {
         r.ctx.reporter.log(Some(h.name()), &msg.to_string())

@@ -33,9 +33,13 @@ pub fn register(engine: &mut Engine, run: Arc<Play>) {
     wait::register(engine, &run, cloud);
     local::register(engine, &run);
     let r = run.clone();
-    engine.on_print(move |s| r.ctx.reporter.log(None, s));
+    // Inside a step, a line is about the host whose closure prints it.
+    engine.on_print(move |s| r.ctx.reporter.log(crate::host::current_host().as_deref(), s));
     let r = run.clone();
-    engine.on_debug(move |s, _, pos| r.ctx.reporter.log(None, &format!("[debug {pos}] {s}")));
+    engine.on_debug(move |s, _, pos| {
+        let host = crate::host::current_host();
+        r.ctx.reporter.log(host.as_deref(), &format!("[debug {pos}] {s}"))
+    });
     let r = run;
     // After Ctrl-C, script code stops at its next operation. Inside a step the closures
     // that are running get a second to finish (their running commands always do), so a
