@@ -91,6 +91,10 @@ pub struct PlayArgs {
     /// is set), always or never
     #[arg(long, value_enum, default_value_t = crate::report::ColorChoice::Auto)]
     pub color: crate::report::ColorChoice,
+    /// -v: show what each command that changes something printed (host-prefixed);
+    /// -vv: also the commands themselves and the probes that read facts
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Time limit of every command unless the playbook sets one (e.g. 10m, 1h)
     #[arg(long, default_value = "30m", value_parser = crate::playbook::convert::cli_duration)]
     pub command_timeout: std::time::Duration,

@@ -198,8 +198,21 @@ impl Host {
 
     /// Runs a command; the typed failure when it cannot run (any exit code is returned).
     pub fn exec_or_fail(&self, req: &ExecRequest) -> Result<ExecOutput, ExecFailure> {
-        self.exec(req)
-            .map_err(|e| ExecFailure::not_run(self.name(), &e, &req.script))
+        self.traced(req, false)
+    }
+
+    /// Runs a command and shows it as `-v`/`-vv` ask: a command that changes something
+    /// with its output at `-v`; at `-vv` also the command line, and the probes (`probe`).
+    fn traced(&self, req: &ExecRequest, probe: bool) -> Result<ExecOutput, ExecFailure> {
+        let out = self
+            .exec(req)
+            .map_err(|e| ExecFailure::not_run(self.name(), &e, &req.script))?;
+        let reporter = &self.ctx.reporter;
+        if reporter.shows_commands(probe) {
+            let (stdout, stderr) = (out.stdout_text(), out.stderr_text());
+            reporter.command(self.name(), &req.command_line(), &stdout, &stderr, out.code);
+        }
+        Ok(out)
     }
 
     /// Runs a command that must succeed: its output, or why it did not.
@@ -265,7 +278,7 @@ impl Look for Host {
                 become_: who.clone(),
                 ..Default::default()
             };
-            let out = self.exec_or_fail(&req)?;
+            let out = self.traced(&req, true)?;
             if out.code != 0 {
                 return Err(ExecFailure::exited(self.name(), "(reading facts)", &out));
             }
@@ -289,7 +302,11 @@ impl Look for Host {
             become_: who.clone(),
             ..Default::default()
         };
-        Ok(self.checked(&req)?.stdout)
+        let out = self.traced(&req, true)?;
+        match out.code {
+            0 => Ok(out.stdout),
+            _ => Err(ExecFailure::exited(self.name(), &req.command_line(), &out)),
+        }
     }
 
     fn query(&self, script: &str, who: &Become) -> Result<ExecOutput, ExecFailure> {
@@ -298,7 +315,7 @@ impl Look for Host {
             become_: who.clone(),
             ..Default::default()
         };
-        self.exec_or_fail(&req)
+        self.traced(&req, true)
     }
 
     fn packages_pending(&self) -> Vec<String> {

@@ -88,6 +88,7 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
 
         output: args.output,
         color: args.color,
+        verbose: args.verbose,
         command_timeout: Some(args.command_timeout),
         trust_new_hosts: args.trust_new_hosts,
         resume: args.resume,

@@ -34,6 +34,8 @@ pub struct Settings {
 
     pub output: OutputFormat,
     pub color: crate::report::ColorChoice,
+    /// `-v` count.
+    pub verbose: u8,
     pub command_timeout: Option<Duration>,
     pub trust_new_hosts: bool,
     /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
@@ -48,12 +50,10 @@ pub struct Settings {
 /// Runs a playbook; returns the process exit code after reporting everything.
 pub fn play(settings: Settings) -> i32 {
     let secrets = Arc::new(Secrets::default());
-    let reporter = Arc::new(Reporter::on_stdout(
-        settings.output,
-        settings.color,
-        settings.dry_run,
-        secrets.clone(),
-    ));
+    let reporter = Arc::new(
+        Reporter::on_stdout(settings.output, settings.color, settings.dry_run, secrets.clone())
+            .with_verbosity(settings.verbose),
+    );
     match play_with(settings, secrets, reporter.clone()) {
         Ok(code) => code,
         Err(e) => {

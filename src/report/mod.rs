@@ -140,6 +140,8 @@ pub struct Reporter {
     /// The live display, on a terminal in text mode.
     live: Option<Live>,
     colors: bool,
+    /// `-v` (1): commands' output; `-vv` (2): also the commands, and the probes.
+    verbose: u8,
 }
 
 impl Reporter {
@@ -168,7 +170,45 @@ impl Reporter {
             started: Instant::now(),
             live: None,
             colors: false,
+            verbose: 0,
         }
+    }
+
+    /// `-v`, `-vv`.
+    pub fn with_verbosity(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Whether a command is shown: changes at `-v`, probes (`probe`) at `-vv`.
+    pub fn shows_commands(&self, probe: bool) -> bool {
+        match probe {
+            true => self.verbose >= 2,
+            false => self.verbose >= 1,
+        }
+    }
+
+    /// A command run on `host` and what it printed (`-v`; the command line too at `-vv`),
+    /// each line prefixed with the host, secrets masked.
+    pub fn command(&self, host: &str, command: &str, stdout: &str, stderr: &str, code: i32) {
+        self.emit(
+            || {
+                let mut t = Vec::new();
+                if self.verbose >= 2 {
+                    t.extend(command.lines().map(|l| format!("  [{host}] $ {l}")));
+                }
+                t.extend(stdout.lines().map(|l| format!("  [{host}] {l}")));
+                t.extend(stderr.lines().map(|l| format!("  [{host}] ! {l}")));
+                if code != 0 {
+                    t.push(format!("  [{host}] (exit code {code})"));
+                }
+                t.join("\n")
+            },
+            || {
+                json!({"event": "command", "host": host, "command": command, "stdout": stdout,
+                       "stderr": stderr, "code": code})
+            },
+        );
     }
 
     /// `text` in `style` when colours are on.

@@ -131,3 +131,43 @@ fn lines_printed_in_a_step_name_their_host() {
         assert!(o.stdout.contains(line), "{line:?} in {}", o.stdout);
     }
 }
+
+#[test]
+fn verbose_shows_command_output_then_commands_and_probes() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["alpha"])]);
+    p.write(".runbook/secrets/token", "s3cr3t-value\n");
+    p.write(
+        "site.rhai",
+        &format!(
+            r#"step("say", hosts("web"), |h| {{
+                let t = secret("token");
+                h.run(`echo made it; echo to-stderr >&2; echo ${{t}}`);
+                h.file("{}/f.txt", #{{ content: "x\n" }});
+            }});"#,
+            p.root().display()
+        ),
+    );
+    let play = |v: &[&str]| Test::in_project(&p).play("site.rhai").on("local").args(v).run();
+    let quiet = play(&[]);
+    assert!(!quiet.stdout.contains("[alpha] made it"), "{}", quiet.stdout);
+    std::fs::remove_file(p.path("f.txt")).unwrap();
+    let v = play(&["-v"]);
+    for line in ["  [alpha] made it\n", "  [alpha] ! to-stderr\n", "  [alpha] ***\n"] {
+        assert!(v.stdout.contains(line), "{line:?} in {}", v.stdout);
+    }
+    assert!(
+        !v.stdout.contains("s3cr3t-value") && !v.stdout.contains("[alpha] $ "),
+        "{}",
+        v.stdout
+    );
+    std::fs::remove_file(p.path("f.txt")).unwrap();
+    let vv = play(&["-vv"]);
+    assert!(vv.stdout.contains("  [alpha] $ echo made it"), "{}", vv.stdout);
+    assert!(
+        vv.stdout.contains("  [alpha] $ ") && vv.stdout.contains("stat"),
+        "the probe too: {}",
+        vv.stdout
+    );
+    assert!(!vv.stdout.contains("s3cr3t-value"), "{}", vv.stdout);
+}
