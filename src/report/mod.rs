@@ -142,6 +142,9 @@ pub struct Reporter {
     colors: bool,
     /// `-v` (1): commands' output; `-vv` (2): also the commands, and the probes.
     verbose: u8,
+    /// A dry run's planned changes of each host in the running step, shown together with
+    /// the host's result (text only), so a plan reads host by host, not interleaved.
+    planned: Mutex<IndexMap<String, Vec<String>>>,
 }
 
 impl Reporter {
@@ -171,6 +174,21 @@ impl Reporter {
             live: None,
             colors: false,
             verbose: 0,
+            planned: Mutex::new(IndexMap::new()),
+        }
+    }
+
+    /// Writes the planned changes held for `host` (every host's with `None`).
+    fn flush_planned(&self, host: Option<&str>) {
+        let held: Vec<String> = {
+            let mut planned = self.planned.lock().unwrap();
+            match host {
+                Some(h) => planned.shift_remove(h).unwrap_or_default(),
+                None => planned.drain(..).flat_map(|(_, lines)| lines).collect(),
+            }
+        };
+        for line in held {
+            self.write_line(&line);
         }
     }
 
@@ -244,9 +262,13 @@ impl Reporter {
         if line.is_empty() {
             return;
         }
-        let line = self.secrets.mask(&line);
+        self.write_line(&self.secrets.mask(&line));
+    }
+
+    /// One line, already masked, above the live display or to the output.
+    fn write_line(&self, line: &str) {
         if let Some(live) = &self.live {
-            return live.println(&line);
+            return live.println(line);
         }
         let mut out = self.out.lock().unwrap();
         let _ = writeln!(out, "{line}");
@@ -312,6 +334,7 @@ impl Reporter {
 
     pub fn host_result(&self, step: &str, r: &HostResult) {
         self.recap.lock().unwrap().entry(r.host.clone()).or_default().add(r);
+        self.flush_planned(Some(&r.host));
         self.emit(
             || {
                 let label = self.paint(r.status.style(), &format!("{:<8}", r.status.label()));
@@ -348,6 +371,7 @@ impl Reporter {
     /// The step's totals, in the recap's units: `ok`, `failed`, `skipped` count hosts (this
     /// step on that host), `changed` counts operations that changed something (or would).
     pub fn step_end(&self, step: &str, results: &[HostResult]) {
+        self.flush_planned(None);
         if let Some(live) = &self.live {
             live.clear();
         }
@@ -361,38 +385,61 @@ impl Reporter {
     /// One operation that changed something on a host (or would, in a dry run): what,
     /// and in a dry run the commands; the diff when there is one to show.
     pub fn change(&self, host: &str, op: &str, target: &str, summary: &str, script: Option<&str>, diff: Option<&str>) {
+        // A dry run's plan reads host by host: held until the host's result.
+        if self.dry_run && self.format == OutputFormat::Text && host != CONTROLLER {
+            let line = self
+                .secrets
+                .mask(&self.change_text(host, op, target, summary, script, diff));
+            self.planned
+                .lock()
+                .unwrap()
+                .entry(host.to_string())
+                .or_default()
+                .push(line);
+            return;
+        }
         self.emit(
-            || {
-                let mut t = match (host, self.dry_run) {
-                    // The controller's changes (cloud, DNS, local commands) read as sentences.
-                    (CONTROLLER, true) => format!("  would {summary}"),
-                    (CONTROLLER, false) => format!("  {summary}"),
-                    (_, true) => format!(
-                        "  {} [{host}] {op} {target}: {summary}",
-                        self.paint(HostStatus::Changed.style(), "would:")
-                    ),
-                    (_, false) => format!(
-                        "  {} [{host}] {op} {target}: {summary}",
-                        self.paint(HostStatus::Changed.style(), "changed:")
-                    ),
-                };
-                if let Some(s) = script {
-                    for l in s.lines() {
-                        t.push_str(&format!("\n      $ {l}"));
-                    }
-                }
-                if let Some(d) = diff {
-                    for l in d.lines() {
-                        t.push_str(&format!("\n      {l}"));
-                    }
-                }
-                t
-            },
+            || self.change_text(host, op, target, summary, script, diff),
             || {
                 json!({"event": "change", "host": host, "op": op, "target": target, "summary": summary,
                        "command": script, "diff": diff, "planned": self.dry_run})
             },
         );
+    }
+
+    fn change_text(
+        &self,
+        host: &str,
+        op: &str,
+        target: &str,
+        summary: &str,
+        script: Option<&str>,
+        diff: Option<&str>,
+    ) -> String {
+        let mut t = match (host, self.dry_run) {
+            // The controller's changes (cloud, DNS, local commands) read as sentences.
+            (CONTROLLER, true) => format!("  would {summary}"),
+            (CONTROLLER, false) => format!("  {summary}"),
+            (_, true) => format!(
+                "  {} [{host}] {op} {target}: {summary}",
+                self.paint(HostStatus::Changed.style(), "would:")
+            ),
+            (_, false) => format!(
+                "  {} [{host}] {op} {target}: {summary}",
+                self.paint(HostStatus::Changed.style(), "changed:")
+            ),
+        };
+        if let Some(s) = script {
+            for l in s.lines() {
+                t.push_str(&format!("\n      $ {l}"));
+            }
+        }
+        if let Some(d) = diff {
+            for l in d.lines() {
+                t.push_str(&format!("\n      {l}"));
+            }
+        }
+        t
     }
 
     /// The monthly cost before → after a run's (or a plan's) billed changes.
@@ -417,6 +464,7 @@ impl Reporter {
 
     /// The recap table and the closing line.
     pub fn finish(&self, exit_code: i32, error: Option<&str>) {
+        self.flush_planned(None);
         if let Some(live) = &self.live {
             live.clear();
         }

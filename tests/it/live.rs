@@ -171,3 +171,38 @@ fn verbose_shows_command_output_then_commands_and_probes() {
     );
     assert!(!vv.stdout.contains("s3cr3t-value"), "{}", vv.stdout);
 }
+
+#[test]
+fn a_dry_run_plan_reads_host_by_host() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["alpha", "beta", "gamma"])]);
+    let dir = p.root().display().to_string();
+    let o = Test::in_project(&p)
+        .playbook(
+            "site.rhai",
+            &format!(
+                r#"step("files", hosts("web"), |h| {{
+                    for i in 0..4 {{ h.file(`{dir}/${{h.name}}-${{i}}.txt`, #{{ content: "x\n" }}); h.run("sleep 0.05"); }}
+                }});"#
+            ),
+        )
+        .on("local")
+        .args(&["--dry-run"])
+        .run();
+    // Each host's planned changes stand together, right above its result line.
+    let lines: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  would:") || l.starts_with("  changed  "))
+        .collect();
+    assert_eq!(lines.len(), 3 * (8 + 1), "{}", o.stdout);
+    for block in lines.chunks(9) {
+        let host = block[8].split_whitespace().nth(1).unwrap();
+        assert!(block[8].trim_start().starts_with("changed  "), "{}", o.stdout);
+        assert!(
+            block[..8].iter().all(|l| l.contains(&format!("[{host}]"))),
+            "{host}'s plan is not interleaved with another host's: {}",
+            o.stdout
+        );
+    }
+}

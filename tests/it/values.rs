@@ -35,9 +35,17 @@ fn play(p: &Project) -> Test<'_> {
     Test::in_project(p).play("site.rhai").on("local")
 }
 
+/// A printed line (inside a step, after its `[host] ` prefix).
 fn has(o: &Output, line: &str) {
+    let text = |l: &str| {
+        let l = l.trim();
+        match l.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+            Some((_, rest)) => rest.to_string(),
+            None => l.to_string(),
+        }
+    };
     assert!(
-        o.stdout.lines().any(|l| l.trim() == line),
+        o.stdout.lines().any(|l| text(l) == line),
         "no line {line:?} in\n{}",
         o.all()
     );
