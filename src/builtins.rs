@@ -277,7 +277,12 @@ pub static BUILTINS: &[Builtin] = &[
                 "0",
                 "how many hosts may fail before the play stops after this step",
             ),
-            opt("tags", Ty::StrOrList, "[]", "labels for the step"),
+            opt(
+                "tags",
+                Ty::StrOrList,
+                "[]",
+                "labels for `--tags`/`--skip-tags`: with `--tags`, only steps carrying one of them run (and those tagged `always`); a step left out is reported and journaled as skipped, and a resume runs it",
+            ),
         ],
         returns: "a map host name → what the closure returned (a controller step: its value)",
         fields: &[],

@@ -91,6 +91,16 @@ pub struct PlayArgs {
     /// is set), always or never
     #[arg(long, value_enum, default_value_t = crate::report::ColorChoice::Auto)]
     pub color: crate::report::ColorChoice,
+    /// Run only the steps tagged with one of these (`step(…, #{ tags: ["web"] }, …)`); steps
+    /// tagged `always` run too
+    #[arg(long, value_delimiter = ',', value_name = "TAG,…")]
+    pub tags: Vec<String>,
+    /// Skip the steps tagged with one of these
+    #[arg(long, value_delimiter = ',', value_name = "TAG,…")]
+    pub skip_tags: Vec<String>,
+    /// Skip the steps before the first step of this name
+    #[arg(long, value_name = "STEP")]
+    pub start_at_step: Option<String>,
     /// -v: show what each command that changes something printed (host-prefixed);
     /// -vv: also the commands themselves and the probes that read facts
     #[arg(short, long, action = clap::ArgAction::Count)]

@@ -89,6 +89,11 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
         output: args.output,
         color: args.color,
         verbose: args.verbose,
+        selection: play::Selection {
+            tags: args.tags,
+            skip_tags: args.skip_tags,
+            start_at: args.start_at_step,
+        },
         command_timeout: Some(args.command_timeout),
         trust_new_hosts: args.trust_new_hosts,
         resume: args.resume,

@@ -14,6 +14,31 @@ use crate::journal::Session;
 use crate::playbook::sources::Sources;
 use crate::secrets::Secrets;
 
+/// Which steps run: `--tags`, `--skip-tags`, `--start-at-step`.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Run only steps with one of these tags (and those tagged `always`).
+    pub tags: Vec<String>,
+    /// Never run steps with one of these tags (`always` included when named).
+    pub skip_tags: Vec<String>,
+    /// Skip the steps before the first one of this name.
+    pub start_at: Option<String>,
+}
+
+impl Selection {
+    /// Why a step tagged `tags` does not run, if it does not (`start_at` aside).
+    pub fn left_out(&self, tags: &[String]) -> Option<String> {
+        if let Some(t) = tags.iter().find(|t| self.skip_tags.contains(t)) {
+            return Some(format!("tagged `{t}`, skipped by --skip-tags"));
+        }
+        let always = tags.iter().any(|t| t == "always");
+        if !self.tags.is_empty() && !always && !tags.iter().any(|t| self.tags.contains(t)) {
+            return Some(format!("not tagged {}", self.tags.join(" or ")));
+        }
+        None
+    }
+}
+
 pub struct Play {
     /// What every host of the play sees (dry run, timeouts, the reporter, the runtime).
     pub ctx: Arc<PlayContext>,
@@ -25,6 +50,12 @@ pub struct Play {
     pub forks: usize,
     /// `--budget`: the monthly cost a plan may reach (overrides `[cost] budget_monthly`).
     pub budget: Option<crate::cost::Money>,
+    /// The steps the command line selects.
+    pub selection: Selection,
+    /// `--start-at-step` reached: steps run from here on.
+    pub started: AtomicBool,
+    /// The names of the steps the play met, in order (for `--start-at-step` errors).
+    pub steps_seen: Mutex<Vec<String>>,
     pub inventory: RwLock<Inventory>,
     pub secrets: Arc<Secrets>,
     pub sources: Arc<Sources>,
@@ -145,6 +176,25 @@ impl Play {
 
     pub fn stopped(&self) -> bool {
         self.stop_reason.lock().unwrap().is_some()
+    }
+
+    /// Why step `name` (tagged `tags`) does not run, if it does not.
+    pub fn left_out(&self, name: &str, tags: &[String]) -> Option<String> {
+        {
+            let mut seen = self.steps_seen.lock().unwrap();
+            if !seen.iter().any(|s| s == name) {
+                seen.push(name.to_string());
+            }
+        }
+        if let Some(start) = &self.selection.start_at
+            && !self.started.load(Ordering::SeqCst)
+        {
+            if name != start {
+                return Some(format!("before --start-at-step {start:?}"));
+            }
+            self.started.store(true, Ordering::SeqCst);
+        }
+        self.selection.left_out(tags)
     }
 
     pub fn cancelled(&self) -> bool {

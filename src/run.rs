@@ -36,6 +36,8 @@ pub struct Settings {
     pub color: crate::report::ColorChoice,
     /// `-v` count.
     pub verbose: u8,
+    /// `--tags`, `--skip-tags`, `--start-at-step`.
+    pub selection: crate::play::Selection,
     pub command_timeout: Option<Duration>,
     pub trust_new_hosts: bool,
     /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
@@ -130,6 +132,9 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         vars: settings.vars.clone(),
         forks: settings.forks,
         budget: settings.budget,
+        selection: settings.selection.clone(),
+        started: AtomicBool::new(false),
+        steps_seen: Mutex::new(Vec::new()),
         inventory: RwLock::new(inventory),
         secrets,
         sources,
@@ -164,6 +169,20 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         Ok(()) => Ok(()),
         Err(e) if is_stop(&e) => Ok(()),
         Err(e) => Err(Error::Playbook(playbook::diagnose(&e, &pb.label, &run.sources))),
+    };
+    // `--start-at-step NAME` that no step of the play is called: nothing ran, say why.
+    let outcome = match (&run.selection.start_at, outcome) {
+        (Some(start), Ok(())) if !run.started.load(std::sync::atomic::Ordering::SeqCst) => {
+            let seen = run.steps_seen.lock().unwrap().clone();
+            let hint = crate::builtins::suggest(start, seen.iter().map(String::as_str))
+                .map(|s| format!("; did you mean {s:?}?"))
+                .unwrap_or_default();
+            Err(Error::Usage(format!(
+                "--start-at-step {start:?}: no step of the play has that name{hint} (its steps: {})",
+                seen.join(", ")
+            )))
+        }
+        (_, outcome) => outcome,
     };
     let stop_reason = run.stop_reason.lock().unwrap().clone();
     let (mut code, journal_outcome, mut error) = match outcome {

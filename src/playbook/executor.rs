@@ -70,6 +70,9 @@ pub fn run_step(
     }
     let step = Step { id, fingerprint };
     let source = ctx.call_source().unwrap_or(&run.playbook_label).to_string();
+    if let Some(reason) = run.left_out(&id.name, &opts.tags) {
+        return Ok(left_out(run, &step, targets, &reason));
+    }
     run.forget_facts();
     let hosts = match targets {
         Targets::Controller => return run_controller_step(run, ctx, &step, closure, &source),
@@ -171,6 +174,35 @@ pub fn run_step(
     let order: Vec<&str> = results.iter().map(|r| r.host.as_str()).collect();
     values.sort_by_key(|(h, _)| order.iter().position(|o| o == h));
     Ok(results_map(values).into())
+}
+
+/// A step the command line leaves out (`--tags`, `--skip-tags`, `--start-at-step`): every
+/// target skipped, journaled so (a resume does not take it for done), an empty result.
+fn left_out(run: &Arc<Play>, step: &Step, targets: Targets, reason: &str) -> Dynamic {
+    let names: Vec<String> = match targets {
+        Targets::Controller => Vec::new(),
+        Targets::Hosts(hosts) => {
+            let mut seen = std::collections::HashSet::new();
+            let limit = run.limit_hosts();
+            hosts
+                .iter()
+                .map(|h| h.name().to_string())
+                .filter(|n| seen.insert(n.clone()) && limit.as_ref().is_none_or(|l| l.contains(n)))
+                .collect()
+        }
+    };
+    run.ctx.reporter.step_start(&step.id.name, &names, 0);
+    let hosts = if names.is_empty() {
+        vec![CONTROLLER.to_string()]
+    } else {
+        names
+    };
+    let results: Vec<HostResult> = hosts
+        .iter()
+        .map(|h| conclude(run, step, skipped(h, reason), None))
+        .collect();
+    run.ctx.reporter.step_end(&step.id.name, &results);
+    Dynamic::from(rhai::Map::new())
 }
 
 /// A step as the journal knows it.

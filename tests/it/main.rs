@@ -16,6 +16,7 @@ mod ops;
 mod readme;
 mod recipe;
 mod release;
+mod select;
 mod ship;
 mod sigv4;
 mod ssh;

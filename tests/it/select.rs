@@ -1,0 +1,121 @@
+//! Selecting steps: `--tags`, `--skip-tags` (with `always`), `--start-at-step`; the steps
+//! left out are reported and journaled as skipped, and a resume runs them.
+
+use serde_json::Value;
+
+use crate::support::{Output, Project, Test};
+
+fn project() -> Project {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    let out = p.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    p.write(
+        "site.rhai",
+        &format!(
+            r#"
+            let out = "{out}";
+            step("a", hosts("web"), #{{ tags: ["web"] }}, |h| h.file(`${{out}}/a`, #{{ content: "a\n" }}));
+            step("b", hosts("web"), #{{ tags: ["db"] }}, |h| {{
+                h.run(`test -e ${{out}}/go`);
+                h.file(`${{out}}/b`, #{{ content: "b\n" }});
+            }});
+            step("c", hosts("web"), #{{ tags: ["always"] }}, |h| h.file(`${{out}}/c`, #{{ content: "c\n" }}));
+            step("d", || local::run(`touch ${{out}}/d`));
+            "#,
+            out = out.display()
+        ),
+    );
+    p.write("out/go", "");
+    p
+}
+
+fn play<'a>(p: &'a Project, args: &[&str]) -> Test<'a> {
+    Test::in_project(p).play("site.rhai").on("local").json().args(args)
+}
+
+/// Each step's (status, reason) on its one target, in order.
+fn statuses(o: &Output) -> Vec<(String, String, String)> {
+    o.events()
+        .iter()
+        .filter(|e| e["event"] == "host_result")
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (s("step"), s("status"), s("reason"))
+        })
+        .collect()
+}
+
+fn ran(p: &Project) -> Vec<String> {
+    let mut files: Vec<String> = ["a", "b", "c", "d"]
+        .into_iter()
+        .filter(|f| p.path(&format!("out/{f}")).exists())
+        .map(String::from)
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn tags_select_steps_and_always_steps_run_unless_skipped_by_name() {
+    let p = project();
+    let o = play(&p, &["--tags", "web"]).run();
+    assert_eq!(ran(&p), ["a", "c"], "{}", o.all());
+    let s = statuses(&o);
+    assert_eq!(
+        s[1],
+        ("b".into(), "skipped".into(), "not tagged web".into()),
+        "{}",
+        o.all()
+    );
+    assert_eq!(s[3], ("d".into(), "skipped".into(), "not tagged web".into()));
+    o.assert_counts_agree();
+
+    let p = project();
+    let o = play(&p, &["--skip-tags", "db,always"]).run();
+    assert_eq!(ran(&p), ["a", "d"], "{}", o.all());
+    assert_eq!(statuses(&o)[1].2, "tagged `db`, skipped by --skip-tags");
+}
+
+#[test]
+fn start_at_step_skips_the_steps_before_and_a_wrong_name_is_told() {
+    let p = project();
+    let o = play(&p, &["--start-at-step", "c"]).run();
+    assert_eq!(ran(&p), ["c", "d"], "{}", o.all());
+    assert_eq!(statuses(&o)[0].2, "before --start-at-step \"c\"");
+
+    let p = project();
+    let o = Test::in_project(&p)
+        .play("site.rhai")
+        .on("local")
+        .args(&["--start-at-step", "cc"])
+        .code(1)
+        .run();
+    assert!(
+        o.stderr.contains(
+            "--start-at-step \"cc\": no step of the play has that name; did you mean \"c\"? (its steps: a, b, c, d)"
+        ),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn a_resume_runs_the_steps_a_selection_left_out() {
+    let p = project();
+    std::fs::remove_file(p.path("out/go")).unwrap();
+    // a is left out by --skip-tags; b fails: the run is failed, a journaled as skipped.
+    let first = play(&p, &["--skip-tags", "web"]).code(2).run();
+    assert_eq!(ran(&p), Vec::<String>::new(), "{}", first.all());
+    p.write("out/go", "");
+    let resumed = play(&p, &["--resume"]).run();
+    assert_eq!(ran(&p), ["a", "b", "c", "d"], "{}", resumed.all());
+    let s = statuses(&resumed);
+    assert_eq!(
+        (s[0].1.as_str(), s[1].1.as_str()),
+        ("changed", "changed"),
+        "{}",
+        resumed.all()
+    );
+    let _: Vec<Value> = resumed.events();
+}
