@@ -31,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a playbook against the hosts of an inventory
     #[command(after_help = EXAMPLES)]
-    Play(PlayArgs),
+    Play(Box<PlayArgs>),
     /// Compile a playbook and the modules it imports, without touching any host
     Check {
         /// The playbook (.rhai)

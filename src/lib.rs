@@ -36,7 +36,7 @@ pub fn run(cli: Cli) -> i32 {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     let result = match cli.command {
-        Command::Play(args) => match settings(args) {
+        Command::Play(args) => match settings(*args) {
             Ok(s) => return run::play(s),
             Err(e) => Err(e),
         },
