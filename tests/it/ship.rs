@@ -27,11 +27,18 @@ fn chmod(path: &std::path::Path, mode: u32) {
 }
 
 /// The `sha256=…` a pack playbook printed.
+/// The value a step printed as `KEY=value` (after the `[host] ` prefix of a step's line).
 fn printed(o: &Output, key: &str) -> String {
     let prefix = format!("{key}=");
+    let line = |l: &str| {
+        let l = l.trim();
+        l.strip_prefix('[')
+            .and_then(|r| r.split_once("] "))
+            .map_or(l, |(_, rest)| rest)
+    };
     o.stdout
         .lines()
-        .find_map(|l| l.trim().strip_prefix(&prefix))
+        .find_map(|l| line(l).strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("no {key}= in the output: {}", o.all()))
         .to_string()
 }
