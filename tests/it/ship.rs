@@ -26,16 +26,16 @@ fn chmod(path: &std::path::Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// The `sha256=…` a pack playbook printed.
-/// The value a step printed as `KEY=value` (after the `[host] ` prefix of a step's line).
+/// The value a playbook printed as `KEY=value` (`sha256=…`), after the `[host] ` prefix
+/// of a line printed in a step.
 fn printed(o: &Output, key: &str) -> String {
     let prefix = format!("{key}=");
-    let line = |l: &str| {
+    fn line(l: &str) -> &str {
         let l = l.trim();
         l.strip_prefix('[')
             .and_then(|r| r.split_once("] "))
             .map_or(l, |(_, rest)| rest)
-    };
+    }
     o.stdout
         .lines()
         .find_map(|l| line(l).strip_prefix(&prefix))
