@@ -21,7 +21,7 @@ Examples:
   runbook doc h.file";
 
 #[derive(Debug, Parser)]
-#[command(name = "runbook", version, about = "Infrastructure as code you can read, dry-run, resume and repeat", after_help = EXAMPLES)]
+#[command(name = "runbook", version, about = "Infrastructure as code you can read, dry-run, resume and repeat", after_help = format!("{EXAMPLES}\n\n{}", crate::error::exit::TABLE))]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a playbook against the hosts of an inventory
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = format!("{EXAMPLES}\n\n{}", crate::error::exit::TABLE))]
     Play(PlayArgs),
     /// Compile a playbook and the modules it imports, without touching any host
     Check {

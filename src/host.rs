@@ -77,6 +77,12 @@ impl HostState {
         self.changes.load(Ordering::SeqCst)
     }
 
+    /// Whether opening the host's connection failed (connect, handshake, authentication,
+    /// host key): a step that failed on it never reached it.
+    pub fn unreachable(&self) -> bool {
+        matches!(*self.conn_error.lock().unwrap(), Some(ConnError::Connect(_)))
+    }
+
     /// Counts one change (or planned change) for the step running on this thread: an
     /// operation on another host (one the closure captured) is part of the work this
     /// step did for the host it runs for, and is counted there.

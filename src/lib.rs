@@ -106,7 +106,7 @@ fn unlock(args: cli::UnlockArgs) -> Result<()> {
         return Ok(());
     };
     if holder.alive() && holder.controller == journal::lock::hostname() {
-        return Err(Error::Journal(format!(
+        return Err(Error::LockHeld(format!(
             "inventory {name} is locked by a run that is still running here: {}; stop it instead (Ctrl-C)",
             holder.describe()
         )));
@@ -184,11 +184,7 @@ fn cost(args: CostArgs) -> Result<i32> {
     let json = args.output == report::OutputFormat::Json;
     let (text, within) = cost::bill::report(&inv, &bill, &prices, budget, json);
     println!("{}", secrets.mask(&text));
-    Ok(if within {
-        0
-    } else {
-        Error::HostsFailed { failed: 0 }.exit_code()
-    })
+    Ok(if within { 0 } else { error::exit::FAILED })
 }
 
 fn show_inventory(args: InventoryArgs) -> Result<()> {

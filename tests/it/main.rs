@@ -9,6 +9,7 @@ mod cloud_play;
 mod cost;
 mod dns;
 mod engine;
+mod exit_codes;
 mod journal;
 mod limit;
 mod ops;
