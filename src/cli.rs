@@ -60,7 +60,24 @@ pub enum Command {
     History(HistoryArgs),
     /// What the inventory's droplets, snapshots and DNS cost a month now
     Cost(CostArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = COMPLETIONS)]
+    Completions {
+        /// The shell to complete runbook's commands and options in
+        shell: clap_complete::Shell,
+    },
+    /// Print runbook's man page (roff), or one command's: `runbook man | man -l -`
+    Man {
+        /// A command (`play`): its page, runbook-play(1)
+        command: Option<String>,
+    },
 }
+
+const COMPLETIONS: &str = "\
+Install:
+  bash  runbook completions bash > ~/.local/share/bash-completion/completions/runbook
+  zsh   runbook completions zsh > ~/.zfunc/_runbook   (with fpath+=~/.zfunc before compinit)
+  fish  runbook completions fish > ~/.config/fish/completions/runbook.fish";
 
 #[derive(Debug, Args)]
 pub struct PlayArgs {

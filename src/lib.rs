@@ -61,6 +61,12 @@ pub fn run(cli: Cli) -> i32 {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { command } => man(command.as_deref()),
     };
     match result {
         Ok(()) => 0,
@@ -69,6 +75,38 @@ pub fn run(cli: Cli) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// `runbook man [COMMAND]`: runbook(1), or runbook-COMMAND(1), in roff.
+fn man(command: Option<&str>) -> Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let page = match command {
+        None => cmd,
+        Some(name) => {
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .filter(|n| n != "help")
+                .collect();
+            let Some(sub) = cmd.find_subcommand(name) else {
+                return Err(Error::Usage(format!(
+                    "no command `{name}`; the commands are {}",
+                    names.join(", ")
+                )));
+            };
+            // Titled runbook-play(1), as the main page lists it; the synopsis as typed.
+            let (title, typed) = (format!("runbook-{name}"), format!("runbook {name}"));
+            sub.clone().name(title).bin_name(typed)
+        }
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut out)
+        .map_err(|e| Error::io("cannot render the man page", e))?;
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(&out)
+        .map_err(|e| Error::io("cannot write the man page", e))
 }
 
 /// The command line's variables: `--vars-file`s, then `--var`/`--var-json` in order.

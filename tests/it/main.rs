@@ -6,6 +6,7 @@ mod check;
 mod cloud_do;
 mod cloud_docker;
 mod cloud_play;
+mod completions;
 mod cost;
 mod dns;
 mod engine;
