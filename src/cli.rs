@@ -9,6 +9,7 @@ use crate::report::OutputFormat;
 
 const EXAMPLES: &str = "\
 Examples:
+  runbook init infra
   runbook play playbooks/provision.rhai --inventory local
   runbook play playbooks/release.rhai -i prod --var version=1.4.2 --limit 'app*'
   runbook play playbooks/release.rhai -i prod --vars-file release.toml --var-json serial=2
@@ -29,6 +30,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Make a new project: an inventory of this machine and a Docker example, a playbook,
+    /// a template, a .gitignore and a README (existing files are left alone)
+    Init {
+        /// Where (made if missing)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite the project's files where they exist
+        #[arg(long)]
+        force: bool,
+    },
     /// Run a playbook against the hosts of an inventory
     #[command(after_help = format!("{EXAMPLES}\n\n{}", crate::error::exit::TABLE))]
     Play(PlayArgs),

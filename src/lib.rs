@@ -9,6 +9,7 @@ pub mod error;
 pub mod facts;
 
 pub mod host;
+pub mod init;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> i32 {
             Ok(())
         }
         Command::Man { command } => man(command.as_deref()),
+        Command::Init { dir, force } => init::init(&dir, force).map(|said| println!("{said}")),
     };
     match result {
         Ok(()) => 0,

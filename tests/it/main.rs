@@ -11,6 +11,7 @@ mod cost;
 mod dns;
 mod engine;
 mod exit_codes;
+mod init;
 mod journal;
 mod limit;
 mod ops;
