@@ -30,8 +30,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Make a new project: an inventory of this machine and a Docker example, a playbook,
-    /// a template, a .gitignore and a README (existing files are left alone)
+    /// Make a new project that runs at once on this machine (no file is written over)
+    ///
+    /// An inventory of this machine and a commented Docker example, a playbook, a
+    /// template, inventory/secrets/, a .gitignore and a README.
     Init {
         /// Where (made if missing)
         #[arg(default_value = ".")]

@@ -16,6 +16,7 @@ fn commands(p: &Project) -> Vec<String> {
     let names: Vec<String> = list
         .lines()
         .map_while(|l| l.strip_prefix("  "))
+        .filter(|l| !l.starts_with(' ')) // a description's next line
         .filter_map(|l| l.split_whitespace().next())
         .filter(|n| *n != "help")
         .map(str::to_string)
@@ -133,7 +134,8 @@ fn the_man_page_renders_and_lists_the_commands_options_and_exit_codes() {
     let o = p.runbook(&["man", "pley"]);
     assert_eq!(o.code, 1, "{}", o.all());
     assert!(
-        o.stderr.contains("no command `pley`; the commands are play, check"),
+        o.stderr
+            .contains("no command `pley`; the commands are init, play, check"),
         "{}",
         o.all()
     );
