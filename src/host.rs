@@ -191,6 +191,16 @@ impl Host {
         })
     }
 
+    /// One fact as `who` sees it (`h.fact`, `runbook facts`); root-only facts (the
+    /// firewall) are read with sudo when not logged in as root.
+    pub fn read_fact(&self, key: FactKey, who: &Become) -> Result<Fact, ExecFailure> {
+        let who = match key == FactKey::Ufw && self.state.spec.user.as_deref().is_some_and(|u| u != "root") {
+            true => Become::Root,
+            false => who.clone(),
+        };
+        self.fact(key, &who)
+    }
+
     /// Runs a command; the typed failure when it cannot run (any exit code is returned).
     pub fn exec_or_fail(&self, req: &ExecRequest) -> Result<ExecOutput, ExecFailure> {
         self.exec(req)

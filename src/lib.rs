@@ -1,5 +1,6 @@
 //! runbook: Rhai playbooks run against an inventory's hosts through idempotent built-ins.
 
+pub mod adhoc;
 pub mod builtins;
 pub mod cli;
 pub mod cloud;
@@ -68,6 +69,14 @@ pub fn run(cli: Cli) -> i32 {
             Ok(())
         }
         Command::Man { command } => man(command.as_deref()),
+        Command::Run(args) => match adhoc::run(&target(&args.on), &args.command, args.output) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
+        Command::Facts(args) => match adhoc::facts(&target(&args.on), &args.kind, args.arg.as_deref()) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Init { dir, force } => init::init(&dir, force).map(|said| println!("{said}")),
     };
     match result {
@@ -76,6 +85,22 @@ pub fn run(cli: Cli) -> i32 {
             eprintln!("error: {e}");
             e.exit_code()
         }
+    }
+}
+
+/// Where and how `runbook run` and `runbook facts` act.
+fn target(args: &cli::AdhocArgs) -> adhoc::Target {
+    adhoc::Target {
+        inventory: args.inventory.clone(),
+        pattern: args.pattern.clone(),
+        forks: args.forks as usize,
+        become_: match (&args.user, args.sudo) {
+            (Some(user), _) => shell::Become::from(user.clone()),
+            (None, true) => shell::Become::Root,
+            (None, false) => shell::Become::Me,
+        },
+        timeout: args.timeout,
+        trust_new_hosts: args.trust_new_hosts,
     }
 }
 

@@ -417,7 +417,7 @@ fn stopped_inside(e: &EvalAltResult) -> bool {
 const STEP_STACK: usize = 64 << 20;
 
 /// Runs `f` on every item with at most `limit` at once; results in item order.
-fn parallel<T: Send>(items: &[Host], limit: usize, f: impl Fn(&Host) -> T + Sync) -> Vec<T> {
+pub fn parallel<T: Send>(items: &[Host], limit: usize, f: impl Fn(&Host) -> T + Sync) -> Vec<T> {
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<T>>> = items.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
