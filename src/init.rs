@@ -16,6 +16,7 @@ const FILES: &[(&str, &str)] = &[
         "inventory/docker.toml",
         include_str!("../scaffold/inventory/docker.toml"),
     ),
+    ("runbook.toml", include_str!("../scaffold/runbook.toml")),
     (".gitignore", include_str!("../scaffold/gitignore")),
     ("README.md", include_str!("../scaffold/README.md")),
 ];

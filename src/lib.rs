@@ -4,6 +4,7 @@ pub mod adhoc;
 pub mod builtins;
 pub mod cli;
 pub mod cloud;
+pub mod config;
 pub mod connection;
 pub mod cost;
 pub mod error;

@@ -8,6 +8,7 @@ mod cloud_do;
 mod cloud_docker;
 mod cloud_play;
 mod completions;
+mod config;
 mod cost;
 mod dns;
 mod engine;
