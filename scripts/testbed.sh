@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test hosts for runbook: Docker engine + the bare server image `runbook/testhost:bookworm`.
 #
-#   scripts/testbed.sh setup            install docker.io/debootstrap, start dockerd, build the images (cached by tag)
+#   scripts/testbed.sh setup            install docker.io/debootstrap (and zsh, fish, groff for tests), start dockerd, build the images (cached by tag)
 #   scripts/testbed.sh start N [PREFIX] start N hosts, print an inventory (TOML) on stdout
 #   scripts/testbed.sh stop [PREFIX]    remove the hosts started with PREFIX
 #
@@ -26,6 +26,10 @@ install_packages() {
     command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
     command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    # What the tests check `runbook completions` and `runbook man` with.
+    command -v zsh >/dev/null 2>&1 || missing+=(zsh)
+    command -v fish >/dev/null 2>&1 || missing+=(fish)
+    command -v groff >/dev/null 2>&1 || missing+=(groff-base)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         as_root apt-get update -qq

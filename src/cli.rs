@@ -9,6 +9,7 @@ use crate::report::OutputFormat;
 
 const EXAMPLES: &str = "\
 Examples:
+  runbook init infra
   runbook play playbooks/provision.rhai --inventory local
   runbook play playbooks/release.rhai -i prod --var version=1.4.2 --limit 'app*'
   runbook play playbooks/release.rhai -i prod --vars-file release.toml --var-json serial=2
@@ -21,7 +22,7 @@ Examples:
   runbook doc h.file";
 
 #[derive(Debug, Parser)]
-#[command(name = "runbook", version, about = "Infrastructure as code you can read, dry-run, resume and repeat", after_help = EXAMPLES)]
+#[command(name = "runbook", version, about = "Infrastructure as code you can read, dry-run, resume and repeat", after_help = format!("{EXAMPLES}\n\n{}", crate::error::exit::TABLE))]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -29,8 +30,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Make a new project that runs at once on this machine (no file is written over)
+    ///
+    /// An inventory of this machine and a commented Docker example, a playbook, a
+    /// template, inventory/secrets/, a .gitignore and a README.
+    Init {
+        /// Where (made if missing)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite the project's files where they exist
+        #[arg(long)]
+        force: bool,
+    },
     /// Run a playbook against the hosts of an inventory
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = format!("{EXAMPLES}\n\n{}", crate::error::exit::TABLE))]
     Play(Box<PlayArgs>),
     /// Compile a playbook and the modules it imports, without touching any host
     Check {
@@ -60,7 +73,101 @@ pub enum Command {
     History(HistoryArgs),
     /// What the inventory's droplets, snapshots and DNS cost a month now
     Cost(CostArgs),
+    /// Run one command on the hosts a pattern matches, in parallel, and print their output
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// Print one fact of the hosts a pattern matches, as JSON (`h.fact(KIND, ARG)`)
+    #[command(after_help = FACTS_HELP)]
+    Facts(FactsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = COMPLETIONS)]
+    Completions {
+        /// The shell to complete runbook's commands and options in
+        shell: clap_complete::Shell,
+    },
+    /// Print runbook's man page (roff), or one command's: `runbook man | man -l -`
+    Man {
+        /// A command (`play`): its page, runbook-play(1)
+        command: Option<String>,
+    },
 }
+
+const RUN_HELP: &str = "\
+Examples:
+  runbook run -i prod web -- uptime
+  runbook run -i prod 'web,!web2' --sudo -- systemctl reload nginx
+  runbook run -i prod all -- 'df -h / | tail -1'
+  runbook run -i prod db -o json -- pg_lsclusters
+
+One word after -- is shell text (pipes, $VARS); several are one command's words, each quoted.
+Every line a host prints is shown after its name, stdout on stdout and stderr on stderr.
+Exit code 0 when the command exited 0 everywhere, 4 when the only failures are hosts that could
+not be reached, 2 otherwise. Nothing is journaled; the inventory's lock is not taken.";
+
+const FACTS_HELP: &str = "\
+Kinds: file PATH, package NAME, service UNIT, user NAME, group NAME, ufw, os, init.
+
+Examples:
+  runbook facts -i prod all os
+  runbook facts -i prod web service nginx
+  runbook facts -i prod db file /etc/postgresql/15/main/pg_hba.conf --sudo
+
+Prints one JSON object: each host's name, then its fact as h.fact returns it. Hosts that
+cannot answer are errors on stderr; the exit code is then 2 (or 4 when they only could not
+be reached).";
+
+#[derive(Debug, Args)]
+pub struct AdhocArgs {
+    /// Inventory name (inventory/NAME.toml) or path
+    #[arg(short, long, env = "RUNBOOK_INVENTORY")]
+    pub inventory: String,
+    /// The hosts: groups, names, globs (web*), unions (web,db), exclusions (!db2)
+    pub pattern: String,
+    /// How many hosts at once
+    #[arg(short, long, default_value_t = 32, env = "RUNBOOK_FORKS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
+    /// As root, through sudo (NOPASSWD)
+    #[arg(long, conflicts_with = "user")]
+    pub sudo: bool,
+    /// As this user, through sudo
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Stop the command on a host after this long (e.g. 30s, 10m)
+    #[arg(long, default_value = "10m", value_parser = crate::playbook::convert::cli_duration)]
+    pub timeout: std::time::Duration,
+    /// Record the host keys of hosts not yet in known_hosts (trust on first use)
+    #[arg(long)]
+    pub trust_new_hosts: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub on: AdhocArgs,
+    /// Output format: text (each line after its host's name) or json (one object per host)
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// The command, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FactsArgs {
+    #[command(flatten)]
+    pub on: AdhocArgs,
+    /// The kind of fact
+    #[arg(value_parser = ["file", "package", "service", "user", "group", "ufw", "os", "init"])]
+    pub kind: String,
+    /// What it is about: a path, a package, unit, user or group name
+    pub arg: Option<String>,
+}
+
+const COMPLETIONS: &str = "\
+Install:
+  bash  runbook completions bash > ~/.local/share/bash-completion/completions/runbook
+  zsh   runbook completions zsh > ~/.zfunc/_runbook   (with fpath+=~/.zfunc before compinit)
+  fish  runbook completions fish > ~/.config/fish/completions/runbook.fish";
 
 #[derive(Debug, Args)]
 pub struct PlayArgs {

@@ -145,23 +145,62 @@ pub enum Error {
     Usage(String),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
-    /// The run journal cannot be opened, read or written, or its lock is held (exit 1).
+    /// The run journal cannot be opened, read or written (exit 1).
     #[error("{0}")]
     Journal(String),
-    /// Some hosts failed; their errors were already reported (exit 2).
+    /// Another run holds the inventory's lock (exit 3).
+    #[error("{0}")]
+    LockHeld(String),
+    /// Some hosts failed (or a controller step, or a budget); the errors were already
+    /// reported (exit 2).
     #[error("{failed} host(s) failed")]
     HostsFailed { failed: usize },
+    /// Every host that failed could not be reached or logged in to, and nothing else
+    /// failed (exit 4).
+    #[error("{unreachable} host(s) could not be reached")]
+    Unreachable { unreachable: usize },
     /// The run was interrupted by a signal (exit 130).
     #[error("interrupted")]
     Interrupted,
 }
 
+/// The exit codes, one meaning each: what `runbook --help` and the README's table say.
+pub mod exit {
+    /// Everything succeeded.
+    pub const OK: i32 = 0;
+    /// The playbook, the inventory, the command line or the journal is wrong: nothing or
+    /// part was run. clap's usage errors exit with this code too.
+    pub const USAGE: i32 = 1;
+    /// Some host failed (a step on it failed), a controller step failed, or a plan or
+    /// `runbook cost` is over the budget; an ad-hoc command failed on some host.
+    pub const FAILED: i32 = 2;
+    /// Another run holds the inventory's lock (`--wait-lock` to wait, `runbook unlock`).
+    pub const LOCKED: i32 = 3;
+    /// The only failures are hosts that could not be reached or logged in to (connect,
+    /// handshake, authentication, host key).
+    pub const UNREACHABLE: i32 = 4;
+    /// Interrupted by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: i32 = 130;
+
+    /// The table printed after `runbook --help` and shown in the README.
+    pub const TABLE: &str = "\
+Exit codes:
+  0    ok
+  1    invalid playbook, inventory, command line or journal (nothing or part was run)
+  2    some host failed (or a controller step, or a plan over the budget)
+  3    another run holds the inventory's lock
+  4    the only failures are hosts that could not be reached or logged in to
+  130  interrupted (Ctrl-C, SIGTERM); --resume continues the run";
+}
+
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::HostsFailed { .. } => 2,
-            Error::Interrupted => 130,
-            _ => 1,
+            Error::HostsFailed { .. } => exit::FAILED,
+            Error::LockHeld(_) => exit::LOCKED,
+            Error::Unreachable { .. } => exit::UNREACHABLE,
+            Error::Interrupted => exit::INTERRUPTED,
+            _ => exit::USAGE,
         }
     }
 

@@ -77,6 +77,12 @@ impl HostState {
         self.changes.load(Ordering::SeqCst)
     }
 
+    /// Whether opening the host's connection failed (connect, handshake, authentication,
+    /// host key): a step that failed on it never reached it.
+    pub fn unreachable(&self) -> bool {
+        matches!(*self.conn_error.lock().unwrap(), Some(ConnError::Connect(_)))
+    }
+
     /// Counts one change (or planned change) for the step running on this thread: an
     /// operation on another host (one the closure captured) is part of the work this
     /// step did for the host it runs for, and is counted there.
@@ -194,6 +200,16 @@ impl Host {
                 Err(_) => Err(format!("no login within {}", humantime::format_duration(limit))),
             }
         })
+    }
+
+    /// One fact as `who` sees it (`h.fact`, `runbook facts`); root-only facts (the
+    /// firewall) are read with sudo when not logged in as root.
+    pub fn read_fact(&self, key: FactKey, who: &Become) -> Result<Fact, ExecFailure> {
+        let who = match key == FactKey::Ufw && self.state.spec.user.as_deref().is_some_and(|u| u != "root") {
+            true => Become::Root,
+            false => who.clone(),
+        };
+        self.fact(key, &who)
     }
 
     /// Runs a command; the typed failure when it cannot run (any exit code is returned).

@@ -11,7 +11,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use crate::report::Reporter;
 
 /// The exit code of an interrupted run, as shells report a process ended by SIGINT.
-pub const EXIT_CODE: i32 = 130;
+pub const EXIT_CODE: i32 = crate::error::exit::INTERRUPTED;
 
 pub fn install(cancel: Arc<AtomicBool>, reporter: Arc<Reporter>) -> std::io::Result<()> {
     for sig in [SIGINT, SIGTERM] {

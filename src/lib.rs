@@ -1,14 +1,17 @@
 //! runbook: Rhai playbooks run against an inventory's hosts through idempotent built-ins.
 
+pub mod adhoc;
 pub mod builtins;
 pub mod cli;
 pub mod cloud;
+pub mod config;
 pub mod connection;
 pub mod cost;
 pub mod error;
 pub mod facts;
 
 pub mod host;
+pub mod init;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;
@@ -61,6 +64,21 @@ pub fn run(cli: Cli) -> i32 {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { command } => man(command.as_deref()),
+        Command::Run(args) => match adhoc::run(&target(&args.on), &args.command, args.output) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
+        Command::Facts(args) => match adhoc::facts(&target(&args.on), &args.kind, args.arg.as_deref()) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
+        Command::Init { dir, force } => init::init(&dir, force).map(|said| println!("{said}")),
     };
     match result {
         Ok(()) => 0,
@@ -69,6 +87,54 @@ pub fn run(cli: Cli) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// Where and how `runbook run` and `runbook facts` act.
+fn target(args: &cli::AdhocArgs) -> adhoc::Target {
+    adhoc::Target {
+        inventory: args.inventory.clone(),
+        pattern: args.pattern.clone(),
+        forks: args.forks as usize,
+        become_: match (&args.user, args.sudo) {
+            (Some(user), _) => shell::Become::from(user.clone()),
+            (None, true) => shell::Become::Root,
+            (None, false) => shell::Become::Me,
+        },
+        timeout: args.timeout,
+        trust_new_hosts: args.trust_new_hosts,
+    }
+}
+
+/// `runbook man [COMMAND]`: runbook(1), or runbook-COMMAND(1), in roff.
+fn man(command: Option<&str>) -> Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let page = match command {
+        None => cmd,
+        Some(name) => {
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .filter(|n| n != "help")
+                .collect();
+            let Some(sub) = cmd.find_subcommand(name) else {
+                return Err(Error::Usage(format!(
+                    "no command `{name}`; the commands are {}",
+                    names.join(", ")
+                )));
+            };
+            // Titled runbook-play(1), as the main page lists it; the synopsis as typed.
+            let (title, typed) = (format!("runbook-{name}"), format!("runbook {name}"));
+            sub.clone().name(title).bin_name(typed)
+        }
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut out)
+        .map_err(|e| Error::io("cannot render the man page", e))?;
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(&out)
+        .map_err(|e| Error::io("cannot write the man page", e))
 }
 
 /// The command line's variables: `--vars-file`s, then `--var`/`--var-json` in order.
@@ -113,7 +179,7 @@ fn unlock(args: cli::UnlockArgs) -> Result<()> {
         return Ok(());
     };
     if holder.alive() && holder.controller == journal::lock::hostname() {
-        return Err(Error::Journal(format!(
+        return Err(Error::LockHeld(format!(
             "inventory {name} is locked by a run that is still running here: {}; stop it instead (Ctrl-C)",
             holder.describe()
         )));
@@ -191,11 +257,7 @@ fn cost(args: CostArgs) -> Result<i32> {
     let json = args.output == report::OutputFormat::Json;
     let (text, within) = cost::bill::report(&inv, &bill, &prices, budget, json);
     println!("{}", secrets.mask(&text));
-    Ok(if within {
-        0
-    } else {
-        Error::HostsFailed { failed: 0 }.exit_code()
-    })
+    Ok(if within { 0 } else { error::exit::FAILED })
 }
 
 fn show_inventory(args: InventoryArgs) -> Result<()> {

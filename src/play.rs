@@ -72,9 +72,11 @@ pub struct Play {
     /// host exactly what an unlimited one does.
     pub limit: Option<String>,
     pub failed: Mutex<BTreeSet<String>>,
+    /// The failed hosts that failed because they could not be reached or logged in to.
+    pub unreachable: Mutex<BTreeSet<String>>,
     pub occurrences: Mutex<HashMap<String, usize>>,
     pub seqs: Mutex<HashMap<String, usize>>,
-    pub stop_reason: Mutex<Option<String>>,
+    pub stop_reason: Mutex<Option<(StopCause, String)>>,
     /// Set by the first Ctrl-C or SIGTERM.
     pub cancel: Arc<AtomicBool>,
 }
@@ -158,8 +160,12 @@ impl Play {
         }
     }
 
-    pub fn mark_failed(&self, host: &str) {
+    /// Records a host's failure; `unreachable` when its connection could not be opened.
+    pub fn mark_failed(&self, host: &str, unreachable: bool) {
         self.failed.lock().unwrap().insert(host.to_string());
+        if unreachable {
+            self.unreachable.lock().unwrap().insert(host.to_string());
+        }
     }
 
     pub fn has_failed(&self, host: &str) -> bool {
@@ -170,8 +176,13 @@ impl Play {
         self.failed.lock().unwrap().len()
     }
 
-    pub fn stop(&self, reason: String) {
-        self.stop_reason.lock().unwrap().get_or_insert(reason);
+    pub fn unreachable_count(&self) -> usize {
+        self.unreachable.lock().unwrap().len()
+    }
+
+    /// Stops the play (the first reason given is kept).
+    pub fn stop(&self, cause: StopCause, reason: String) {
+        self.stop_reason.lock().unwrap().get_or_insert((cause, reason));
     }
 
     pub fn stopped(&self) -> bool {
@@ -233,6 +244,15 @@ impl Play {
     pub fn secret_dirs(&self) -> Vec<PathBuf> {
         self.inventory.read().unwrap().secret_dirs()
     }
+}
+
+/// Why a play stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// More hosts failed than a step allows (`max_fail`): the hosts' failures.
+    HostFailures,
+    /// A controller step failed, or the journal could not be written.
+    Other,
 }
 
 /// A step's identity: its name, where its `step(` call is, and which time that call ran.

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::host::{HostState, PlayContext};
 use crate::inventory::{ConnectionKind, HostSpec, Inventory, Vars};
 use crate::journal::{Opening, Outcome, Session, resume_command};
-use crate::play::Play;
+use crate::play::{Play, StopCause};
 use crate::playbook::executor::is_stop;
 use crate::playbook::{self, Sources, convert};
 use crate::report::{OutputFormat, Reporter};
@@ -145,6 +145,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         hosts: Mutex::new(HashMap::new()),
         limit: settings.limit.clone(),
         failed: Mutex::new(BTreeSet::new()),
+        unreachable: Mutex::new(BTreeSet::new()),
         occurrences: Mutex::new(HashMap::new()),
         seqs: Mutex::new(HashMap::new()),
         stop_reason: Mutex::new(None),
@@ -198,12 +199,19 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         ),
         Ok(()) => {
             let failed = run.failed_count();
-            if let Some(reason) = &stop_reason {
+            if let Some((_, reason)) = &stop_reason {
                 run.ctx.reporter.note(reason);
             }
             if failed > 0 || stop_reason.is_some() {
-                let code = Error::HostsFailed { failed }.exit_code();
-                (code, Outcome::Failed, stop_reason.clone())
+                // Exit 4 only when nothing but reaching hosts failed: a stop for failed
+                // hosts is theirs; a controller step's failure is not.
+                let unreachable = run.unreachable_count();
+                let hosts_only = stop_reason.as_ref().is_none_or(|(c, _)| *c == StopCause::HostFailures);
+                let code = match failed > 0 && unreachable == failed && hosts_only {
+                    true => Error::Unreachable { unreachable }.exit_code(),
+                    false => Error::HostsFailed { failed }.exit_code(),
+                };
+                (code, Outcome::Failed, stop_reason.map(|(_, r)| r))
             } else {
                 (0, Outcome::Ok, None)
             }
@@ -219,7 +227,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         if let Some(over) = summary.over_budget().filter(|_| run.ctx.dry_run && code == 0) {
             let message = format!("the plan is refused by the budget: {over}");
             run.ctx.reporter.error(&message);
-            code = Error::HostsFailed { failed: 0 }.exit_code();
+            code = crate::error::exit::FAILED;
             error = Some(message);
         }
     }
@@ -236,7 +244,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
                 journal_outcome.as_str()
             );
             run.ctx.reporter.error(&message);
-            code = Error::Journal(String::new()).exit_code();
+            code = crate::error::exit::USAGE;
             error = Some(message);
         } else if journal_outcome != Outcome::Ok {
             run.ctx.reporter.note(&format!(

@@ -61,7 +61,7 @@ pub fn acquire(
                         "; if that run is gone (its machine is off), a person who knows can remove the lock: runbook unlock -i {inventory}"
                     ));
                 }
-                return Err(Error::Journal(format!(
+                return Err(Error::LockHeld(format!(
                     "inventory {inventory} is locked by another run: {} (lock in {}){hint}",
                     holder.describe(),
                     journal.path().display()

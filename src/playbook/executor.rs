@@ -13,7 +13,7 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, NativeCallContext};
 use super::diagnose::diagnose;
 use crate::host::Host;
 use crate::journal::{StepRecord, now_ms};
-use crate::play::Play;
+use crate::play::{Play, StopCause};
 use crate::playbook::convert::{from_journal, to_json};
 use crate::playbook::step::{StepId, StepOptions, results_map};
 use crate::report::{CONTROLLER, HostResult, HostStatus};
@@ -161,10 +161,13 @@ pub fn run_step(
     }
     run.ctx.reporter.step_end(&id.name, &results);
     if stop {
-        run.stop(format!(
-            "step `{}`: {failed} host(s) failed, more than max_fail = {}; the play stopped",
-            id.name, opts.max_fail
-        ));
+        run.stop(
+            StopCause::HostFailures,
+            format!(
+                "step `{}`: {failed} host(s) failed, more than max_fail = {}; the play stopped",
+                id.name, opts.max_fail
+            ),
+        );
         return Err(terminate(ctx));
     }
     if run.cancelled() || run.stopped() {
@@ -267,9 +270,10 @@ fn conclude(run: &Play, step: &Step, r: HostResult, extra: Option<Recorded>) -> 
             finished_ms: finished,
         };
         if let Err(e) = session.record(record) {
-            run.stop(format!(
-                "the play stopped because the run journal cannot be written: {e}"
-            ));
+            run.stop(
+                StopCause::Other,
+                format!("the play stopped because the run journal cannot be written: {e}"),
+            );
         }
     }
     run.ctx.reporter.host_result(&step.id.name, &r);
@@ -337,7 +341,7 @@ fn run_controller_step(
         Ok(v) => Ok(v),
         Err(e) if is_stop(&e) => Err(e),
         Err(_) => {
-            run.stop(format!("controller step `{}` failed", id.name));
+            run.stop(StopCause::Other, format!("controller step `{}` failed", id.name));
             Err(terminate(ctx))
         }
     }
@@ -396,7 +400,7 @@ fn run_on_host(
             return (conclude(run, step, r, None), None);
         }
         Err(e) => {
-            run.mark_failed(host.name());
+            run.mark_failed(host.name(), host.state.unreachable());
             (
                 HostStatus::Failed,
                 Some(diagnose(&e, source, &run.sources).render()),
@@ -445,7 +449,7 @@ fn stopped_inside(e: &EvalAltResult) -> bool {
 const STEP_STACK: usize = 64 << 20;
 
 /// Runs `f` on every item with at most `limit` at once; results in item order.
-fn parallel<T: Send>(items: &[Host], limit: usize, f: impl Fn(&Host) -> T + Sync) -> Vec<T> {
+pub fn parallel<T: Send>(items: &[Host], limit: usize, f: impl Fn(&Host) -> T + Sync) -> Vec<T> {
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<T>>> = items.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {

@@ -382,7 +382,7 @@ fn cost_settings_mistakes_are_reported_where_they_are() {
         assert!(o.stderr.contains("inventory/cloud.toml:6:"), "{}", o.all());
     }
     let o = p.runbook(&["cost", "-i", "cloud", "--budget", "forty"]);
-    assert_eq!(o.code, 2, "a usage error\n{}", o.all());
+    assert_eq!(o.code, 1, "a usage error\n{}", o.all());
     assert!(o.stderr.contains("\"forty\" is not an amount"), "{}", o.all());
 }
 

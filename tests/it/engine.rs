@@ -411,7 +411,7 @@ fn inventory_command_shows_groups_and_merged_vars() {
 fn unknown_flags_get_suggestions() {
     let p = Project::new();
     let o = p.runbook(&["play", "x.rhai", "-i", "local", "--dry-rn"]);
-    assert_eq!(o.code, 2);
+    assert_eq!(o.code, 1, "a usage error: {}", o.all());
     assert!(
         o.stderr.contains("tip: a similar argument exists: '--dry-run'"),
         "{}",
@@ -624,7 +624,7 @@ fn absurd_durations_are_refused() {
         "step(\"w\", || wait::until_true(|| true, #{ timeout: \"500000000000y\" }));\n",
     );
     let o = p.runbook(&["play", "site.rhai", "-i", "local", "--wait-lock", "500000000000y"]);
-    assert_eq!(o.code, 2, "{}", o.all());
+    assert_eq!(o.code, 1, "a usage error: {}", o.all());
     assert!(
         o.stderr.contains(
             "'--wait-lock <DURATION>': duration 500000000000years is longer than runbook takes (at most 1year)"

@@ -549,7 +549,7 @@ fn a_second_run_fails_at_once_while_the_first_holds_the_lock() {
     let (p, out) = project(BLOCKING);
     let mut first = spawn(&p, &out, &[], "first.log");
     wait_for("the first run to start its step", || exists(&p, "out/started"));
-    let o = play(&p, &out).code(1).run();
+    let o = play(&p, &out).code(3).run();
     assert!(
         o.stderr.contains(&format!(
             "inventory local is locked by another run: pid {} (",
@@ -594,7 +594,7 @@ fn a_stale_lock_of_a_dead_process_is_taken_over() {
     // A live holder (this test process) keeps the lock, and is named.
     fake_lock(&p, std::process::id() as i64);
     play(&p, &out)
-        .code(1)
+        .code(3)
         .stderr_contains(&format!(
             "locked by another run: pid {} (ghost@{}, since 2023-11-14 22:13:20Z)",
             std::process::id(),
@@ -1002,7 +1002,7 @@ fn a_lock_from_another_machine_is_cleared_by_a_person() {
             [],
         )
         .unwrap();
-    let o = play(&p, &out).code(1).run();
+    let o = play(&p, &out).code(3).run();
     assert!(
         o.stderr.contains("locked by another run: pid 4242 (ci@build-box-7"),
         "{}",

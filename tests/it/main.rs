@@ -2,13 +2,18 @@
 //! connection); the other modules use Docker test hosts (scripts/testbed.sh) and fail
 //! loudly without them.
 
+mod adhoc;
 mod check;
 mod cloud_do;
 mod cloud_docker;
 mod cloud_play;
+mod completions;
+mod config;
 mod cost;
 mod dns;
 mod engine;
+mod exit_codes;
+mod init;
 mod journal;
 mod limit;
 mod live;

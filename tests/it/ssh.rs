@@ -73,7 +73,7 @@ fn a_host_that_is_down_fails_fast_while_the_others_finish() {
         .args(["stop", "-t", "0", &down.name])
         .output()
         .unwrap();
-    let o = play(&p).json().code(2).run();
+    let o = play(&p).json().code(4).run();
     let events = o.events();
     let failed: Vec<_> = events.iter().filter(|e| e["status"] == "failed").collect();
     assert_eq!(failed.len(), 1);
@@ -108,7 +108,7 @@ fn host_keys_are_verified_against_known_hosts() {
 
     // unknown: refused with the fingerprint and how to trust it; nothing recorded
     std::fs::write(&known, "").unwrap();
-    let o = play(&p).code(2).run();
+    let o = play(&p).code(4).run();
     assert!(
         o.stdout.contains(&format!("unknown host key for {} (SHA256:", h.ip)),
         "{}",
@@ -129,7 +129,7 @@ fn host_keys_are_verified_against_known_hosts() {
     std::fs::write(&known, format!("# old\n{} {other_key}\n", h.ip)).unwrap();
     let o = play(&p)
         .args(&["--trust-new-hosts"])
-        .code(2)
+        .code(4)
         .stdout_contains(&format!("HOST KEY CHANGED for {}", h.ip))
         .stdout_contains(&format!("{}:2", known.display()))
         .run();
@@ -137,7 +137,7 @@ fn host_keys_are_verified_against_known_hosts() {
 
     // revoked: refused although the key is also listed
     std::fs::write(&known, format!("{ip} {k}\n@revoked * {k}\n", ip = h.ip, k = h.host_key)).unwrap();
-    play(&p).code(2).stdout_contains("is revoked").run();
+    play(&p).code(4).stdout_contains("is revoked").run();
 
     // a @cert-authority line is not taken for the host key
     std::fs::write(&known, format!("@cert-authority * {}\n", h.host_key)).unwrap();
@@ -189,7 +189,7 @@ fn jump_hosts_from_the_inventory_and_from_ssh_config() {
     );
     p.write("site.rhai", &script);
     let o = play(&p).any_code().run();
-    assert_eq!(o.code, 2, "direct login is refused: {}", o.all());
+    assert_eq!(o.code, 4, "direct login is refused: {}", o.all());
     assert!(o.stdout.contains("authentication failed for root@"), "{}", o.all());
 
     // [ssh] jump = "<inventory host>"
@@ -245,7 +245,7 @@ fn agent_keys_log_in_and_failures_list_what_was_tried() {
         r#"step("who", hosts("test"), |h| { print("ran as " + h.run("id -un").stdout); });"#,
     );
     play(&p)
-        .code(2)
+        .code(4)
         .stdout_contains("authentication failed for root@")
         .stdout_contains("default keys ~/.ssh/id_ed25519, id_ecdsa, id_rsa (none found)")
         .run();
@@ -527,7 +527,7 @@ fn encrypted_keys_are_unlocked_with_a_passphrase() {
         r#"step("who", hosts("test"), |h| { print("as " + h.run("id -un").stdout); });"#,
     );
     play(&p)
-        .code(2)
+        .code(4)
         .stdout_contains("encrypted, and no passphrase: set RUNBOOK_SSH_PASSPHRASE")
         .run();
     play(&p)
@@ -572,7 +572,7 @@ fn the_bootstrap_user_logs_in_only_while_the_user_is_refused() {
     tb.sh(h, "userdel -r deploy");
     p.write("inventory/test.toml", &inventory("operator"));
     play(&p)
-        .code(2)
+        .code(4)
         .stdout_contains("authentication failed for deploy@")
         .stdout_contains("then as bootstrap user: authentication failed for operator@")
         .run();

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
 use super::call::{RhaiResult, fail, looking, on_host, op};
-use crate::facts::Look;
 use crate::host::Host;
 use crate::ops::apply::apply;
 use crate::ops::error::OpError;
@@ -418,12 +417,8 @@ fn string_list(d: &Dynamic) -> Result<Vec<String>, String> {
 fn read_fact(h: &Host, name: &str, arg: Option<&str>, opts: Map) -> Result<Dynamic, String> {
     let key = crate::facts::key_for(name, arg)?;
     let opts = Opts::declared("fact", "h.fact", opts)?;
-    let mut who = become_of(&opts)?;
-    // Root-only facts (the firewall) are read with sudo when not logged in as root.
-    if key == crate::facts::FactKey::Ufw && h.state.spec.user.as_deref().is_some_and(|u| u != "root") {
-        who = Become::Root;
-    }
-    let fact = h.fact(key, &who).map_err(|e| e.to_string())?;
+    let who = become_of(&opts)?;
+    let fact = h.read_fact(key, &who).map_err(|e| e.to_string())?;
     let mut value = rhai::serde::to_dynamic(&fact).map_err(|e| e.to_string())?;
     // A file a dry run edits once a planned package brings it: its checksum and size are
     // known only after apply.
