@@ -165,7 +165,10 @@ fn history(args: HistoryArgs) -> Result<()> {
 fn migrate(from: &str, to: &str) -> Result<()> {
     let (from, to) = (journal::Location::parse(from), journal::Location::parse(to));
     if from == to {
-        return Err(Error::Usage(format!("--from and --to are the same store: {}", from.label())));
+        return Err(Error::Usage(format!(
+            "--from and --to are the same store: {}",
+            from.label()
+        )));
     }
     let source = from.open_existing(&|_| {})?;
     let target = to.open(&|_| {})?;

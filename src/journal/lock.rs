@@ -165,9 +165,23 @@ mod tests {
             "{err}"
         );
         // --force-unlock names the run; a live holder here is not removed from under it.
-        let wrong = acquire(&j, &Request { force: Some(8), ..req("local") }, || false);
+        let wrong = acquire(
+            &j,
+            &Request {
+                force: Some(8),
+                ..req("local")
+            },
+            || false,
+        );
         assert!(wrong.err().unwrap().to_string().contains("not by run 8"));
-        let live = acquire(&j, &Request { force: Some(7), ..req("local") }, || false);
+        let live = acquire(
+            &j,
+            &Request {
+                force: Some(7),
+                ..req("local")
+            },
+            || false,
+        );
         assert!(live.err().unwrap().to_string().contains("stop it instead"));
         // Another inventory is independent.
         let _other = acquire(&j, &req("prod"), || false).unwrap();

@@ -146,7 +146,11 @@ impl Target {
         };
         let mut config: Config = rest.parse().map_err(|e| bad(format!("{e}")))?;
         config.ssl_mode(ssl);
-        Ok(Target { config, label, rootcert })
+        Ok(Target {
+            config,
+            label,
+            rootcert,
+        })
     }
 
     /// Whether the URL carries a password (it is then used, and masked everywhere).
@@ -162,9 +166,7 @@ pub fn masked(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| scheme_end + i);
+    let authority_end = url[scheme_end..].find(['/', '?']).map_or(url.len(), |i| scheme_end + i);
     let mut out = url.to_string();
     if let Some(at) = url[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i)
         && let Some(colon) = url[scheme_end..at].find(':').map(|i| scheme_end + i)
@@ -375,7 +377,11 @@ async fn live_holder(client: &Client, inventory: &str, key: i64) -> Res<Option<H
         "SELECT {HOLDER_COLUMNS} FROM locks l WHERE inventory = $1 AND {}",
         HOLDS.replace("{backend}", "l.backend_pid")
     );
-    Ok(client.query_opt(&sql, &[&inventory, &hi, &lo]).await?.as_ref().map(holder_row))
+    Ok(client
+        .query_opt(&sql, &[&inventory, &hi, &lo])
+        .await?
+        .as_ref()
+        .map(holder_row))
 }
 
 /// Whether server process `backend` holds lock `key`.
@@ -701,7 +707,8 @@ impl Store for PgStore {
             if !got {
                 return Ok(None);
             }
-            let sql = format!("SELECT {HOLDER_COLUMNS}, backend_pid = pg_backend_pid() FROM locks WHERE inventory = $1");
+            let sql =
+                format!("SELECT {HOLDER_COLUMNS}, backend_pid = pg_backend_pid() FROM locks WHERE inventory = $1");
             let old = client.query_opt(&sql, &[&inventory]).await?;
             if let Some(row) = &old
                 && row.get::<_, bool>(7)
@@ -944,7 +951,9 @@ mod tests {
         assert_eq!(t.config.get_dbname(), Some("ops"));
         let t = Target::parse("postgres://ann@h/ops").unwrap();
         assert_eq!((t.config.get_ssl_mode(), t.password()), (SslMode::Prefer, None));
-        let err = Target::parse("postgres://ann:pw@h/ops?sslmode=sometimes").err().unwrap();
+        let err = Target::parse("postgres://ann:pw@h/ops?sslmode=sometimes")
+            .err()
+            .unwrap();
         assert_eq!(
             err.to_string(),
             "--state postgres://ann:***@h/ops?sslmode=sometimes: unknown sslmode \"sometimes\""

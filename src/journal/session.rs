@@ -221,7 +221,10 @@ fn project_key(canonical: &std::path::Path) -> Option<String> {
     let cwd = std::env::current_dir().ok()?;
     let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
     let rel = canonical.strip_prefix(&cwd).ok()?;
-    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
