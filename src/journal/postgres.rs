@@ -235,15 +235,20 @@ type Res<T> = std::result::Result<T, Fail>;
 
 /// A server error in a sentence: the server's message, or what happened to the connection.
 fn explain(e: &tokio_postgres::Error) -> String {
+    const CLOSED: &str = "the connection to the server is closed (the server restarted, or ended this session)";
     if let Some(db) = e.as_db_error() {
         let mut text = db.message().to_string();
         if let Some(detail) = db.detail() {
             text.push_str(&format!(" ({detail})"));
         }
+        // Class 57, operator intervention: the server is shutting down or ended the session.
+        if db.code().code().starts_with("57") {
+            text = format!("{text}: {CLOSED}");
+        }
         return text;
     }
     if e.is_closed() {
-        return "the connection to the server is closed (the server restarted, or ended this session)".into();
+        return CLOSED.into();
     }
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);

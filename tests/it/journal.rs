@@ -10,6 +10,9 @@ use serde_json::Value;
 
 use crate::support::{Kind, Output, Project, Test};
 
+mod shared;
+mod store;
+
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
 
 fn project(kind: Kind, playbook: &str) -> (Project, String) {
