@@ -360,7 +360,10 @@ fn schemas_and_passwords() {
         o.stderr.contains("invalid peer certificate") && o.stderr.contains("?sslrootcert=PATH"),
         "{}",
         o.all()
-    );
+    ); // Without TLS the same URL works: sslmode=disable turns it off.
+    let plain = untrusted.replace("sslmode=require", "sslmode=disable");
+    let o = p.runbook(&["history", "--state", &plain]);
+    assert!(o.code == 0 && o.stdout.contains("old.rhai"), "{}", o.all());
 }
 
 /// A password written in the URL works, and is shown nowhere: not in output or errors, not

@@ -213,6 +213,11 @@ fn history_copies_into_an_empty_store_only(kind: Kind) {
     assert_eq!(dst.start_run(&new_run(&vars, "local", None)).unwrap(), second + 1);
     let again = runbook::journal::migrate::copy(&*src, &*dst).err().unwrap().to_string();
     assert!(again.contains("runs are copied into an empty store only"), "{again}");
+    // And back: from this store into a new SQLite one.
+    let back = fixture(Kind::Sqlite);
+    let back_store = (back.open)();
+    runbook::journal::migrate::copy(&*dst, &*back_store).unwrap();
+    assert_eq!(show(&back_store), show(&dst));
 }
 
 macro_rules! on_both_stores {
