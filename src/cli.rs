@@ -16,6 +16,7 @@ Examples:
   runbook play playbooks/harden.rhai -i prod --dry-run
   runbook play playbooks/harden.rhai -i prod --resume
   runbook history -i prod
+  runbook state migrate --from .runbook/state.db --to postgres://runbook@db.internal/runbook
   runbook cost -i prod --budget 40
   runbook check playbooks/replicate.rhai
   runbook inventory -i prod --graph
@@ -89,6 +90,22 @@ pub enum Command {
     Man {
         /// A command (`play`): its page, runbook-play(1)
         command: Option<String>,
+    },
+    /// The run journal's store: copy its history to another store
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy every run and its results (numbers kept) into a store that holds none yet
+    Migrate {
+        /// The store to copy from (PATH of an SQLite journal, or postgres:// URL)
+        #[arg(long, value_name = "PATH|URL")]
+        from: String,
+        /// The store to copy into (PATH or postgres:// URL)
+        #[arg(long, value_name = "PATH|URL")]
+        to: String,
     },
 }
 
@@ -226,6 +243,10 @@ pub struct PlayArgs {
     /// If another run holds the inventory's lock, wait this long (e.g. 10m) instead of failing
     #[arg(long, value_name = "DURATION", value_parser = crate::playbook::convert::cli_duration)]
     pub wait_lock: Option<std::time::Duration>,
+    /// End the lock of run RUN_ID, which a person knows to be stuck, and take it (a live
+    /// holder on PostgreSQL loses its session: its next journal write fails)
+    #[arg(long, value_name = "RUN_ID")]
+    pub force_unlock: Option<i64>,
     /// The monthly cost the inventory may reach (e.g. 40): a dry run whose plan exceeds it
     /// fails; a real run refuses each cloud change that would (overrides [cost] budget_monthly)
     #[arg(long, value_name = "AMOUNT", value_parser = parse_money)]
@@ -236,9 +257,11 @@ pub struct PlayArgs {
 
 #[derive(Debug, Args)]
 pub struct StateArg {
-    /// The run journal (SQLite), relative to the current directory
-    #[arg(long = "state", value_name = "PATH", env = "RUNBOOK_STATE", default_value = crate::journal::DEFAULT_PATH)]
-    pub path: PathBuf,
+    /// The run journal: an SQLite file, relative to the current directory, or a PostgreSQL
+    /// database shared by a team (postgres://USER@HOST[:PORT]/DB; the password from
+    /// RUNBOOK_STATE_PASSWORD or the secret state_password)
+    #[arg(long = "state", value_name = "PATH|URL", env = "RUNBOOK_STATE", default_value = crate::journal::DEFAULT_PATH)]
+    pub location: String,
 }
 
 #[derive(Debug, Args)]

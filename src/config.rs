@@ -103,7 +103,7 @@ mod tests {
             panic!()
         };
         assert_eq!((play.inventory.as_str(), play.forks), ("local", 3));
-        assert_eq!(play.state.path, PathBuf::from("elsewhere.db"));
+        assert_eq!(play.state.location, "elsewhere.db");
         let crate::cli::Command::Play(play) =
             parse(&config, &["runbook", "play", "site.rhai", "-i", "prod", "-f", "9"]).command
         else {
@@ -115,7 +115,7 @@ mod tests {
             panic!()
         };
         assert_eq!(h.inventory, None);
-        assert_eq!(h.state.path, PathBuf::from("elsewhere.db"));
+        assert_eq!(h.state.location, "elsewhere.db");
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub mod shell;
 pub mod ship;
 pub mod wait;
 
-use cli::{Cli, Command, CostArgs, HistoryArgs, InventoryArgs, PlayArgs};
+use cli::{Cli, Command, CostArgs, HistoryArgs, InventoryArgs, PlayArgs, StateCommand};
 use error::{Error, Result};
 use inventory::Vars;
 
@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> i32 {
                 .map(|t| println!("{t}"))
                 .map_err(Error::Usage),
         },
+        Command::State(StateCommand::Migrate { from, to }) => migrate(&from, &to),
         Command::Cost(args) => match cost(args) {
             Ok(code) => return code,
             Err(e) => Err(e),
@@ -163,8 +164,9 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
         command_timeout: Some(args.command_timeout),
         trust_new_hosts: args.trust_new_hosts,
         resume: args.resume,
-        state: args.state.path,
+        state: journal::Location::parse(&args.state.location),
         wait_lock: args.wait_lock.unwrap_or_default(),
+        force_unlock: args.force_unlock,
         budget: args.budget,
     })
 }
@@ -172,18 +174,13 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
 /// `runbook unlock`: a lock whose holder runbook cannot check (another machine) or that a
 /// person knows to be stale, removed after showing its holder and asking.
 fn unlock(args: cli::UnlockArgs) -> Result<()> {
-    let journal = journal::Journal::open_existing(&args.state.path)?;
+    let store = journal::Location::parse(&args.state.location).open_existing(&|_| {})?;
     let name = inventory_name(&args.inventory);
-    let Some(holder) = journal::lock::holder(&journal, &name)? else {
+    let Some(holder) = store.lock_holder(&name)? else {
         println!("inventory {name} is not locked");
         return Ok(());
     };
-    if holder.alive() && holder.controller == journal::lock::hostname() {
-        return Err(Error::LockHeld(format!(
-            "inventory {name} is locked by a run that is still running here: {}; stop it instead (Ctrl-C)",
-            holder.describe()
-        )));
-    }
+    journal::lock::check_breakable(&*store, &name, &holder)?;
     println!("inventory {name} is locked by {}", holder.describe());
     if !args.yes {
         use std::io::{BufRead, IsTerminal, Write};
@@ -192,7 +189,13 @@ fn unlock(args: cli::UnlockArgs) -> Result<()> {
                 "unlock asks before removing a lock; without a terminal, pass --yes".into(),
             ));
         }
-        print!("Remove it? Only if that run is gone [y/N] ");
+        print!(
+            "{} [y/N] ",
+            match store.ends_holder_session() {
+                true => "End that run's session and remove the lock? Only if that run is gone or stuck",
+                false => "Remove it? Only if that run is gone",
+            }
+        );
         let _ = std::io::stdout().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -201,7 +204,7 @@ fn unlock(args: cli::UnlockArgs) -> Result<()> {
             return Ok(());
         }
     }
-    match journal::lock::remove(&journal, &name, &holder)? {
+    match store.break_lock(&name, &holder)? {
         true => println!("lock removed"),
         false => println!("the lock changed hands meanwhile; left as it is"),
     }
@@ -219,15 +222,37 @@ fn inventory_name(i: &str) -> String {
 }
 
 fn history(args: HistoryArgs) -> Result<()> {
-    let journal = journal::Journal::open_existing(&args.state.path)?;
+    let store = journal::Location::parse(&args.state.location).open_existing(&|_| {})?;
     let text = match args.run {
-        Some(id) => journal::history::show(&journal, id, args.output)?,
+        Some(id) => journal::history::show(&*store, id, args.output)?,
         None => {
             let inventory = args.inventory.as_deref().map(inventory_name);
-            journal::history::list(&journal, inventory.as_deref(), args.output)?
+            journal::history::list(&*store, inventory.as_deref(), args.output)?
         }
     };
     println!("{text}");
+    Ok(())
+}
+
+/// `runbook state migrate`: one store's history copied into another that holds none.
+fn migrate(from: &str, to: &str) -> Result<()> {
+    let (from, to) = (journal::Location::parse(from), journal::Location::parse(to));
+    if from == to {
+        return Err(Error::Usage(format!(
+            "--from and --to are the same store: {}",
+            from.label()
+        )));
+    }
+    let source = from.open_existing(&|_| {})?;
+    let target = to.open(&|_| {})?;
+    let copied = journal::migrate::copy(&*source, &*target)?;
+    println!(
+        "copied {} run(s) and {} result(s) from {} to {}",
+        copied.runs,
+        copied.results,
+        source.label(),
+        target.label()
+    );
     Ok(())
 }
 

@@ -42,9 +42,11 @@ pub struct Settings {
     pub trust_new_hosts: bool,
     /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
     pub resume: Option<Option<i64>>,
-    /// The run journal's file.
-    pub state: PathBuf,
+    /// The run journal's store.
+    pub state: crate::journal::Location,
     pub wait_lock: Duration,
+    /// `--force-unlock RUN`: end that run's lock first.
+    pub force_unlock: Option<i64>,
     /// `--budget`: the monthly cost a plan may reach (overrides `[cost] budget_monthly`).
     pub budget: Option<crate::cost::Money>,
 }
@@ -105,6 +107,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
             let opening = Opening {
                 state: &settings.state,
                 wait_lock: settings.wait_lock,
+                force_unlock: settings.force_unlock,
                 resume: settings.resume,
                 inventory: &inventory.name,
                 vars: &settings.vars,

@@ -4,19 +4,19 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 
 use super::lock::format_time;
-use super::store::{Journal, RunRow, StepRecord};
+use super::store::{RunRow, StepRecord, Store};
 use crate::error::{Error, Result};
 use crate::report::{CONTROLLER, OutputFormat};
 
 /// The list of runs (of one inventory), oldest first.
-pub fn list(journal: &Journal, inventory: Option<&str>, format: OutputFormat) -> Result<String> {
+pub fn list(journal: &dyn Store, inventory: Option<&str>, format: OutputFormat) -> Result<String> {
     let runs = journal.runs(inventory)?;
     if format == OutputFormat::Json {
         let items: Vec<Value> = runs.iter().map(run_json).collect();
         return Ok(serde_json::to_string_pretty(&items).expect("JSON values serialize"));
     }
     if runs.is_empty() {
-        return Ok(format!("no runs in {}", journal.path().display()));
+        return Ok(format!("no runs in {}", journal.label()));
     }
     let rows: Vec<[String; 7]> = runs
         .iter()
@@ -49,10 +49,10 @@ pub fn list(journal: &Journal, inventory: Option<&str>, format: OutputFormat) ->
 }
 
 /// One run: its header, a grid of steps × hosts, then the errors.
-pub fn show(journal: &Journal, id: i64, format: OutputFormat) -> Result<String> {
+pub fn show(journal: &dyn Store, id: i64, format: OutputFormat) -> Result<String> {
     let run = journal
         .run(id)?
-        .ok_or_else(|| Error::Usage(format!("no run {id} in {}", journal.path().display())))?;
+        .ok_or_else(|| Error::Usage(format!("no run {id} in {}", journal.label())))?;
     let records = journal.results(id)?;
     // Steps in the order they first appear, each with its hosts' records.
     let mut steps: IndexMap<String, Vec<&StepRecord>> = IndexMap::new();

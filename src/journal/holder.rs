@@ -11,6 +11,9 @@ pub struct Holder {
     pub user: String,
     pub controller: String,
     pub started_ms: i64,
+    /// The playbook the holder plays, and its run once recorded (`--force-unlock RUN`).
+    pub playbook: Option<String>,
+    pub run: Option<i64>,
 }
 
 impl Holder {
@@ -22,6 +25,8 @@ impl Holder {
             user: user(),
             controller: hostname(),
             started_ms: now_ms(),
+            playbook: None,
+            run: None,
         }
     }
 
@@ -42,13 +47,20 @@ impl Holder {
     }
 
     pub fn describe(&self) -> String {
-        format!(
+        let mut text = format!(
             "pid {} ({}@{}, since {})",
             self.pid,
             self.user,
             self.controller,
             format_time(self.started_ms)
-        )
+        );
+        match (self.run, &self.playbook) {
+            (Some(run), Some(playbook)) => text.push_str(&format!(", run {run} of {playbook}")),
+            (Some(run), None) => text.push_str(&format!(", run {run}")),
+            (None, Some(playbook)) => text.push_str(&format!(", playing {playbook}")),
+            (None, None) => {}
+        }
+        text
     }
 }
 

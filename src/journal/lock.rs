@@ -1,61 +1,105 @@
-//! One run at a time per inventory and state store: a row of the `locks` table naming its
-//! holder (pid, user, host, start time). Taking it is one `BEGIN IMMEDIATE` transaction
-//! (read the row, replace it if its holder is dead, insert ours), so SQLite serializes
-//! newcomers: two of them can never both see a stale lock and both take it.
+//! One run at a time per inventory and store. The store keeps the lock (SQLite: a row
+//! naming its holder; PostgreSQL: an advisory lock of the run's session and that row); this
+//! file takes it for a run, waits for it (`--wait-lock`), and lets a person end it
+//! (`--force-unlock RUN`, `runbook unlock`).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{OptionalExtension, params};
-
 pub use super::holder::{Holder, format_time, hostname, now_ms, user};
-use super::store::Journal;
+use super::store::{Attempt, Store};
 use crate::error::{Error, Result};
 
-/// A held lock, released when dropped. A killed process cannot release it: the next run
-/// finds its holder dead and takes it over.
+/// A held lock, released when dropped. A killed process cannot release it: SQLite's next
+/// run finds its holder dead and takes it over; PostgreSQL releases it with the session.
 pub struct Lock {
-    journal: std::sync::Arc<Journal>,
+    store: Arc<dyn Store>,
     inventory: String,
-    pid: i64,
-    /// The dead holder this lock was taken over from.
+    me: Holder,
+    /// The holder this lock was taken over from, which was gone.
     pub took_over: Option<Holder>,
+    /// The holder whose lock a person ended (`--force-unlock RUN`).
+    pub forced: Option<Holder>,
+}
+
+impl Lock {
+    /// Names the run holding the lock, for whoever finds it held.
+    pub fn set_run(&mut self, run_id: i64) -> Result<()> {
+        self.store.set_lock_run(&self.inventory, &self.me, run_id)?;
+        self.me.run = Some(run_id);
+        Ok(())
+    }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        let _ = self.journal.conn().execute(
-            "DELETE FROM locks WHERE inventory = ?1 AND pid = ?2 AND controller = ?3",
-            params![self.inventory, self.pid, hostname()],
-        );
+        self.store.unlock(&self.inventory, &self.me);
     }
+}
+
+/// What taking a lock is told.
+pub struct Request<'a> {
+    pub inventory: &'a str,
+    /// The playbook the run plays, named in the lock.
+    pub playbook: &'a str,
+    /// How long to wait for a live holder to let go.
+    pub wait: Duration,
+    /// `--force-unlock RUN`: end the lock of that run, live or not (a person's decision).
+    pub force: Option<i64>,
 }
 
 /// Takes the lock of `inventory`, waiting up to `wait` for a live holder to let go (and
 /// no longer once `cancelled` says so: Ctrl-C while waiting).
-pub fn acquire(
-    journal: &std::sync::Arc<Journal>,
-    inventory: &str,
-    wait: Duration,
-    cancelled: impl Fn() -> bool,
-) -> Result<Lock> {
-    let deadline = Instant::now() + wait;
+pub fn acquire(store: &Arc<dyn Store>, req: &Request, cancelled: impl Fn() -> bool) -> Result<Lock> {
+    let inventory = req.inventory;
+    let deadline = Instant::now() + req.wait;
+    let me = Holder {
+        playbook: Some(req.playbook.to_string()),
+        ..Holder::me()
+    };
+    let mut force = req.force;
+    let mut forced = None;
     loop {
-        match try_acquire(journal, inventory)? {
-            Ok(took_over) => {
+        match store.try_lock(inventory, &me)? {
+            Attempt::Taken(took_over) => {
                 return Ok(Lock {
-                    journal: journal.clone(),
+                    store: store.clone(),
                     inventory: inventory.to_string(),
-                    pid: std::process::id() as i64,
+                    me,
                     took_over,
+                    forced,
                 });
             }
-            Err(holder) if Instant::now() >= deadline => {
-                let mut hint = if wait.is_zero() {
+            Attempt::Held(holder) if force.is_some() => {
+                let run = force.take().expect("checked");
+                if holder.run != Some(run) {
+                    return Err(Error::Usage(format!(
+                        "--force-unlock {run}: the lock of inventory {inventory} is held by {}, not by run {run}",
+                        holder.describe()
+                    )));
+                }
+                check_breakable(&**store, inventory, &holder)?;
+                if store.break_lock(inventory, &holder)? {
+                    forced = Some(holder);
+                }
+            }
+            Attempt::Held(holder) if Instant::now() >= deadline => {
+                let mut hint = if req.wait.is_zero() {
                     "; wait for it with --wait-lock DURATION".to_string()
                 } else {
                     String::new()
                 };
-                if holder.controller != hostname() {
+                if store.ends_holder_session() {
+                    // A holder that died loses the lock with its connection: this one is
+                    // alive, or its machine vanished a moment ago.
+                    let stop = match holder.run {
+                        Some(run) => format!("--force-unlock {run} (or runbook unlock -i {inventory})"),
+                        None => format!("runbook unlock -i {inventory}"),
+                    };
+                    hint.push_str(&format!(
+                        "; if that run is stuck, a person who knows can end it and take the lock: {stop}"
+                    ));
+                } else if holder.controller != hostname() {
                     // Runbook cannot tell from here whether that process still runs.
                     hint.push_str(&format!(
                         "; if that run is gone (its machine is off), a person who knows can remove the lock: runbook unlock -i {inventory}"
@@ -64,76 +108,31 @@ pub fn acquire(
                 return Err(Error::LockHeld(format!(
                     "inventory {inventory} is locked by another run: {} (lock in {}){hint}",
                     holder.describe(),
-                    journal.path().display()
+                    store.label()
                 )));
             }
-            Err(_) if cancelled() => return Err(Error::Interrupted),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            Attempt::Held(_) if cancelled() => return Err(Error::Interrupted),
+            Attempt::Held(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
 }
 
-/// The holder of `inventory`'s lock, if any.
-pub fn holder(journal: &Journal, inventory: &str) -> Result<Option<Holder>> {
-    holder_row(&journal.conn(), inventory).map_err(|e| journal.err(e))
-}
-
-fn holder_row(conn: &rusqlite::Connection, inventory: &str) -> rusqlite::Result<Option<Holder>> {
-    conn.query_row(
-        "SELECT pid, proc_start, user, controller, started_ms FROM locks WHERE inventory = ?1",
-        params![inventory],
-        |r| {
-            Ok(Holder {
-                pid: r.get(0)?,
-                proc_start: r.get(1)?,
-                user: r.get(2)?,
-                controller: r.get(3)?,
-                started_ms: r.get(4)?,
-            })
-        },
-    )
-    .optional()
-}
-
-/// Removes `inventory`'s lock if `expected` still holds it (`runbook unlock`, by a person).
-pub fn remove(journal: &Journal, inventory: &str, expected: &Holder) -> Result<bool> {
-    let n = journal
-        .conn()
-        .execute(
-            "DELETE FROM locks WHERE inventory = ?1 AND pid = ?2 AND controller = ?3 AND started_ms = ?4",
-            params![inventory, expected.pid, expected.controller, expected.started_ms],
-        )
-        .map_err(|e| journal.err(e))?;
-    Ok(n == 1)
-}
-
-/// `Ok(Ok(previous dead holder))` when taken, `Ok(Err(live holder))` when held.
-fn try_acquire(journal: &Journal, inventory: &str) -> Result<std::result::Result<Option<Holder>, Holder>> {
-    let mut conn = journal.conn();
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| journal.err(e))?;
-    let current = holder_row(&tx, inventory).map_err(|e| journal.err(e))?;
-    if let Some(h) = &current
-        && h.alive()
-    {
-        return Ok(Err(h.clone()));
+/// A live holder running on this machine is stopped by its own Ctrl-C. In SQLite its lock
+/// cannot be removed from under it: it would go on writing beside the next run.
+pub fn check_breakable(store: &dyn Store, inventory: &str, holder: &Holder) -> Result<()> {
+    if !store.ends_holder_session() && holder.alive() && holder.controller == hostname() {
+        return Err(Error::LockHeld(format!(
+            "inventory {inventory} is locked by a run that is still running here: {}; stop it instead (Ctrl-C)",
+            holder.describe()
+        )));
     }
-    let me = Holder::me();
-    tx.execute(
-        "INSERT OR REPLACE INTO locks (inventory, pid, proc_start, user, controller, started_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![inventory, me.pid, me.proc_start, me.user, me.controller, me.started_ms],
-    )
-    .map_err(|e| journal.err(e))?;
-    tx.commit().map_err(|e| journal.err(e))?;
-    Ok(Ok(current))
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use crate::journal::SqliteStore;
 
     fn dead_pid() -> i64 {
         let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -142,32 +141,63 @@ mod tests {
         pid
     }
 
+    fn req(inventory: &str) -> Request<'_> {
+        Request {
+            inventory,
+            playbook: "site.rhai",
+            wait: Duration::ZERO,
+            force: None,
+        }
+    }
+
     #[test]
     fn a_live_holder_keeps_the_lock_and_a_dead_one_loses_it() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Arc::new(Journal::open(&dir.path().join("state.db")).unwrap());
-        let lock = acquire(&j, "local", Duration::ZERO, || false).unwrap();
+        let sqlite = Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap());
+        let j: Arc<dyn Store> = sqlite.clone();
+        let mut lock = acquire(&j, &req("local"), || false).unwrap();
         assert!(lock.took_over.is_none());
+        lock.set_run(7).unwrap();
         // This process holds it: a second attempt (as another run would) fails, naming us.
-        let err = acquire(&j, "local", Duration::ZERO, || false)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        let err = acquire(&j, &req("local"), || false).err().unwrap().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())) && err.contains(", run 7 of site.rhai"),
+            "{err}"
+        );
+        // --force-unlock names the run; a live holder here is not removed from under it.
+        let wrong = acquire(
+            &j,
+            &Request {
+                force: Some(8),
+                ..req("local")
+            },
+            || false,
+        );
+        assert!(wrong.err().unwrap().to_string().contains("not by run 8"));
+        let live = acquire(
+            &j,
+            &Request {
+                force: Some(7),
+                ..req("local")
+            },
+            || false,
+        );
+        assert!(live.err().unwrap().to_string().contains("stop it instead"));
         // Another inventory is independent.
-        let _other = acquire(&j, "prod", Duration::ZERO, || false).unwrap();
+        let _other = acquire(&j, &req("prod"), || false).unwrap();
         drop(lock);
-        let lock = acquire(&j, "local", Duration::ZERO, || false).unwrap();
+        let lock = acquire(&j, &req("local"), || false).unwrap();
         std::mem::forget(lock); // as if killed: the row stays
 
         let dead = dead_pid();
-        j.conn()
+        sqlite
+            .conn()
             .execute(
                 "UPDATE locks SET pid = ?1, proc_start = NULL WHERE inventory = 'local'",
-                params![dead],
+                rusqlite::params![dead],
             )
             .unwrap();
-        let lock = acquire(&j, "local", Duration::ZERO, || false).unwrap();
+        let lock = acquire(&j, &req("local"), || false).unwrap();
         assert_eq!(lock.took_over.as_ref().map(|h| h.pid), Some(dead));
     }
 

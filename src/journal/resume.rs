@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::store::{Journal, RunRow};
+use super::store::{RunRow, Store};
 use crate::error::Result;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +31,7 @@ impl Prior {
     /// Loads the done results of `run` and of the runs it resumed, newest first: for each
     /// step and host the newest record that says something about the step wins (a failure
     /// in a later run hides an older success; skipped-because-failed-earlier says nothing).
-    pub fn load(journal: &Journal, run: RunRow) -> Result<Prior> {
+    pub fn load(journal: &dyn Store, run: RunRow) -> Result<Prior> {
         let mut decided: HashMap<(String, String), Option<Done>> = HashMap::new();
         let mut next = Some(run.clone());
         while let Some(r) = next {
@@ -68,7 +68,7 @@ impl Prior {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{NewRun, StepRecord};
+    use crate::journal::{NewRun, SqliteStore, StepRecord};
 
     fn rec(key: &str, host: &str, status: &str, fp: &str, done_in: Option<i64>) -> StepRecord {
         StepRecord {
@@ -91,12 +91,13 @@ mod tests {
     #[test]
     fn done_results_are_found_along_the_chain_of_resumed_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::open(&dir.path().join("state.db")).unwrap();
+        let j = SqliteStore::open(&dir.path().join("state.db")).unwrap();
         let vars = Value::Null;
         let mut run = NewRun {
             resumes: None,
             playbook: "site.rhai",
             playbook_path: "/site.rhai",
+            playbook_key: None,
             playbook_sha256: "",
             inventory: "local",
             vars: &vars,

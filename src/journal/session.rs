@@ -4,9 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::location::Location;
 use super::lock;
 use super::resume::{Done, Prior};
-use super::store::{Journal, NewRun, Outcome, StepRecord, mask_json};
+use super::store::{NewRun, Outcome, PlaybookRef, StepRecord, Store, mask_json};
 use crate::error::{Error, Result};
 use crate::inventory::Vars;
 use crate::report::Reporter;
@@ -14,10 +15,12 @@ use crate::secrets::Secrets;
 
 /// What opening the journal for a run needs to know of it.
 pub struct Opening<'a> {
-    /// The journal's file.
-    pub state: &'a std::path::Path,
+    /// The journal's store.
+    pub state: &'a Location,
     /// How long to wait for another run of the inventory to end.
     pub wait_lock: std::time::Duration,
+    /// `--force-unlock RUN`: end that run's lock first (a person's decision).
+    pub force_unlock: Option<i64>,
     /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
     pub resume: Option<Option<i64>>,
     pub inventory: &'a str,
@@ -33,7 +36,7 @@ pub struct Opening<'a> {
 /// The journal as one play uses it: its run row, its lock, what it resumes, and the
 /// secrets to mask before anything is written.
 pub struct Session {
-    pub journal: Arc<Journal>,
+    pub journal: Arc<dyn Store>,
     pub run_id: i64,
     pub prior: Option<Prior>,
     secrets: Arc<Secrets>,
@@ -47,8 +50,20 @@ impl Session {
     /// resume (or says that the last one did not finish), and records the new run.
     pub fn open(o: &Opening, secrets: &Arc<Secrets>, reporter: &Reporter, cancel: &AtomicBool) -> Result<Session> {
         let (inventory, label) = (o.inventory, o.playbook_label);
-        let journal = Arc::new(Journal::open(o.state)?);
-        let lock = lock::acquire(&journal, inventory, o.wait_lock, || cancel.load(Ordering::SeqCst))?;
+        let journal = o.state.open(&|p| secrets.remember(p))?;
+        let request = lock::Request {
+            inventory,
+            playbook: label,
+            wait: o.wait_lock,
+            force: o.force_unlock,
+        };
+        let mut lock = lock::acquire(&journal, &request, || cancel.load(Ordering::SeqCst))?;
+        if let Some(h) = &lock.forced {
+            reporter.note(&format!(
+                "ended the lock of inventory {inventory} held by {}, as --force-unlock asked",
+                h.describe()
+            ));
+        }
         if let Some(h) = &lock.took_over {
             reporter.note(&format!(
                 "took over the lock of inventory {inventory} from {}, which is no longer running",
@@ -57,11 +72,14 @@ impl Session {
         }
         // We hold the lock: a run of this inventory still marked running has died.
         journal.mark_killed(inventory)?;
-        let path = std::fs::canonicalize(o.playbook_path)
-            .unwrap_or_else(|_| o.playbook_path.to_path_buf())
-            .display()
-            .to_string();
-        let latest = journal.latest_run(&path, inventory)?;
+        let canonical = std::fs::canonicalize(o.playbook_path).unwrap_or_else(|_| o.playbook_path.to_path_buf());
+        let path = canonical.display().to_string();
+        let key = project_key(&canonical);
+        let playbook = PlaybookRef {
+            path: &path,
+            key: key.as_deref(),
+        };
+        let latest = journal.latest_run(&playbook, inventory)?;
         let resume_from = match o.resume {
             None => {
                 if let Some(r) = latest.filter(|r| r.unfinished()) {
@@ -91,7 +109,7 @@ impl Session {
                         "nothing to resume: no run of {} on inventory {inventory} is recorded in {}; running the whole \
                      playbook",
                         label,
-                        o.state.display()
+                        journal.label()
                     ));
                     None
                 }
@@ -99,8 +117,9 @@ impl Session {
             Some(Some(id)) => {
                 let r = journal
                     .run(id)?
-                    .ok_or_else(|| Error::Usage(format!("--resume {id}: no run {id} in {}", o.state.display())))?;
-                if r.playbook_path != path || r.inventory != inventory {
+                    .ok_or_else(|| Error::Usage(format!("--resume {id}: no run {id} in {}", journal.label())))?;
+                let same_playbook = r.playbook_path == path || (key.is_some() && r.playbook_key == key);
+                if !same_playbook || r.inventory != inventory {
                     return Err(Error::Usage(format!(
                         "--resume {id}: run {id} is of {} on inventory {}, not of {} on inventory {inventory}",
                         r.playbook, r.inventory, label
@@ -124,7 +143,7 @@ impl Session {
                 ));
             }
         }
-        let prior = resume_from.map(|r| Prior::load(&journal, r)).transpose()?;
+        let prior = resume_from.map(|r| Prior::load(&*journal, r)).transpose()?;
         // Masked with the secrets known now: a --var value is not a secret unless some
         // secret() already returned it.
         let mut vars = serde_json::Value::Object(o.vars.clone());
@@ -133,11 +152,13 @@ impl Session {
             resumes: prior.as_ref().map(|p| p.run.id),
             playbook: label,
             playbook_path: &path,
+            playbook_key: key.as_deref(),
             playbook_sha256: sha,
             inventory,
             vars: &vars,
             limit: o.limit,
         })?;
+        lock.set_run(id)?;
         Ok(Session {
             journal,
             run_id: id,
@@ -191,6 +212,20 @@ impl Session {
     pub fn done(&self, key: &str, host: &str) -> Option<&Done> {
         self.prior.as_ref()?.done(key, host)
     }
+}
+
+/// The playbook's path relative to the directory runbook was started from (the project
+/// directory), when it is inside it: how the same playbook is found in another checkout of
+/// the project, on another machine sharing the store.
+fn project_key(canonical: &std::path::Path) -> Option<String> {
+    let cwd = std::env::current_dir().ok()?;
+    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+    let rel = canonical.strip_prefix(&cwd).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 /// The command line of this process with `--resume` (in place of any it had).

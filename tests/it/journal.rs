@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Output, Project, Test};
+use crate::support::{Kind, Output, Project, Test};
+
+mod shared;
+mod store;
 
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
 
-fn project(playbook: &str) -> (Project, String) {
-    let p = Project::new();
+fn project(kind: Kind, playbook: &str) -> (Project, String) {
+    let p = Project::with_store(kind);
     p.local_inventory(&[("web", &HOSTS)]);
     p.write("site.rhai", playbook);
     std::fs::create_dir_all(p.path("out")).unwrap();
@@ -65,6 +68,7 @@ fn wait_for_orphans(p: &Project) {
 }
 
 fn db(p: &Project) -> rusqlite::Connection {
+    assert_eq!(p.store_kind(), Kind::Sqlite);
     rusqlite::Connection::open(p.path(".runbook/state.db")).unwrap()
 }
 
@@ -101,27 +105,21 @@ fn ten_steps() -> String {
 
 /// (step, host) pairs the journal holds as done.
 fn journaled_done(p: &Project) -> BTreeSet<(String, String)> {
-    if !exists(p, ".runbook/state.db") {
-        return BTreeSet::new();
-    }
-    let db = db(p);
     // Killed before the tables were created: nothing is journaled.
-    let Ok(mut stmt) = db.prepare("SELECT step_name, host FROM results WHERE status IN ('ok', 'changed')") else {
+    let Ok(rows) = p.try_db_rows("SELECT step_name, host FROM results WHERE status IN ('ok', 'changed')") else {
         return BTreeSet::new();
     };
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    rows.into_iter()
+        .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
         .collect()
 }
 
 fn last_outcome(p: &Project) -> Option<String> {
-    if !exists(p, ".runbook/state.db") {
-        return None;
-    }
-    db(p)
-        .query_row("SELECT outcome FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
-        .ok()
+    p.try_db_rows("SELECT outcome FROM runs ORDER BY id DESC LIMIT 1")
+        .ok()?
+        .into_iter()
+        .next()
+        .and_then(|r| r[0].clone())
 }
 
 /// A pseudo-random sequence (xorshift), seeded from the clock; the seed is in messages.
@@ -143,10 +141,9 @@ enum Kill {
     After(Duration),
 }
 
-#[test]
-fn a_run_killed_at_any_moment_resumes_to_the_same_end_state() {
+fn a_run_killed_at_any_moment_resumes_to_the_same_end_state(kind: Kind) {
     // The reference: one uninterrupted run.
-    let (reference, out) = project(&ten_steps());
+    let (reference, out) = project(kind, &ten_steps());
     let started = Instant::now();
     play(&reference, &out).run();
     let full_run = started.elapsed();
@@ -171,7 +168,7 @@ fn a_run_killed_at_any_moment_resumes_to_the_same_end_state() {
     }
 
     for mut kill in kills {
-        let (mut p, mut out) = project(&ten_steps());
+        let (mut p, mut out) = project(kind, &ten_steps());
         let what = match &mut kill {
             Kill::AfterCommits(k) => {
                 let o = play(&p, &out)
@@ -194,7 +191,7 @@ fn a_run_killed_at_any_moment_resumes_to_the_same_end_state() {
                 // The run had finished when it was killed: try again, sooner.
                 child.wait().unwrap();
                 *t /= 2;
-                (p, out) = project(&ten_steps());
+                (p, out) = project(kind, &ten_steps());
             },
         };
         wait_for_orphans(&p);
@@ -299,9 +296,8 @@ fn history_run(p: &Project, id: &str) -> Value {
     json(&o)
 }
 
-#[test]
-fn resume_after_a_failure_continues_the_failed_host_and_returns_journaled_values() {
-    let (p, out) = project(&six());
+fn resume_after_a_failure_continues_the_failed_host_and_returns_journaled_values(kind: Kind) {
+    let (p, out) = project(kind, &six());
     play(&p, &out)
         .code(2)
         .stdout_contains("run 1 is recorded as failed; to continue it where it stopped: runbook play site.rhai")
@@ -356,10 +352,9 @@ fn resume_after_a_failure_continues_the_failed_host_and_returns_journaled_values
     assert_eq!(four["hosts"]["h2"]["status"], "changed");
 }
 
-#[test]
-fn an_edited_step_runs_again_on_resume_and_the_output_says_why() {
+fn an_edited_step_runs_again_on_resume_and_the_output_says_why(kind: Kind) {
     // The failure is fixed by editing step four's closure: it now installs the package.
-    let (p, out) = project(&six());
+    let (p, out) = project(kind, &six());
     play(&p, &out).code(2).run();
     let fixed = six().replace(
         "h.run(`test -e ${out}/repo/nginx-extra",
@@ -377,6 +372,7 @@ fn an_edited_step_runs_again_on_resume_and_the_output_says_why() {
 
     // Closures and functions passed by name are fingerprinted by their body.
     let (p, out) = project(
+        kind,
         r#"
         let out = var("out");
         fn greet(h) { h.run(`echo fn-v1 >> ${h.name}.exec`, #{ cwd: h.var("out") }); }
@@ -417,6 +413,7 @@ fn an_edited_step_runs_again_on_resume_and_the_output_says_why() {
 
     // A changed captured value is a changed step too: `tag` is captured by `mark`.
     let (p, out) = project(
+        kind,
         r#"
         let out = var("out");
         let tag = var("tag");
@@ -437,9 +434,8 @@ fn an_edited_step_runs_again_on_resume_and_the_output_says_why() {
     assert_eq!(exec_log(&p, "h1"), words("v1 v2"));
 }
 
-#[test]
-fn adding_lines_above_steps_does_not_make_them_run_again() {
-    let (p, out) = project(&six());
+fn adding_lines_above_steps_does_not_make_them_run_again(kind: Kind) {
+    let (p, out) = project(kind, &six());
     play(&p, &out).code(2).run();
     p.write("site.rhai", &format!("// the release playbook\n\n{}", six()));
     p.write("out/repo/nginx-extra", "");
@@ -448,9 +444,8 @@ fn adding_lines_above_steps_does_not_make_them_run_again() {
     assert_eq!(exec_log(&p, "h1"), words("one two three four five six"));
 }
 
-#[test]
-fn fingerprints_are_the_same_in_every_process() {
-    let (p, out) = project(&six());
+fn fingerprints_are_the_same_in_every_process(kind: Kind) {
+    let (p, out) = project(kind, &six());
     play(&p, &out).any_code().run();
     play(&p, &out).any_code().run();
     let fingerprints = |run: &str| -> Vec<(Value, Value)> {
@@ -478,9 +473,9 @@ fn fingerprints_are_the_same_in_every_process() {
     assert_eq!(distinct.len(), 5, "one per step: {first:?}");
 }
 
-#[test]
-fn steps_in_a_loop_and_steps_sharing_a_name_are_journaled_one_by_one() {
+fn steps_in_a_loop_and_steps_sharing_a_name_are_journaled_one_by_one(kind: Kind) {
     let (p, out) = project(
+        kind,
         r#"
         let out = var("out");
         for i in 0..3 {
@@ -506,9 +501,8 @@ fn steps_in_a_loop_and_steps_sharing_a_name_are_journaled_one_by_one() {
     assert_eq!(keys, ["deploy#0", "deploy#1", "deploy#2", "deploy#3"]);
 }
 
-#[test]
-fn an_unfinished_last_run_is_pointed_out_with_the_command_to_resume_it() {
-    let (p, out) = project(&six());
+fn an_unfinished_last_run_is_pointed_out_with_the_command_to_resume_it(kind: Kind) {
+    let (p, out) = project(kind, &six());
     play(&p, &out).code(2).run();
     let o = play(&p, &out).any_code().run();
     let command = format!("runbook play site.rhai -i local --var {out} --resume");
@@ -544,9 +538,8 @@ step("hold", hosts("h1"), |h| {
 });
 "#;
 
-#[test]
-fn a_second_run_fails_at_once_while_the_first_holds_the_lock() {
-    let (p, out) = project(BLOCKING);
+fn a_second_run_fails_at_once_while_the_first_holds_the_lock(kind: Kind) {
+    let (p, out) = project(kind, BLOCKING);
     let mut first = spawn(&p, &out, &[], "first.log");
     wait_for("the first run to start its step", || exists(&p, "out/started"));
     let o = play(&p, &out).code(3).run();
@@ -576,23 +569,51 @@ fn hostname() -> String {
         .to_string()
 }
 
-fn fake_lock(p: &Project, pid: i64) {
-    db(p)
-        .execute(
-            "INSERT OR REPLACE INTO locks (inventory, pid, proc_start, user, controller, started_ms)
-         VALUES ('local', ?1, NULL, 'ghost', ?2, 1700000000000)",
-            rusqlite::params![pid, hostname()],
-        )
-        .unwrap();
+/// A lock of inventory `local` as a run of `user@controller`, process `pid`, left it. On
+/// PostgreSQL the lock is held while the returned session lives when `live` (the store
+/// knows liveness from the session, not the pid); otherwise it is a row nobody holds. On
+/// SQLite the row is all there is: its holder is alive if its process is.
+fn fake_lock(p: &Project, pid: i64, user: &str, controller: &str, live: bool) -> Option<::postgres::Client> {
+    match p.store_kind() {
+        Kind::Sqlite => {
+            db(p)
+                .execute(
+                    "INSERT OR REPLACE INTO locks (inventory, pid, proc_start, user, controller, started_ms)
+                     VALUES ('local', ?1, NULL, ?2, ?3, 1700000000000)",
+                    rusqlite::params![pid, user, controller],
+                )
+                .unwrap();
+            None
+        }
+        Kind::Postgres => {
+            let mut c = p.pg().client();
+            let backend: i32 = if live {
+                let key = runbook::journal::postgres::lock_key("local");
+                c.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+                c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+            } else {
+                1 // no session: the postmaster's children never have pid 1
+            };
+            c.execute(
+                r#"INSERT INTO locks (inventory, pid, proc_start, "user", controller, started_ms, backend_pid)
+                   VALUES ('local', $1, NULL, $2, $3, 1700000000000, $4)
+                   ON CONFLICT (inventory) DO UPDATE SET pid = EXCLUDED.pid, "user" = EXCLUDED."user",
+                     controller = EXCLUDED.controller, started_ms = EXCLUDED.started_ms,
+                     backend_pid = EXCLUDED.backend_pid"#,
+                &[&pid, &user, &controller, &backend],
+            )
+            .unwrap();
+            Some(c)
+        }
+    }
 }
 
-#[test]
-fn a_stale_lock_of_a_dead_process_is_taken_over() {
-    let (p, out) = project("step(\"x\", hosts(\"all\"), |h| { h.run(\"true\"); });");
+fn a_stale_lock_of_a_dead_process_is_taken_over(kind: Kind) {
+    let (p, out) = project(kind, "step(\"x\", hosts(\"all\"), |h| { h.run(\"true\"); });");
     play(&p, &out).run();
 
     // A live holder (this test process) keeps the lock, and is named.
-    fake_lock(&p, std::process::id() as i64);
+    let holder = fake_lock(&p, std::process::id() as i64, "ghost", &hostname(), true);
     play(&p, &out)
         .code(3)
         .stderr_contains(&format!(
@@ -603,10 +624,11 @@ fn a_stale_lock_of_a_dead_process_is_taken_over() {
         .run();
 
     // A dead one loses it.
+    drop(holder);
     let mut gone = Command::new("true").spawn().unwrap();
     let dead = gone.id() as i64;
     gone.wait().unwrap();
-    fake_lock(&p, dead);
+    fake_lock(&p, dead, "ghost", &hostname(), false);
     let o = play(&p, &out).run();
     assert!(
         o.stdout.contains(&format!(
@@ -616,10 +638,8 @@ fn a_stale_lock_of_a_dead_process_is_taken_over() {
         "{}",
         o.all()
     );
-    let left: i64 = db(&p)
-        .query_row("SELECT count(*) FROM locks", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(left, 0, "the lock is released at the end");
+    let left = p.db_value("SELECT count(*) FROM locks");
+    assert_eq!(left.as_deref(), Some("0"), "the lock is released at the end");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -642,10 +662,9 @@ fn all_started(p: &Project) -> bool {
     HOSTS.iter().all(|h| exists(p, &format!("out/{h}.started")))
 }
 
-#[test]
-fn ctrl_c_lets_running_commands_finish_and_the_run_resumes() {
+fn ctrl_c_lets_running_commands_finish_and_the_run_resumes(kind: Kind) {
     for (sig, name) in [(libc::SIGINT, "Ctrl-C"), (libc::SIGTERM, "SIGTERM")] {
-        let (p, out) = project(SLOW);
+        let (p, out) = project(kind, SLOW);
         let mut child = spawn(&p, &out, &[], "run.log");
         wait_for("every host to start step one", || all_started(&p));
         signal(&child, sig);
@@ -673,9 +692,8 @@ fn ctrl_c_lets_running_commands_finish_and_the_run_resumes() {
     }
 }
 
-#[test]
-fn a_second_ctrl_c_aborts_at_once() {
-    let (p, out) = project(SLOW);
+fn a_second_ctrl_c_aborts_at_once(kind: Kind) {
+    let (p, out) = project(kind, SLOW);
     let mut child = spawn(&p, &out, &[], "run.log");
     wait_for("every host to start step one", || all_started(&p));
     signal(&child, libc::SIGINT);
@@ -704,9 +722,8 @@ fn a_second_ctrl_c_aborts_at_once() {
 // ---------------------------------------------------------------------------------------
 // History, --state, secrets
 
-#[test]
-fn history_lists_runs_and_shows_steps_by_hosts() {
-    let (p, out) = project(&six());
+fn history_lists_runs_and_shows_steps_by_hosts(kind: Kind) {
+    let (p, out) = project(kind, &six());
     play(&p, &out).code(2).run();
     p.write("out/repo/nginx-extra", "");
     play(&p, &out).args(&["--resume"]).run();
@@ -788,12 +805,17 @@ fn history_lists_runs_and_shows_steps_by_hosts() {
 
     let o = p.runbook(&["history", "9"]);
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("no run 9 in .runbook/state.db"), "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!("no run 9 in {}", p.store_label())),
+        "{}",
+        o.all()
+    );
 }
 
 #[test]
 fn state_moves_the_journal() {
-    let (p, out) = project(&six());
+    let kind = Kind::Sqlite;
+    let (p, out) = project(kind, &six());
     let state = p.path("elsewhere/journal.db");
     let state = state.to_str().unwrap();
     play(&p, &out).args(&["--state", state]).code(2).run();
@@ -818,9 +840,9 @@ fn state_moves_the_journal() {
     assert_eq!(exec_log(&p, "h1"), words("one two three four five six"));
 }
 
-#[test]
-fn secrets_never_reach_the_journal_in_clear() {
+fn secrets_never_reach_the_journal_in_clear(kind: Kind) {
     let (p, out) = project(
+        kind,
         r#"
         let out = var("out");
         let pw = secret("db_password");
@@ -830,13 +852,23 @@ fn secrets_never_reach_the_journal_in_clear() {
     );
     let secret = "hunter2-Zq9";
     play(&p, &out).env("DB_PASSWORD", secret).code(2).run();
-    for entry in std::fs::read_dir(p.path(".runbook")).unwrap() {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
+    let stored: Vec<(String, Vec<u8>)> = match kind {
+        // Every file of the store (the database, its write-ahead log).
+        Kind::Sqlite => std::fs::read_dir(p.path(".runbook"))
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                (path.display().to_string(), std::fs::read(&path).unwrap())
+            })
+            .collect(),
+        // Every table, as pg_dump writes the database.
+        Kind::Postgres => vec![("the database's dump".to_string(), p.pg().dump())],
+    };
+    for (what, bytes) in &stored {
+        assert!(bytes.windows(9).any(|w| w == b"site.rhai"), "{what} holds the runs");
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "{} holds the secret",
-            path.display()
+            "{what} holds the secret"
         );
     }
     let run = history_run(&p, "1");
@@ -852,9 +884,9 @@ fn secrets_never_reach_the_journal_in_clear() {
 
 /// A step that returned hosts gives the same hosts back on resume (journaled by name), and
 /// a template sees a host as a map of its name and addresses, never as nothing.
-#[test]
-fn hosts_returned_by_a_step_come_back_as_hosts_on_resume() {
+fn hosts_returned_by_a_step_come_back_as_hosts_on_resume(kind: Kind) {
     let (p, out) = project(
+        kind,
         r#"
         let out = var("out");
         let picked = step("pick", || #{ first: hosts("web")[0], all: hosts("web") });
@@ -894,9 +926,9 @@ fn hosts_returned_by_a_step_come_back_as_hosts_on_resume() {
 
 /// A multi-line secret (a PEM key) and one with JSON-special characters never appear, in
 /// any form, in the JSON events or the journal; a step named from a secret is stored masked.
-#[test]
-fn secrets_in_every_form_stay_out_of_output_and_journal() {
+fn secrets_in_every_form_stay_out_of_output_and_journal(kind: Kind) {
     let (p, out) = project(
+        kind,
         r#"
         let key = secret("deploy_key");
         let pw = secret("db_pw");
@@ -912,17 +944,12 @@ fn secrets_in_every_form_stay_out_of_output_and_journal() {
     let pw = r#"Pa"ss\wo$rd'<x>"#;
     p.write("inventory/secrets/db_pw", &format!("{pw}\n"));
     let o = play(&p, &out).json().args(&["--diff"]).run();
-    let journal = {
-        let db = db(&p);
-        let mut stmt = db
-            .prepare("SELECT step_name || step_id || coalesce(value, '') || coalesce(error, '') FROM results")
-            .unwrap();
-        stmt.query_map([], |r| r.get::<_, String>(0))
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let journal = p
+        .db_rows("SELECT step_name || step_id || coalesce(value, '') || coalesce(error, '') FROM results")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
     for (what, text) in [("output", o.all()), ("journal", journal)] {
         for leak in [
             "b3BlbnNzaC1rZXktdjEAAAAA",
@@ -943,9 +970,9 @@ fn secrets_in_every_form_stay_out_of_output_and_journal() {
 
 /// One Ctrl-C stops script code that loops without end inside a step, within a few
 /// seconds: the run is recorded as interrupted, the step is not done, and a resume runs it.
-#[test]
-fn ctrl_c_stops_a_step_that_loops_forever() {
+fn ctrl_c_stops_a_step_that_loops_forever(kind: Kind) {
     let (p, out) = project(
+        kind,
         r#"
         let out = var("out");
         step("spin", hosts("all"), |h| {
@@ -991,29 +1018,29 @@ fn ctrl_c_stops_a_step_that_loops_forever() {
 
 /// A lock held from another machine cannot be checked from here: the error says how a
 /// person clears it, and `runbook unlock` does, after asking (or with --yes).
-#[test]
-fn a_lock_from_another_machine_is_cleared_by_a_person() {
-    let (p, out) = project(r#"step("one", hosts("all"), |h| h.run("true", #{ readonly: true }));"#);
+fn a_lock_from_another_machine_is_cleared_by_a_person(kind: Kind) {
+    let (p, out) = project(
+        kind,
+        r#"step("one", hosts("all"), |h| h.run("true", #{ readonly: true }));"#,
+    );
     play(&p, &out).run();
-    db(&p)
-        .execute(
-            "INSERT OR REPLACE INTO locks (inventory, pid, proc_start, user, controller, started_ms)
-             VALUES ('local', 4242, NULL, 'ci', 'build-box-7', 1700000000000)",
-            [],
-        )
-        .unwrap();
+    let mut holder = fake_lock(&p, 4242, "ci", "build-box-7", true);
     let o = play(&p, &out).code(3).run();
     assert!(
         o.stderr.contains("locked by another run: pid 4242 (ci@build-box-7"),
         "{}",
         o.all()
     );
-    assert!(
-        o.stderr
-            .contains("a person who knows can remove the lock: runbook unlock -i local"),
-        "{}",
-        o.all()
-    );
+    let hint = match kind {
+        Kind::Sqlite => {
+            "if that run is gone (its machine is off), a person who knows can remove the lock: runbook unlock -i local"
+        }
+        // A holder whose machine is gone loses the lock with its session: this one is live.
+        Kind::Postgres => {
+            "if that run is stuck, a person who knows can end it and take the lock: runbook unlock -i local"
+        }
+    };
+    assert!(o.stderr.contains(hint), "{}", o.all());
     let o = p.runbook(&["unlock", "-i", "local"]);
     assert_ne!(o.code, 0, "no terminal, no --yes: nothing removed\n{}", o.all());
     assert!(o.stderr.contains("pass --yes"), "{}", o.all());
@@ -1024,6 +1051,13 @@ fn a_lock_from_another_machine_is_cleared_by_a_person() {
         "{}",
         o.all()
     );
+    if let Some(session) = &mut holder {
+        // Its session was ended with it.
+        assert!(
+            session.simple_query("SELECT 1").is_err(),
+            "the holder's session still works"
+        );
+    }
     play(&p, &out).run();
     let o = p.runbook(&["unlock", "-i", "local"]);
     assert!(o.stdout.contains("inventory local is not locked"), "{}", o.all());
@@ -1031,9 +1065,9 @@ fn a_lock_from_another_machine_is_cleared_by_a_person() {
 
 /// A journal that becomes unwritable mid-run: the play stops, and runbook says the record
 /// is incomplete (exit 1, the journal's code) instead of claiming it is recorded as failed.
-#[test]
-fn a_journal_unwritable_mid_run_is_reported_as_such() {
+fn a_journal_unwritable_mid_run_is_reported_as_such(kind: Kind) {
     let (p, out) = project(
+        kind,
         r#"
 step("one", || 1);
 step("two", || 2);
@@ -1044,23 +1078,27 @@ step("three", || 3);
         .env("RUNBOOK_TEST_READONLY_AFTER_COMMITS", "1")
         .code(1)
         .run();
-    assert!(
-        o.all().contains("the run journal could not be written (run journal .runbook/state.db: attempt to write a readonly database); run 1 is not recorded as failed: its record may still say `running`"),
-        "{}",
-        o.all()
+    let failure = match kind {
+        Kind::Sqlite => "attempt to write a readonly database",
+        Kind::Postgres => "cannot execute INSERT in a read-only transaction",
+    };
+    let want = format!(
+        "the run journal could not be written (run journal {}: {failure}); run 1 is not recorded as failed: its \
+         record may still say `running`",
+        p.store_label()
     );
+    assert!(o.all().contains(&want), "{}", o.all());
     assert!(!o.all().contains("is recorded as failed"), "{}", o.all());
     assert!(!o.all().contains("STEP three"), "the play stops: {}", o.all());
-    let outcome: String = db(&p)
-        .query_row("SELECT outcome FROM runs WHERE id = 1", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(outcome, "running");
+    let outcome = p.db_value("SELECT outcome FROM runs WHERE id = 1");
+    assert_eq!(outcome.as_deref(), Some("running"));
 }
 
 /// `--state` at something that is not a runbook journal: one clear line, never a hang.
 #[test]
 fn a_state_path_that_is_no_journal_is_refused_in_one_line() {
-    let (p, out) = project("step(\"one\", || 1);\n");
+    let kind = Kind::Sqlite;
+    let (p, out) = project(kind, "step(\"one\", || 1);\n");
     let other = p.path("other.db");
     rusqlite::Connection::open(&other)
         .unwrap()
@@ -1095,3 +1133,37 @@ fn a_state_path_that_is_no_journal_is_refused_in_one_line() {
         .unwrap();
     assert_eq!(mode, "delete");
 }
+
+/// Every test above that takes a store runs against both: SQLite, runbook's default, and
+/// PostgreSQL (the test server of `scripts/postgres.sh`).
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(crate::support::Kind::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(crate::support::Kind::Postgres) } )*
+        }
+    };
+}
+
+on_both_stores!(
+    a_run_killed_at_any_moment_resumes_to_the_same_end_state,
+    resume_after_a_failure_continues_the_failed_host_and_returns_journaled_values,
+    an_edited_step_runs_again_on_resume_and_the_output_says_why,
+    adding_lines_above_steps_does_not_make_them_run_again,
+    fingerprints_are_the_same_in_every_process,
+    steps_in_a_loop_and_steps_sharing_a_name_are_journaled_one_by_one,
+    an_unfinished_last_run_is_pointed_out_with_the_command_to_resume_it,
+    a_second_run_fails_at_once_while_the_first_holds_the_lock,
+    a_stale_lock_of_a_dead_process_is_taken_over,
+    ctrl_c_lets_running_commands_finish_and_the_run_resumes,
+    a_second_ctrl_c_aborts_at_once,
+    history_lists_runs_and_shows_steps_by_hosts,
+    secrets_never_reach_the_journal_in_clear,
+    hosts_returned_by_a_step_come_back_as_hosts_on_resume,
+    secrets_in_every_form_stay_out_of_output_and_journal,
+    ctrl_c_stops_a_step_that_loops_forever,
+    a_lock_from_another_machine_is_cleared_by_a_person,
+    a_journal_unwritable_mid_run_is_reported_as_such,
+);

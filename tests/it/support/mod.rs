@@ -5,17 +5,24 @@
 pub mod fake_do;
 pub mod fake_route53;
 pub mod http;
+pub mod store;
 pub mod test;
 pub mod testbed;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use store::Kind;
 pub use test::Test;
 pub use testbed::Testbed;
 
 pub struct Project {
     dir: tempfile::TempDir,
+    /// `RUNBOOK_STATE` and `RUNBOOK_STATE_PASSWORD` of a project whose journal is on
+    /// PostgreSQL; none: the default `.runbook/state.db`.
+    state: Option<(String, String)>,
+    /// The database this project made for its journal (dropped with it).
+    db: Option<store::PgDb>,
 }
 
 #[derive(Debug, Clone)]
@@ -148,9 +155,87 @@ impl Project {
     pub fn new() -> Self {
         let p = Project {
             dir: tempfile::Builder::new().prefix("runbook-test-").tempdir().unwrap(),
+            state: None,
+            db: None,
         };
         std::fs::create_dir_all(p.home().join(".ssh")).unwrap();
         p
+    }
+
+    /// A project whose runs journal in a store of this kind: SQLite, runbook's default, or
+    /// a new database on the PostgreSQL test server (`RUNBOOK_STATE`, with its password).
+    pub fn with_store(kind: Kind) -> Self {
+        let mut p = Project::new();
+        if kind == Kind::Postgres {
+            let db = store::PgServer::shared().database();
+            p.state = Some((db.url(), db.server.password.clone()));
+            p.db = Some(db);
+        }
+        p
+    }
+
+    /// Another project directory (another checkout, as on another machine: its own `$HOME`)
+    /// whose runs journal in the same store as `other`'s: a PostgreSQL one.
+    pub fn sharing_store_of(other: &Project) -> Self {
+        let mut p = Project::new();
+        p.state = Some(other.state.clone().expect("a project on PostgreSQL"));
+        p
+    }
+
+    /// A project on database `db` of some server (a private one), which it drops at the end.
+    pub fn on_database(db: store::PgDb) -> Self {
+        let mut p = Project::new();
+        p.state = Some((db.url(), db.server.password.clone()));
+        p.db = Some(db);
+        p
+    }
+
+    pub fn store_kind(&self) -> Kind {
+        match self.state {
+            Some(_) => Kind::Postgres,
+            None => Kind::Sqlite,
+        }
+    }
+
+    /// The store as runbook names it in messages.
+    pub fn store_label(&self) -> String {
+        match &self.state {
+            Some((url, _)) => url.clone(),
+            None => ".runbook/state.db".to_string(),
+        }
+    }
+
+    /// The database of a project on PostgreSQL.
+    pub fn pg(&self) -> &store::PgDb {
+        self.db.as_ref().expect("a project with a database of its own")
+    }
+
+    /// The rows of a query on the project's store, as text; an error when the store or its
+    /// tables are not there (yet).
+    pub fn try_db_rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+        match &self.db {
+            Some(db) => store::rows_pg(&mut db.client(), sql),
+            None if self.state.is_some() => panic!("the store of another project: query that one"),
+            None => {
+                let path = self.path(".runbook/state.db");
+                if !path.exists() {
+                    return Err("no .runbook/state.db".into());
+                }
+                store::rows_sqlite(&path, sql)
+            }
+        }
+    }
+
+    pub fn db_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.try_db_rows(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The first column of the first row.
+    pub fn db_value(&self, sql: &str) -> Option<String> {
+        self.db_rows(sql)
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten())
     }
 
     /// `$HOME` of every runbook this project runs: its own ~/.ssh (known_hosts, config),
@@ -217,7 +302,11 @@ impl Project {
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("RUNBOOK_INVENTORY")
             .env_remove("RUNBOOK_FORKS")
-            .env_remove("RUNBOOK_STATE");
+            .env_remove("RUNBOOK_STATE")
+            .env_remove("RUNBOOK_STATE_PASSWORD");
+        if let Some((url, password)) = &self.state {
+            cmd.env("RUNBOOK_STATE", url).env("RUNBOOK_STATE_PASSWORD", password);
+        }
         cmd
     }
 }
