@@ -6,12 +6,15 @@
 //! `file`, so the children import each other, never `mod.rs`. Cloud discovery lives in
 //! `crate::cloud::discover` (it needs a provider, which is above the inventory).
 
+mod ansible;
 mod file;
 mod graph;
 mod model;
 mod overrides;
 mod pattern;
+mod python;
 mod settings;
+mod validate;
 
 pub use graph::graph;
 pub use model::{ConnectionKind, Group, HostSpec, Inventory, Vars, merge};
