@@ -324,7 +324,7 @@ fn check_ansible_var(key: &str, value: Value) -> std::result::Result<Option<Valu
         if off && matches!(key, "ansible_become" | "ansible_sudo" | "ansible_su") {
             return Ok(None);
         }
-        return Err(format!("`{key}` is not for runbook: {why}"));
+        return Err(format!("`{key}` is an Ansible setting runbook cannot honour: {why}"));
     }
     let Some((_, setting, _)) = ANSIBLE_HOST_KEYS.iter().find(|(k, _, _)| *k == key) else {
         return Ok(Some(value));
@@ -367,7 +367,12 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// Refuses Jinja in a value: runbook does not expand it, so the play would get the braces.
+/// Ansible's own variables that runbook does not read (`ansible_python_interpreter`) may
+/// hold it: nothing sees them.
 fn no_jinja(key: &str, v: &Value) -> std::result::Result<(), String> {
+    if key.starts_with("ansible_") && !ANSIBLE_HOST_KEYS.iter().any(|(k, _, _)| *k == key) {
+        return Ok(());
+    }
     let found = match v {
         Value::String(s) => s.contains("{{") || s.contains("{%"),
         Value::Array(a) => return a.iter().try_for_each(|x| no_jinja(key, x)),

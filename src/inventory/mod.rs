@@ -22,4 +22,6 @@ pub use overrides::{VarArg, overrides, parse_var, parse_var_json, parse_vars_fil
 pub use settings::{CloudSettings, DnsSettings, SshSettings};
 
 #[cfg(test)]
+mod ansible_tests;
+#[cfg(test)]
 mod tests;

@@ -91,6 +91,8 @@ pub(super) enum Py {
     /// An integer; `Err` holds the digits of one too large for a script (beyond 64 bits).
     Int(Result<i64, String>),
     Float(f64),
+    /// A complex number (Ansible makes it its Python text, `1j`, `(1+2j)`).
+    Complex(f64, f64),
     Str(String),
     /// A list, tuple or set (Ansible makes each of them a list).
     List(Vec<Py>),
@@ -98,7 +100,7 @@ pub(super) enum Py {
 }
 
 /// `ast.literal_eval(text)`, or `None` where Python raises (the text is then a string).
-/// Complex numbers, f-strings and `\N{…}` escapes count as not literals.
+/// f-strings and `\N{…}` escapes count as not literals.
 pub(super) fn literal_eval(text: &str) -> Option<Py> {
     let text = text.trim_start_matches([' ', '\t']);
     let mut p = Parser {
@@ -130,6 +132,7 @@ pub(super) fn to_json(v: Py) -> Result<Value, String> {
         Py::Float(f) => serde_json::Number::from_f64(f)
             .map(Value::Number)
             .ok_or_else(|| format!("{f} is a number no variable can hold"))?,
+        Py::Complex(re, im) => Value::String(complex_text(re, im)),
         Py::Str(s) => Value::String(s),
         Py::List(items) => Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
         Py::Dict(pairs) => Value::Object(
@@ -139,6 +142,29 @@ pub(super) fn to_json(v: Py) -> Result<Value, String> {
                 .collect::<Result<_, String>>()?,
         ),
     })
+}
+
+/// Python's `str()` of a complex number: `1j`, `(1+2j)`, `(-0-1j)`.
+fn complex_text(re: f64, im: f64) -> String {
+    fn part(f: f64) -> String {
+        if f.fract() == 0.0 && f.abs() < 1e16 {
+            if f == 0.0 && f.is_sign_negative() {
+                "-0".into()
+            } else {
+                format!("{f:.0}")
+            }
+        } else if f.abs() >= 1e16 {
+            let e = format!("{f:e}");
+            if e.contains("e-") { e } else { e.replace('e', "e+") }
+        } else {
+            f.to_string()
+        }
+    }
+    if re == 0.0 && re.is_sign_positive() {
+        return format!("{}j", part(im));
+    }
+    let sign = if im.is_sign_negative() { "-" } else { "+" };
+    format!("({}{sign}{}j)", part(re), part(im.abs()))
 }
 
 /// A map key as text (JSON keys are text): Python's spelling of it.
@@ -209,15 +235,23 @@ impl Parser<'_> {
             sign @ (b'-' | b'+') => {
                 self.i += 1;
                 self.blank();
-                match self.number()? {
-                    Py::Int(Ok(i)) if sign == b'-' => Some(Py::Int(i.checked_neg().ok_or(format!("-{i}")))),
-                    Py::Int(Err(d)) if sign == b'-' => Some(Py::Int(Err(format!("-{d}")))),
-                    Py::Float(f) if sign == b'-' => Some(Py::Float(-f)),
-                    n => Some(n),
-                }
+                let n = match self.number()? {
+                    Py::Int(Ok(i)) if sign == b'-' => Py::Int(i.checked_neg().ok_or(format!("-{i}"))),
+                    Py::Int(Err(d)) if sign == b'-' => Py::Int(Err(format!("-{d}"))),
+                    Py::Float(f) if sign == b'-' => Py::Float(-f),
+                    Py::Complex(re, im) if sign == b'-' => Py::Complex(-re, -im),
+                    n => n,
+                };
+                self.complex_sum(n)
             }
-            b'0'..=b'9' => self.number(),
-            b'.' if self.s.get(self.i + 1).is_some_and(u8::is_ascii_digit) => self.number(),
+            b'0'..=b'9' => {
+                let n = self.number()?;
+                self.complex_sum(n)
+            }
+            b'.' if self.s.get(self.i + 1).is_some_and(u8::is_ascii_digit) => {
+                let n = self.number()?;
+                self.complex_sum(n)
+            }
             b'.' if self.s[self.i..].starts_with(b"...") => {
                 self.i += 3;
                 Some(Py::Str("...".into()))
@@ -262,12 +296,40 @@ impl Parser<'_> {
                     return self.strings();
                 }
                 match word {
+                    // `set()` is the one call literal_eval takes: an empty set.
+                    "set" if self.eat(b'(') => self.eat(b')').then_some(Py::List(Vec::new())),
                     "True" => Some(Py::Bool(true)),
                     "False" => Some(Py::Bool(false)),
                     "None" => Some(Py::None),
                     _ => None,
                 }
             }
+            _ => None,
+        }
+    }
+
+    /// `1+2j`, `1.5-2j`: a real number then `+` or `-` an imaginary one (the one sum
+    /// literal_eval takes); otherwise the number as it is.
+    fn complex_sum(&mut self, n: Py) -> Option<Py> {
+        let start = self.i;
+        self.blank();
+        let sign = match self.peek() {
+            Some(b'+') => 1.0,
+            Some(b'-') => -1.0,
+            _ => {
+                self.i = start;
+                return Some(n);
+            }
+        };
+        let re = match n {
+            Py::Int(Ok(i)) => i as f64,
+            Py::Float(f) => f,
+            _ => return None,
+        };
+        self.i += 1;
+        self.blank();
+        match self.number()? {
+            Py::Complex(_, im) => Some(Py::Complex(re, sign * im)),
             _ => None,
         }
     }
@@ -379,19 +441,28 @@ impl Parser<'_> {
                 Py::Float(written.parse().ok()?)
             } else {
                 let digits = int_part?;
-                // `0123` is a syntax error in Python 3; `000` is zero.
-                if digits.len() > 1 && digits.starts_with('0') && digits.bytes().any(|b| b != b'0') {
+                // `0123` is a syntax error in Python 3 (`0123j` is not); `000` is zero.
+                let imaginary = matches!(self.peek(), Some(b'j' | b'J'));
+                if !imaginary && digits.len() > 1 && digits.starts_with('0') && digits.bytes().any(|b| b != b'0') {
                     return None;
                 }
                 Py::Int(digits.parse::<i64>().map_err(|_| digits.clone()))
             }
         };
-        // `1j` (complex) and `12abc` are not numbers runbook takes.
+        let value = if matches!(self.peek(), Some(b'j' | b'J')) {
+            if radix != 10 {
+                return None; // `0x1j` is no number
+            }
+            self.i += 1;
+            Py::Complex(0.0, self.text[start..self.i - 1].replace('_', "").parse::<f64>().ok()?)
+        } else {
+            value
+        };
         if self
             .peek()
             .is_some_and(|c| c == b'_' || c == b'.' || c.is_ascii_alphanumeric())
         {
-            return None;
+            return None; // `12abc`, `1.2.3`
         }
         Some(value)
     }
@@ -607,6 +678,12 @@ mod tests {
             ("0123", json!("0123")),
             ("10-5", json!("10-5")),
             ("1j", json!("1j")),
+            ("2.5j", json!("2.5j")),
+            ("1+2j", json!("(1+2j)")),
+            ("1.5 - 2j", json!("(1.5-2j)")),
+            ("-1j", json!("(-0-1j)")),
+            ("set()", json!([])),
+            ("1 + 2", json!("1 + 2")),
             ("1.2.3", json!("1.2.3")),
             ("127.0.0.1", json!("127.0.0.1")),
             ("ntp.example.com # a comment", json!("ntp.example.com # a comment")),
@@ -618,6 +695,35 @@ mod tests {
             ("", json!("")),
             ("{[1]: 2}", json!("{[1]: 2}")),
             ("abc def", json!("abc def")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&eval(text), want, "{text:?}");
+        }
+    }
+
+    /// The values of Ansible's own test of INI types (its `inventory_ini` integration
+    /// target: `inventory.ini` and `test_types.yml`), each as that test expects it.
+    #[test]
+    fn ansible_own_ini_type_test_passes() {
+        let cases: &[(&str, Value)] = &[
+            ("True", json!(true)),
+            ("1", json!(1)),
+            ("1.2", json!(1.2)),
+            ("1j", json!("1j")),
+            ("'single'", json!("single")),
+            ("\"double\"", json!("double")),
+            ("b'single'", json!("single")),
+            ("b\"double\"", json!("double")),
+            ("...", json!("...")),
+            ("{\"a\": \"b\"}", json!({"a": "b"})),
+            ("[1, 2]", json!([1, 2])),
+            ("(1, 2)", json!([1, 2])),
+            ("{1, 2}", json!([1, 2])),
+            ("set()", json!([])),
+            ("None", json!(null)),
+            ("invalid", json!("invalid")),
+            ("[..., 1j, set(), {1, 2}, b'x']", json!(["...", "1j", [], [1, 2], "x"])),
+            ("host-01.internal", json!("host-01.internal")),
         ];
         for (text, want) in cases {
             assert_eq!(&eval(text), want, "{text:?}");

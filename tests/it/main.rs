@@ -2,6 +2,7 @@
 //! connection); the other modules use Docker test hosts (scripts/testbed.sh) and fail
 //! loudly without them.
 
+mod ansible;
 mod check;
 mod cloud_do;
 mod cloud_docker;

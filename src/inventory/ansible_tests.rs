@@ -1,0 +1,203 @@
+//! Ansible inventories against their runbook equivalents, from the files of
+//! `tests/fixtures/ansible/` (its README says how they are laid out).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::*;
+use crate::error::Error;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ansible")
+}
+
+/// Reads a fixture as its own file name (so messages name it as a user's would be named).
+fn load(path: &Path) -> Result<Inventory, Error> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let name = path.file_name().unwrap();
+    Inventory::parse("fixture", Path::new(name), &text)
+}
+
+/// What a host is to a run, as text to compare and to show when it differs.
+fn host_line(spec: &HostSpec) -> String {
+    format!(
+        "{} address={} port={:?} user={:?} connection={:?} key={:?}",
+        spec.name, spec.address, spec.port, spec.user, spec.connection, spec.key
+    )
+}
+
+/// Everything two inventories must agree on, as (what, value) pairs: hosts in order with
+/// their settings, every group's members, children and hosts through its children, and
+/// each host's merged variables and groups.
+fn facts(inv: &Inventory) -> Vec<(String, serde_json::Value)> {
+    let none = Vars::new();
+    let mut out = vec![
+        (
+            "hosts, in order".to_string(),
+            json!(inv.hosts.values().map(host_line).collect::<Vec<_>>()),
+        ),
+        ("groups".into(), json!(inv.groups.keys().collect::<BTreeSet<_>>())),
+        ("global vars".into(), json!(inv.global_vars(&none))),
+    ];
+    for (name, g) in &inv.groups {
+        out.push((
+            format!("group {name}: hosts"),
+            json!(g.hosts.iter().collect::<BTreeSet<_>>()),
+        ));
+        out.push((
+            format!("group {name}: children"),
+            json!(g.children.iter().collect::<BTreeSet<_>>()),
+        ));
+        out.push((format!("group {name}: all its hosts"), json!(inv.group_hosts(name))));
+    }
+    for h in inv.hosts.keys() {
+        out.push((format!("host {h}: vars"), json!(inv.host_vars(h, &none))));
+        let groups: BTreeSet<String> = inv.groups_of(h).into_iter().collect();
+        out.push((format!("host {h}: groups"), json!(groups)));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn ansible_inventories_are_their_toml_equivalents() {
+    let mut checked = 0;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ini" || x == "yml" || x == "yaml"))
+        .collect();
+    entries.sort();
+    for ansible in entries {
+        let toml = ansible.with_extension("toml");
+        let label = ansible.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(toml.is_file(), "{label} has no {}", toml.display());
+        let a = load(&ansible).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let t = load(&toml).unwrap_or_else(|e| panic!("{}: {e}", toml.display()));
+        let (fa, ft) = (facts(&a), facts(&t));
+        let names = |f: &[(String, serde_json::Value)]| f.iter().map(|(w, _)| w.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&fa),
+            names(&ft),
+            "{label}: hosts or groups differ from the TOML's"
+        );
+        for ((what, va), (_, vt)) in fa.iter().zip(&ft) {
+            assert_eq!(
+                va, vt,
+                "{label}: {what} differs from the TOML's\n ansible: {va}\n    toml: {vt}"
+            );
+        }
+        assert_eq!(fa, ft, "{label}");
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} Ansible inventories checked");
+}
+
+/// Each refused inventory and its message, exactly (`UPDATE_ANSIBLE=1` rewrites them).
+#[test]
+fn refused_ansible_inventories_say_where_and_why() {
+    let dir = fixtures().join("errors");
+    let update = std::env::var_os("UPDATE_ANSIBLE").is_some();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x != "err"))
+        .collect();
+    entries.sort();
+    let mut wrong = Vec::new();
+    for path in &entries {
+        let label = path.file_name().unwrap().to_string_lossy().into_owned();
+        let got = match load(path) {
+            Err(Error::Inventory(d)) => d.render(),
+            Err(other) => panic!("{label}: not an inventory error: {other}"),
+            Ok(_) => panic!("{label}: accepted"),
+        };
+        let expected = path.with_extension("err");
+        if update {
+            std::fs::write(&expected, format!("{got}\n")).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&expected).unwrap_or_default();
+        if want.trim_end() != got {
+            wrong.push(format!("{label}:\n--- expected\n{want}--- got\n{got}\n"));
+        }
+    }
+    assert!(entries.len() >= 15, "only {} error cases", entries.len());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn an_ansible_file_without_its_extension_is_read_as_toml_and_says_so() {
+    let e = Inventory::parse("hosts", Path::new("hosts"), "[webservers]\nfoo.example.com\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("= note: an inventory is read as TOML unless its name ends in .ini (Ansible's INI format) or .yml/.yaml (Ansible's YAML)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn connection_variables_merge_like_variables_and_leave_the_rest() {
+    let text = "\
+[all:vars]
+ansible_user=deploy
+ansible_python_interpreter=\"{{ ansible_playbook_python }}\"
+
+[web]
+web1
+web2 ansible_user=root ansible_host=10.0.0.2
+
+[web:vars]
+ansible_port=2222
+ansible_become=no
+
+[db]
+db1 ansible_ssh_port=5432 ansible_port=22
+";
+    let inv = Inventory::parse("t", Path::new("t.ini"), text).unwrap();
+    let lines: Vec<String> = inv.hosts.values().map(host_line).collect();
+    assert_eq!(
+        lines,
+        [
+            "web1 address=web1 port=Some(2222) user=Some(\"deploy\") connection=Ssh key=None",
+            "web2 address=10.0.0.2 port=Some(2222) user=Some(\"root\") connection=Ssh key=None",
+            // Of two names for one setting, the later one in Ansible's list wins.
+            "db1 address=db1 port=Some(5432) user=Some(\"deploy\") connection=Ssh key=None",
+        ]
+    );
+    // Connection variables are settings now; Ansible's others stay, Jinja and all.
+    assert_eq!(
+        serde_json::Value::Object(inv.host_vars("web2", &Vars::new())),
+        json!({"ansible_python_interpreter": "{{ ansible_playbook_python }}"})
+    );
+}
+
+#[test]
+fn yaml_values_follow_yaml_1_1_and_anchors_merge() {
+    let text = "\
+all:
+  vars: &common
+    enabled: yes
+    mode: 0755
+    version: \"1.10\"
+    ratio: 1.10
+    when: 2024-01-31
+    list: [a, 1, ~]
+    safe: !unsafe '{{ not a template }}'
+  children:
+    web:
+      hosts:
+        web1:
+          <<: *common
+          mode: 0644
+";
+    let inv = Inventory::parse("t", Path::new("t.yaml"), text).unwrap();
+    assert_eq!(
+        serde_json::Value::Object(inv.host_vars("web1", &Vars::new())),
+        json!({"enabled": true, "mode": 420, "version": "1.10", "ratio": 1.1, "when": "2024-01-31",
+               "list": ["a", 1, null], "safe": "{{ not a template }}"})
+    );
+}
