@@ -201,3 +201,41 @@ all:
                "list": ["a", 1, null], "safe": "{{ not a template }}"})
     );
 }
+
+/// Every documented refused variable is refused, and every connection variable sets its
+/// setting: the reference's tables are the parser's.
+#[test]
+fn the_documented_ansible_variables_are_the_ones_read() {
+    for (keys, why) in crate::builtins::ANSIBLE_REFUSED_KEYS {
+        for key in *keys {
+            let e = Inventory::parse("t", Path::new("t.ini"), &format!("[g]\nh {key}=x\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(why), "{key}: {e}");
+        }
+    }
+    for (key, setting, _) in crate::builtins::ANSIBLE_HOST_KEYS {
+        let value = match *setting {
+            "port" => "2200",
+            "connection" => "local",
+            _ => "x",
+        };
+        let inv = Inventory::parse(
+            "t",
+            Path::new("t.yml"),
+            &format!("g:\n  hosts:\n    h:\n      {key}: {value}\n"),
+        )
+        .unwrap();
+        let h = &inv.hosts["h"];
+        let got = match *setting {
+            "address" => h.address.clone(),
+            "port" => format!("{}", h.port.unwrap_or_default()),
+            "user" => h.user.clone().unwrap_or_default(),
+            "key" => h.key.clone().unwrap_or_default(),
+            "connection" => format!("{:?}", h.connection).to_lowercase(),
+            other => panic!("undocumented setting {other}"),
+        };
+        assert_eq!(got, value, "{key}");
+        assert!(h.vars.is_empty(), "{key} stayed a variable");
+    }
+}
