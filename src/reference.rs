@@ -138,6 +138,10 @@ Ansible keeps its inventories as they are. Any other file name is read as TOML.
   holds the hosts of no other group (it exists when it has any). A host in several groups is \
   one host. Variables merge as Ansible merges them: `all`, then the host's groups from the \
   outermost in (groups of one depth by name), then the host's own.
+- `group_vars/` and `host_vars/` beside the inventory file are read as Ansible reads them: for \
+  each group (`all` too) and host, the first of `NAME`, `NAME.yml`, `NAME.yaml`, `NAME.json`, or \
+  a directory `NAME/` of such files (in name order); their variables go over the inventory \
+  file's own for that group or host, and are checked as those are.
 - Ansible's connection variables, wherever they are set (`[all:vars]`, a group, a host), become \
   each host's settings and are no longer variables; every other variable is one (`h.var(\"http_port\")`), \
   Ansible's own such as `ansible_python_interpreter` included:
@@ -146,7 +150,7 @@ Ansible keeps its inventories as they are. Any other file name is read as TOML.
 
 /// What else runbook refuses in an Ansible inventory, and what it does not read.
 const ANSIBLE_LIMITS: &str = "
-Also refused, with the line and column: a variable holding a Jinja template (`{{ … }}`, `{% … %}`: \
+Also refused, with the file, line and column: a variable holding a Jinja template (`{{ … }}`, `{% … %}`: \
 runbook does not expand templates in inventory variables, so the play would get the braces; Ansible's \
 own variables and `!unsafe` values may hold one), an Ansible Vault value (`!vault`), an inventory \
 plugin's configuration (`plugin:`), a `hosts:` written as a YAML list, an unknown section kind \
@@ -154,9 +158,9 @@ plugin's configuration (`plugin:`), a `hosts:` written as a YAML list, an unknow
 declares, a malformed range or one that makes more than 100000 hosts, a name that is both a host \
 and a group, and groups that contain each other.
 
-Not read: `group_vars/` and `host_vars/` beside the inventory (move their variables into it), \
-inventory directories, scripts and plugins. `[ssh]`, `[cloud]`, `[dns]` and `[cost]` need a TOML \
-inventory.
+Not read: `group_vars/` and `host_vars/` beside the playbook (only those beside the inventory), \
+inventory directories, several `-i` at once, scripts and plugins. `[ssh]`, `[cloud]`, `[dns]` and \
+`[cost]` need a TOML inventory.
 ";
 
 fn field_list(fields: &[crate::builtins::Field]) -> String {

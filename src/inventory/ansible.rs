@@ -3,8 +3,9 @@
 //! variables, host ranges (`web[01:20]`, `db-[a:f]`, `[1:9:2]`), the implicit `all` and
 //! `ungrouped` groups, and Ansible's connection variables (`ansible_host`, `ansible_port`,
 //! `ansible_user`, `ansible_connection`, `ansible_ssh_private_key_file`) as the host's
-//! settings. What runbook cannot honour is refused where it is written (see
-//! `builtins::ANSIBLE_REFUSED_KEYS`); every other variable stays a variable.
+//! settings, and the `group_vars/` and `host_vars/` beside the file. What runbook cannot
+//! honour is refused where it is written (see `builtins::ANSIBLE_REFUSED_KEYS`); every other
+//! variable stays a variable.
 //!
 //! INI values are typed like Ansible types them (`python`: `ast.literal_eval` after
 //! `shlex`); YAML values like PyYAML's YAML 1.1 does (`yes` is true, `0755` is 493, `1e3` is
@@ -52,6 +53,12 @@ pub(super) fn parse(format: Format, name: &str, path: &Path, text: &str) -> Resu
         Format::Ini => ini(&mut b)?,
         Format::Yaml => yaml(&mut b)?,
     }
+    b.reconcile_ungrouped()?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    vars_dirs(&mut b, dir)?;
     b.finish(name, path)
 }
 
@@ -159,8 +166,8 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn finish(mut self, name: &str, path: &Path) -> Result<Inventory> {
-        // Ansible's `ungrouped`: the hosts in no other group, and only those.
+    /// Ansible's `ungrouped`: the hosts in no other group, and only those.
+    fn reconcile_ungrouped(&mut self) -> Result<()> {
         let grouped: std::collections::HashSet<String> = self
             .groups
             .iter()
@@ -179,6 +186,10 @@ impl<'a> Builder<'a> {
         for (h, at) in alone {
             self.add_host("ungrouped", &h, at)?;
         }
+        Ok(())
+    }
+
+    fn finish(mut self, name: &str, path: &Path) -> Result<Inventory> {
         if self
             .groups
             .get("ungrouped")
@@ -297,6 +308,106 @@ fn connection_settings(inv: &mut Inventory) {
     strip(&mut inv.vars);
     inv.groups.values_mut().for_each(|g| strip(&mut g.vars));
     inv.hosts.values_mut().for_each(|h| strip(&mut h.vars));
+}
+
+/// Ansible's `group_vars/` and `host_vars/` beside the inventory file, as its
+/// `host_group_vars` plugin reads them: for each group (`all` too) and each host, the first of
+/// `NAME`, `NAME.yml`, `NAME.yaml`, `NAME.json` there is, a directory `NAME/` standing for
+/// every such file in it (in name order, recursively, hidden ones left out). Their variables
+/// go over the inventory file's own for that group or host; they are checked as those are.
+fn vars_dirs(b: &mut Builder<'_>, dir: &Path) -> Result<()> {
+    let groups: Vec<String> = std::iter::once("all".to_string())
+        .chain(b.groups.keys().cloned())
+        .collect();
+    let hosts: Vec<String> = b.hosts.keys().cloned().collect();
+    for (sub, names, is_host) in [("group_vars", groups, false), ("host_vars", hosts, true)] {
+        let base = dir.join(sub);
+        if !base.is_dir() {
+            continue;
+        }
+        for name in names {
+            for file in vars_files(&base, &name) {
+                let vars = read_vars_file(&file)?;
+                let target = match (is_host, name.as_str()) {
+                    (true, h) => &mut b.hosts[h].0,
+                    (false, "all") => &mut b.all_vars,
+                    (false, g) => &mut b.groups[g].0.vars,
+                };
+                target.extend(vars);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn vars_files(base: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            let file = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if file.starts_with('.') || file.ends_with('~') {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p
+                .extension()
+                .is_none_or(|x| matches!(x.to_str(), Some("yml" | "yaml" | "json")))
+            {
+                out.push(p);
+            }
+        }
+    }
+    for ext in ["", ".yml", ".yaml", ".json"] {
+        let p = base.join(format!("{name}{ext}"));
+        if p.is_dir() {
+            let mut out = Vec::new();
+            walk(&p, &mut out);
+            return out;
+        }
+        if p.is_file() {
+            return vec![p];
+        }
+    }
+    Vec::new()
+}
+
+/// A file of `group_vars/` or `host_vars/`: a YAML (or JSON) map of variables; errors name
+/// it, its line and column.
+fn read_vars_file(path: &Path) -> Result<Vars> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::read_file(path, e))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let b = Builder::new(path, text);
+    if text.starts_with("$ANSIBLE_VAULT") {
+        return Err(b.error(
+            At { line: 1, col: 1 },
+            "this file is encrypted with Ansible Vault, which runbook does not read: keep its secrets in runbook secrets (`secret(\"NAME\")`)",
+        ));
+    }
+    let mut vars = Vars::new();
+    let Some(root) = load_yaml(&b)? else { return Ok(vars) };
+    if root.is_null() {
+        return Ok(vars);
+    }
+    let NodeKind::Map(entries) = &root.kind else {
+        return Err(b.error(
+            root.at,
+            format!("a variables file is a map of variables, not {}", root.what()),
+        ));
+    };
+    for (k, v) in entries {
+        let key = yaml_key(&b, k)?;
+        let value = yaml_value(&b, &key, v)?;
+        if let Some(value) = check_ansible_var(&key, value).map_err(|e| b.error(k.at, e))? {
+            vars.insert(key, value);
+        }
+    }
+    Ok(vars)
 }
 
 #[derive(Clone, Copy)]

@@ -71,28 +71,43 @@ fn ansible_inventories_are_their_toml_equivalents() {
         .collect();
     entries.sort();
     for ansible in entries {
-        let toml = ansible.with_extension("toml");
-        let label = ansible.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(toml.is_file(), "{label} has no {}", toml.display());
-        let a = load(&ansible).unwrap_or_else(|e| panic!("{label}: {e}"));
-        let t = load(&toml).unwrap_or_else(|e| panic!("{}: {e}", toml.display()));
-        let (fa, ft) = (facts(&a), facts(&t));
-        let names = |f: &[(String, serde_json::Value)]| f.iter().map(|(w, _)| w.clone()).collect::<Vec<_>>();
-        assert_eq!(
-            names(&fa),
-            names(&ft),
-            "{label}: hosts or groups differ from the TOML's"
-        );
-        for ((what, va), (_, vt)) in fa.iter().zip(&ft) {
-            assert_eq!(
-                va, vt,
-                "{label}: {what} differs from the TOML's\n ansible: {va}\n    toml: {vt}"
-            );
-        }
-        assert_eq!(fa, ft, "{label}");
+        let a = load(&ansible);
+        assert_equivalent(&ansible, a);
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} Ansible inventories checked");
+}
+
+/// An Ansible inventory with `group_vars/` and `host_vars/` beside it (read from where it
+/// is, so that they are found).
+#[test]
+fn group_vars_and_host_vars_beside_it_are_read_as_ansible_reads_them() {
+    let ansible = fixtures().join("vars_dirs/hosts.ini");
+    let text = std::fs::read_to_string(&ansible).unwrap();
+    assert_equivalent(&ansible, Inventory::parse("fixture", &ansible, &text));
+}
+
+/// `ansible` (already read) and the TOML beside it agree on every fact.
+fn assert_equivalent(ansible: &Path, a: Result<Inventory, Error>) {
+    let toml = ansible.with_extension("toml");
+    let label = ansible.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(toml.is_file(), "{label} has no {}", toml.display());
+    let a = a.unwrap_or_else(|e| panic!("{label}: {e}"));
+    let t = load(&toml).unwrap_or_else(|e| panic!("{}: {e}", toml.display()));
+    let (fa, ft) = (facts(&a), facts(&t));
+    let names = |f: &[(String, serde_json::Value)]| f.iter().map(|(w, _)| w.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&fa),
+        names(&ft),
+        "{label}: hosts or groups differ from the TOML's"
+    );
+    for ((what, va), (_, vt)) in fa.iter().zip(&ft) {
+        assert_eq!(
+            va, vt,
+            "{label}: {what} differs from the TOML's\n ansible: {va}\n    toml: {vt}"
+        );
+    }
+    assert_eq!(fa, ft, "{label}");
 }
 
 /// Each refused inventory and its message, exactly (`UPDATE_ANSIBLE=1` rewrites them).
@@ -238,4 +253,35 @@ fn the_documented_ansible_variables_are_the_ones_read() {
         assert_eq!(got, value, "{key}");
         assert!(h.vars.is_empty(), "{key} stayed a variable");
     }
+}
+
+#[test]
+fn a_vars_file_is_checked_like_the_inventory_and_named_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("group_vars")).unwrap();
+    std::fs::write(
+        dir.path().join("group_vars/web.yml"),
+        "http_port: 80\nansible_become_password: x\n",
+    )
+    .unwrap();
+    let path = dir.path().join("hosts.ini");
+    let e = Inventory::parse("t", &path, "[web]\nweb1\n").unwrap_err().to_string();
+    assert!(
+        e.starts_with("`ansible_become_password` is an Ansible setting runbook cannot honour"),
+        "{e}"
+    );
+    assert!(e.contains("group_vars/web.yml:2:1"), "{e}");
+    std::fs::write(
+        dir.path().join("group_vars/web.yml"),
+        "$ANSIBLE_VAULT;1.1;AES256\n6238\n",
+    )
+    .unwrap();
+    let e = Inventory::parse("t", &path, "[web]\nweb1\n").unwrap_err().to_string();
+    assert!(e.starts_with("this file is encrypted with Ansible Vault"), "{e}");
+    std::fs::write(dir.path().join("group_vars/web.yml"), "- a\n").unwrap();
+    let e = Inventory::parse("t", &path, "[web]\nweb1\n").unwrap_err().to_string();
+    assert!(
+        e.starts_with("a variables file is a map of variables, not a list"),
+        "{e}"
+    );
 }

@@ -1,6 +1,6 @@
 //! Inventories: hosts, groups of hosts (and of groups), and variables that cascade
 //! all → group → host → the command line's (`--vars-file`, `--var`, `--var-json`). Read
-//! from `inventory/NAME.toml` or a path.
+//! from `inventory/NAME.toml` or a path; Ansible's INI and YAML inventories too (`ansible`).
 //!
 //! This file only declares and re-exports: the types live in `model`, reading the file in
 //! `file`, so the children import each other, never `mod.rs`. Cloud discovery lives in
