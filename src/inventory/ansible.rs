@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::LazyLock;
 
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 use regex::Regex;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::Value;
@@ -83,7 +83,15 @@ struct Builder<'a> {
     text: &'a str,
     all_vars: Vars,
     hosts: IndexMap<String, (Vars, At)>,
-    groups: IndexMap<String, (Group, At)>,
+    groups: IndexMap<String, (Members, At)>,
+}
+
+/// A group as it is read (sets, so that a range of many hosts adds them in linear time).
+#[derive(Default)]
+struct Members {
+    hosts: IndexSet<String>,
+    children: IndexSet<String>,
+    vars: Vars,
 }
 
 impl<'a> Builder<'a> {
@@ -107,7 +115,7 @@ impl<'a> Builder<'a> {
             return Err(self.error(at, "empty group name"));
         }
         if name != "all" && !self.groups.contains_key(name) {
-            self.groups.insert(name.to_string(), (Group::default(), at));
+            self.groups.insert(name.to_string(), (Members::default(), at));
         }
         Ok(())
     }
@@ -122,10 +130,7 @@ impl<'a> Builder<'a> {
         }
         if group != "all" {
             self.add_group(group, at)?;
-            let members = &mut self.groups[group].0.hosts;
-            if !members.iter().any(|h| h == host) {
-                members.push(host.to_string());
-            }
+            self.groups[group].0.hosts.insert(host.to_string());
         }
         Ok(())
     }
@@ -140,14 +145,11 @@ impl<'a> Builder<'a> {
         if parent == "all" {
             return Ok(()); // every group is in `all`
         }
-        let children = &mut self.groups[parent].0.children;
-        if !children.iter().any(|c| c == child) {
-            children.push(child.to_string());
-        }
+        self.groups[parent].0.children.insert(child.to_string());
         Ok(())
     }
 
-    /// Sets a variable of a host (`host: Some`) or of a group (`all`: the inventory's),
+    /// Sets a variable of a host or of a group (`all`: the inventory's),
     /// refusing the Ansible variables runbook cannot honour and checking the connection
     /// ones.
     fn set_var(&mut self, owner: Owner<'_>, key: &str, value: Value, at: At) -> Result<()> {
@@ -223,7 +225,14 @@ impl<'a> Builder<'a> {
             groups: self
                 .groups
                 .iter()
-                .map(|(g, (group, _))| (g.clone(), group.clone()))
+                .map(|(g, (m, _))| {
+                    let group = Group {
+                        hosts: m.hosts.iter().cloned().collect(),
+                        children: m.children.iter().cloned().collect(),
+                        vars: m.vars.clone(),
+                    };
+                    (g.clone(), group)
+                })
                 .collect(),
         };
         validate::group_nesting(&inv, &self.label)?;
