@@ -285,3 +285,27 @@ fn a_vars_file_is_checked_like_the_inventory_and_named_in_errors() {
         "{e}"
     );
 }
+
+/// Absurd nesting is an error, not a crash: YAML 100,000 levels deep, and groups nested by
+/// `children` deeper than runbook takes.
+#[test]
+fn absurdly_deep_yaml_is_an_error() {
+    let deep = format!("all:\n  vars:\n    x: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let e = Inventory::parse("t", Path::new("t.yml"), &deep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        // The YAML parser's own limit comes first.
+        e.starts_with("invalid inventory t.yml: recursion limit exceeded\n  --> t.yml:3:"),
+        "{}",
+        &e[..e.len().min(300)]
+    );
+    let mut groups = String::new();
+    for i in 0..150 {
+        groups.push_str(&format!("{}g{i}:\n{}  children:\n", "    ".repeat(i), "    ".repeat(i)));
+    }
+    let e = Inventory::parse("t", Path::new("t.yml"), &groups)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("groups nest 150 deep"), "{e}");
+}

@@ -107,6 +107,7 @@ pub(super) fn literal_eval(text: &str) -> Option<Py> {
         s: text.as_bytes(),
         text,
         i: 0,
+        depth: 0,
     };
     let v = p.testlist(b'\0')?;
     p.blank();
@@ -185,7 +186,12 @@ struct Parser<'a> {
     s: &'a [u8],
     text: &'a str,
     i: usize,
+    /// Brackets open now: Python's tokenizer refuses more than 200 ("too many nested
+    /// parentheses"), so deeper is text, as in Ansible, and never a deep recursion here.
+    depth: usize,
 }
+
+const MAX_NESTING: usize = 200;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<u8> {
@@ -231,6 +237,15 @@ impl Parser<'_> {
 
     fn expr(&mut self) -> Option<Py> {
         self.blank();
+        if matches!(self.peek(), Some(b'(' | b'[' | b'{')) {
+            if self.depth >= MAX_NESTING {
+                return None;
+            }
+            self.depth += 1;
+            let v = self.container();
+            self.depth -= 1;
+            return v;
+        }
         match self.peek()? {
             sign @ (b'-' | b'+') => {
                 self.i += 1;
@@ -255,34 +270,6 @@ impl Parser<'_> {
             b'.' if self.s[self.i..].starts_with(b"...") => {
                 self.i += 3;
                 Some(Py::Str("...".into()))
-            }
-            b'(' => {
-                self.i += 1;
-                self.blank();
-                if self.eat(b')') {
-                    return Some(Py::List(Vec::new()));
-                }
-                let first = self.expr()?;
-                if self.eat(b')') {
-                    return Some(first);
-                }
-                let mut items = vec![first];
-                while self.eat(b',') {
-                    if self.eat(b')') {
-                        return Some(Py::List(items));
-                    }
-                    items.push(self.expr()?);
-                }
-                self.eat(b')').then_some(Py::List(items))
-            }
-            b'[' => {
-                self.i += 1;
-                let items = self.items(b']')?;
-                Some(Py::List(items))
-            }
-            b'{' => {
-                self.i += 1;
-                self.dict_or_set()
             }
             b'\'' | b'"' => self.strings(),
             c if c == b'_' || c.is_ascii_alphabetic() => {
@@ -330,6 +317,41 @@ impl Parser<'_> {
         self.blank();
         match self.number()? {
             Py::Complex(_, im) => Some(Py::Complex(re, sign * im)),
+            _ => None,
+        }
+    }
+
+    /// A tuple, list, dict or set, at its opening bracket.
+    fn container(&mut self) -> Option<Py> {
+        match self.peek()? {
+            b'(' => {
+                self.i += 1;
+                self.blank();
+                if self.eat(b')') {
+                    return Some(Py::List(Vec::new()));
+                }
+                let first = self.expr()?;
+                if self.eat(b')') {
+                    return Some(first);
+                }
+                let mut items = vec![first];
+                while self.eat(b',') {
+                    if self.eat(b')') {
+                        return Some(Py::List(items));
+                    }
+                    items.push(self.expr()?);
+                }
+                self.eat(b')').then_some(Py::List(items))
+            }
+            b'[' => {
+                self.i += 1;
+                let items = self.items(b']')?;
+                Some(Py::List(items))
+            }
+            b'{' => {
+                self.i += 1;
+                self.dict_or_set()
+            }
             _ => None,
         }
     }
@@ -631,6 +653,18 @@ mod tests {
         }
     }
 
+    fn nested(n: usize) -> Value {
+        (1..n).fold(json!([]), |v, _| json!([v]))
+    }
+
+    #[test]
+    fn deep_brackets_are_text_as_in_python() {
+        let deep = format!("{}{}", "[".repeat(201), "]".repeat(201));
+        assert_eq!(eval(&deep), json!(deep));
+        let very_deep = "[".repeat(100_000);
+        assert_eq!(eval(&very_deep), json!(very_deep));
+    }
+
     #[test]
     fn values_are_typed_like_ast_literal_eval() {
         let cases: &[(&str, Value)] = &[
@@ -695,6 +729,7 @@ mod tests {
             ("", json!("")),
             ("{[1]: 2}", json!("{[1]: 2}")),
             ("abc def", json!("abc def")),
+            (&format!("{}{}", "[".repeat(200), "]".repeat(200)), json!(nested(200))),
         ];
         for (text, want) in cases {
             assert_eq!(&eval(text), want, "{text:?}");
