@@ -1242,6 +1242,76 @@ pub const INVENTORY_KEYS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Ansible's connection variables that an Ansible inventory (INI or YAML) may set, and the
+/// host setting each becomes: (variable, host setting, what it takes). Resolved per host after
+/// Ansible's merge (all → parent → child group → host); of two names for one setting the
+/// later one here wins, as in Ansible. They are settings then, not variables.
+pub const ANSIBLE_HOST_KEYS: &[(&str, &str, &str)] = &[
+    ("ansible_host", "address", "where to connect"),
+    ("ansible_ssh_host", "address", "older name of ansible_host"),
+    ("ansible_port", "port", "SSH port (also `host:2222` on a host line)"),
+    ("ansible_ssh_port", "port", "older name of ansible_port"),
+    ("ansible_user", "user", "login user"),
+    ("ansible_ssh_user", "user", "older name of ansible_user"),
+    (
+        "ansible_connection",
+        "connection",
+        "`ssh` (also `smart`, `paramiko`) or `local`; any other is an error",
+    ),
+    ("ansible_private_key_file", "key", "private key file"),
+    ("ansible_ssh_private_key_file", "key", "private key file"),
+];
+
+/// Ansible variables that make Ansible connect or act in a way runbook does not: an Ansible
+/// inventory that sets one is refused at the line that sets it, with what to do instead.
+/// (`ansible_become`, `ansible_sudo` and `ansible_su` set to false are accepted: that is what
+/// runbook does anyway.) Every other variable, `ansible_python_interpreter` included, is a
+/// variable like any other.
+pub const ANSIBLE_REFUSED_KEYS: &[(&[&str], &str)] = &[
+    (
+        &["ansible_password", "ansible_ssh_pass", "ansible_ssh_password"],
+        "runbook does not take passwords from an inventory: log in with a key, or name a secret in `[ssh] password_secret` of a TOML inventory",
+    ),
+    (
+        &[
+            "ansible_become",
+            "ansible_become_user",
+            "ansible_become_method",
+            "ansible_become_password",
+            "ansible_become_pass",
+            "ansible_become_exe",
+            "ansible_become_flags",
+            "ansible_sudo",
+            "ansible_sudo_user",
+            "ansible_sudo_pass",
+            "ansible_sudo_password",
+            "ansible_sudo_exe",
+            "ansible_sudo_flags",
+            "ansible_su",
+            "ansible_su_user",
+            "ansible_su_pass",
+            "ansible_su_password",
+            "ansible_su_exe",
+            "ansible_su_flags",
+        ],
+        "runbook escalates per operation, not per host: write `sudo: true` (or `user: \"NAME\"`) on the operations that need it",
+    ),
+    (
+        &[
+            "ansible_ssh_common_args",
+            "ansible_ssh_extra_args",
+            "ansible_sftp_extra_args",
+            "ansible_scp_extra_args",
+            "ansible_ssh_executable",
+        ],
+        "runbook speaks SSH itself and runs no ssh command: put ProxyJump and the like in ~/.ssh/config (runbook reads it), or `[ssh] jump` in a TOML inventory",
+    ),
+    (
+        &["ansible_group_priority"],
+        "runbook merges the variables of groups of the same depth by group name only",
+    ),
+];
+
 /// The built-in called `name` on `receiver`.
 pub fn find(receiver: Receiver, name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.receiver == receiver && b.name == name)

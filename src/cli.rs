@@ -190,7 +190,7 @@ Install:
 pub struct PlayArgs {
     /// The playbook (.rhai)
     pub playbook: PathBuf,
-    /// Inventory name (inventory/NAME.toml) or path
+    /// Inventory name (inventory/NAME.toml, or an Ansible NAME.ini/.yml/.yaml) or path
     #[arg(short, long, env = "RUNBOOK_INVENTORY")]
     pub inventory: String,
     /// Only these hosts: groups, names, globs (web*), unions (web,db), exclusions (!db2)
@@ -266,7 +266,7 @@ pub struct StateArg {
 
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
-    /// Inventory name (inventory/NAME.toml) or path
+    /// Inventory name (inventory/NAME.toml, or an Ansible NAME.ini/.yml/.yaml) or path
     #[arg(short, long, env = "RUNBOOK_INVENTORY")]
     pub inventory: String,
     /// Do not ask (for scripts): remove the lock whoever holds it
@@ -292,7 +292,7 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct InventoryArgs {
-    /// Inventory name (inventory/NAME.toml) or path
+    /// Inventory name (inventory/NAME.toml, or an Ansible NAME.ini/.yml/.yaml) or path
     #[arg(short, long, env = "RUNBOOK_INVENTORY")]
     pub inventory: String,
     /// Show the group tree
@@ -386,7 +386,7 @@ impl clap::FromArgMatches for VarArgs {
 
 #[derive(Debug, Args)]
 pub struct CostArgs {
-    /// Inventory name (inventory/NAME.toml) or path
+    /// Inventory name (inventory/NAME.toml, or an Ansible NAME.ini/.yml/.yaml) or path
     #[arg(short, long, env = "RUNBOOK_INVENTORY")]
     pub inventory: String,
     /// Compare with this monthly budget (overrides [cost] budget_monthly); exit 2 when over

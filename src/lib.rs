@@ -213,7 +213,10 @@ fn unlock(args: cli::UnlockArgs) -> Result<()> {
 
 /// Runs are journaled under the inventory's name; accept the path of its file too.
 fn inventory_name(i: &str) -> String {
-    match i.strip_suffix(".toml") {
+    let stem = [".toml", ".ini", ".yml", ".yaml"]
+        .iter()
+        .find_map(|x| i.strip_suffix(x));
+    match stem {
         Some(path) => std::path::Path::new(path)
             .file_name()
             .map_or(i.to_string(), |n| n.to_string_lossy().into_owned()),

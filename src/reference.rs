@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::builtins::{BUILTINS, Builtin, FACTS, HOST_PROPERTIES, INVENTORY_KEYS, Receiver};
+use crate::builtins::{
+    ANSIBLE_HOST_KEYS, ANSIBLE_REFUSED_KEYS, BUILTINS, Builtin, FACTS, HOST_PROPERTIES, INVENTORY_KEYS, Receiver,
+};
 
 /// Where the generated reference is committed.
 pub const PATH: &str = "docs/reference.md";
@@ -83,13 +85,83 @@ pub fn markdown() -> String {
         };
         let _ = writeln!(t, "- `{kind}`{arg}: {}", field_list(fields));
     }
-    t.push_str("\n## Inventory files\n\n`inventory/NAME.toml` (or a path given to `-i`). Unknown keys are errors.\n\n");
+    t.push_str(
+        "\n## Inventory files\n\n`inventory/NAME.toml` (or a path given to `-i`); Ansible's INI and YAML \
+         inventories too (below). Unknown keys are errors.\n\n",
+    );
     t.push_str("| section | key | type | |\n| --- | --- | --- | --- |\n");
     for (section, key, ty, doc) in INVENTORY_KEYS {
         let _ = writeln!(t, "| `[{section}]` | `{key}` | {ty} | {doc} |");
     }
+    t.push_str(ANSIBLE_INVENTORIES);
+    t.push_str("| Ansible variable | host setting | |\n| --- | --- | --- |\n");
+    for (var, setting, doc) in ANSIBLE_HOST_KEYS {
+        let _ = writeln!(t, "| `{var}` | `{setting}` | {doc} |");
+    }
+    t.push_str(
+        "\nRefused where they are set (the error names the file, line and column), because runbook \
+         would not do what they ask (`ansible_become`, `ansible_sudo` or `ansible_su` set to false is \
+         accepted: that is what runbook does anyway):\n\n| Ansible variables | why, and what to do instead |\n| --- | --- |\n",
+    );
+    for (vars, why) in ANSIBLE_REFUSED_KEYS {
+        let vars: Vec<String> = vars.iter().map(|v| format!("`{v}`")).collect();
+        let _ = writeln!(t, "| {} | {why} |", vars.join(", "));
+    }
+    t.push_str(ANSIBLE_LIMITS);
     t
 }
+
+/// How runbook reads Ansible's inventory formats (before the table of connection variables).
+const ANSIBLE_INVENTORIES: &str = "
+### Ansible inventories
+
+`-i inventory.ini`, `-i hosts.yml` (or `.yaml`), and `-i NAME` when `inventory/NAME.ini`, `.yml` \
+or `.yaml` exists (looked for after `inventory/NAME.toml`) read Ansible's INI and YAML inventory \
+formats as Ansible's `ini` and `yaml` inventory plugins read them, so that a team moving from \
+Ansible keeps its inventories as they are. Any other file name is read as TOML.
+
+- **INI**: `[group]` sections of host lines, `[group:vars]` (one `key=value` a line), \
+  `[group:children]` (one group a line, declared anywhere in the file), `[all:vars]`; hosts \
+  before the first section are ungrouped; lines starting with `#` or `;` are comments. A host \
+  line is `NAME key=value …`, split with shell quoting (`tier=\"back end\"`; a `#` outside quotes \
+  ends the line), and `NAME:2222` sets its port. Values are typed as Ansible types them, as \
+  Python literals: `80` is a number, `True` a boolean, `'80'` and `\"80\"` text, `[1, 2]` a list, \
+  `{'a': 1}` a map, `None` nothing; anything else is the text as written (`FALSE`, `yes`, \
+  `10.0.0.1`), and in a `:vars` section that is the whole rest of the line.
+- **YAML**: a map of groups (`all:` or any others), each with `hosts` (a map from host to a map of \
+  its variables, or to nothing), `vars` and `children` (groups again, to any depth). Values are \
+  YAML 1.1 as Ansible reads it: `yes`/`no`/`on`/`off` are booleans, `0755` is 493, `1e3` is text; \
+  anchors, aliases and `<<` merges work; `!unsafe` is text.
+- **Ranges** in host names, in both: `www[01:50].example.com` (zero-padded like its begin), a \
+  stride `www[01:50:2].example.com`, letters `db-[a:f].example.com`; several in one name.
+- `all` is the inventory: its variables are `[vars]`, its children the top groups. `ungrouped` \
+  holds the hosts of no other group (it exists when it has any). A host in several groups is \
+  one host. Variables merge as Ansible merges them: `all`, then the host's groups from the \
+  outermost in (groups of one depth by name), then the host's own.
+- `group_vars/` and `host_vars/` beside the inventory file are read as Ansible reads them: for \
+  each group (`all` too) and host, the first of `NAME`, `NAME.yml`, `NAME.yaml`, `NAME.json`, or \
+  a directory `NAME/` of such files (in name order); their variables go over the inventory \
+  file's own for that group or host, and are checked as those are.
+- Ansible's connection variables, wherever they are set (`[all:vars]`, a group, a host), become \
+  each host's settings and are no longer variables; every other variable is one (`h.var(\"http_port\")`), \
+  Ansible's own such as `ansible_python_interpreter` included:
+
+";
+
+/// What else runbook refuses in an Ansible inventory, and what it does not read.
+const ANSIBLE_LIMITS: &str = "
+Also refused, with the file, line and column: a variable holding a Jinja template (`{{ … }}`, `{% … %}`: \
+runbook does not expand templates in inventory variables, so the play would get the braces; Ansible's \
+own variables and `!unsafe` values may hold one), an Ansible Vault value (`!vault`), an inventory \
+plugin's configuration (`plugin:`), a `hosts:` written as a YAML list, an unknown section kind \
+(`[web:childs]`) or group key (`host:`), a child group or `[group:vars]` of a group no section \
+declares, a malformed range or one that makes more than 100000 hosts, a name that is both a host \
+and a group, and groups that contain each other.
+
+Not read: `group_vars/` and `host_vars/` beside the playbook (only those beside the inventory), \
+inventory directories, several `-i` at once, scripts and plugins. `[ssh]`, `[cloud]`, `[dns]` and \
+`[cost]` need a TOML inventory.
+";
 
 fn field_list(fields: &[crate::builtins::Field]) -> String {
     if fields.is_empty() {

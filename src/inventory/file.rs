@@ -1,14 +1,15 @@
 //! The TOML file format of an inventory, and its validation with line:col errors.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::ansible;
 use super::model::{ConnectionKind, Group, HostSpec, Inventory, Vars};
 use super::settings::{CloudSettings, DnsSettings, SshSettings};
+use super::validate;
 use crate::error::{Diagnostic, Error, Location, Result, display_path};
 
 #[derive(Debug, Deserialize)]
@@ -56,7 +57,8 @@ struct HostModel {
 /// nothing of files).
 impl Inventory {
     /// Finds the inventory file for `name_or_path`: an existing path, else
-    /// `inventory/NAME.toml`, else `examples/inventory/NAME.toml`.
+    /// `inventory/NAME.toml` (then `.ini`, `.yml`, `.yaml`: Ansible's formats), else the
+    /// same in `examples/inventory/`.
     pub fn locate(name_or_path: &str) -> Result<PathBuf> {
         let direct = PathBuf::from(name_or_path);
         if direct.is_file() {
@@ -69,16 +71,20 @@ impl Inventory {
                 direct.display()
             )));
         }
-        let candidates = [
-            PathBuf::from("inventory").join(format!("{name_or_path}.toml")),
-            PathBuf::from("examples/inventory").join(format!("{name_or_path}.toml")),
-        ];
+        let candidates: Vec<PathBuf> = ["inventory", "examples/inventory"]
+            .iter()
+            .flat_map(|dir| {
+                std::iter::once("toml")
+                    .chain(ansible::EXTENSIONS.iter().copied())
+                    .map(move |ext| PathBuf::from(dir).join(format!("{name_or_path}.{ext}")))
+            })
+            .collect();
         candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
             Error::Usage(format!(
-                "inventory `{name_or_path}` not found: looked for {}, {} and {}",
+                "inventory `{name_or_path}` not found: looked for {}, {} and {} (or .ini, .yml, .yaml for an Ansible inventory)",
                 direct.display(),
                 candidates[0].display(),
-                candidates[1].display()
+                candidates[ansible::EXTENSIONS.len() + 1].display()
             ))
         })
     }
@@ -96,8 +102,13 @@ impl Inventory {
         Self::parse(&name, &path, &text)
     }
 
+    /// Reads an inventory's text in the format its file name says: Ansible's INI (`.ini`)
+    /// or YAML (`.yml`, `.yaml`), else runbook's TOML.
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
-        parse(name, path, text)
+        match ansible::format_of(path) {
+            Some(format) => ansible::parse(format, name, path, text),
+            None => parse(name, path, text),
+        }
     }
 }
 
@@ -107,7 +118,13 @@ fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
     let model: FileModel = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         let message = format!("invalid inventory {label}: {}", e.message().trim_end());
-        Error::Inventory(Diagnostic::new(message).at(Location::at_offset(&label, text, offset)))
+        let mut d = Diagnostic::new(message).at(Location::at_offset(&label, text, offset));
+        if path.extension().is_none_or(|x| x != "toml") {
+            d = d.note(
+                "an inventory is read as TOML unless its name ends in .ini (Ansible's INI format) or .yml/.yaml (Ansible's YAML)",
+            );
+        }
+        Error::Inventory(d)
     })?;
 
     let mut inv = Inventory {
@@ -206,92 +223,12 @@ fn parse(name: &str, path: &Path, text: &str) -> Result<Inventory> {
         };
         inv.groups.insert(gname, group);
     }
-    if let Some(cycle) = find_cycle(&inv) {
-        return Err(Error::Inventory(Diagnostic::new(format!(
-            "invalid inventory {label}: groups contain each other: {}",
-            cycle.join(" → ")
-        ))));
-    }
-    if let Some((group, depth)) = deepest(&inv).filter(|(_, d)| *d > MAX_GROUP_DEPTH) {
-        return Err(Error::Inventory(Diagnostic::new(format!(
-            "invalid inventory {label}: groups nest {depth} deep (group `{group}`); runbook takes at most {MAX_GROUP_DEPTH} levels of `children`"
-        ))));
-    }
+    validate::group_nesting(&inv, &label)?;
     Ok(inv)
 }
 
 fn implicit_host(name: &str) -> HostSpec {
     HostSpec::new(name, name)
-}
-
-/// A chain of groups that contain each other, if any: a depth-first walk with its own
-/// stack (an inventory's nesting must not be able to overflow runbook's).
-fn find_cycle(inv: &Inventory) -> Option<Vec<String>> {
-    let children = |g: &str| inv.groups.get(g).map(|x| x.children.as_slice()).unwrap_or(&[]);
-    let mut done: std::collections::HashSet<&str> = Default::default();
-    for start in inv.groups.keys() {
-        if done.contains(start.as_str()) {
-            continue;
-        }
-        let mut path: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
-        let mut on_path: std::collections::HashSet<&str> = [start.as_str()].into();
-        while let Some(&(g, i)) = path.last() {
-            let Some(child) = children(g).get(i) else {
-                path.pop();
-                on_path.remove(g);
-                done.insert(g);
-                continue;
-            };
-            path.last_mut().expect("not empty").1 += 1;
-            let c = child.as_str();
-            if on_path.contains(c) {
-                let from = path.iter().position(|(p, _)| *p == c).unwrap_or(0);
-                let mut cycle: Vec<String> = path[from..].iter().map(|(p, _)| p.to_string()).collect();
-                cycle.push(c.to_string());
-                return Some(cycle);
-            }
-            if !done.contains(c) && inv.groups.contains_key(c) {
-                on_path.insert(c);
-                path.push((c, 0));
-            }
-        }
-    }
-    None
-}
-
-/// How deep groups may nest (`all` > web > web-eu > …): deeper is a mistake, or a file
-/// made by a program gone wrong.
-pub const MAX_GROUP_DEPTH: usize = 100;
-
-/// The deepest group and its depth (top-level groups are 1), walking parents before
-/// children (the groups are acyclic by now).
-fn deepest(inv: &Inventory) -> Option<(String, usize)> {
-    let mut parents: HashMap<&str, usize> = inv.groups.keys().map(|g| (g.as_str(), 0)).collect();
-    for g in inv.groups.values() {
-        for c in &g.children {
-            if let Some(n) = parents.get_mut(c.as_str()) {
-                *n += 1;
-            }
-        }
-    }
-    let mut depth: HashMap<&str, usize> = HashMap::new();
-    let mut ready: Vec<&str> = parents.iter().filter(|(_, n)| **n == 0).map(|(g, _)| *g).collect();
-    while let Some(g) = ready.pop() {
-        let d = *depth.entry(g).or_insert(1);
-        for c in inv.groups.get(g).map(|x| x.children.as_slice()).unwrap_or(&[]) {
-            let Some(n) = parents.get_mut(c.as_str()) else { continue };
-            let e = depth.entry(c.as_str()).or_insert(0);
-            *e = (*e).max(d + 1);
-            *n -= 1;
-            if *n == 0 {
-                ready.push(c.as_str());
-            }
-        }
-    }
-    depth
-        .into_iter()
-        .max_by_key(|(_, d)| *d)
-        .map(|(g, d)| (g.to_string(), d))
 }
 
 /// TOML tables become JSON maps, every value as written; dates become their TOML text

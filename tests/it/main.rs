@@ -3,6 +3,7 @@
 //! loudly without them.
 
 mod adhoc;
+mod ansible;
 mod check;
 mod cloud_do;
 mod cloud_docker;
