@@ -213,7 +213,7 @@ pub struct PlayArgs {
     pub output: OutputFormat,
     /// Colours for changed, ok, failed and skipped: auto (on a terminal, unless NO_COLOR
     /// is set), always or never
-    #[arg(long, value_enum, default_value_t = crate::report::ColorChoice::Auto)]
+    #[arg(long, value_enum, env = "RUNBOOK_COLOR", default_value_t = crate::report::ColorChoice::Auto)]
     pub color: crate::report::ColorChoice,
     /// Run only the steps tagged with one of these (`step(…, #{ tags: ["web"] }, …)`); steps
     /// tagged `always` run too

@@ -4,7 +4,7 @@
 //! file's, then runbook's own: the file's values become the options' defaults before clap
 //! parses (and `--help` shows them).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -20,8 +20,10 @@ pub struct Config {
     pub inventory: Option<String>,
     /// `--forks` (`RUNBOOK_FORKS`).
     pub forks: Option<u16>,
-    /// `--state` (`RUNBOOK_STATE`): the run journal.
-    pub state: Option<PathBuf>,
+    /// `--state` (`RUNBOOK_STATE`): the run journal, a file or a `postgres://` URL.
+    pub state: Option<String>,
+    /// `--color` (`RUNBOOK_COLOR`): `auto`, `always` or `never`.
+    pub color: Option<crate::report::ColorChoice>,
 }
 
 impl Config {
@@ -58,7 +60,8 @@ impl Config {
         let defaults: Vec<(&str, String)> = [
             ("RUNBOOK_INVENTORY", self.inventory.clone()),
             ("RUNBOOK_FORKS", self.forks.map(|f| f.to_string())),
-            ("RUNBOOK_STATE", self.state.as_ref().map(|p| p.display().to_string())),
+            ("RUNBOOK_STATE", self.state.clone()),
+            ("RUNBOOK_COLOR", self.color.map(|c| c.name().to_string())),
         ]
         .into_iter()
         .filter_map(|(env, value)| value.map(|v| (env, v)))
@@ -98,12 +101,14 @@ mod tests {
             inventory: Some("local".into()),
             forks: Some(3),
             state: Some("elsewhere.db".into()),
+            color: Some(crate::report::ColorChoice::Never),
         };
         let crate::cli::Command::Play(play) = parse(&config, &["runbook", "play", "site.rhai"]).command else {
             panic!()
         };
         assert_eq!((play.inventory.as_str(), play.forks), ("local", 3));
         assert_eq!(play.state.location, "elsewhere.db");
+        assert_eq!(play.color, crate::report::ColorChoice::Never);
         let crate::cli::Command::Play(play) =
             parse(&config, &["runbook", "play", "site.rhai", "-i", "prod", "-f", "9"]).command
         else {

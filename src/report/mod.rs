@@ -23,7 +23,8 @@ pub enum OutputFormat {
 }
 
 /// `--color`: colours for changed, ok, failed and skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ColorChoice {
     /// On a terminal, unless `NO_COLOR` is set.
     #[default]
@@ -33,6 +34,15 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
+    /// As the command line and `runbook.toml` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorChoice::Auto => "auto",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        }
+    }
+
     fn enabled(self) -> bool {
         match self {
             ColorChoice::Always => true,

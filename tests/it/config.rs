@@ -114,3 +114,16 @@ fn a_mistake_in_the_file_is_shown_where_it_is() {
         .stderr_contains("forks must be at least 1")
         .run();
 }
+
+#[test]
+fn the_file_sets_colours_under_the_environment() {
+    let p = project("inventory = \"local\"\ncolor = \"always\"\n");
+    let colour = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
+    let o = Test::in_project(&p).play("site.rhai").run();
+    assert!(colour.is_match(&o.stdout), "colours even piped: {}", o.stdout);
+    let o = Test::in_project(&p)
+        .play("site.rhai")
+        .env("RUNBOOK_COLOR", "never")
+        .run();
+    assert!(!colour.is_match(&o.stdout), "{}", o.stdout);
+}
