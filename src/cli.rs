@@ -225,6 +225,13 @@ pub struct PlayArgs {
     /// Skip the steps before the first step of this name
     #[arg(long, value_name = "STEP")]
     pub start_at_step: Option<String>,
+    /// List the steps the play would run, in order, with their tags, without running any
+    /// (script code between steps runs as in a dry run)
+    #[arg(long, conflicts_with = "list_hosts")]
+    pub list_steps: bool,
+    /// List the hosts each step would run on (after --limit), without running any step
+    #[arg(long)]
+    pub list_hosts: bool,
     /// -v: show what each command that changes something printed (host-prefixed);
     /// -vv: also the commands themselves and the probes that read facts
     #[arg(short, long, action = clap::ArgAction::Count)]

@@ -150,7 +150,13 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
         limit: args.limit,
         vars: parse_vars(&args.vars)?,
         forks: args.forks as usize,
-        dry_run: args.dry_run,
+        // Listing runs nothing: the script as in a dry run, no step's closure.
+        dry_run: args.dry_run || args.list_steps || args.list_hosts,
+        listing: match (args.list_steps, args.list_hosts) {
+            (true, _) => Some(play::Listing::Steps),
+            (_, true) => Some(play::Listing::Hosts),
+            _ => None,
+        },
         show_diff: args.diff,
 
         output: args.output,

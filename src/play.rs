@@ -39,6 +39,14 @@ impl Selection {
     }
 }
 
+/// `--list-steps`, `--list-hosts`: the play runs its script as a dry run, and each step is
+/// listed instead of run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Steps,
+    Hosts,
+}
+
 pub struct Play {
     /// What every host of the play sees (dry run, timeouts, the reporter, the runtime).
     pub ctx: Arc<PlayContext>,
@@ -52,6 +60,8 @@ pub struct Play {
     pub budget: Option<crate::cost::Money>,
     /// The steps the command line selects.
     pub selection: Selection,
+    /// Steps are listed, not run.
+    pub listing: Option<Listing>,
     /// `--start-at-step` reached: steps run from here on.
     pub started: AtomicBool,
     /// The names of the steps the play met, in order (for `--start-at-step` errors).

@@ -38,6 +38,8 @@ pub struct Settings {
     pub verbose: u8,
     /// `--tags`, `--skip-tags`, `--start-at-step`.
     pub selection: crate::play::Selection,
+    /// `--list-steps`, `--list-hosts`.
+    pub listing: Option<crate::play::Listing>,
     pub command_timeout: Option<Duration>,
     pub trust_new_hosts: bool,
     /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
@@ -56,7 +58,8 @@ pub fn play(settings: Settings) -> i32 {
     let secrets = Arc::new(Secrets::default());
     let reporter = Arc::new(
         Reporter::on_stdout(settings.output, settings.color, settings.dry_run, secrets.clone())
-            .with_verbosity(settings.verbose),
+            .with_verbosity(settings.verbose)
+            .listing(settings.listing.is_some()),
     );
     match play_with(settings, secrets, reporter.clone()) {
         Ok(code) => code,
@@ -136,6 +139,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         forks: settings.forks,
         budget: settings.budget,
         selection: settings.selection.clone(),
+        listing: settings.listing,
         started: AtomicBool::new(false),
         steps_seen: Mutex::new(Vec::new()),
         inventory: RwLock::new(inventory),
@@ -172,7 +176,13 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
     let outcome = match result {
         Ok(()) => Ok(()),
         Err(e) if is_stop(&e) => Ok(()),
-        Err(e) => Err(Error::Playbook(playbook::diagnose(&e, &pb.label, &run.sources))),
+        Err(e) => {
+            let mut d = playbook::diagnose(&e, &pb.label, &run.sources);
+            if run.listing.is_some() {
+                d = d.note("the listing stopped here: steps are not run when listed, so a script that uses what a step returned cannot go on; the steps above are the ones before this point");
+            }
+            Err(Error::Playbook(d))
+        }
     };
     // `--start-at-step NAME` that no step of the play is called: nothing ran, say why.
     let outcome = match (&run.selection.start_at, outcome) {

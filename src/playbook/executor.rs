@@ -70,7 +70,11 @@ pub fn run_step(
     }
     let step = Step { id, fingerprint };
     let source = ctx.call_source().unwrap_or(&run.playbook_label).to_string();
-    if let Some(reason) = run.left_out(&id.name, &opts.tags) {
+    let not_selected = run.left_out(&id.name, &opts.tags);
+    if let Some(listing) = run.listing {
+        return Ok(list(run, &step, opts, targets, listing, not_selected.as_deref()));
+    }
+    if let Some(reason) = not_selected {
         return Ok(left_out(run, &step, targets, &reason));
     }
     run.forget_facts();
@@ -177,6 +181,47 @@ pub fn run_step(
     let order: Vec<&str> = results.iter().map(|r| r.host.as_str()).collect();
     values.sort_by_key(|(h, _)| order.iter().position(|o| o == h));
     Ok(results_map(values).into())
+}
+
+/// `--list-steps`/`--list-hosts`: the step as it would run (its hosts after `--limit`, or
+/// why it would not), its closure not called; an empty result.
+fn list(
+    run: &Arc<Play>,
+    step: &Step,
+    opts: &StepOptions,
+    targets: Targets,
+    listing: crate::play::Listing,
+    not_selected: Option<&str>,
+) -> Dynamic {
+    let (hosts, left_out) = match targets {
+        Targets::Controller => (Some(vec![CONTROLLER.to_string()]), 0),
+        Targets::Hosts(hosts) => {
+            let mut seen = std::collections::HashSet::new();
+            let names: Vec<String> = hosts
+                .iter()
+                .map(|h| h.name().to_string())
+                .filter(|n| seen.insert(n.clone()))
+                .collect();
+            let limit = run.limit_hosts();
+            let (kept, out): (Vec<String>, Vec<String>) = names
+                .into_iter()
+                .partition(|n| limit.as_ref().is_none_or(|l| l.contains(n)));
+            (Some(kept), out.len())
+        }
+    };
+    let hosts = match listing {
+        crate::play::Listing::Hosts => hosts,
+        crate::play::Listing::Steps => None,
+    };
+    run.ctx.reporter.listed(
+        &step.id.name,
+        &step.id.position,
+        &opts.tags,
+        hosts.as_deref(),
+        left_out,
+        not_selected,
+    );
+    Dynamic::from(rhai::Map::new())
 }
 
 /// A step the command line leaves out (`--tags`, `--skip-tags`, `--start-at-step`): every

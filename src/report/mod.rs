@@ -155,6 +155,8 @@ pub struct Reporter {
     /// A dry run's planned changes of each host in the running step, shown together with
     /// the host's result (text only), so a plan reads host by host, not interleaved.
     planned: Mutex<IndexMap<String, Vec<String>>>,
+    /// `--list-steps`/`--list-hosts`: a list, no recap.
+    listing: bool,
 }
 
 impl Reporter {
@@ -185,7 +187,14 @@ impl Reporter {
             colors: false,
             verbose: 0,
             planned: Mutex::new(IndexMap::new()),
+            listing: false,
         }
+    }
+
+    /// Steps are listed, not run: the header says so and no recap ends the output.
+    pub fn listing(mut self, listing: bool) -> Self {
+        self.listing = listing;
+        self
     }
 
     /// Writes the planned changes held for `host` (every host's with `None`).
@@ -287,7 +296,11 @@ impl Reporter {
 
     /// `hosts`: the inventory's; `limited`: how many of them `--limit` lets steps run on.
     pub fn run_start(&self, playbook: &str, inventory: &str, hosts: usize, limited: Option<usize>) {
-        let mode = if self.dry_run { "DRY RUN " } else { "PLAY " };
+        let mode = match (self.listing, self.dry_run) {
+            (true, _) => "STEPS OF ",
+            (false, true) => "DRY RUN ",
+            (false, false) => "PLAY ",
+        };
         self.emit(
             || match limited {
                 Some(n) => format!("{mode}{playbook} · inventory {inventory} · {hosts} host(s), steps limited to {n}"),
@@ -296,6 +309,48 @@ impl Reporter {
             || {
                 json!({"event": "run_start", "playbook": playbook, "inventory": inventory, "hosts": hosts,
                        "limited_to": limited, "dry_run": self.dry_run})
+            },
+        );
+    }
+
+    /// A step as `--list-steps`/`--list-hosts` show it: its name, where it is, its tags,
+    /// its hosts (`--list-hosts`; `None` for the controller or when not asked), how many
+    /// `--limit` leaves out, and why the selection would skip it.
+    pub fn listed(
+        &self,
+        step: &str,
+        position: &str,
+        tags: &[String],
+        hosts: Option<&[String]>,
+        left_out: usize,
+        skipped: Option<&str>,
+    ) {
+        self.emit(
+            || {
+                let mut t = format!("  {step}");
+                if !tags.is_empty() {
+                    t.push_str(&format!("  [tags: {}]", tags.join(", ")));
+                }
+                t.push_str(&format!("  ({position})"));
+                if let Some(why) = skipped {
+                    t.push_str(&format!("  skipped: {why}"));
+                }
+                if let Some(hosts) = hosts {
+                    let limited = match left_out {
+                        0 => String::new(),
+                        n => format!(" ({n} left out by --limit)"),
+                    };
+                    let names = match hosts.is_empty() {
+                        true => "none".to_string(),
+                        false => hosts.join(", "),
+                    };
+                    t.push_str(&format!("\n      hosts: {names}{limited}"));
+                }
+                t
+            },
+            || {
+                json!({"event": "step_listed", "step": step, "position": position, "tags": tags,
+                       "hosts": hosts, "left_out": left_out, "skipped": skipped})
             },
         );
     }
@@ -477,6 +532,12 @@ impl Reporter {
         self.flush_planned(None);
         if let Some(live) = &self.live {
             live.clear();
+        }
+        if self.listing {
+            return self.emit(
+                String::new,
+                || json!({"event": "recap", "listing": true, "exit_code": exit_code, "error": error}),
+            );
         }
         let recap = self.recap();
         let elapsed = self.started.elapsed();

@@ -119,3 +119,76 @@ fn a_resume_runs_the_steps_a_selection_left_out() {
     );
     let _: Vec<Value> = resumed.events();
 }
+
+#[test]
+fn list_steps_and_list_hosts_run_no_step() {
+    let p = project();
+    let o = play(&p, &["--list-steps", "--tags", "web"]).run();
+    assert_eq!(ran(&p), Vec::<String>::new(), "nothing ran: {}", o.all());
+    let listed: Vec<(String, String)> = o
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "step_listed")
+        .map(|e| {
+            (
+                e["step"].as_str().unwrap().to_string(),
+                e["skipped"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a".to_string(), String::new()),
+            ("b".into(), "not tagged web".into()),
+            ("c".into(), String::new()),
+            ("d".into(), "not tagged web".into())
+        ],
+        "{}",
+        o.all()
+    );
+
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1", "w2"])]);
+    p.write(
+        "site.rhai",
+        r#"for h in hosts("web") { step(`on ${h.name}`, h, |h| h.run("false")); }
+        step("all", hosts("web"), #{ tags: ["x"] }, |h| h.run("false"));
+        step("controller", || local::run("false"));"#,
+    );
+    let o = Test::in_project(&p)
+        .play("site.rhai")
+        .on("local")
+        .args(&["--list-hosts", "--limit", "w2"])
+        .run();
+    let expected = "STEPS OF site.rhai · inventory local · 2 host(s), steps limited to 1
+  on w1  (site.rhai:1:25)
+      hosts: none (1 left out by --limit)
+  on w2  (site.rhai:1:25)
+      hosts: w2
+  all  [tags: x]  (site.rhai:2:9)
+      hosts: w2 (1 left out by --limit)
+  controller  (site.rhai:3:9)
+      hosts: (controller)
+";
+    assert_eq!(o.stdout, expected, "{}", o.all());
+}
+
+#[test]
+fn a_listing_stops_where_the_script_needs_a_step_s_result_and_says_why() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    p.write(
+        "site.rhai",
+        "let r = step(\"count\", hosts(\"web\"), |h| 2);\nstep(`next ${r.w1 + 1}`, hosts(\"web\"), |h| h.run(\"true\"));\n",
+    );
+    let o = Test::in_project(&p)
+        .play("site.rhai")
+        .on("local")
+        .args(&["--list-steps"])
+        .code(1)
+        .stdout_contains("  count  (site.rhai:1:9)")
+        .stderr_contains("the listing stopped here")
+        .run();
+    assert!(!o.stdout.contains("next"), "{}", o.all());
+}
