@@ -45,7 +45,7 @@ fn two_machines_never_run_one_inventory_at_once() {
     assert_eq!(ssl.as_deref(), Some("t"), "runbook's session uses TLS");
 
     let started = Instant::now();
-    let o = play(&b, &b_out).code(1).run();
+    let o = play(&b, &b_out).code(3).run();
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "not at once: {:?}",
@@ -160,7 +160,7 @@ fn a_stuck_holder_is_taken_over_only_by_force_unlock() {
     wait_for("the first run to start its step", || a.path("out/started").exists());
     signal(&stuck, libc::SIGSTOP);
 
-    let o = play(&b, &b_out).args(&["--wait-lock", "2s"]).code(1).run();
+    let o = play(&b, &b_out).args(&["--wait-lock", "2s"]).code(3).run();
     assert!(o.stderr.contains("run 1 of site.rhai"), "{}", o.all());
     assert!(
         o.stderr.contains(
