@@ -28,6 +28,8 @@ pub enum Ty {
     Map,
     /// A string or a list of strings.
     StrOrList,
+    /// A count of hosts (`2`) or a share of them (`"25%"`).
+    Limit,
     Any,
 }
 
@@ -42,6 +44,7 @@ impl Ty {
             Ty::List => "list",
             Ty::Map => "map",
             Ty::StrOrList => "string or list of strings",
+            Ty::Limit => "count or percentage (2 or \"25%\")",
             Ty::Any => "any",
         }
     }
@@ -273,9 +276,15 @@ pub static BUILTINS: &[Builtin] = &[
             ),
             opt(
                 "max_fail",
-                Ty::Int,
-                "0",
-                "how many hosts may fail before the play stops after this step",
+                Ty::Limit,
+                "no limit",
+                "how many of the step's hosts (a count, or a percentage like \"25%\") may fail before the play stops after the step; without it a failed host only drops out of the play",
+            ),
+            opt(
+                "any_errors_fatal",
+                Ty::Bool,
+                "false",
+                "stop the play after this step if any host failed in it",
             ),
             opt(
                 "tags",
@@ -286,7 +295,7 @@ pub static BUILTINS: &[Builtin] = &[
         ],
         returns: "a map host name → what the closure returned (a controller step: its value)",
         fields: &[],
-        doc: "Runs the closure on every target host, in parallel up to --forks (or in `serial` batches); each host's result is journaled before it moves on. The options map goes between the targets and the closure.",
+        doc: "Runs the closure on every target host, in parallel up to --forks (or in `serial` batches); each host's result is journaled before it moves on. The options map goes between the targets and the closure. A host that fails (or cannot be reached) drops out: later steps skip it and the other hosts go on to the end of the play, which then exits 2. The play stops after a step when every one of its hosts failed, when `any_errors_fatal` is set and one failed, when more than `max_fail` failed, or, in a `serial` step, before the next batch once a batch had a failure.",
         dry_run: "runs the closure; every operation inside plans instead of acting",
         example: "step(\"web\", hosts(\"web\"), #{ serial: 1 }, |h| { h.apt([\"nginx\"]); });",
     },

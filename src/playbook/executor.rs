@@ -133,10 +133,11 @@ pub fn run_step(
     }
 
     let batch_size = opts.serial.unwrap_or(active.len().max(1));
+    let batches = active.len().div_ceil(batch_size.max(1));
     let mut failed = 0;
-    let mut stop = false;
-    for batch in active.chunks(batch_size) {
-        if stop || run.stopped() || run.cancelled() {
+    let mut stop = None;
+    for (i, batch) in active.chunks(batch_size).enumerate() {
+        if stop.is_some() || run.stopped() || run.cancelled() {
             let reason = if run.cancelled() { "interrupted" } else { "play stopped" };
             for h in batch {
                 results.push(conclude(run, &step, skipped(h.name(), reason), None));
@@ -159,18 +160,18 @@ pub fn run_step(
             }
             results.push(r);
         }
-        if failed > opts.max_fail {
-            stop = true;
+        // A rolling (`serial`) step goes no further than a batch that had a failure.
+        if failed > 0 && opts.serial.is_some() && i + 1 < batches {
+            stop = Some(format!("a host failed in batch {} of {batches}", i + 1));
         }
     }
     run.ctx.reporter.step_end(&id.name, &results);
-    if stop {
+    // The step's hosts left: those neither failed now nor earlier.
+    let all_failed = !hosts.is_empty() && hosts.iter().all(|h| run.has_failed(h.name()));
+    if let Some(why) = stop.or_else(|| opts.stops(failed, hosts.len(), all_failed)) {
         run.stop(
             StopCause::HostFailures,
-            format!(
-                "step `{}`: {failed} host(s) failed, more than max_fail = {}; the play stopped",
-                id.name, opts.max_fail
-            ),
+            format!("step `{}`: {why}; the play stopped", id.name),
         );
         return Err(terminate(ctx));
     }

@@ -531,6 +531,9 @@ fn wrong_type(ty: Ty, v: &Dynamic) -> Option<String> {
         Ty::List => v.is_array(),
         Ty::Map => v.is_map(),
         Ty::StrOrList => v.is_string() || v.is_array(),
+        Ty::Limit => {
+            v.is_int() || number_text || (v.is_string() && super::step::Limit::parse_text(&v.to_string()).is_ok())
+        }
         Ty::Any => true,
     };
     if ok {

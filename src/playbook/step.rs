@@ -14,8 +14,10 @@ pub use crate::play::StepId;
 pub struct StepOptions {
     /// Run the hosts in batches of this many, one batch after another.
     pub serial: Option<usize>,
-    /// How many hosts may fail before the play stops after this step.
-    pub max_fail: usize,
+    /// How many hosts may fail before the play stops after this step (none: no limit).
+    pub max_fail: Option<Limit>,
+    /// Stop the play after this step if any host failed in it.
+    pub any_errors_fatal: bool,
     pub tags: Vec<String>,
 }
 
@@ -27,18 +29,68 @@ impl StepOptions {
             Some(n) if n >= 1 => Some(n as usize),
             Some(n) => return Err(format!("step: option `serial` must be at least 1, not {n}")),
         };
-        let max_fail = match opts.int("max_fail")? {
-            None => 0,
-            Some(n) if n >= 0 => n as usize,
-            Some(n) => {
-                return Err(format!("step: option `max_fail` must not be negative, not {n}"));
+        let max_fail = match opts.raw("max_fail") {
+            None => None,
+            Some(v) if v.is_string() && v.to_string().trim().ends_with('%') => {
+                Some(Limit::parse_text(&v.to_string()).map_err(|e| format!("step: option `max_fail` {e}"))?)
             }
+            Some(_) => match opts.int("max_fail")? {
+                None => None,
+                Some(n) if n >= 0 => Some(Limit::Count(n as usize)),
+                Some(n) => {
+                    return Err(format!("step: option `max_fail` must not be negative, not {n}"));
+                }
+            },
         };
         Ok(StepOptions {
             serial,
             max_fail,
+            any_errors_fatal: opts.bool("any_errors_fatal", false)?,
             tags: opts.string_list("tags")?,
         })
+    }
+
+    /// Why the play stops after this step, if it does: `failed` of the step's `targets`
+    /// failed in it, `all_failed` when none of its targets is left.
+    pub fn stops(&self, failed: usize, targets: usize, all_failed: bool) -> Option<String> {
+        if failed == 0 {
+            return None;
+        }
+        if all_failed {
+            return Some(format!("every host of the step failed ({failed})"));
+        }
+        if self.any_errors_fatal {
+            return Some(format!("{failed} host(s) failed and any_errors_fatal is set"));
+        }
+        match self.max_fail {
+            Some(Limit::Count(n)) if failed > n => Some(format!("{failed} host(s) failed, more than max_fail = {n}")),
+            Some(Limit::Percent(p)) if failed * 100 > p * targets => Some(format!(
+                "{failed} of {targets} host(s) failed, more than max_fail = {p}%"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// `max_fail`: a count of hosts or a percentage of the step's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Count(usize),
+    Percent(usize),
+}
+
+impl Limit {
+    /// `"25%"`, or a count as text.
+    pub fn parse_text(text: &str) -> Result<Limit, String> {
+        let t = text.trim();
+        let bad = || format!("must be a count (2) or a percentage (\"25%\"), not {text:?}");
+        match t.strip_suffix('%') {
+            Some(p) => match p.trim().parse::<usize>() {
+                Ok(p) if p <= 100 => Ok(Limit::Percent(p)),
+                _ => Err(bad()),
+            },
+            None => t.parse::<usize>().map(Limit::Count).map_err(|_| bad()),
+        }
     }
 }
 

@@ -109,13 +109,35 @@ fn recap(events: &[Value]) -> &Value {
 }
 
 #[test]
-fn by_default_one_failed_host_stops_the_play_after_its_step() {
+fn by_default_a_failed_host_drops_out_and_the_others_go_on() {
     let (p, out_dir) = failing_project("");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &out_dir, "-o", "json"]);
+    assert_eq!(o.code, 2, "a failed host fails the run: {}", o.all());
+    assert_eq!(p.read("out/h1.log"), "one\ntwo\n");
+    assert_eq!(p.read("out/h3.log"), "one\ntwo\n");
+    assert_eq!(p.read("out/h2.log"), "one\n", "h2 dropped out");
+    let events = o.events();
+    let h2_two = events
+        .iter()
+        .find(|e| e["event"] == "host_result" && e["host"] == "h2" && e["step"] == "two")
+        .unwrap();
+    assert_eq!(h2_two["reason"], "failed in an earlier step", "{}", o.all());
+}
+
+#[test]
+fn any_errors_fatal_stops_the_play_after_the_step() {
+    let (p, out_dir) = failing_project("#{ any_errors_fatal: true },");
     let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &out_dir, "-o", "json"]);
     assert_eq!(o.code, 2, "{}", o.all());
     for h in ["h1", "h2", "h3"] {
         assert_eq!(p.read(&format!("out/{h}.log")), "one\n", "step two must not run on {h}");
     }
+    assert!(
+        o.stdout
+            .contains("step `one`: 1 host(s) failed and any_errors_fatal is set; the play stopped"),
+        "{}",
+        o.all()
+    );
     let events = o.events();
     let failure = events
         .iter()
@@ -371,8 +393,9 @@ fn steps_cannot_nest_and_options_are_checked() {
     let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
     assert_eq!(o.code, 1);
     assert!(
-        o.stderr
-            .contains("step: unknown option `serail`; did you mean `serial`? (known: serial, max_fail, tags)"),
+        o.stderr.contains(
+            "step: unknown option `serail`; did you mean `serial`? (known: serial, max_fail, any_errors_fatal, tags)"
+        ),
         "{}",
         o.all()
     );
@@ -701,4 +724,27 @@ fn odd_inputs_get_clear_errors() {
     assert!(o.stderr.contains("playbook inventory is a directory"), "{}", o.all());
     let o = p.runbook(&["play", "bom.rhai", "-i", "inventory"]);
     assert!(o.stderr.contains("inventory inventory is a directory"), "{}", o.all());
+}
+
+#[test]
+fn max_fail_as_a_share_and_serial_batches_stop_the_play() {
+    // 1 of 3 is over 25%: the play stops after `one`.
+    let (p, out_dir) = failing_project("#{ max_fail: \"25%\" },");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &out_dir, "-o", "json"]);
+    assert_eq!(p.read("out/h1.log"), "one\n", "{}", o.all());
+    assert!(
+        o.stdout.contains("1 of 3 host(s) failed, more than max_fail = 25%"),
+        "{}",
+        o.all()
+    );
+    // 1 of 3 is not over 50%: the others go on.
+    let (p, out_dir) = failing_project("#{ max_fail: \"50%\" },");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &out_dir]);
+    assert_eq!(p.read("out/h3.log"), "one\ntwo\n", "{}", o.all());
+    // A rolling step stops before its next batch once a batch had a failure.
+    let (p, out_dir) = failing_project("#{ serial: 1 },");
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "--var", &out_dir, "-o", "json"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(!p.path("out/h3.log").exists(), "batch 3 never started: {}", o.all());
+    assert!(o.stdout.contains("a host failed in batch 2 of 3"), "{}", o.all());
 }

@@ -266,7 +266,7 @@ let lucky = step("pick", || {
 });
 step("two", hosts("all"), |h| { h.run(`echo two >> ${out}/${h.name}.exec`); });
 step("three", hosts("all"), |h| { h.run(`echo three >> ${out}/${h.name}.exec`); });
-step("four", hosts("all"), |h| {
+step("four", hosts("all"), #{ any_errors_fatal: true }, |h| {
     h.run(`echo four >> ${out}/${h.name}.exec`);
     if h.name == "h2" {
         h.run(`test -e ${out}/repo/nginx-extra || { echo 'E: Unable to locate package nginx-extra' >&2; exit 100; }`);
