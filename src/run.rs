@@ -268,6 +268,8 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
             ));
         }
     }
+    let unreachable: Vec<String> = run.unreachable.lock().unwrap().iter().cloned().collect();
+    run.ctx.reporter.unreachable(&unreachable);
     run.ctx.reporter.finish(code, error.as_deref());
     rt.shutdown_timeout(Duration::from_secs(2));
     Ok(code)

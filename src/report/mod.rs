@@ -157,6 +157,8 @@ pub struct Reporter {
     planned: Mutex<IndexMap<String, Vec<String>>>,
     /// `--list-steps`/`--list-hosts`: a list, no recap.
     listing: bool,
+    /// The failed hosts that could not be reached, named apart in the recap.
+    unreachable: Mutex<Vec<String>>,
 }
 
 impl Reporter {
@@ -188,7 +190,13 @@ impl Reporter {
             verbose: 0,
             planned: Mutex::new(IndexMap::new()),
             listing: false,
+            unreachable: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The hosts that failed because they could not be reached (or logged in to).
+    pub fn unreachable(&self, hosts: &[String]) {
+        *self.unreachable.lock().unwrap() = hosts.to_vec();
     }
 
     /// Steps are listed, not run: the header says so and no recap ends the output.
@@ -557,6 +565,10 @@ impl Reporter {
                         c.ok, c.changed, c.failed, c.skipped
                     ));
                 }
+                let unreachable = self.unreachable.lock().unwrap().clone();
+                if !unreachable.is_empty() {
+                    t.push_str(&format!("\n  unreachable: {}", unreachable.join(", ")));
+                }
                 let secs = elapsed.as_secs_f64();
                 if self.dry_run {
                     t.push_str(&format!("\n{hosts} hosts, {changes} changes planned ({secs:.1}s)"));
@@ -569,6 +581,7 @@ impl Reporter {
             },
             || {
                 json!({"event": "recap", "hosts": recap, "changes": changes, "failed_hosts": failed,
+                       "unreachable": *self.unreachable.lock().unwrap(),
                        "dry_run": self.dry_run, "duration_ms": elapsed.as_millis() as u64,
                        "exit_code": exit_code, "error": error})
             },

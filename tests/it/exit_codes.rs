@@ -114,12 +114,20 @@ fn four_when_the_only_failures_are_unreachable_hosts() {
         "{}",
         o.all()
     );
-    // It stays 4 when the unreachable host stops the play (max_fail 0).
+    let recap = o.events().into_iter().last().unwrap();
+    assert_eq!(recap["unreachable"], serde_json::json!(["gone"]), "{}", o.all());
+    // It stays 4 when the unreachable host stops the play (all of its step's hosts failed),
+    // and the recap names it apart from failed hosts.
     p.write(
         "strict.rhai",
         "step(\"x\", hosts(\"gone\"), |h| h.run(\"true\"));\nstep(\"y\", hosts(\"ok\"), |h| h.run(\"true\"));\n",
     );
-    Test::in_project(&p).play("strict.rhai").on("local").code(4).run();
+    Test::in_project(&p)
+        .play("strict.rhai")
+        .on("local")
+        .code(4)
+        .stdout_contains("\n  unreachable: gone\n")
+        .run();
 }
 
 /// Starts `runbook play` in the background, its output in `log`.
