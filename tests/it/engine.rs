@@ -748,3 +748,41 @@ fn max_fail_as_a_share_and_serial_batches_stop_the_play() {
     assert!(!p.path("out/h3.log").exists(), "batch 3 never started: {}", o.all());
     assert!(o.stdout.contains("a host failed in batch 2 of 3"), "{}", o.all());
 }
+
+/// Five hosts, one of them unreachable: the four others finish the play, and the run exits 4
+/// (only unreachable hosts failed); with `any_errors_fatal` they stop after the first step.
+#[test]
+fn an_unreachable_host_drops_out_and_the_four_others_finish() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (opts, finished) in [("", true), ("#{ any_errors_fatal: true },", false)] {
+        let p = Project::new();
+        let mut inv = format!("[ssh]\nconnect_timeout = 3\n\n[hosts.gone]\naddress = \"127.0.0.1\"\nport = {closed}\n");
+        for h in ["h1", "h2", "h3", "h4"] {
+            inv.push_str(&format!("\n[hosts.{h}]\nconnection = \"local\"\n"));
+        }
+        p.write("inventory/local.toml", &inv);
+        std::fs::create_dir_all(p.path("out")).unwrap();
+        p.write(
+            "site.rhai",
+            &format!(
+                r#"step("one", hosts("all"), {opts} |h| h.run(`echo one >> {out}/${{h.name}}`));
+                step("two", hosts("all"), |h| h.run(`echo two >> {out}/${{h.name}}`));"#,
+                out = p.path("out").display()
+            ),
+        );
+        let o = crate::support::Test::in_project(&p)
+            .play("site.rhai")
+            .on("local")
+            .code(4)
+            .run();
+        for h in ["h1", "h2", "h3", "h4"] {
+            let want = if finished { "one\ntwo\n" } else { "one\n" };
+            assert_eq!(p.read(&format!("out/{h}")), want, "{h} with {opts:?}: {}", o.all());
+        }
+        assert!(o.stdout.contains("  unreachable: gone"), "{}", o.all());
+    }
+}
