@@ -150,8 +150,10 @@ pub fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
 }
 
 /// A script error at the call, prefixed with the call (`cloud::droplet("web1"): …`).
-pub fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiResult<T> {
-    r.or_else(|e| {
+/// The live display shows the call while it runs (on the controller's line).
+pub fn op<T>(ctx: &NativeCallContext, c: &Cloud, call: String, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
+    c.run.ctx.reporter.doing(CONTROLLER, &call);
+    f().or_else(|e| {
         if e.starts_with(&call) {
             fail(ctx, e)
         } else {
@@ -178,20 +180,20 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>) -> Arc<Cloud> {
         &mut m,
         "droplet",
         move |ctx: NativeCallContext, name: &str, spec: Map| {
-            op(&ctx, format!("cloud::droplet({name:?})"), droplet(&x, name, spec))
+            op(&ctx, &x, format!("cloud::droplet({name:?})"), || {
+                droplet(&x, name, spec)
+            })
         },
     );
     let x = c.clone();
     add(&mut m, "droplets", move |ctx: NativeCallContext| {
-        op(
-            &ctx,
-            "cloud::droplets()".into(),
-            x.settings().and_then(|s| droplets(&x, &s.tag)),
-        )
+        op(&ctx, &x, "cloud::droplets()".into(), || {
+            x.settings().and_then(|s| droplets(&x, &s.tag))
+        })
     });
     let x = c.clone();
     add(&mut m, "droplets", move |ctx: NativeCallContext, tag: &str| {
-        op(&ctx, format!("cloud::droplets({tag:?})"), droplets(&x, tag))
+        op(&ctx, &x, format!("cloud::droplets({tag:?})"), || droplets(&x, tag))
     });
     let x = c.clone();
     add(
@@ -200,42 +202,35 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>) -> Arc<Cloud> {
         move |ctx: NativeCallContext, d: Dynamic, name: &str| {
             op(
                 &ctx,
+                &x,
                 format!("cloud::snapshot({}, {name:?})", target_label(&d)),
-                droplet_arg(&d).and_then(|target| snapshot(&x, &target, name)),
+                || droplet_arg(&d).and_then(|target| snapshot(&x, &target, name)),
             )
         },
     );
     let x = c.clone();
     add(&mut m, "destroy", move |ctx: NativeCallContext, d: Dynamic| {
-        op(
-            &ctx,
-            format!("cloud::destroy({})", target_label(&d)),
-            droplet_arg(&d).and_then(|target| destroy(&x, &target)),
-        )
+        op(&ctx, &x, format!("cloud::destroy({})", target_label(&d)), || {
+            droplet_arg(&d).and_then(|target| destroy(&x, &target))
+        })
     });
     let x = c.clone();
     add(&mut m, "delete_snapshot", move |ctx: NativeCallContext, name: &str| {
-        op(
-            &ctx,
-            format!("cloud::delete_snapshot({name:?})"),
-            delete_snapshot(&x, name),
-        )
+        op(&ctx, &x, format!("cloud::delete_snapshot({name:?})"), || {
+            delete_snapshot(&x, name)
+        })
     });
     let x = c.clone();
     add(&mut m, "power_off", move |ctx: NativeCallContext, d: Dynamic| {
-        op(
-            &ctx,
-            format!("cloud::power_off({})", target_label(&d)),
-            droplet_arg(&d).and_then(|target| power(&x, &target, false)),
-        )
+        op(&ctx, &x, format!("cloud::power_off({})", target_label(&d)), || {
+            droplet_arg(&d).and_then(|target| power(&x, &target, false))
+        })
     });
     let x = c.clone();
     add(&mut m, "power_on", move |ctx: NativeCallContext, d: Dynamic| {
-        op(
-            &ctx,
-            format!("cloud::power_on({})", target_label(&d)),
-            droplet_arg(&d).and_then(|target| power(&x, &target, true)),
-        )
+        op(&ctx, &x, format!("cloud::power_on({})", target_label(&d)), || {
+            droplet_arg(&d).and_then(|target| power(&x, &target, true))
+        })
     });
     engine.register_static_module("cloud", m.into());
 

@@ -18,11 +18,9 @@ pub fn register(engine: &mut Engine, c: &Arc<Cloud>) {
         &mut m,
         "a_record",
         move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic| {
-            op(
-                &ctx,
-                format!("dns::a_record({zone:?}, {name:?})"),
-                a_record(&x, zone, name, ips, Map::new()),
-            )
+            op(&ctx, &x, format!("dns::a_record({zone:?}, {name:?})"), || {
+                a_record(&x, zone, name, ips, Map::new())
+            })
         },
     );
     let x = c.clone();
@@ -30,11 +28,9 @@ pub fn register(engine: &mut Engine, c: &Arc<Cloud>) {
         &mut m,
         "a_record",
         move |ctx: NativeCallContext, zone: &str, name: &str, ips: Dynamic, opts: Map| {
-            op(
-                &ctx,
-                format!("dns::a_record({zone:?}, {name:?})"),
-                a_record(&x, zone, name, ips, opts),
-            )
+            op(&ctx, &x, format!("dns::a_record({zone:?}, {name:?})"), || {
+                a_record(&x, zone, name, ips, opts)
+            })
         },
     );
     engine.register_static_module("dns", m.into());

@@ -12,7 +12,7 @@ pub fn register(engine: &mut Engine, c: &Arc<Cloud>) {
     let mut m = Module::new();
     let x = c.clone();
     add(&mut m, "refresh", move |ctx: NativeCallContext| {
-        op(&ctx, "inventory::refresh()".into(), refresh(&x))
+        op(&ctx, &x, "inventory::refresh()".into(), || refresh(&x))
     });
     // The inventory's group names (discovered ones included), so a playbook can ask whether
     // a tier exists before `hosts()` would call its name a typo.
