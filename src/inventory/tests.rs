@@ -80,6 +80,24 @@ fn hosts_default_their_address_to_their_name() {
 #[test]
 fn groups_of_follows_children() {
     assert_eq!(inv().groups_of("app2"), vec!["all", "app", "backend"]);
+    // Through every level of children, in the inventory's order, each group once.
+    let mut i = inv();
+    for (name, hosts, children) in [
+        ("top", vec![], vec!["mid", "backend"]),
+        ("mid", vec![], vec!["app"]),
+        ("lone", vec!["app2"], vec![]),
+    ] {
+        i.groups.insert(
+            name.into(),
+            crate::inventory::Group {
+                hosts: hosts.into_iter().map(String::from).collect(),
+                children: children.into_iter().map(String::from).collect(),
+                ..Default::default()
+            },
+        );
+    }
+    assert_eq!(i.groups_of("app2"), vec!["all", "app", "backend", "top", "mid", "lone"]);
+    assert_eq!(i.groups_of("nobody"), vec!["all"]);
 }
 
 #[test]
