@@ -252,11 +252,6 @@ impl Host {
             .map_err(|e| ExecFailure::not_run(self.name(), &e, &what))
     }
 
-    /// After an operation: what it predicts (dry run) or changed (real run) of a fact.
-    pub fn predict(&self, key: FactKey, fact: Fact) {
-        self.state.facts.predict(self.ctx.dry_run, key, fact);
-    }
-
     /// Runs a command, with the run's default timeout when the request has none.
     pub fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
         let conn = self.connection()?;

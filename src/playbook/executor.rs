@@ -82,21 +82,9 @@ pub fn run_step(
         Targets::Controller => return run_controller_step(run, ctx, &step, closure, &source),
         Targets::Hosts(hosts) => hosts,
     };
-    // `--limit` decides where the step runs, and only that: the targets were chosen from
-    // the whole inventory, as without a limit.
-    // A host named twice (`hosts("web") + hosts("web1")`) is one target, not two closures
-    // racing on it.
-    let mut seen = std::collections::HashSet::new();
-    let hosts: Vec<Host> = hosts
-        .into_iter()
-        .filter(|h| seen.insert(h.name().to_string()))
-        .collect();
-    let (hosts, left_out): (Vec<Host>, Vec<Host>) = match run.limit_hosts() {
-        Some(limit) => hosts.into_iter().partition(|h| limit.contains(h.name())),
-        None => (hosts, Vec::new()),
-    };
+    let (hosts, limited_out) = step_hosts(run, hosts);
     let names: Vec<String> = hosts.iter().map(|h| h.name().to_string()).collect();
-    run.ctx.reporter.step_start(&id.name, &names, left_out.len());
+    run.ctx.reporter.step_start(&id.name, &names, limited_out);
 
     let mut results: Vec<HostResult> = Vec::new();
     let mut values: Vec<(String, Dynamic)> = Vec::new();
@@ -197,17 +185,8 @@ fn list(
     let (hosts, left_out) = match targets {
         Targets::Controller => (Some(vec![CONTROLLER.to_string()]), 0),
         Targets::Hosts(hosts) => {
-            let mut seen = std::collections::HashSet::new();
-            let names: Vec<String> = hosts
-                .iter()
-                .map(|h| h.name().to_string())
-                .filter(|n| seen.insert(n.clone()))
-                .collect();
-            let limit = run.limit_hosts();
-            let (kept, out): (Vec<String>, Vec<String>) = names
-                .into_iter()
-                .partition(|n| limit.as_ref().is_none_or(|l| l.contains(n)));
-            (Some(kept), out.len())
+            let (kept, out) = step_hosts(run, hosts);
+            (Some(kept.iter().map(|h| h.name().to_string()).collect()), out)
         }
     };
     let hosts = match listing {
@@ -228,23 +207,18 @@ fn list(
 /// A step the command line leaves out (`--tags`, `--skip-tags`, `--start-at-step`): every
 /// target skipped, journaled so (a resume does not take it for done), an empty result.
 fn left_out(run: &Arc<Play>, step: &Step, targets: Targets, reason: &str) -> Dynamic {
-    let names: Vec<String> = match targets {
-        Targets::Controller => Vec::new(),
+    let (names, limited_out) = match targets {
+        Targets::Controller => (Vec::new(), 0),
         Targets::Hosts(hosts) => {
-            let mut seen = std::collections::HashSet::new();
-            let limit = run.limit_hosts();
-            hosts
-                .iter()
-                .map(|h| h.name().to_string())
-                .filter(|n| seen.insert(n.clone()) && limit.as_ref().is_none_or(|l| l.contains(n)))
-                .collect()
+            let (kept, out) = step_hosts(run, hosts);
+            (kept.iter().map(|h| h.name().to_string()).collect(), out)
         }
     };
-    run.ctx.reporter.step_start(&step.id.name, &names, 0);
-    let hosts = if names.is_empty() {
-        vec![CONTROLLER.to_string()]
-    } else {
-        names
+    run.ctx.reporter.step_start(&step.id.name, &names, limited_out);
+    // A controller step is skipped on the controller; a host step on each of its hosts.
+    let hosts = match (names.is_empty(), limited_out) {
+        (true, 0) => vec![CONTROLLER.to_string()],
+        _ => names,
     };
     let results: Vec<HostResult> = hosts
         .iter()
@@ -252,6 +226,22 @@ fn left_out(run: &Arc<Play>, step: &Step, targets: Targets, reason: &str) -> Dyn
         .collect();
     run.ctx.reporter.step_end(&step.id.name, &results);
     Dynamic::from(rhai::Map::new())
+}
+
+/// The hosts a step runs on, and how many of its targets `--limit` leaves out. The targets
+/// were chosen from the whole inventory, as without a limit: `--limit` decides where the
+/// step runs, and only that. A host named twice (`hosts("web") + hosts("web1")`) is one
+/// target, not two closures racing on it.
+fn step_hosts(run: &Play, hosts: Vec<Host>) -> (Vec<Host>, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let hosts = hosts.into_iter().filter(|h| seen.insert(h.name().to_string()));
+    match run.limit_hosts() {
+        Some(limit) => {
+            let (kept, out): (Vec<Host>, Vec<Host>) = hosts.partition(|h| limit.contains(h.name()));
+            (kept, out.len())
+        }
+        None => (hosts.collect(), 0),
+    }
 }
 
 /// A step as the journal knows it.

@@ -1,8 +1,6 @@
 //! Selecting steps: `--tags`, `--skip-tags` (with `always`), `--start-at-step`; the steps
 //! left out are reported and journaled as skipped, and a resume runs them.
 
-use serde_json::Value;
-
 use crate::support::{Output, Project, Test};
 
 fn project() -> Project {
@@ -117,7 +115,6 @@ fn a_resume_runs_the_steps_a_selection_left_out() {
         "{}",
         resumed.all()
     );
-    let _: Vec<Value> = resumed.events();
 }
 
 #[test]
@@ -191,4 +188,27 @@ fn a_listing_stops_where_the_script_needs_a_step_s_result_and_says_why() {
         .stderr_contains("the listing stopped here")
         .run();
     assert!(!o.stdout.contains("next"), "{}", o.all());
+}
+
+#[test]
+fn a_step_left_out_whose_hosts_are_all_outside_the_limit_skips_no_one() {
+    let p = project();
+    p.local_inventory(&[("web", &["w1"]), ("other", &["w2"])]);
+    let o = play(&p, &["--tags", "db", "--limit", "w2"]).run();
+    let a: Vec<_> = o
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "host_result" && e["step"] == "a")
+        .collect();
+    assert!(
+        a.is_empty(),
+        "no host of `a` is in the limit, the controller is not one: {}",
+        o.all()
+    );
+    let start = o
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "step_start" && e["step"] == "a")
+        .unwrap();
+    assert_eq!(start["left_out"], 1, "{}", o.all());
 }
