@@ -855,7 +855,12 @@ pub static BUILTINS: &[Builtin] = &[
         ],
         options: &[
             opt("ttl", Ty::Int, "300", "seconds"),
-            opt("exact", Ty::Bool, "false", "remove addresses not in the list"),
+            opt(
+                "exact",
+                Ty::Bool,
+                "false",
+                "remove addresses not in the list; with an empty list, delete the record (as dns::delete)",
+            ),
             opt(
                 "health_check",
                 Ty::Map,
@@ -873,12 +878,49 @@ pub static BUILTINS: &[Builtin] = &[
             field(
                 "health_checks",
                 "list of strings",
-                "Route 53: addresses whose health check was replaced",
+                "Route 53: addresses whose health check was replaced (deleted, when the record is deleted)",
             ),
         ],
-        doc: "An A record with these addresses.",
+        doc: "An A record with these addresses. An empty list is refused unless `exact` is true: \
+              then the record is deleted, as by dns::delete.",
         dry_run: "reads; changes planned",
         example: "dns::a_record(\"example.com\", \"www\", [web1.public_ip], #{ ttl: 300, exact: true });",
+    },
+    Builtin {
+        name: "delete",
+        receiver: Receiver::Module("dns"),
+        args: &[
+            arg(
+                "zone",
+                "string",
+                "e.g. \"example.com\" (Route 53: or its hosted-zone id)",
+            ),
+            arg("name", "string", "e.g. \"www\", or \"@\""),
+        ],
+        options: &[opt("comment", Ty::Str, "none", "Route 53 change comment")],
+        returns: "a map, as dns::a_record's",
+        fields: &[
+            field("changed", "bool", "false when the name had no A record"),
+            field("added", "list of strings", "empty"),
+            field(
+                "removed",
+                "list of strings",
+                "the addresses deleted (a Route 53 alias: `alias` and its target)",
+            ),
+            field("ttl", "()", ""),
+            field(
+                "health_checks",
+                "list of strings",
+                "Route 53: addresses whose health check was deleted with the record",
+            ),
+        ],
+        doc: "Deletes the name's A records: every address (DigitalOcean: each domain record; \
+              Route 53: every A record set of the name, exactly as it is, whatever its routing, \
+              and the health checks runbook made for them that no other record of the zone uses; \
+              the hosts file: the name on every line). Other record types (AAAA, CNAME, MX, TXT, …) \
+              are left alone. No A record is no change.",
+        dry_run: "reads; the deletion planned (\"would delete A www.example.com 192.0.2.10, 192.0.2.11\")",
+        example: "dns::delete(\"example.com\", \"staging\");",
     },
     Builtin {
         name: "refresh",

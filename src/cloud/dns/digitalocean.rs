@@ -17,20 +17,7 @@ impl Dns for DigitalOcean {
 
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange> {
         check_ips(&rec.ips)?;
-        let zone = rec.zone.trim_end_matches('.');
-        let base = format!("/v2/domains/{}/records", encode(zone, true));
-        let rel = relative(zone, &rec.name);
-        // The filter takes the fully qualified name; records carry the relative one.
-        let full = fqdn(zone, &rec.name);
-        let records: Vec<Value> = self
-            .list_all(
-                &format!("{base}{}", query(&[("name", &full), ("type", "A")])),
-                "domain_records",
-            )
-            .await?
-            .into_iter()
-            .filter(|r| r["type"] == "A" && r["name"].as_str() == Some(&rel))
-            .collect();
+        let (base, rel, records) = self.a_records(&rec.zone, &rec.name).await?;
         let current: Vec<String> = records
             .iter()
             .filter_map(|r| r["data"].as_str().map(str::to_string))
@@ -75,14 +62,62 @@ impl Dns for DigitalOcean {
                 .await?;
         }
         for r in delete {
-            match self
-                .request(Method::DELETE, &format!("{base}/{}", r["id"]), None, Retry::All)
-                .await
-            {
-                Err(e) if e.status != Some(reqwest::StatusCode::NOT_FOUND) => return Err(e.into()),
-                _ => {}
-            }
+            self.delete_record(&base, r).await?;
         }
         Ok(change)
+    }
+
+    /// One DELETE per domain record of the name.
+    async fn delete_a(&self, zone: &str, name: &str, _comment: Option<&str>, apply: bool) -> CloudResult<DnsChange> {
+        let (base, _, records) = self.a_records(zone, name).await?;
+        let mut removed: Vec<String> = Vec::new();
+        for r in &records {
+            let data = r["data"].as_str().unwrap_or("").to_string();
+            if !removed.contains(&data) {
+                removed.push(data);
+            }
+        }
+        if apply {
+            for r in &records {
+                self.delete_record(&base, r).await?;
+            }
+        }
+        Ok(DnsChange {
+            removed,
+            ..Default::default()
+        })
+    }
+}
+
+impl DigitalOcean {
+    /// The zone's records path, the name relative to the zone (`www`, `@`) and the name's
+    /// A records.
+    async fn a_records(&self, zone: &str, name: &str) -> CloudResult<(String, String, Vec<Value>)> {
+        let zone = zone.trim_end_matches('.');
+        let base = format!("/v2/domains/{}/records", encode(zone, true));
+        let rel = relative(zone, name);
+        // The filter takes the fully qualified name; records carry the relative one.
+        let full = fqdn(zone, name);
+        let records: Vec<Value> = self
+            .list_all(
+                &format!("{base}{}", query(&[("name", &full), ("type", "A")])),
+                "domain_records",
+            )
+            .await?
+            .into_iter()
+            .filter(|r| r["type"] == "A" && r["name"].as_str() == Some(&rel))
+            .collect();
+        Ok((base, rel, records))
+    }
+
+    /// DELETE of one domain record; one already gone counts as deleted.
+    async fn delete_record(&self, base: &str, record: &Value) -> CloudResult<()> {
+        match self
+            .request(Method::DELETE, &format!("{base}/{}", record["id"]), None, Retry::All)
+            .await
+        {
+            Err(e) if e.status != Some(reqwest::StatusCode::NOT_FOUND) => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 }

@@ -26,56 +26,94 @@ impl Dns for HostsFile {
         check_ips(&rec.ips)?;
         let _guard = LOCK.lock().await;
         let name = fqdn(&rec.zone, &rec.name);
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(format!("reading {}: {e}", self.path.display())),
-        };
-        let current: Vec<String> = text
-            .lines()
-            .filter_map(parse)
-            .filter(|(_, names)| names.iter().any(|n| n.eq_ignore_ascii_case(&name)))
-            .map(|(ip, _)| ip)
-            .collect();
-        let (wanted, added, removed) = diff(&current, &rec.ips, rec.exact);
+        let text = self.read()?;
+        let (wanted, added, removed) = diff(&addresses(&text, &name), &rec.ips, rec.exact);
         let change = DnsChange {
             added: added.clone(),
             removed,
             ttl: None,
             ..Default::default()
         };
-        if !apply || !change.changed() {
-            return Ok(change);
+        if apply && change.changed() {
+            self.write(&rewrite(&text, &name, &wanted, &added))?;
         }
-        // Other names stay as they are; this name keeps only the wanted addresses.
-        let mut out = String::new();
-        if text.is_empty() {
-            out.push_str("# A records written by runbook (dns provider \"docker\")\n");
-        }
-        for line in text.lines() {
-            match parse(line) {
-                Some((ip, names)) if names.iter().any(|n| n.eq_ignore_ascii_case(&name)) => {
-                    let rest: Vec<&String> = names.iter().filter(|n| !n.eq_ignore_ascii_case(&name)).collect();
-                    let mut kept: Vec<&str> = rest.iter().map(|s| s.as_str()).collect();
-                    if wanted.contains(&ip) {
-                        kept.insert(0, &name);
-                    }
-                    if !kept.is_empty() {
-                        out.push_str(&format!("{ip} {}\n", kept.join(" ")));
-                    }
-                }
-                _ => {
-                    out.push_str(line);
-                    out.push('\n');
-                }
-            }
-        }
-        for ip in &added {
-            out.push_str(&format!("{ip} {name}\n"));
-        }
-        write(&self.path, &out).map_err(|e| format!("writing {}: {e}", self.path.display()))?;
         Ok(change)
     }
+
+    /// The name leaves every line; lines left without a name go.
+    async fn delete_a(&self, zone: &str, name: &str, _comment: Option<&str>, apply: bool) -> CloudResult<DnsChange> {
+        let _guard = LOCK.lock().await;
+        let name = fqdn(zone, name);
+        let text = self.read()?;
+        let change = DnsChange {
+            removed: addresses(&text, &name),
+            ..Default::default()
+        };
+        if apply && change.changed() {
+            self.write(&rewrite(&text, &name, &[], &[]))?;
+        }
+        Ok(change)
+    }
+}
+
+impl HostsFile {
+    /// The file's text; none yet is empty.
+    fn read(&self) -> CloudResult<String> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(format!("reading {}: {e}", self.path.display())),
+        }
+    }
+
+    fn write(&self, text: &str) -> CloudResult<()> {
+        write(&self.path, text).map_err(|e| format!("writing {}: {e}", self.path.display()))
+    }
+}
+
+/// The addresses `name` has in the file, in file order, once each.
+fn addresses(text: &str, name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (ip, names) in text.lines().filter_map(parse) {
+        if names.iter().any(|n| n.eq_ignore_ascii_case(name)) && !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    out
+}
+
+/// The file with `name` on the lines of the `wanted` addresses only, and a line for each
+/// `added` one; other names stay as they are.
+fn rewrite(text: &str, name: &str, wanted: &[String], added: &[String]) -> String {
+    let mut out = String::new();
+    if text.is_empty() {
+        out.push_str("# A records written by runbook (dns provider \"docker\")\n");
+    }
+    for line in text.lines() {
+        match parse(line) {
+            Some((ip, names)) if names.iter().any(|n| n.eq_ignore_ascii_case(name)) => {
+                let mut kept: Vec<&str> = names
+                    .iter()
+                    .filter(|n| !n.eq_ignore_ascii_case(name))
+                    .map(|s| s.as_str())
+                    .collect();
+                if wanted.contains(&ip) {
+                    kept.insert(0, name);
+                }
+                if !kept.is_empty() {
+                    out.push_str(&format!("{ip} {}\n", kept.join(" ")));
+                }
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for ip in added {
+        out.push_str(&format!("{ip} {name}\n"));
+    }
+    out
 }
 
 /// `IP name…` of a hosts file line; comments and blank lines are none.

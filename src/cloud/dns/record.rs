@@ -65,6 +65,19 @@ impl DnsChange {
         }
         parts.join(", ")
     }
+
+    /// What a deletion of `name`'s A records does: `delete A www.example.com 192.0.2.10,
+    /// 192.0.2.11`, and the health checks deleted with them.
+    pub fn describe_deletion(&self, name: &str) -> String {
+        let mut s = format!("delete A {name} {}", self.removed.join(", "));
+        if !self.health_checks.is_empty() {
+            s.push_str(&format!(
+                " and runbook's health checks for {}",
+                self.health_checks.join(", ")
+            ));
+        }
+        s
+    }
 }
 
 #[async_trait]
@@ -72,6 +85,12 @@ pub trait Dns: Send + Sync {
     fn name(&self) -> &'static str;
     /// Makes the record match; with `apply` false only reads and reports what would change.
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange>;
+    /// Deletes every A record of `name` (`removed`: its values; none when there is no
+    /// record, which is no change). Other record types are left alone. Route 53 also
+    /// deletes the health checks runbook made for the deleted sets that no other record
+    /// set of the zone uses (`health_checks`: their addresses); `comment` is the change
+    /// batch's. With `apply` false only reads and reports what would be deleted.
+    async fn delete_a(&self, zone: &str, name: &str, comment: Option<&str>, apply: bool) -> CloudResult<DnsChange>;
     /// The fully qualified name of `name` in `zone` (Route 53: the zone may be given by
     /// its id, the name is then looked up).
     async fn record_name(&self, zone: &str, name: &str) -> CloudResult<String> {

@@ -14,6 +14,8 @@ use crate::cloud::retry::Policy;
 use crate::cloud::sigv4::{self, Credentials};
 use crate::cloud::types::CloudResult;
 
+mod delete;
+
 pub const DEFAULT_ENDPOINT: &str = "https://route53.amazonaws.com";
 const NS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
 const DEFAULT_TTL: u32 = 300;
@@ -220,6 +222,17 @@ impl Route53 {
 
     /// The A record sets named `name`.
     async fn record_sets(&self, zone_id: &str, name: &str) -> CloudResult<Vec<RecordSet>> {
+        Ok(self
+            .listed_sets(zone_id, name)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// The A record sets named `name`, each with its `ResourceRecordSet` element as listed
+    /// (a DELETE must repeat the set exactly, whatever its routing).
+    async fn listed_sets(&self, zone_id: &str, name: &str) -> CloudResult<Vec<(RecordSet, String)>> {
         let path = format!("/2013-04-01/hostedzone/{zone_id}/rrset");
         let mut query = vec![
             ("name".to_string(), name.to_string()),
@@ -238,18 +251,21 @@ impl Route53 {
                     past = true; // sorted by name, then type: nothing more of ours follows
                     continue;
                 }
-                out.push(RecordSet {
-                    name: set_name,
-                    set_id: child_text(set, "SetIdentifier").map(str::to_string),
-                    multivalue: child_text(set, "MultiValueAnswer") == Some("true"),
-                    ttl: child_text(set, "TTL").and_then(|t| t.parse().ok()),
-                    values: set
-                        .descendants()
-                        .filter(|n| n.has_tag_name((NS, "Value")))
-                        .filter_map(|n| n.text().map(str::to_string))
-                        .collect(),
-                    health_check: child_text(set, "HealthCheckId").map(str::to_string),
-                });
+                out.push((
+                    RecordSet {
+                        name: set_name,
+                        set_id: child_text(set, "SetIdentifier").map(str::to_string),
+                        multivalue: child_text(set, "MultiValueAnswer") == Some("true"),
+                        ttl: child_text(set, "TTL").and_then(|t| t.parse().ok()),
+                        values: set
+                            .descendants()
+                            .filter(|n| n.has_tag_name((NS, "Value")))
+                            .filter_map(|n| n.text().map(str::to_string))
+                            .collect(),
+                        health_check: child_text(set, "HealthCheckId").map(str::to_string),
+                    },
+                    text[set.range()].to_string(),
+                ));
             }
             let root = doc.root_element();
             if past || child_text(root, "IsTruncated") != Some("true") {
@@ -470,6 +486,10 @@ impl Dns for Route53 {
         ))
     }
 
+    async fn delete_a(&self, zone: &str, name: &str, comment: Option<&str>, apply: bool) -> CloudResult<DnsChange> {
+        self.delete_sets(zone, name, comment, apply).await
+    }
+
     async fn a_record(&self, rec: &ARecord, apply: bool) -> CloudResult<DnsChange> {
         check_ips(&rec.ips)?;
         let (zone_id, zone_name) = self.zone(&rec.zone).await?;
@@ -635,13 +655,7 @@ impl Dns for Route53 {
 /// The `ChangeResourceRecordSetsRequest` document, elements in the model's order, laid out
 /// as route53.md shows it.
 pub fn change_batch_xml(comment: Option<&str>, changes: &[(&str, &RecordSet)]) -> String {
-    let mut x = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ChangeResourceRecordSetsRequest xmlns=\"{NS}\">\n  <ChangeBatch>\n"
-    );
-    if let Some(c) = comment {
-        x.push_str(&format!("    <Comment>{}</Comment>\n", xml_escape(c)));
-    }
-    x.push_str("    <Changes>\n");
+    let mut x = String::new();
     for (action, s) in changes {
         x.push_str(&format!(
             "      <Change>\n        <Action>{action}</Action>\n        <ResourceRecordSet>\n          <Name>{}</Name>\n          <Type>A</Type>\n",
@@ -670,6 +684,19 @@ pub fn change_batch_xml(comment: Option<&str>, changes: &[(&str, &RecordSet)]) -
         }
         x.push_str("        </ResourceRecordSet>\n      </Change>\n");
     }
+    batch_xml(comment, &x)
+}
+
+/// The request document around its `<Change>` elements.
+fn batch_xml(comment: Option<&str>, changes: &str) -> String {
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ChangeResourceRecordSetsRequest xmlns=\"{NS}\">\n  <ChangeBatch>\n"
+    );
+    if let Some(c) = comment {
+        x.push_str(&format!("    <Comment>{}</Comment>\n", xml_escape(c)));
+    }
+    x.push_str("    <Changes>\n");
+    x.push_str(changes);
     x.push_str("    </Changes>\n  </ChangeBatch>\n</ChangeResourceRecordSetsRequest>");
     x
 }

@@ -1,5 +1,5 @@
-//! `dns::a_record`: a name's A records (DigitalOcean, Route 53 with health checks, or a
-//! hosts file), priced and checked against the budget before anything is made.
+//! `dns::a_record` and `dns::delete`: a name's A records (DigitalOcean, Route 53 with health
+//! checks, or a hosts file), priced and checked against the budget before anything is made.
 
 use std::sync::Arc;
 
@@ -33,7 +33,57 @@ pub fn register(engine: &mut Engine, c: &Arc<Cloud>) {
             })
         },
     );
+    let x = c.clone();
+    add(
+        &mut m,
+        "delete",
+        move |ctx: NativeCallContext, zone: &str, name: &str| {
+            op(&ctx, &x, format!("dns::delete({zone:?}, {name:?})"), || {
+                delete_call(&x, zone, name, Map::new())
+            })
+        },
+    );
+    let x = c.clone();
+    add(
+        &mut m,
+        "delete",
+        move |ctx: NativeCallContext, zone: &str, name: &str, opts: Map| {
+            op(&ctx, &x, format!("dns::delete({zone:?}, {name:?})"), || {
+                delete_call(&x, zone, name, opts)
+            })
+        },
+    );
     engine.register_static_module("dns", m.into());
+}
+
+fn delete_call(c: &Cloud, zone: &str, name: &str, opts: Map) -> Result<Map, String> {
+    let func = format!("dns::delete({zone:?}, {name:?})");
+    let o = Opts::declared(&func, "dns::delete", opts)?;
+    delete(c, "dns::delete", zone, name, o.string("comment")?)
+}
+
+/// Deletes the name's A records (`dns::delete`, or `dns::a_record` with no addresses and
+/// `exact`); Route 53's health checks that go with them leave the bill.
+fn delete(c: &Cloud, op: &str, zone: &str, name: &str, comment: Option<String>) -> Result<Map, String> {
+    let dns = c.dns()?;
+    let full = c
+        .block(dns.record_name(zone, name))
+        .unwrap_or_else(|_| crate::cloud::dns::fqdn(zone, name));
+    let change = c.block(dns.delete_a(zone, name, comment.as_deref(), !c.dry_run()))?;
+    for ip in &change.health_checks {
+        let n = format!("{full} {ip}");
+        c.cost(|p| Change::Remove(p.health_check(&n)))?;
+    }
+    if change.changed() {
+        c.changed(op, &change.describe_deletion(&full));
+    }
+    Ok(dns_map(
+        change.changed(),
+        &[],
+        &change.removed,
+        None,
+        &change.health_checks,
+    ))
 }
 
 fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Result<Map, String> {
@@ -81,6 +131,16 @@ fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Resul
             })
         }
     };
+    if ips.is_empty() {
+        // An empty list is a deletion only when asked for: a list of hosts that came out
+        // empty by mistake must not take the name off the internet.
+        if !o.bool("exact", false)? {
+            return Err("no addresses given; to delete the record give `exact: true` \
+                 (dns::a_record(zone, name, [], #{ exact: true })) or call dns::delete(zone, name)"
+                .into());
+        }
+        return delete(c, "dns::a_record", zone, name, o.string("comment")?);
+    }
     let rec = ARecord {
         zone: zone.to_string(),
         name: name.to_string(),
