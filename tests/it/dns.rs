@@ -536,3 +536,412 @@ fn digitalocean_records_are_created_completed_and_pruned() {
     });
     fake.assert_no_violations();
 }
+
+// ---------------------------------------------------------------------------------------
+// Deleting a record: `dns::delete(zone, name)` and `dns::a_record(zone, name, [], #{ exact: true })`.
+
+/// The addresses of `www.example.com` in the fake DigitalOcean domain.
+fn do_www(fake: &FakeDo) -> Vec<String> {
+    fake.state()
+        .records
+        .iter()
+        .filter(|(_, r)| r["type"] == "A" && r["name"] == "www")
+        .map(|(_, r)| r["data"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn digitalocean_delete_removes_each_domain_record_of_the_name_once() {
+    let fake = FakeDo::start();
+    let p = DigitalOcean::new(Some(&fake.url()), fake_do::TOKEN.into(), policy()).unwrap();
+    // A TXT record of the same name, made elsewhere: not an A record, left alone.
+    fake.state().records.push((
+        "example.com".into(),
+        serde_json::json!({"id": 900, "type": "TXT", "name": "www", "data": "v=spf1 -all", "priority": null,
+                           "port": null, "ttl": 1800, "weight": null, "flags": null, "tag": null}),
+    ));
+    let changes = |fake: &FakeDo| {
+        ["POST", "PATCH", "DELETE"]
+            .iter()
+            .map(|m| fake.requests(m, "/v2/domains/").len())
+            .sum::<usize>()
+    };
+    rt().block_on(async {
+        p.a_record(&rec("www", &["192.0.2.10", "192.0.2.11"], None, false), true)
+            .await
+            .unwrap();
+        p.a_record(&rec("api", &["192.0.2.20"], None, false), true)
+            .await
+            .unwrap();
+        // The same address twice (made by hand): both records go, the address is named once.
+        fake.state().records.push((
+            "example.com".into(),
+            serde_json::json!({"id": 901, "type": "A", "name": "www", "data": "192.0.2.10", "priority": null,
+                               "port": null, "ttl": 1800, "weight": null, "flags": null, "tag": null}),
+        ));
+        let before = changes(&fake);
+
+        let plan = p.delete_a("example.com", "www", None, false).await.unwrap();
+        assert_eq!(plan.removed, ips(&["192.0.2.10", "192.0.2.11"]));
+        assert!(plan.changed() && plan.added.is_empty(), "{plan:?}");
+        assert_eq!(
+            plan.describe_deletion("www.example.com"),
+            "delete A www.example.com 192.0.2.10, 192.0.2.11"
+        );
+        assert_eq!(changes(&fake), before, "a dry run sends nothing");
+        assert_eq!(do_www(&fake).len(), 3);
+
+        let done = p.delete_a("example.com", "www.example.com.", None, true).await.unwrap();
+        assert_eq!(done, plan, "the run does what the dry run said");
+        assert!(do_www(&fake).is_empty());
+        assert_eq!(fake.requests("DELETE", "/v2/domains/").len(), 3);
+        let left: Vec<(String, String)> = fake
+            .state()
+            .records
+            .iter()
+            .map(|(_, r)| (r["type"].as_str().unwrap().into(), r["name"].as_str().unwrap().into()))
+            .collect();
+        assert_eq!(left, [("TXT".into(), "www".into()), ("A".into(), "api".into())]);
+
+        let again = p.delete_a("example.com", "www", None, true).await.unwrap();
+        assert!(!again.changed(), "{again:?}");
+        assert_eq!(
+            fake.requests("DELETE", "/v2/domains/").len(),
+            3,
+            "nothing to delete, nothing sent"
+        );
+    });
+    fake.assert_no_violations();
+}
+
+#[test]
+fn route53_delete_sends_each_set_as_listed_and_deletes_runbooks_unused_health_checks() {
+    let fake = FakeRoute53::start();
+    let r = route53(&fake, None);
+    rt().block_on(async {
+        let app = checked(&["192.0.2.10", "192.0.2.11"], 80, "/health");
+        r.a_record(&app, true).await.unwrap();
+        r.a_record(&rec("www", &["192.0.2.30"], Some(120), false), true)
+            .await
+            .unwrap();
+        let made = checks(&fake);
+        assert_eq!(made.len(), 2);
+        // A record of another name (made by hand) uses the check of 192.0.2.11: that check
+        // must stay.
+        let shared = fake
+            .state()
+            .sets
+            .iter()
+            .find(|s| s.values == ips(&["192.0.2.11"]))
+            .unwrap()
+            .health_check
+            .clone()
+            .unwrap();
+        fake.state().sets.push(fake_route53::Set {
+            name: "failover.example.com.".into(),
+            set_id: Some("primary".into()),
+            multivalue: false,
+            ttl: Some("60".into()),
+            values: ips(&["192.0.2.11"]),
+            health_check: Some(shared.clone()),
+            routing: vec![("Failover".into(), "PRIMARY".into())],
+        });
+        let bodies = fake.change_bodies().len();
+
+        let plan = r
+            .delete_a("example.com", "app", Some("app retired"), false)
+            .await
+            .unwrap();
+        assert_eq!(plan.removed, ips(&["192.0.2.10", "192.0.2.11"]));
+        assert_eq!(
+            plan.health_checks,
+            ips(&["192.0.2.10"]),
+            "only the check no other record uses"
+        );
+        assert_eq!(
+            plan.describe_deletion("app.example.com"),
+            "delete A app.example.com 192.0.2.10, 192.0.2.11 and runbook's health checks for 192.0.2.10"
+        );
+        assert_eq!(
+            (fake.change_bodies().len(), checks(&fake)),
+            (bodies, made.clone()),
+            "a dry run changes nothing"
+        );
+
+        let done = r
+            .delete_a("example.com", "app", Some("app retired"), true)
+            .await
+            .unwrap();
+        assert_eq!(done, plan, "the run does what the dry run said");
+        let body = fake.change_bodies().last().unwrap().clone();
+        assert_eq!(body.matches("<Action>DELETE</Action>").count(), 2, "{body}");
+        assert!(body.contains("<Comment>app retired</Comment>"), "{body}");
+        let names: Vec<String> = fake.state().sets.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, ["www.example.com.", "failover.example.com."]);
+        let left: Vec<String> = checks(&fake).into_iter().map(|(id, _, _)| id).collect();
+        assert_eq!(left, [shared]);
+
+        let again = r.delete_a("example.com", "app", None, true).await.unwrap();
+        assert!(!again.changed(), "{again:?}");
+        assert_eq!(
+            fake.change_bodies().len(),
+            bodies + 1,
+            "nothing to delete, nothing sent"
+        );
+
+        // A simple set goes with its TTL as it is (a DELETE with another TTL is refused).
+        let www = r.delete_a("example.com", "www", None, true).await.unwrap();
+        assert_eq!(www.removed, ips(&["192.0.2.30"]));
+        assert!(fake.change_bodies().last().unwrap().contains("<TTL>120</TTL>"));
+        assert_eq!(fake.state().sets.len(), 1);
+    });
+    fake.assert_no_violations();
+}
+
+#[test]
+fn route53_delete_takes_weighted_and_alias_sets_made_elsewhere() {
+    let fake = FakeRoute53::start();
+    let r = route53(&fake, None);
+    let weighted = |id: &str, weight: &str, ip: &str| fake_route53::Set {
+        name: "web.example.com.".into(),
+        set_id: Some(id.into()),
+        multivalue: false,
+        ttl: Some("300".into()),
+        values: ips(&[ip]),
+        health_check: None,
+        routing: vec![("Weight".into(), weight.into())],
+    };
+    fake.state().sets.push(weighted("blue", "90", "203.0.113.7"));
+    fake.state().sets.push(weighted("green", "10", "203.0.113.8"));
+    fake.state().sets.push(fake_route53::Set {
+        name: "example.com.".into(),
+        set_id: None,
+        multivalue: false,
+        ttl: None,
+        values: vec![],
+        health_check: None,
+        routing: vec![(
+            "AliasTarget".into(),
+            "<HostedZoneId>Z35SXDOTRQ7X7K</HostedZoneId><DNSName>my-lb-1.us-east-1.elb.amazonaws.com.</DNSName>\
+             <EvaluateTargetHealth>false</EvaluateTargetHealth>"
+                .into(),
+        )],
+    });
+    rt().block_on(async {
+        let c = r.delete_a("example.com", "web", None, true).await.unwrap();
+        assert_eq!(c.removed, ips(&["203.0.113.7", "203.0.113.8"]));
+        assert!(fake.change_bodies()[0].contains("<Weight>90</Weight>"));
+        let c = r.delete_a("example.com", "@", None, true).await.unwrap();
+        assert_eq!(c.removed, ["alias my-lb-1.us-east-1.elb.amazonaws.com"]);
+        assert!(fake.state().sets.is_empty());
+        assert!(!r.delete_a("example.com", "web", None, true).await.unwrap().changed());
+    });
+    fake.assert_no_violations();
+}
+
+/// Route 53 refuses a DELETE that does not repeat the set exactly; the record changed after
+/// runbook read it, so nothing is deleted and the error says why.
+#[test]
+fn route53_delete_of_a_set_changed_meanwhile_is_refused_whole() {
+    let fake = FakeRoute53::start();
+    let r = route53(&fake, None);
+    rt().block_on(async {
+        r.a_record(&rec("www", &["192.0.2.30"], Some(300), false), true)
+            .await
+            .unwrap();
+        r.a_record(&rec("api", &["192.0.2.40"], Some(300), false), true)
+            .await
+            .unwrap();
+        fake.state().after_next_list = Some(Box::new(|sets| {
+            for s in sets.iter_mut().filter(|s| s.name == "www.example.com.") {
+                s.ttl = Some("60".into());
+            }
+        }));
+        let err = r.delete_a("example.com", "www", None, true).await.unwrap_err();
+        assert!(
+            err.contains("400 InvalidChangeBatch")
+                && err.contains("name='www.example.com.', type='A'")
+                && err.contains("do not match the current values"),
+            "{err}"
+        );
+        assert_eq!(fake.state().sets.len(), 2, "nothing deleted");
+        // Read again, it goes.
+        assert!(r.delete_a("example.com", "www", None, true).await.unwrap().changed());
+        assert_eq!(fake.state().sets.len(), 1);
+    });
+    fake.assert_no_violations();
+}
+
+/// A provider's inventory and how to read `www.example.com`'s addresses from it.
+struct Provider<'a> {
+    inventory: String,
+    env: Vec<(&'a str, &'a str)>,
+    www: Box<dyn Fn() -> Vec<String> + 'a>,
+}
+
+/// Through the binary: make the record, plan its deletion, delete it, again (no change);
+/// the empty list is refused without `exact` (saying how to delete) and deletes with it.
+fn delete_in_plays(p: &crate::support::Project, provider: &Provider) {
+    use crate::support::Test;
+    p.write("inventory/dns.toml", &provider.inventory);
+    p.write(
+        "make.rhai",
+        "step(\"dns\", || dns::a_record(\"example.com\", \"www\", [\"192.0.2.10\", \"192.0.2.11\"]));\n",
+    );
+    p.write(
+        "delete.rhai",
+        "step(\"dns\", || {\n    let r = dns::delete(\"example.com\", \"www\");\n    \
+         print(`changed=${r.changed} removed=${r.removed}`);\n});\n",
+    );
+    p.write(
+        "empty.rhai",
+        "step(\"dns\", || dns::a_record(\"example.com\", \"www\", [], #{ exact: true }));\n",
+    );
+    p.write(
+        "refused.rhai",
+        "step(\"dns\", || dns::a_record(\"example.com\", \"www\", []));\n",
+    );
+    let run = |playbook: &str, args: &[&str]| {
+        Test::in_project(p)
+            .play(playbook)
+            .on("dns")
+            .envs(&provider.env)
+            .args(args)
+            .run()
+    };
+    let both = ips(&["192.0.2.10", "192.0.2.11"]);
+    let plan = "delete A www.example.com 192.0.2.10, 192.0.2.11";
+
+    run("make.rhai", &[]);
+    assert_eq!((provider.www)(), both);
+
+    for (playbook, op) in [("delete.rhai", "dns::delete"), ("empty.rhai", "dns::a_record")] {
+        let dry = run(playbook, &["--dry-run"]);
+        assert!(dry.stdout.contains(&format!("would {plan}")), "{}", dry.all());
+        assert_eq!((provider.www)(), both, "a dry run deletes nothing");
+
+        let done = Test::in_project(p)
+            .play(playbook)
+            .on("dns")
+            .envs(&provider.env)
+            .json()
+            .run();
+        let events = done.events();
+        let changes: Vec<(&str, &str)> = events
+            .iter()
+            .filter(|e| e["event"] == "change")
+            .map(|e| (e["op"].as_str().unwrap(), e["summary"].as_str().unwrap()))
+            .collect();
+        assert_eq!(changes, [(op, plan)], "{}", done.all());
+        assert!((provider.www)().is_empty(), "{}", done.all());
+
+        let again = Test::in_project(p)
+            .play(playbook)
+            .on("dns")
+            .envs(&provider.env)
+            .json()
+            .run();
+        assert_eq!(again.total_changes(), 0, "{}", again.all());
+        let dry = run(playbook, &["--dry-run"]);
+        assert!(!dry.stdout.contains("would delete"), "{}", dry.all());
+        run("make.rhai", &[]);
+    }
+    let deleted = run("delete.rhai", &[]);
+    assert!(
+        deleted
+            .stdout
+            .contains("changed=true removed=[\"192.0.2.10\", \"192.0.2.11\"]"),
+        "{}",
+        deleted.all()
+    );
+    let gone = run("delete.rhai", &[]);
+    assert!(gone.stdout.contains("changed=false removed=[]"), "{}", gone.all());
+
+    run("make.rhai", &[]);
+    Test::in_project(p)
+        .play("refused.rhai")
+        .on("dns")
+        .envs(&provider.env)
+        .code(2)
+        .stdout_contains(
+            "dns::a_record(\"example.com\", \"www\"): no addresses given; to delete the record give `exact: true` \
+             (dns::a_record(zone, name, [], #{ exact: true })) or call dns::delete(zone, name)",
+        )
+        .run();
+    assert_eq!((provider.www)(), both, "refused: the record stays");
+}
+
+#[test]
+fn digitalocean_records_are_deleted_in_plays() {
+    let fake = FakeDo::start();
+    let p = crate::support::Project::new();
+    p.write("inventory/secrets/do_token", &format!("{}\n", fake_do::TOKEN));
+    delete_in_plays(
+        &p,
+        &Provider {
+            inventory: format!(
+                "[dns]\nprovider = \"digitalocean\"\nendpoint = \"{}\"\ntoken_secret = \"do_token\"\n",
+                fake.url()
+            ),
+            env: vec![],
+            www: Box::new(|| do_www(&fake)),
+        },
+    );
+    fake.assert_no_violations();
+}
+
+#[test]
+fn route53_records_are_deleted_in_plays() {
+    let fake = FakeRoute53::start();
+    let p = crate::support::Project::new();
+    delete_in_plays(
+        &p,
+        &Provider {
+            inventory: format!("[dns]\nprovider = \"route53\"\nendpoint = \"{}\"\n", fake.url()),
+            env: vec![
+                ("AWS_ACCESS_KEY_ID", fake_route53::ACCESS_KEY),
+                ("AWS_SECRET_ACCESS_KEY", fake_route53::SECRET_KEY),
+            ],
+            www: Box::new(|| {
+                fake.state()
+                    .sets
+                    .iter()
+                    .filter(|s| s.name == "www.example.com.")
+                    .flat_map(|s| s.values.clone())
+                    .collect()
+            }),
+        },
+    );
+    fake.assert_no_violations();
+}
+
+#[test]
+fn hosts_file_records_are_deleted_in_plays() {
+    let p = crate::support::Project::new();
+    // Another name on a line of its own and on a line shared with www: both stay.
+    p.write(
+        "inventory/hosts.dns",
+        "192.0.2.99 db.example.com\n192.0.2.10 cache.example.com www.example.com\n",
+    );
+    let file = p.path("inventory/hosts.dns");
+    delete_in_plays(
+        &p,
+        &Provider {
+            inventory: "[dns]\nprovider = \"docker\"\n".into(),
+            env: vec![],
+            www: Box::new(|| {
+                std::fs::read_to_string(&file)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| l.split_whitespace().skip(1).any(|n| n == "www.example.com"))
+                    .map(|l| l.split_whitespace().next().unwrap().to_string())
+                    .collect()
+            }),
+        },
+    );
+    assert_eq!(
+        p.read("inventory/hosts.dns"),
+        "192.0.2.99 db.example.com\n192.0.2.10 cache.example.com\n192.0.2.10 www.example.com\n192.0.2.11 www.example.com\n",
+        "the last play made www again; the other names are as they were"
+    );
+}

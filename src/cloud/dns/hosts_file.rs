@@ -180,4 +180,34 @@ mod tests {
             "10.9.9.9 db.example.test\n10.0.0.2 www.example.test\n10.0.0.3 www.example.test\n"
         );
     }
+
+    #[tokio::test]
+    async fn delete_takes_the_name_off_every_line_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.local");
+        let text = "# mine\n10.0.0.1 www.example.test cache.example.test\n10.0.0.2 WWW.example.test\n10.9.9.9 db.example.test\n";
+        std::fs::write(&path, text).unwrap();
+        let dns = HostsFile { path: path.clone() };
+        let plan = dns.delete_a("example.test", "www", None, false).await.unwrap();
+        assert_eq!(plan.removed, ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "dry run writes nothing");
+        let done = dns.delete_a("example.test", "www", None, true).await.unwrap();
+        assert_eq!(done, plan);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "# mine\n10.0.0.1 cache.example.test\n10.9.9.9 db.example.test\n"
+        );
+        assert!(!dns.delete_a("example.test", "www", None, true).await.unwrap().changed());
+        let missing = HostsFile {
+            path: dir.path().join("hosts.none"),
+        };
+        assert!(
+            !missing
+                .delete_a("example.test", "www", None, true)
+                .await
+                .unwrap()
+                .changed()
+        );
+        assert!(!dir.path().join("hosts.none").exists(), "no change, no file");
+    }
 }

@@ -951,7 +951,15 @@ impl State {
         reply(200, json!({"domain_record": r.clone()}))
     }
 
-    fn delete_record(&mut self, _req: &Incoming, zone: &str, id: &str) -> Reply {
+    /// `DELETE /v2/domains/{zone}/records/{id}`: no body; 204, or 404 for a record that
+    /// is not (or no longer) there.
+    fn delete_record(&mut self, req: &Incoming, zone: &str, id: &str) -> Reply {
+        if !req.body.is_empty() {
+            return self.violation(req, "a DELETE has no body".into());
+        }
+        if !self.zone_ok(zone) {
+            return Self::not_found();
+        }
         match self
             .records
             .iter()

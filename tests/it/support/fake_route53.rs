@@ -22,6 +22,10 @@ pub struct Set {
     pub ttl: Option<String>,
     pub values: Vec<String>,
     pub health_check: Option<String>,
+    /// The other elements (`Weight`, `Failover`, `AliasTarget`, …) as (name, content with
+    /// whitespace between elements dropped), so a set made in the console (weighted, an
+    /// alias) is kept, listed and compared exactly.
+    pub routing: Vec<(String, String)>,
 }
 
 pub struct State {
@@ -39,6 +43,9 @@ pub struct State {
     pub token: Option<String>,
     /// `maxitems` the fake uses when the client sends none.
     pub page_size: usize,
+    /// Run once on the record sets right after the next listing is answered: someone else
+    /// changing the zone between a client's read and its change.
+    pub after_next_list: Option<Box<dyn FnOnce(&mut Vec<Set>) + Send>>,
     changes: usize,
 }
 
@@ -58,6 +65,7 @@ impl FakeRoute53 {
             log: Vec::new(),
             token: None,
             page_size: 300,
+            after_next_list: None,
             changes: 0,
         }));
         let s = state.clone();
@@ -354,6 +362,7 @@ impl State {
                 ttl: None,
                 values: vec![],
                 health_check: None,
+                routing: vec![],
             };
             sort_key(&probe)
         });
@@ -371,22 +380,32 @@ impl State {
             if let Some(id) = &s.set_id {
                 out.push_str(&format!("      <SetIdentifier>{id}</SetIdentifier>\n"));
             }
+            let routing = |out: &mut String, names: &[&str]| {
+                for (n, c) in s.routing.iter().filter(|(n, _)| names.contains(&n.as_str())) {
+                    out.push_str(&format!("      <{n}>{c}</{n}>\n"));
+                }
+            };
+            routing(&mut out, &SET_ORDER[3..7]);
             if s.multivalue {
                 out.push_str("      <MultiValueAnswer>true</MultiValueAnswer>\n");
             }
             if let Some(t) = &s.ttl {
                 out.push_str(&format!("      <TTL>{t}</TTL>\n"));
             }
-            out.push_str("      <ResourceRecords>\n");
-            for v in &s.values {
-                out.push_str(&format!(
-                    "        <ResourceRecord>\n          <Value>{v}</Value>\n        </ResourceRecord>\n"
-                ));
+            if !s.values.is_empty() {
+                out.push_str("      <ResourceRecords>\n");
+                for v in &s.values {
+                    out.push_str(&format!(
+                        "        <ResourceRecord>\n          <Value>{v}</Value>\n        </ResourceRecord>\n"
+                    ));
+                }
+                out.push_str("      </ResourceRecords>\n");
             }
-            out.push_str("      </ResourceRecords>\n");
+            routing(&mut out, &["AliasTarget"]);
             if let Some(h) = &s.health_check {
                 out.push_str(&format!("      <HealthCheckId>{h}</HealthCheckId>\n"));
             }
+            routing(&mut out, &SET_ORDER[12..]);
             out.push_str("    </ResourceRecordSet>\n");
         }
         out.push_str("  </ResourceRecordSets>\n");
@@ -405,6 +424,9 @@ impl State {
         out.push_str(&format!(
             "  <MaxItems>{max}</MaxItems>\n</ListResourceRecordSetsResponse>"
         ));
+        if let Some(meddle) = self.after_next_list.take() {
+            meddle(&mut self.sets);
+        }
         xml(200, out)
     }
 
@@ -452,13 +474,21 @@ impl State {
                 }
                 ("CREATE" | "UPSERT", None) => sets.push(set),
                 ("UPSERT", Some(i)) => sets[i] = set,
+                // A DELETE must give the set exactly as it is (route53.md: "must give all the
+                // values the record set was created with"): values, TTL, routing, health check.
                 ("DELETE", Some(i)) if sets[i] == set => {
                     sets.remove(i);
                 }
-                ("DELETE", _) => {
+                ("DELETE", Some(_)) => {
                     return invalid_batch(&format!(
-                        "Tried to delete resource record set {} type A, but the values provided do not match the current values",
-                        set.name
+                        "Tried to delete resource record set [{}] but the values provided do not match the current values",
+                        described(&set)
+                    ));
+                }
+                ("DELETE", None) => {
+                    return invalid_batch(&format!(
+                        "Tried to delete resource record set [{}] but it was not found",
+                        described(&set)
                     ));
                 }
                 _ => unreachable!("actions are checked by parse_batch"),
@@ -687,6 +717,26 @@ fn echo_config(sent: &str) -> String {
     out
 }
 
+/// An element's content without the whitespace between elements: the text of a leaf, else
+/// the children as `<Name>content</Name>…`.
+fn content(n: Node) -> String {
+    if !n.children().any(|c| c.is_element()) {
+        return n.text().unwrap_or("").trim().to_string();
+    }
+    n.children()
+        .filter(|c| c.is_element())
+        .map(|c| format!("<{0}>{1}</{0}>", c.tag_name().name(), content(c)))
+        .collect()
+}
+
+/// How Route 53 names a record set in a batch error: `name='www.example.com.', type='A'`.
+fn described(s: &Set) -> String {
+    match &s.set_id {
+        Some(id) => format!("name='{}', type='A', set-identifier='{id}'", s.name),
+        None => format!("name='{}', type='A'", s.name),
+    }
+}
+
 /// A `ChangeResourceRecordSetsRequest`: (comment, [(action, set)]), or what is wrong with it.
 type Batch = (Option<String>, Vec<(String, Set)>);
 
@@ -748,8 +798,39 @@ fn parse_batch(doc: &Document) -> Result<Batch, String> {
             }
             None => Vec::new(),
         };
-        if values.is_empty() || values.len() > 400 {
+        // The elements this fake does not model, kept as they came (in the model's order,
+        // checked above).
+        const MODELED: &[&str] = &[
+            "Name",
+            "Type",
+            "SetIdentifier",
+            "MultiValueAnswer",
+            "TTL",
+            "ResourceRecords",
+            "HealthCheckId",
+        ];
+        let routing: Vec<(String, String)> = set
+            .children()
+            .filter(|c| c.is_element() && !MODELED.contains(&c.tag_name().name()))
+            .map(|c| (c.tag_name().name().to_string(), content(c)))
+            .collect();
+        let alias = routing.iter().any(|(n, _)| n == "AliasTarget");
+        if alias && (!values.is_empty() || text(set, "TTL").is_some()) {
+            return Err("an alias record set has no ResourceRecords and no TTL".into());
+        }
+        if !alias && (values.is_empty() || values.len() > 400) {
             return Err("a record set needs 1 to 400 values".into());
+        }
+        let policy = [
+            "Weight",
+            "Region",
+            "GeoLocation",
+            "Failover",
+            "CidrRoutingConfig",
+            "GeoProximityLocation",
+        ];
+        if routing.iter().any(|(n, _)| policy.contains(&n.as_str())) && text(set, "SetIdentifier").is_none() {
+            return Err("a weighted, latency, geolocation, failover or IP-based set needs a SetIdentifier".into());
         }
         if let Some(bad) = values.iter().find(|v| v.parse::<std::net::Ipv4Addr>().is_err()) {
             return Err(format!("Value {bad:?} is not an IPv4 address"));
@@ -766,6 +847,7 @@ fn parse_batch(doc: &Document) -> Result<Batch, String> {
                 ttl: text(set, "TTL").map(str::to_string),
                 values,
                 health_check: text(set, "HealthCheckId").map(str::to_string),
+                routing,
             },
         ));
     }
