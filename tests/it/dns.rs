@@ -945,3 +945,62 @@ fn hosts_file_records_are_deleted_in_plays() {
         "the last play made www again; the other names are as they were"
     );
 }
+
+/// In a play on Route 53: the dry run of deleting a health-checked record plans the record
+/// and runbook's checks and prices them off the bill; the run deletes both.
+#[test]
+fn route53_deleting_a_health_checked_record_in_a_play_deletes_its_checks_and_their_cost() {
+    use crate::support::Project;
+    let fake = FakeRoute53::start();
+    let p = Project::new();
+    p.write(
+        "inventory/r53.toml",
+        &format!(
+            "[dns]\nprovider = \"route53\"\nendpoint = \"{}\"\n\n[cost]\ndns_zones = [\"example.com\"]\n",
+            fake.url()
+        ),
+    );
+    p.write(
+        "make.rhai",
+        "step(\"dns\", || dns::a_record(\"example.com\", \"app\", [\"192.0.2.10\", \"192.0.2.11\"], #{\n    \
+         health_check: #{ type: \"HTTP\", port: 80, path: \"/health\" },\n}));\n",
+    );
+    p.write(
+        "delete.rhai",
+        "step(\"dns\", || dns::delete(\"example.com\", \"app\"));\n",
+    );
+    let env = [
+        ("AWS_ACCESS_KEY_ID", fake_route53::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", fake_route53::SECRET_KEY),
+    ];
+    let made = p.runbook_env(&["play", "make.rhai", "-i", "r53"], &env);
+    assert_eq!(made.code, 0, "{}", made.all());
+    assert_eq!(fake.state().health_checks.len(), 2);
+
+    let plan = p.runbook_env(&["play", "delete.rhai", "-i", "r53", "--dry-run"], &env);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    for line in [
+        "would delete A app.example.com 192.0.2.10, 192.0.2.11 and runbook's health checks for 192.0.2.10, 192.0.2.11",
+        "  - health check app.example.com 192.0.2.10 (Route 53 health check)  -$0.75",
+        "would go from $2.00 to $0.50 (-$1.50)",
+    ] {
+        assert!(plan.stdout.contains(line), "missing {line:?}\n{}", plan.all());
+    }
+    let counts = |fake: &FakeRoute53| {
+        let st = fake.state();
+        (st.sets.len(), st.health_checks.len())
+    };
+    assert_eq!(counts(&fake), (2, 2), "a dry run deletes nothing");
+
+    let run = p.runbook_env(&["play", "delete.rhai", "-i", "r53"], &env);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(counts(&fake), (0, 0), "{}", run.all());
+    let cost = p.runbook_env(&["cost", "-i", "r53"], &env);
+    let lines: Vec<String> = cost
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(lines.iter().any(|l| l == "total $0.50"), "{}", cost.all());
+    fake.assert_no_violations();
+}
