@@ -28,6 +28,9 @@ pub struct Set {
     pub routing: Vec<(String, String)>,
 }
 
+/// A change to the record sets made by someone else.
+pub type Meddle = Box<dyn FnOnce(&mut Vec<Set>) + Send>;
+
 pub struct State {
     pub sets: Vec<Set>,
     /// (caller reference, id, config as sent).
@@ -45,7 +48,7 @@ pub struct State {
     pub page_size: usize,
     /// Run once on the record sets right after the next listing is answered: someone else
     /// changing the zone between a client's read and its change.
-    pub after_next_list: Option<Box<dyn FnOnce(&mut Vec<Set>) + Send>>,
+    pub after_next_list: Option<Meddle>,
     changes: usize,
 }
 
