@@ -239,6 +239,7 @@ impl Route53 {
             ("type".to_string(), "A".to_string()),
         ];
         let mut out = Vec::new();
+        let mut listed = Vec::new();
         for _ in 0..100 {
             let (_, text) = self.call(Method::GET, &path, &query, None).await?;
             let doc = parse(&text)?;
@@ -251,25 +252,23 @@ impl Route53 {
                     past = true; // sorted by name, then type: nothing more of ours follows
                     continue;
                 }
-                out.push((
-                    RecordSet {
-                        name: set_name,
-                        set_id: child_text(set, "SetIdentifier").map(str::to_string),
-                        multivalue: child_text(set, "MultiValueAnswer") == Some("true"),
-                        ttl: child_text(set, "TTL").and_then(|t| t.parse().ok()),
-                        values: set
-                            .descendants()
-                            .filter(|n| n.has_tag_name((NS, "Value")))
-                            .filter_map(|n| n.text().map(str::to_string))
-                            .collect(),
-                        health_check: child_text(set, "HealthCheckId").map(str::to_string),
-                    },
-                    text[set.range()].to_string(),
-                ));
+                out.push(RecordSet {
+                    name: set_name,
+                    set_id: child_text(set, "SetIdentifier").map(str::to_string),
+                    multivalue: child_text(set, "MultiValueAnswer") == Some("true"),
+                    ttl: child_text(set, "TTL").and_then(|t| t.parse().ok()),
+                    values: set
+                        .descendants()
+                        .filter(|n| n.has_tag_name((NS, "Value")))
+                        .filter_map(|n| n.text().map(str::to_string))
+                        .collect(),
+                    health_check: child_text(set, "HealthCheckId").map(str::to_string),
+                });
+                listed.push(text[set.range()].to_string());
             }
             let root = doc.root_element();
             if past || child_text(root, "IsTruncated") != Some("true") {
-                return Ok(out);
+                return Ok(out.into_iter().zip(listed).collect());
             }
             query = vec![
                 (
