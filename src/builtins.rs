@@ -99,11 +99,25 @@ impl Builtin {
     }
 
     pub fn option(&self, name: &str) -> Option<&Opt> {
-        self.options.iter().find(|o| o.name == name)
+        self.options
+            .iter()
+            .find(|o| o.name == name)
+            .or_else(|| (self.notifies() && name == NOTIFY.name).then_some(&NOTIFY))
     }
 
+    /// Its declared options, and `notify` when it takes that (see [`Builtin::notifies`]).
     pub fn option_names(&self) -> Vec<&'static str> {
-        self.options.iter().map(|o| o.name).collect()
+        let mut names: Vec<&'static str> = self.options.iter().map(|o| o.name).collect();
+        if self.notifies() {
+            names.push(NOTIFY.name);
+        }
+        names
+    }
+
+    /// Whether it takes `notify`: every host operation that reports `changed` does, declared
+    /// once here rather than in each operation's options, so an operation added later gets it.
+    pub fn notifies(&self) -> bool {
+        self.receiver == Receiver::Host && self.fields.iter().any(|f| f.name == "changed")
     }
 
     pub fn signature(&self) -> String {
@@ -176,6 +190,15 @@ const MODE: Opt = opt(
     Ty::Mode,
     "unchanged (new files 0644, dirs 0755)",
     "permissions, a string: \"0644\", \"644\"",
+);
+
+/// The option every operation that reports `changed` takes (`Builtin::notifies`); the
+/// reference documents it once, under `step`'s `handlers`.
+pub static NOTIFY: Opt = opt(
+    "notify",
+    Ty::StrOrList,
+    "none",
+    "handlers of the step (by name) to run once on this host at the step's end if this operation changed something: see `step`'s `handlers`",
 );
 
 /// What every idempotent operation returns.
@@ -291,6 +314,12 @@ pub static BUILTINS: &[Builtin] = &[
                 Ty::StrOrList,
                 "[]",
                 "labels for `--tags`/`--skip-tags`: with `--tags`, only steps carrying one of them run (and those tagged `always`); a step left out is reported and journaled as skipped, and a resume runs it",
+            ),
+            opt(
+                "handlers",
+                Ty::List,
+                "[]",
+                "`[#{ name: \"restart app\", run: |h| { … } }, …]`: what to do once per host at the end of the step if an operation that names it (`notify: \"restart app\"`, or a list of names; `h.notify(name)`) changed something there (see Handlers)",
             ),
         ],
         returns: "a map host name → what the closure returned (a controller step: its value)",
@@ -743,6 +772,21 @@ pub static BUILTINS: &[Builtin] = &[
         doc: "Unpacks into a new directory (a temporary one renamed into place); the same archive again is no change, another one is an error.",
         dry_run: "planned",
         example: "h.unpack(up, \"/opt/apps/releases/ace-1.0\", #{ owner: \"nodejs\" });",
+    },
+    Builtin {
+        name: "notify",
+        receiver: Receiver::Host,
+        args: &[arg(
+            "handlers",
+            "string or list of strings",
+            "names of handlers the step declares",
+        )],
+        options: &[],
+        returns: "()",
+        fields: &[],
+        doc: "Notifies handlers of the step for the host the step runs on, as an operation with `notify` does when it changed something: for a condition of your own, or a module function that takes `notify` and changed something (`release::activate` does).",
+        dry_run: "the same: the handlers run in dry-run mode at the step's end",
+        example: "if r.stdout.contains(\"upgraded\") { h.notify(\"restart app\"); }",
     },
     // ---- cloud
     Builtin {
