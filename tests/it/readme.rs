@@ -313,7 +313,8 @@ fn site_template(header: &str) -> String {
 
 /// "Host operations and dry-run": the dry run plans exactly what the real run then does;
 /// the host ends up as the block says; a second run (and a second dry run) changes nothing;
-/// nginx is reloaded only when the site changed.
+/// nginx is reloaded by the step's handler, once, at the end of the step (after the
+/// firewall), only when the site changed.
 fn host_operations(hosts: &Hosts, block: &str) {
     let tb = &hosts.tb;
     let h = hosts.web();
@@ -333,9 +334,21 @@ fn host_operations(hosts: &Hosts, block: &str) {
         ("line", "/etc/nginx/nginx.conf"),
         ("symlink", "/etc/nginx/sites-enabled/app"),
         ("absent", "/etc/nginx/sites-enabled/default"),
-        ("service", "nginx"),
         ("ufw", "firewall"),
+        ("service", "nginx"), // the handler, after the closure
     ]);
+    // The handler's results: one per run that changed the site, after the step's own.
+    let handled = |o: &Output| -> Vec<(String, String)> {
+        o.events()
+            .into_iter()
+            .filter(|e| e["event"] == "host_result")
+            .map(|e| {
+                let what = e["handler"].as_str().map_or("step".to_string(), |h| format!("handler {h}"));
+                (what, e["status"].as_str().unwrap_or_default().to_string())
+            })
+            .collect()
+    };
+    let reloaded = pairs(&[("step", "changed"), ("handler reload nginx", "changed")]);
 
     // The dry run: every change planned, nothing touched; the checksum it prints of a file
     // nginx brings and `h.line` edits is not known yet (and says so).
@@ -343,6 +356,17 @@ fn host_operations(hosts: &Hosts, block: &str) {
     assert_eq!(dry.changes(), expected, "{}", dry.all());
     assert!(logs(&dry).contains(&"(known after apply)".to_string()), "{}", dry.all());
     assert_eq!(dry.total_changes(), expected.len() as u64);
+    assert_eq!(handled(&dry), reloaded, "{}", dry.all());
+    let notified = dry.events().into_iter().find(|e| e["event"] == "handler").unwrap();
+    assert_eq!(
+        (&notified["handler"], &notified["planned"]),
+        (&serde_json::json!("reload nginx"), &serde_json::json!(true)),
+        "{notified}"
+    );
+    assert!(
+        notified["notified_by"].as_str().unwrap().starts_with("h.template at ops.rhai:"),
+        "{notified}"
+    );
     assert_eq!(
         tb.exec(h, "test -e /etc/nginx || id nodejs || test -e /opt/apps").0,
         1,
@@ -352,6 +376,7 @@ fn host_operations(hosts: &Hosts, block: &str) {
     // The real run changes what the dry run planned, operation by operation.
     let first = played(play(&p, "ops"));
     assert_eq!(first.changes(), expected, "{}", first.all());
+    assert_eq!(handled(&first), reloaded, "{}", first.all());
     let reload = first.events().into_iter().find(|e| e["op"] == "service").unwrap();
     assert_eq!(reload["summary"], "reload", "{reload}");
     assert_eq!(
@@ -406,6 +431,7 @@ fn host_operations(hosts: &Hosts, block: &str) {
         let again = played(play(&p, "ops").args(args));
         assert_eq!(again.total_changes(), 0, "{}", again.all());
         assert_eq!(again.changes(), vec![], "{}", again.all());
+        assert_eq!(handled(&again), pairs(&[("step", "ok")]), "{}", again.all());
     }
 
     // The site changes: the template, then the reload that puts it in force; nothing else.
@@ -417,6 +443,7 @@ fn host_operations(hosts: &Hosts, block: &str) {
         "{}",
         changed.all()
     );
+    assert_eq!(handled(&changed), reloaded, "{}", changed.all());
     assert!(answer(tb).contains("\nX-Site: v2\n"), "reloaded");
 }
 
