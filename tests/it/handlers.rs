@@ -111,7 +111,8 @@ fn notified_handlers_run_once_per_host_in_order_only_where_something_changed() {
         text.all()
     );
     assert!(
-        text.stdout.contains(&format!("changed  {h1}  handler restart app  1 planned")),
+        text.stdout
+            .contains(&format!("changed  {h1}  handler restart app  1 planned")),
         "{}",
         text.all()
     );
@@ -210,7 +211,9 @@ fn a_handler_owed_at_a_kill_runs_once_on_resume(kind: Kind) {
         resumed.all()
     );
     assert!(
-        resumed.stdout.contains(&format!("changed  {}  handler restart app  1 changed", h.name)),
+        resumed
+            .stdout
+            .contains(&format!("changed  {}  handler restart app  1 changed", h.name)),
         "{}",
         resumed.all()
     );
@@ -312,7 +315,9 @@ fn local_project(closure: &str) -> Project {
 
 #[test]
 fn a_literal_unknown_handler_fails_before_the_step_runs_with_the_nearest_name() {
-    let p = local_project("    h.run([\"touch\", \"ran\"]);\n    h.file(\"x\", #{ content: \"1\", notify: \"restrat app\" });");
+    let p = local_project(
+        "    h.run([\"touch\", \"ran\"]);\n    h.file(\"x\", #{ content: \"1\", notify: \"restrat app\" });",
+    );
     let want = "notify: step \"app\" has no handler \"restrat app\"; did you mean \"restart app\"? (its handlers: restart app)";
     let o = Test::in_project(&p).play("site.rhai").on("local").code(1).run();
     assert!(o.stderr.contains(want), "{}", o.all());
@@ -340,7 +345,10 @@ fn a_computed_unknown_handler_fails_the_operation_before_it_acts() {
     assert!(!p.path("x").exists(), "the file was not written");
 
     // A step without handlers, and one on the controller.
-    p.write("bare.rhai", "step(\"bare\", hosts(\"web\"), |h| h.notify(\"restart\"));\n");
+    p.write(
+        "bare.rhai",
+        "step(\"bare\", hosts(\"web\"), |h| h.notify(\"restart\"));\n",
+    );
     let o = Test::in_project(&p).play("bare.rhai").on("local").code(1).run();
     assert!(o.stderr.contains("step \"bare\" declares no handlers"), "{}", o.all());
     p.write(
@@ -348,11 +356,7 @@ fn a_computed_unknown_handler_fails_the_operation_before_it_acts() {
         "step(\"c\", #{ handlers: [#{ name: \"x\", run: || 1 }] }, || 1);\n",
     );
     let o = Test::in_project(&p).play("controller.rhai").on("local").code(1).run();
-    assert!(
-        o.stderr.contains("handlers belong to steps with hosts"),
-        "{}",
-        o.all()
-    );
+    assert!(o.stderr.contains("handlers belong to steps with hosts"), "{}", o.all());
 }
 
 /// Every host operation `runbook doc` shows with a `notify` option takes it through the one
@@ -366,7 +370,9 @@ fn every_operation_that_reports_changed_takes_notify() {
     let list = p.runbook(&["doc"]);
     let mut calls = Vec::new();
     for line in list.stdout.lines() {
-        let Some(sig) = line.trim().strip_prefix("h.") else { continue };
+        let Some(sig) = line.trim().strip_prefix("h.") else {
+            continue;
+        };
         let (name, args) = sig.split_once('(').unwrap();
         let doc = p.runbook(&["doc", &format!("h.{name}")]).stdout;
         if !doc.contains("| `notify` |") {
@@ -413,4 +419,115 @@ fn every_operation_that_reports_changed_takes_notify() {
         );
     }
     assert_eq!(o.total_changes(), 0);
+}
+
+/// `serial: 1`: a host's handlers run before the next batch starts, so a rolling step
+/// restarts one host at a time.
+#[test]
+fn in_a_serial_step_each_batch_runs_its_handlers_before_the_next() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["h1", "h2"])]);
+    p.write(
+        "site.rhai",
+        r#"
+step("roll", hosts("web"), #{ serial: 1, handlers: [
+    #{ name: "restart", run: |h| h.run(`echo "restart ${h.name}" >> order`) },
+] }, |h| {
+    h.run(`echo "deploy ${h.name}" >> order`, #{ notify: "restart" });
+});
+"#,
+    );
+    Test::in_project(&p).play("site.rhai").on("local").run();
+    assert_eq!(p.read("order"), "deploy h1\nrestart h1\ndeploy h2\nrestart h2\n");
+}
+
+/// A handler that fails fails its host (the host's later handlers do not run; exit 2); a
+/// closure that fails after a notifying change runs none, and says so. Both notifications
+/// are owed: `--resume` runs the handlers once the cause is fixed, though nothing changes then.
+#[test]
+fn failed_handlers_and_failed_closures_leave_their_handlers_to_the_resume() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["h1"])]);
+    p.write(
+        "site.rhai",
+        r#"
+step("app", hosts("web"), #{ handlers: [
+    #{ name: "check", run: |h| h.run("test -e ready && echo check >> ran") },
+    #{ name: "restart", run: |h| h.run("echo restart >> ran") },
+] }, |h| {
+    h.file(`${var("dir")}/app.conf`, #{ content: "1", notify: ["check", "restart"] });
+});
+step("db", hosts("web"), #{ handlers: [
+    #{ name: "reload", run: |h| h.run("echo reload >> ran") },
+] }, |h| {
+    h.file(`${var("dir")}/db.conf`, #{ content: "1", notify: "reload" });
+    h.run("test -e db-ok", #{ changed: false });
+});
+"#,
+    );
+    let dir = format!("dir={}", p.root().display());
+    let play = || {
+        Test::in_project(&p)
+            .play("site.rhai")
+            .on("local")
+            .args(&["--var", &dir])
+    };
+
+    let failed = play().code(2).run();
+    assert!(failed.stdout.contains("FAILED   h1  handler check"), "{}", failed.all());
+    assert!(!p.path("ran").exists(), "restart did not run after check failed");
+
+    p.write("ready", "");
+    let resumed = play().args(&["--resume"]).code(2).run();
+    assert_eq!(p.read("ran"), "check\nrestart\n", "{}", resumed.all());
+    assert!(
+        resumed.stdout.contains(
+            "note: step `db` failed on h1: its notified handlers (reload) did not run there; --resume runs them once the step succeeds"
+        ),
+        "{}",
+        resumed.all()
+    );
+
+    p.write("db-ok", "");
+    let resumed = play().args(&["--resume"]).json().run();
+    resumed.assert_counts_agree();
+    assert_eq!(p.read("ran"), "check\nrestart\nreload\n", "{}", resumed.all());
+    assert_eq!(
+        resumed.changes(),
+        [("run".to_string(), "echo reload >> ran".to_string())],
+        "the files are as wanted: only the owed handler changes something"
+    );
+    let again = play().json().run();
+    assert_eq!(again.total_changes(), 0, "{}", again.all());
+}
+
+/// A handler may notify those declared after it, not itself or earlier ones (they ran).
+#[test]
+fn a_handler_notifies_only_handlers_declared_after_it() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["h1"])]);
+    let site = |second: &str| {
+        format!(
+            r#"
+step("app", hosts("web"), #{{ handlers: [
+    #{{ name: "first", run: |h| h.run("echo first >> ran", #{{ notify: "{second}" }}) }},
+    #{{ name: "second", run: |h| h.run("echo second >> ran") }},
+] }}, |h| {{
+    h.run("true", #{{ notify: "first" }});
+}});
+"#
+        )
+    };
+    p.write("site.rhai", &site("second"));
+    Test::in_project(&p).play("site.rhai").on("local").run();
+    assert_eq!(p.read("ran"), "first\nsecond\n");
+    p.write("site.rhai", &site("first"));
+    let o = Test::in_project(&p).play("site.rhai").on("local").code(2).run();
+    assert!(
+        o.stdout.contains(
+            "handler \"first\" notifies handler \"first\", which is itself: a handler may notify only handlers declared after it"
+        ),
+        "{}",
+        o.all()
+    );
 }

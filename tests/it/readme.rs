@@ -343,7 +343,9 @@ fn host_operations(hosts: &Hosts, block: &str) {
             .into_iter()
             .filter(|e| e["event"] == "host_result")
             .map(|e| {
-                let what = e["handler"].as_str().map_or("step".to_string(), |h| format!("handler {h}"));
+                let what = e["handler"]
+                    .as_str()
+                    .map_or("step".to_string(), |h| format!("handler {h}"));
                 (what, e["status"].as_str().unwrap_or_default().to_string())
             })
             .collect()
@@ -364,7 +366,10 @@ fn host_operations(hosts: &Hosts, block: &str) {
         "{notified}"
     );
     assert!(
-        notified["notified_by"].as_str().unwrap().starts_with("h.template at ops.rhai:"),
+        notified["notified_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("h.template at ops.rhai:"),
         "{notified}"
     );
     assert_eq!(
@@ -405,8 +410,20 @@ fn host_operations(hosts: &Hosts, block: &str) {
     );
     tb.sh(h, "nginx -t 2>&1");
     // The reload took: the new site answers (502: no app server), without nginx's version.
-    let answer = |tb: &Testbed| tb.sh(h, "curl -sS -o /dev/null -D - http://127.0.0.1/ | tr -d '\\r'");
-    let head = answer(tb);
+    // `systemctl reload nginx` returns once nginx has the signal; its new workers answer a
+    // moment later (the reload is the step's last act now): the answer that has `want`,
+    // within 10 s, else the last one.
+    let answer = |tb: &Testbed, want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let head = tb.sh(h, "curl -sS -o /dev/null -D - http://127.0.0.1/ | tr -d '\\r'");
+            if head.contains(want) || std::time::Instant::now() > deadline {
+                return head;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let head = answer(tb, "\nX-Site: v1\n");
     assert!(
         head.starts_with("HTTP/1.1 502") && head.contains("\nServer: nginx\n") && head.contains("\nX-Site: v1\n"),
         "{head}"
@@ -444,7 +461,7 @@ fn host_operations(hosts: &Hosts, block: &str) {
         changed.all()
     );
     assert_eq!(handled(&changed), reloaded, "{}", changed.all());
-    assert!(answer(tb).contains("\nX-Site: v2\n"), "reloaded");
+    assert!(answer(tb, "\nX-Site: v2\n").contains("\nX-Site: v2\n"), "reloaded");
 }
 
 /// An ed25519 public key and its MD5 fingerprint (`ssh-keygen -E md5 -l`), as in cloud_do.rs.
