@@ -179,6 +179,12 @@ fn a_handler_owed_at_a_kill_runs_once_on_resume(kind: Kind) {
     assert_eq!(tb.sh(h, "cat /etc/app.conf"), "1");
     assert_eq!(restarts(), "", "killed before the handler");
     assert_eq!(handler_rows(), ["notified"]);
+    let history = Test::in_project(&p).command(&["history", "1"]).run();
+    assert!(
+        history.stdout.contains("\nhandler restart app  notified"),
+        "{}",
+        history.all()
+    );
 
     // The file is as wanted now, so nothing notifies; the journal says the handler is owed.
     let resumed = play(&p, &["conf=1"]).args(&["--resume"]).json().run();
