@@ -99,11 +99,25 @@ impl Builtin {
     }
 
     pub fn option(&self, name: &str) -> Option<&Opt> {
-        self.options.iter().find(|o| o.name == name)
+        self.options
+            .iter()
+            .find(|o| o.name == name)
+            .or_else(|| (self.notifies() && name == NOTIFY.name).then_some(&NOTIFY))
     }
 
+    /// Its declared options, and `notify` when it takes that (see [`Builtin::notifies`]).
     pub fn option_names(&self) -> Vec<&'static str> {
-        self.options.iter().map(|o| o.name).collect()
+        let mut names: Vec<&'static str> = self.options.iter().map(|o| o.name).collect();
+        if self.notifies() {
+            names.push(NOTIFY.name);
+        }
+        names
+    }
+
+    /// Whether it takes `notify`: every host operation that reports `changed` does, declared
+    /// once here rather than in each operation's options, so an operation added later gets it.
+    pub fn notifies(&self) -> bool {
+        self.receiver == Receiver::Host && self.fields.iter().any(|f| f.name == "changed")
     }
 
     pub fn signature(&self) -> String {
@@ -117,7 +131,7 @@ impl Builtin {
             .collect();
         // The options map goes after the positional arguments, except for `step`, whose
         // closure comes last.
-        if !self.options.is_empty() {
+        if !self.option_names().is_empty() {
             let at = if self.name == "step" {
                 parts.len() - 1
             } else {
@@ -176,6 +190,15 @@ const MODE: Opt = opt(
     Ty::Mode,
     "unchanged (new files 0644, dirs 0755)",
     "permissions, a string: \"0644\", \"644\"",
+);
+
+/// The option every operation that reports `changed` takes (`Builtin::notifies`); the
+/// reference documents it once, under `step`'s `handlers`.
+pub static NOTIFY: Opt = opt(
+    "notify",
+    Ty::StrOrList,
+    "none",
+    "a handler's name, or a list of them: handlers of the step to run once on this host at its end if this operation changed something (see [Handlers](#handlers))",
 );
 
 /// What every idempotent operation returns.
@@ -291,6 +314,12 @@ pub static BUILTINS: &[Builtin] = &[
                 Ty::StrOrList,
                 "[]",
                 "labels for `--tags`/`--skip-tags`: with `--tags`, only steps carrying one of them run (and those tagged `always`); a step left out is reported and journaled as skipped, and a resume runs it",
+            ),
+            opt(
+                "handlers",
+                Ty::List,
+                "[]",
+                "a list of `#{ name, run }` maps (`run`: a closure given the host): what to do once on a host at the end of the step if an operation that names it (`notify: \"restart app\"`) changed something there, in this order (see [Handlers](#handlers))",
             ),
         ],
         returns: "a map host name → what the closure returned (a controller step: its value)",
@@ -744,6 +773,21 @@ pub static BUILTINS: &[Builtin] = &[
         dry_run: "planned",
         example: "h.unpack(up, \"/opt/apps/releases/ace-1.0\", #{ owner: \"nodejs\" });",
     },
+    Builtin {
+        name: "notify",
+        receiver: Receiver::Host,
+        args: &[arg(
+            "handlers",
+            "string or list of strings",
+            "names of handlers the step declares",
+        )],
+        options: &[],
+        returns: "()",
+        fields: &[],
+        doc: "Notifies handlers of the step for the host the step runs on, as an operation with `notify` does when it changed something: for a condition of your own, or a module function that takes `notify` and changed something (`release::activate` does).",
+        dry_run: "the same: the handlers run in dry-run mode at the step's end",
+        example: "if r.stdout.contains(\"upgraded\") { h.notify(\"restart app\"); }",
+    },
     // ---- cloud
     Builtin {
         name: "droplet",
@@ -1079,6 +1123,25 @@ pub static BUILTINS: &[Builtin] = &[
         example: "let key = local::read_file(\"~/.ssh/id_ed25519.pub\");",
     },
 ];
+
+/// Handlers, as the reference explains them once (under `step`).
+pub const HANDLERS: &str = r#"A step's `handlers` are what it does once on a host at its end when something there changed (Ansible's handlers). Declare them in the step's options, in the order they are to run; an operation that reports `changed` names them with `notify` (a name or a list of names), and `h.notify(name)` notifies from a condition of your own:
+
+```rhai
+step("web", hosts("web"), #{ handlers: [
+    #{ name: "reload nginx", run: |h| h.service("nginx", "reloaded") },
+] }, |h| {
+    h.template("site.conf.j2", "/etc/nginx/sites-available/app", #{ upstreams: ips }, #{ notify: "reload nginx" });
+    h.line("/etc/nginx/nginx.conf", "server_tokens off;", #{ notify: "reload nginx" });
+});
+```
+
+- On each host, once the step's closure succeeded there, each handler that an operation notified *and changed something* (in a dry run: would) runs once, however many operations notified it, in the order the handlers are declared, with that host as `h`. An operation that changed nothing notifies nothing, so a second run runs no handler.
+- A handler's result is a line of its step (`changed  web1  handler reload nginx  1 changed`), counted in the step's totals and the recap like a step's (one `ok`, its changes), in `--output json` a `handler` event (`host`, `handler`, `notified_by`) then a `host_result` with `handler`, and a journal record of its own (`runbook history` shows a row `handler reload nginx`). A handler that fails fails its host (the host's later handlers do not run) and counts for `max_fail` and `any_errors_fatal`.
+- A dry run shows `would: [web1] run handler reload nginx (notified by h.template at site.rhai:5:5)` and runs the handler in dry-run mode, so its own plan follows.
+- A host whose closure failed runs no handler (what the closure did may be half done), as in Ansible; but every notification is journaled when it happens, and `--resume` runs the handler once the step succeeds there. The same holds for a run killed or interrupted between a notifying change and its handler: on `--resume` the operation no longer reports a change, but the journal says the handler is owed, so it runs. A handler that ran (journaled) does not run again.
+- Handlers belong to the step that declares them: `notify` names a handler of the step it is in (in a function the closure calls, too). A literal name that is none of them is an error at its `file:line:col`, with the nearest handler's name, when the step is reached (before it runs anywhere) and in `runbook check`; a name computed at run time fails the operation before it acts. A handler may notify handlers declared after it. Steps without hosts have no handlers.
+- Every operation that returns `changed` takes `notify`, also ones added later: the option is handled once, around all of them. A module function of your own takes a `notify` option and calls `h.notify(opts.notify)` when it changed something, as `release::activate` and `release::rollback` do."#;
 
 /// Host properties (read-only).
 pub const HOST_PROPERTIES: &[Field] = &[

@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use crate::builtins::{
-    ANSIBLE_HOST_KEYS, ANSIBLE_REFUSED_KEYS, BUILTINS, Builtin, FACTS, HOST_PROPERTIES, INVENTORY_KEYS, Receiver,
+    ANSIBLE_HOST_KEYS, ANSIBLE_REFUSED_KEYS, BUILTINS, Builtin, FACTS, HANDLERS, HOST_PROPERTIES, INVENTORY_KEYS,
+    NOTIFY, Receiver,
 };
 
 /// Where the generated reference is committed.
@@ -23,9 +24,10 @@ pub fn entry(b: &Builtin) -> String {
         }
         t.push('\n');
     }
-    if !b.options.is_empty() {
+    if !b.options.is_empty() || b.notifies() {
         t.push_str("| option | type | default | |\n| --- | --- | --- | --- |\n");
-        for o in b.options {
+        // `notify` last: every operation that reports `changed` takes it (see Handlers).
+        for o in b.options.iter().chain(b.notifies().then_some(&NOTIFY)) {
             let _ = writeln!(t, "| `{}` | {} | {} | {} |", o.name, o.ty.name(), o.default, o.doc);
         }
         t.push('\n');
@@ -39,6 +41,9 @@ pub fn entry(b: &Builtin) -> String {
     }
     let _ = writeln!(t, "\nDry run: {}.\n", b.dry_run);
     let _ = writeln!(t, "```rhai\n{}\n```", b.example);
+    if b.receiver == Receiver::Global && b.name == "step" {
+        let _ = writeln!(t, "\n#### Handlers\n\n{HANDLERS}");
+    }
     t
 }
 
@@ -63,7 +68,8 @@ pub fn markdown() -> String {
         if title == "Host operations" {
             t.push_str(
                 "Called on a host inside a step (`|h| h.file(…)`). Each looks before it acts and \
-                 changes only what differs; `sudo: true` or `user: \"name\"` runs it as another user.\n\n\
+                 changes only what differs; `sudo: true` or `user: \"name\"` runs it as another user; \
+                 each that returns `changed` takes `notify` (see [Handlers](#handlers)).\n\n\
                  Host properties (read-only):\n\n| property | type | |\n| --- | --- | --- |\n",
             );
             for f in HOST_PROPERTIES {

@@ -63,6 +63,14 @@ pub fn show(journal: &dyn Store, id: i64, format: OutputFormat) -> Result<String
             hosts.push(&r.host);
         }
     }
+    // A handler's row under its step's, though its notification was written first.
+    let order: Vec<String> = steps.keys().cloned().collect();
+    let base = |k: &str| k.split_once("/handler ").map_or(k, |(s, _)| s).to_string();
+    steps.sort_by_cached_key(|k, _| {
+        let b = base(k);
+        let at = |key: &str| order.iter().position(|o| o == key);
+        (at(&b).or(at(k)), b != *k)
+    });
     // Hosts finish in any order; show them by name, the controller last.
     hosts.sort_by_key(|h| (*h == CONTROLLER, *h));
     for recs in steps.values_mut() {

@@ -212,6 +212,12 @@ impl Session {
     pub fn done(&self, key: &str, host: &str) -> Option<&Done> {
         self.prior.as_ref()?.done(key, host)
     }
+
+    /// Whether the run being resumed left the handler journaled under `key` notified on
+    /// `host` without running it.
+    pub fn owed(&self, key: &str, host: &str) -> bool {
+        self.prior.as_ref().is_some_and(|p| p.owed(key, host))
+    }
 }
 
 /// The playbook's path relative to the directory runbook was started from (the project

@@ -173,11 +173,13 @@ impl RunRow {
 /// A row of `results`: one step on one host.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
+    /// `name#n` for a step; `name#n/handler NAME` for one of its handlers.
     pub step_key: String,
     pub step_id: String,
     pub step_name: String,
     pub fingerprint: String,
     pub host: String,
+    /// `ok`, `changed`, `failed`, `skipped`; a handler's is `notified` until it runs.
     pub status: String,
     pub changes: i64,
     pub error: Option<String>,

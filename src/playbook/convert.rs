@@ -94,6 +94,13 @@ impl<'a> Opts<'a> {
     /// call in messages.
     pub fn declared(func: &'a str, builtin: &str, map: Map) -> Result<Self, String> {
         let b = crate::builtins::lookup(builtin).unwrap_or_else(|| panic!("{builtin} is declared in builtins.rs"));
+        // `notify` is taken out before the operation runs (`call::on_host_op`): one that gets
+        // here was bound around it, and ignoring it would skip the handlers silently.
+        if b.notifies() && map.contains_key(crate::builtins::NOTIFY.name) {
+            return Err(format!(
+                "{func}: option `notify` is not handled by this operation's binding (a runbook bug: bind it through call::on_host_op)"
+            ));
+        }
         Self::new(func, map, &b.option_names())
     }
 

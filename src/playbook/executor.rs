@@ -1,7 +1,8 @@
 //! Fans a step out over its hosts: in parallel up to `--forks`, in serial batches when
 //! asked, leaving out hosts that failed earlier and hosts where a resumed run already did
-//! the step, journaling each host's result before that host moves on, and stopping the
-//! play when more hosts fail than the step allows or after Ctrl-C.
+//! the step, journaling each host's result before that host moves on, running the
+//! handlers notified on a host after its closure succeeded, and stopping the play when
+//! more hosts fail than the step allows or after Ctrl-C.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -11,6 +12,7 @@ use std::time::Instant;
 use rhai::{Dynamic, EvalAltResult, FnPtr, NativeCallContext};
 
 use super::diagnose::diagnose;
+use super::handlers::{self, Handler, Scope};
 use crate::host::Host;
 use crate::journal::{StepRecord, now_ms};
 use crate::play::{Play, StopCause};
@@ -68,7 +70,11 @@ pub fn run_step(
     if run.cancelled() || run.stopped() {
         return Err(terminate(ctx));
     }
-    let step = Step { id, fingerprint };
+    let step = Step {
+        id,
+        fingerprint,
+        handler: None,
+    };
     let source = ctx.call_source().unwrap_or(&run.playbook_label).to_string();
     let not_selected = run.left_out(&id.name, &opts.tags);
     if let Some(listing) = run.listing {
@@ -90,6 +96,8 @@ pub fn run_step(
     let mut values: Vec<(String, Dynamic)> = Vec::new();
     let mut active: Vec<Host> = Vec::new();
     let mut rerun: Vec<&str> = Vec::new();
+    // Done in the run being resumed: its handlers may still be owed there.
+    let mut done: Vec<Host> = Vec::new();
     for h in &hosts {
         if run.has_failed(h.name()) {
             results.push(conclude(
@@ -104,6 +112,7 @@ pub fn run_step(
             Journaled::Done(r, value) => {
                 values.push((h.name().to_string(), value));
                 results.push(r);
+                done.push(h.clone());
             }
             Journaled::Changed => {
                 rerun.push(h.name());
@@ -120,9 +129,21 @@ pub fn run_step(
         ));
     }
 
+    let mut failed = 0;
+    let handlers = opts.handlers.as_slice();
+    if !handlers.is_empty() && !done.is_empty() {
+        let owed = parallel(&done, run.forks, |host| {
+            let scope = Arc::new(Scope::new(run, id, fingerprint, host.name(), handlers));
+            run_handlers(run, ctx, &step, handlers, host, &scope, &source)
+        });
+        for handled in owed {
+            failed += usize::from(handled.iter().any(|r| r.status == HostStatus::Failed));
+            results.extend(handled);
+        }
+    }
+
     let batch_size = opts.serial.unwrap_or(active.len().max(1));
     let batches = active.len().div_ceil(batch_size.max(1));
-    let mut failed = 0;
     let mut stop = None;
     for (i, batch) in active.chunks(batch_size).enumerate() {
         if stop.is_some() || run.stopped() || run.cancelled() {
@@ -135,18 +156,20 @@ pub fn run_step(
         let outcomes = parallel(batch, run.forks, |host| {
             // After Ctrl-C, hosts not yet started are left for the resume.
             if run.cancelled() {
-                return (conclude(run, &step, skipped(host.name(), "interrupted"), None), None);
+                let r = conclude(run, &step, skipped(host.name(), "interrupted"), None);
+                return (r, None, Vec::new());
             }
-            run_on_host(run, ctx, &step, closure, host, &source)
+            run_on_host(run, ctx, &step, handlers, closure, host, &source)
         });
-        for (r, v) in outcomes {
-            if r.status == HostStatus::Failed {
+        for (r, v, handled) in outcomes {
+            if r.status == HostStatus::Failed || handled.iter().any(|h| h.status == HostStatus::Failed) {
                 failed += 1;
             }
             if let Some(v) = v {
                 values.push((r.host.clone(), v));
             }
             results.push(r);
+            results.extend(handled);
         }
         // A rolling (`serial`) step goes no further than a batch that had a failure.
         if failed > 0 && opts.serial.is_some() && i + 1 < batches {
@@ -244,10 +267,21 @@ fn step_hosts(run: &Play, hosts: Vec<Host>) -> (Vec<Host>, usize) {
     }
 }
 
-/// A step as the journal knows it.
+/// A step (or one of its handlers) as the journal knows it.
 struct Step<'a> {
     id: &'a StepId,
     fingerprint: &'a str,
+    /// The handler's name, for a handler's records.
+    handler: Option<&'a str>,
+}
+
+impl Step<'_> {
+    fn key(&self) -> String {
+        match self.handler {
+            Some(h) => handlers::key(self.id, h),
+            None => self.id.key(),
+        }
+    }
 }
 
 enum Journaled {
@@ -291,9 +325,15 @@ fn conclude(run: &Play, step: &Step, r: HostResult, extra: Option<Recorded>) -> 
             None => (serde_json::Value::Null, None),
         };
         let record = StepRecord {
-            step_key: step.id.key(),
-            step_id: step.id.to_string(),
-            step_name: step.id.name.clone(),
+            step_key: step.key(),
+            step_id: match step.handler {
+                Some(h) => format!("{}/handler {h}", step.id),
+                None => step.id.to_string(),
+            },
+            step_name: match step.handler {
+                Some(h) => handlers::label(h),
+                None => step.id.name.clone(),
+            },
             fingerprint: step.fingerprint.to_string(),
             host: r.host.clone(),
             status: r.status.as_str().to_string(),
@@ -312,7 +352,10 @@ fn conclude(run: &Play, step: &Step, r: HostResult, extra: Option<Recorded>) -> 
             );
         }
     }
-    run.ctx.reporter.host_result(&step.id.name, &r);
+    match step.handler {
+        Some(h) => run.ctx.reporter.handler_result(&step.id.name, h, &r),
+        None => run.ctx.reporter.host_result(&step.id.name, &r),
+    }
     r
 }
 
@@ -383,14 +426,17 @@ fn run_controller_step(
     }
 }
 
+/// The step on one host: its result, the closure's value, and the results of the handlers
+/// that ran there after it.
 fn run_on_host(
     run: &Arc<Play>,
     ctx: &NativeCallContext,
     step: &Step,
+    handlers: &[Handler],
     closure: &FnPtr,
     host: &Host,
     source: &str,
-) -> (HostResult, Option<Dynamic>) {
+) -> (HostResult, Option<Dynamic>, Vec<HostResult>) {
     host.state.begin_step();
     if host.state.spec.pending {
         // A droplet the dry run would create: nothing to connect to, and what the step will
@@ -412,11 +458,14 @@ fn run_on_host(
             duration: Default::default(),
             reason: Some(crate::host::PENDING_HOST.into()),
         };
-        return (conclude(run, step, r, None), None);
+        return (conclude(run, step, r, None), None, Vec::new());
     }
     let start = Instant::now();
-    let result = in_step(&host.state, || {
-        closure.call_within_context::<Dynamic>(ctx, (host.clone(),))
+    let scope = Arc::new(Scope::new(run, step.id, step.fingerprint, host.name(), handlers));
+    let result = handlers::within(&scope, || {
+        in_step(&host.state, || {
+            closure.call_within_context::<Dynamic>(ctx, (host.clone(),))
+        })
     });
     let changes = host.state.changes();
     let (status, error, value) = match result {
@@ -433,7 +482,7 @@ fn run_on_host(
         // done and not failed; a resume runs it again.
         Err(e) if run.cancelled() && stopped_inside(&e) => {
             let r = skipped(host.name(), "interrupted");
-            return (conclude(run, step, r, None), None);
+            return (conclude(run, step, r, None), None, Vec::new());
         }
         Err(e) => {
             run.mark_failed(host.name(), host.state.unreachable());
@@ -453,7 +502,110 @@ fn run_on_host(
         reason: None,
     };
     let r = conclude(run, step, r, value.as_ref().map(Recorded::Value));
-    (r, value)
+    let handled = match value {
+        Some(_) => run_handlers(run, ctx, step, handlers, host, &scope, source),
+        None => {
+            held_back(run, step, handlers, host, &scope);
+            Vec::new()
+        }
+    };
+    (r, value, handled)
+}
+
+/// Runs the handlers notified on `host` — in this run (`scope`), or by the run being resumed
+/// and not run since — each once, in declaration order, after the step's closure succeeded
+/// there. A handler may notify those declared after it. The first that fails fails the host
+/// and ends its handlers; after Ctrl-C or a stop none starts, and their notifications stay
+/// journaled for `--resume`.
+fn run_handlers(
+    run: &Arc<Play>,
+    ctx: &NativeCallContext,
+    step: &Step,
+    handlers: &[Handler],
+    host: &Host,
+    scope: &Arc<Scope>,
+    source: &str,
+) -> Vec<HostResult> {
+    let mut out = Vec::new();
+    for (i, handler) in handlers.iter().enumerate() {
+        let owed = || {
+            run.journal
+                .as_ref()
+                .is_some_and(|j| j.owed(&handlers::key(step.id, &handler.name), host.name()))
+        };
+        let by = match scope.notified_by(i) {
+            Some(by) => by,
+            None if owed() => "a change the resumed run journaled".to_string(),
+            None => continue,
+        };
+        if run.cancelled() || run.stopped() {
+            break;
+        }
+        let this = Step {
+            handler: Some(&handler.name),
+            ..*step
+        };
+        run.ctx
+            .reporter
+            .handler_start(host.name(), &step.id.name, &handler.name, &by);
+        host.state.begin_step();
+        scope.running(Some(i));
+        let start = Instant::now();
+        let result = handlers::within(scope, || {
+            in_step(&host.state, || {
+                handler.run.call_within_context::<Dynamic>(ctx, (host.clone(),))
+            })
+        });
+        scope.running(None);
+        let changes = host.state.changes();
+        let (status, error) = match &result {
+            Ok(_) if changes > 0 => (HostStatus::Changed, None),
+            Ok(_) => (HostStatus::Ok, None),
+            // Stopped by Ctrl-C: its notification stays journaled, a resume runs it.
+            Err(e) if run.cancelled() && stopped_inside(e) => {
+                let r = skipped(host.name(), "interrupted");
+                run.ctx.reporter.handler_result(&step.id.name, &handler.name, &r);
+                out.push(r);
+                break;
+            }
+            Err(e) => {
+                run.mark_failed(host.name(), host.state.unreachable());
+                (HostStatus::Failed, Some(diagnose(e, source, &run.sources).render()))
+            }
+        };
+        let r = HostResult {
+            host: host.name().to_string(),
+            status,
+            changes,
+            error,
+            duration: start.elapsed(),
+            reason: None,
+        };
+        out.push(conclude(run, &this, r, None));
+        if status == HostStatus::Failed {
+            break;
+        }
+    }
+    out
+}
+
+/// A host whose closure failed runs no handler (what it changed may be half done), but
+/// what was notified stays journaled: the note says so, and `--resume` runs them once the
+/// step succeeds there.
+fn held_back(run: &Play, step: &Step, handlers: &[Handler], host: &Host, scope: &Scope) {
+    let names: Vec<&str> = (0..handlers.len())
+        .filter(|i| scope.notified_by(*i).is_some())
+        .map(|i| handlers[i].name.as_str())
+        .collect();
+    if names.is_empty() || run.ctx.dry_run {
+        return;
+    }
+    run.ctx.reporter.note(&format!(
+        "step `{}` failed on {}: its notified handlers ({}) did not run there; --resume runs them once the step succeeds",
+        step.id.name,
+        host.name(),
+        names.join(", ")
+    ));
 }
 
 fn skipped(host: &str, reason: &str) -> HostResult {

@@ -70,6 +70,7 @@ fn check_file(
     let results = result_variables(ast);
     let file = File {
         cx,
+        label,
         known,
         closures: &closures,
         script_fns: &script_fns,
@@ -167,6 +168,8 @@ fn registered_names(engine: &Engine) -> BTreeSet<String> {
 
 struct File<'a> {
     cx: &'a Context<'a>,
+    /// The file's label in `cx.sources`.
+    label: &'a str,
     known: &'a BTreeSet<String>,
     /// Parameter counts of the script's functions (closures are `anon$…`).
     closures: &'a HashMap<String, usize>,
@@ -347,6 +350,7 @@ impl File<'_> {
             _ => None,
         };
         match (b.receiver, b.name) {
+            (Receiver::Global, "step") => self.notified_handlers(call, pos, found),
             (Receiver::Global, "hosts") => {
                 if let (Some(inv), Some((pattern, p))) = (self.cx.inventory, literal(0))
                     && let Err(e) = inv.select(&pattern)
@@ -407,6 +411,24 @@ impl File<'_> {
             }
             _ => {}
         }
+    }
+
+    /// A literal `notify` in a step's text names one of the handlers it declares literally.
+    fn notified_handlers(&self, call: &FnCallExpr, pos: Position, found: &mut Vec<(Position, String)>) {
+        let Some(text) = self.cx.sources.text(self.label) else {
+            return;
+        };
+        let Some(step) = super::step::step_text(&text, pos) else {
+            return;
+        };
+        let Some(names) = super::handlers::declared_in(step) else {
+            return;
+        };
+        let name = match call.args.first() {
+            Some(Expr::StringConstant(s, _)) => s.to_string(),
+            _ => "…".to_string(),
+        };
+        found.extend(super::handlers::unknown_in(step, pos, &name, &names));
     }
 
     fn template_exists(&self, name: &str) -> bool {

@@ -4,6 +4,7 @@ mod bindings;
 pub mod convert;
 mod diagnose;
 pub mod executor;
+pub mod handlers;
 pub mod lint;
 pub mod modules;
 pub mod sources;

@@ -5,6 +5,7 @@ use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext, Position, ScriptFuncDe
 use sha2::{Digest, Sha256};
 
 use super::convert::Opts;
+use super::handlers::Handler;
 use super::sources::Sources;
 use crate::host::Host;
 
@@ -19,6 +20,9 @@ pub struct StepOptions {
     /// Stop the play after this step if any host failed in it.
     pub any_errors_fatal: bool,
     pub tags: Vec<String>,
+    /// What to do once per host at the end of the step if an operation notified it, in
+    /// this order.
+    pub handlers: Vec<Handler>,
 }
 
 impl StepOptions {
@@ -47,6 +51,10 @@ impl StepOptions {
             max_fail,
             any_errors_fatal: opts.bool("any_errors_fatal", false)?,
             tags: opts.string_list("tags")?,
+            handlers: match opts.raw("handlers") {
+                Some(v) => super::handlers::parse(&v)?,
+                None => Vec::new(),
+            },
         })
     }
 
@@ -105,8 +113,9 @@ pub fn results_map(values: Vec<(String, Dynamic)>) -> Map {
 /// The source text is read from the script, not from Rhai's AST: Rhai names closures
 /// `anon$<hash>` with a hasher seeded at random per process, and the AST's hashes and
 /// `Debug` form carry those values, so neither is stable between two runs. The text of the
-/// `step(…)` call is (it holds a literal closure whole), and the braced body of a closure
-/// or function passed by name is found through its definition's position. Line numbers and
+/// `step(…)` call is (it holds a literal closure whole, and the step's handlers), and the
+/// braced body of a closure or function passed by name is found through its definition's
+/// position; the values the handlers' closures captured count too. Line numbers and
 /// the file's path are deliberately left out: adding a line above a step, or running from
 /// another directory, must not make it rerun. Not covered: the bodies of functions the
 /// closure calls, and an expression-bodied closure (`|h| h.run(…)`) defined away from the
@@ -118,6 +127,7 @@ pub fn fingerprint(
     id: &StepId,
     call_at: Position,
     closure: &FnPtr,
+    handlers: &[Handler],
 ) -> String {
     let mut h = Sha256::new();
     let mut part = |label: &str, text: &str| {
@@ -148,7 +158,18 @@ pub fn fingerprint(
         canonical(v, &mut value);
         part("captured", &format!("{name}={value}"));
     }
+    // A handler's text is in the call's; what its closure captured is not.
+    for handler in handlers {
+        let mut value = String::new();
+        canonical(&Dynamic::from(handler.run.clone()), &mut value);
+        part("handler", &format!("{}={value}", handler.name));
+    }
     hex(&h.finalize())
+}
+
+/// The text of the `step(…)` call at `at` of `text`.
+pub fn step_text(text: &str, at: Position) -> Option<&str> {
+    call_text(text, at.line()?, at.position().unwrap_or(1))
 }
 
 /// The definition of the closure's function, in the namespaces of the calling script.

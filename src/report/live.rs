@@ -77,12 +77,17 @@ impl Live {
 
     /// `host` finished the step: its spinner goes, the step's bar moves on.
     pub fn host_done(&self, host: &str) {
+        self.host_idle(host);
+        if let Some(bar) = self.step.lock().unwrap().as_ref() {
+            bar.inc(1);
+        }
+    }
+
+    /// `host` is idle again within the step (a handler ended): its spinner goes.
+    pub fn host_idle(&self, host: &str) {
         if let Some(s) = self.hosts.lock().unwrap().remove(host) {
             s.finish_and_clear();
             self.multi.remove(&s);
-        }
-        if let Some(bar) = self.step.lock().unwrap().as_ref() {
-            bar.inc(1);
         }
     }
 

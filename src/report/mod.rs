@@ -406,12 +406,51 @@ impl Reporter {
     }
 
     pub fn host_result(&self, step: &str, r: &HostResult) {
+        self.result(step, None, r);
+    }
+
+    /// A handler's result on a host, in the step's output and counts: `changed  web1  handler
+    /// restart app  1 changed`.
+    pub fn handler_result(&self, step: &str, handler: &str, r: &HostResult) {
+        self.result(step, Some(handler), r);
+    }
+
+    /// A handler is about to run on `host` because `by` notified it: in a dry run's plan,
+    /// `would: [web1] run handler restart app (notified by …)` above its planned changes.
+    pub fn handler_start(&self, host: &str, step: &str, handler: &str, by: &str) {
+        if let Some(live) = &self.live {
+            live.doing(host, &format!("handler {handler}"));
+        }
+        if self.dry_run && self.format == OutputFormat::Text {
+            let line = format!(
+                "  {} [{host}] run handler {handler} (notified by {by})",
+                self.paint(HostStatus::Changed.style(), "would:")
+            );
+            let line = self.secrets.mask(&line);
+            self.planned
+                .lock()
+                .unwrap()
+                .entry(host.to_string())
+                .or_default()
+                .push(line);
+            return;
+        }
+        self.emit(String::new, || {
+            json!({"event": "handler", "host": host, "step": step, "handler": handler,
+                   "notified_by": by, "planned": self.dry_run})
+        });
+    }
+
+    fn result(&self, step: &str, handler: Option<&str>, r: &HostResult) {
         self.recap.lock().unwrap().entry(r.host.clone()).or_default().add(r);
         self.flush_planned(Some(&r.host));
         self.emit(
             || {
                 let label = self.paint(r.status.style(), &format!("{:<8}", r.status.label()));
                 let mut line = format!("  {label} {}", r.host);
+                if let Some(h) = handler {
+                    line.push_str(&format!("  handler {h}"));
+                }
                 if r.changes > 0 {
                     let what = if self.dry_run { "planned" } else { "changed" };
                     line.push_str(&format!("  {} {what}", r.changes));
@@ -431,13 +470,21 @@ impl Reporter {
                 line
             },
             || {
-                json!({"event": "host_result", "step": step, "host": r.host, "status": r.status,
+                let mut e = json!({"event": "host_result", "step": step, "host": r.host, "status": r.status,
                        "changes": r.changes, "error": r.error, "reason": r.reason,
-                       "duration_ms": r.duration.as_millis() as u64})
+                       "duration_ms": r.duration.as_millis() as u64});
+                if let Some(h) = handler {
+                    e["handler"] = json!(h);
+                }
+                e
             },
         );
         if let Some(live) = &self.live {
-            live.host_done(&r.host);
+            match handler {
+                // The host was counted done when its closure ended.
+                Some(_) => live.host_idle(&r.host),
+                None => live.host_done(&r.host),
+            }
         }
     }
 

@@ -394,7 +394,7 @@ fn steps_cannot_nest_and_options_are_checked() {
     assert_eq!(o.code, 1);
     assert!(
         o.stderr.contains(
-            "step: unknown option `serail`; did you mean `serial`? (known: serial, max_fail, any_errors_fatal, tags)"
+            "step: unknown option `serail`; did you mean `serial`? (known: serial, max_fail, any_errors_fatal, tags, handlers)"
         ),
         "{}",
         o.all()

@@ -14,6 +14,7 @@ mod cost;
 mod dns;
 mod engine;
 mod exit_codes;
+mod handlers;
 mod init;
 mod journal;
 mod limit;

@@ -313,7 +313,8 @@ fn site_template(header: &str) -> String {
 
 /// "Host operations and dry-run": the dry run plans exactly what the real run then does;
 /// the host ends up as the block says; a second run (and a second dry run) changes nothing;
-/// nginx is reloaded only when the site changed.
+/// nginx is reloaded by the step's handler, once, at the end of the step (after the
+/// firewall), only when the site changed.
 fn host_operations(hosts: &Hosts, block: &str) {
     let tb = &hosts.tb;
     let h = hosts.web();
@@ -333,9 +334,23 @@ fn host_operations(hosts: &Hosts, block: &str) {
         ("line", "/etc/nginx/nginx.conf"),
         ("symlink", "/etc/nginx/sites-enabled/app"),
         ("absent", "/etc/nginx/sites-enabled/default"),
-        ("service", "nginx"),
         ("ufw", "firewall"),
+        ("service", "nginx"), // the handler, after the closure
     ]);
+    // The handler's results: one per run that changed the site, after the step's own.
+    let handled = |o: &Output| -> Vec<(String, String)> {
+        o.events()
+            .into_iter()
+            .filter(|e| e["event"] == "host_result")
+            .map(|e| {
+                let what = e["handler"]
+                    .as_str()
+                    .map_or("step".to_string(), |h| format!("handler {h}"));
+                (what, e["status"].as_str().unwrap_or_default().to_string())
+            })
+            .collect()
+    };
+    let reloaded = pairs(&[("step", "changed"), ("handler reload nginx", "changed")]);
 
     // The dry run: every change planned, nothing touched; the checksum it prints of a file
     // nginx brings and `h.line` edits is not known yet (and says so).
@@ -343,6 +358,20 @@ fn host_operations(hosts: &Hosts, block: &str) {
     assert_eq!(dry.changes(), expected, "{}", dry.all());
     assert!(logs(&dry).contains(&"(known after apply)".to_string()), "{}", dry.all());
     assert_eq!(dry.total_changes(), expected.len() as u64);
+    assert_eq!(handled(&dry), reloaded, "{}", dry.all());
+    let notified = dry.events().into_iter().find(|e| e["event"] == "handler").unwrap();
+    assert_eq!(
+        (&notified["handler"], &notified["planned"]),
+        (&serde_json::json!("reload nginx"), &serde_json::json!(true)),
+        "{notified}"
+    );
+    assert!(
+        notified["notified_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("h.template at ops.rhai:"),
+        "{notified}"
+    );
     assert_eq!(
         tb.exec(h, "test -e /etc/nginx || id nodejs || test -e /opt/apps").0,
         1,
@@ -352,6 +381,7 @@ fn host_operations(hosts: &Hosts, block: &str) {
     // The real run changes what the dry run planned, operation by operation.
     let first = played(play(&p, "ops"));
     assert_eq!(first.changes(), expected, "{}", first.all());
+    assert_eq!(handled(&first), reloaded, "{}", first.all());
     let reload = first.events().into_iter().find(|e| e["op"] == "service").unwrap();
     assert_eq!(reload["summary"], "reload", "{reload}");
     assert_eq!(
@@ -380,8 +410,20 @@ fn host_operations(hosts: &Hosts, block: &str) {
     );
     tb.sh(h, "nginx -t 2>&1");
     // The reload took: the new site answers (502: no app server), without nginx's version.
-    let answer = |tb: &Testbed| tb.sh(h, "curl -sS -o /dev/null -D - http://127.0.0.1/ | tr -d '\\r'");
-    let head = answer(tb);
+    // `systemctl reload nginx` returns once nginx has the signal; its new workers answer a
+    // moment later (the reload is the step's last act now): the answer that has `want`,
+    // within 10 s, else the last one.
+    let answer = |tb: &Testbed, want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let head = tb.sh(h, "curl -sS -o /dev/null -D - http://127.0.0.1/ | tr -d '\\r'");
+            if head.contains(want) || std::time::Instant::now() > deadline {
+                return head;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let head = answer(tb, "\nX-Site: v1\n");
     assert!(
         head.starts_with("HTTP/1.1 502") && head.contains("\nServer: nginx\n") && head.contains("\nX-Site: v1\n"),
         "{head}"
@@ -406,6 +448,7 @@ fn host_operations(hosts: &Hosts, block: &str) {
         let again = played(play(&p, "ops").args(args));
         assert_eq!(again.total_changes(), 0, "{}", again.all());
         assert_eq!(again.changes(), vec![], "{}", again.all());
+        assert_eq!(handled(&again), pairs(&[("step", "ok")]), "{}", again.all());
     }
 
     // The site changes: the template, then the reload that puts it in force; nothing else.
@@ -417,7 +460,8 @@ fn host_operations(hosts: &Hosts, block: &str) {
         "{}",
         changed.all()
     );
-    assert!(answer(tb).contains("\nX-Site: v2\n"), "reloaded");
+    assert_eq!(handled(&changed), reloaded, "{}", changed.all());
+    assert!(answer(tb, "\nX-Site: v2\n").contains("\nX-Site: v2\n"), "reloaded");
 }
 
 /// An ed25519 public key and its MD5 fingerprint (`ssh-keygen -E md5 -l`), as in cloud_do.rs.

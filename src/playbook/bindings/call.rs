@@ -1,10 +1,12 @@
 //! What every binding does with a native call: raise an error at the call's position, and
-//! run a host operation with the host to itself, inside a step.
+//! run a host operation with the host to itself, inside a step, notifying the step's
+//! handlers (`notify`) when it changed something.
 
-use rhai::{EvalAltResult, NativeCallContext};
+use rhai::{EvalAltResult, Map, NativeCallContext};
 
+use crate::builtins::{NOTIFY, Receiver};
 use crate::host::Host;
-use crate::playbook::executor;
+use crate::playbook::{executor, handlers};
 
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -27,6 +29,46 @@ pub fn on_host<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<
         );
     }
     looking(ctx, h, f)
+}
+
+/// Runs host operation `h.NAME(…, opts)` as `on_host` does, taking its `notify` option out of
+/// `opts` first: every operation declared to report `changed` takes it (`Builtin::notifies`),
+/// so one bound through here has it without a word in its own code. The names are checked
+/// before the operation acts; the handlers are notified when its result says `changed`.
+pub fn on_host_op(
+    ctx: &NativeCallContext,
+    h: &Host,
+    mut opts: Map,
+    f: impl FnOnce(Map) -> Result<Map, String>,
+) -> RhaiResult<Map> {
+    let takes = crate::builtins::find(Receiver::Host, ctx.fn_name()).is_some_and(|b| b.notifies());
+    let notify = match takes.then(|| opts.remove(NOTIFY.name)).flatten() {
+        Some(v) if !v.is_unit() => {
+            let what = format!("h.{}: option `notify`", ctx.fn_name());
+            Some(op(ctx, handlers::names_of(&v, &what))?)
+        }
+        _ => None,
+    };
+    on_host(ctx, h, || {
+        if let Some(names) = &notify {
+            handlers::check(names)?;
+        }
+        let out = f(opts)?;
+        let changed = out.get("changed").and_then(|c| c.as_bool().ok()) == Some(true);
+        if let Some(names) = notify.as_ref().filter(|_| changed) {
+            handlers::notify(names, &notifier(ctx))?;
+        }
+        Ok(out)
+    })
+}
+
+/// The call that notifies, as the output and the journal name it: `h.file` and where.
+pub fn notifier(ctx: &NativeCallContext) -> handlers::Notifier {
+    handlers::Notifier {
+        what: format!("h.{}", ctx.fn_name()),
+        source: ctx.call_source().map(str::to_string),
+        at: ctx.call_position(),
+    }
 }
 
 /// Runs an operation that only looks (`h.fact`, `h.read`): also outside steps.

@@ -9,6 +9,7 @@ use crate::host::Host;
 use crate::play::Play;
 use crate::playbook::convert::{self, to_dynamic};
 use crate::playbook::executor::{self, Targets};
+use crate::playbook::handlers;
 use crate::playbook::step::StepOptions;
 
 use super::call::{RhaiResult, fail, op};
@@ -174,15 +175,29 @@ fn step(
     }
     let opts = op(ctx, StepOptions::parse(opts))?;
     let targets = if targets.is_unit() {
+        if !opts.handlers.is_empty() {
+            return fail(
+                ctx,
+                format!("step({name:?}): handlers belong to steps with hosts; this one runs on the controller"),
+            );
+        }
         Targets::Controller
     } else {
         Targets::Hosts(op(ctx, host_list(run, targets))?)
     };
     let source = ctx.call_source().unwrap_or(&run.playbook_label);
     let pos = ctx.call_position();
+    // A literal `notify` naming no handler of the step fails now, before anything runs.
+    let text = run.sources.text(source).unwrap_or_default();
+    if let Some(call) = crate::playbook::step::step_text(&text, pos) {
+        let names: Vec<String> = opts.handlers.iter().map(|h| h.name.clone()).collect();
+        if let Some((at, msg)) = handlers::unknown_in(call, pos, name, &names).into_iter().next() {
+            return Err(rhai::EvalAltResult::ErrorRuntime(msg.into(), at).into());
+        }
+    }
     let position = format!("{source}:{}:{}", pos.line().unwrap_or(0), pos.position().unwrap_or(0));
     let id = run.step_id(name, position);
-    let fingerprint = crate::playbook::step::fingerprint(ctx, &run.sources, source, &id, pos, &f);
+    let fingerprint = crate::playbook::step::fingerprint(ctx, &run.sources, source, &id, pos, &f, &opts.handlers);
     executor::run_step(run, ctx, &id, &fingerprint, &opts, targets, &f)
 }
 

@@ -8,13 +8,14 @@ use std::path::PathBuf;
 
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
-use super::call::{RhaiResult, fail, looking, on_host, op};
+use super::call::{RhaiResult, fail, looking, notifier, on_host, on_host_op, op};
 use crate::host::Host;
 use crate::ops::apply::apply;
 use crate::ops::error::OpError;
 use crate::ops::plan::Outcome;
 use crate::ops::{archive, command, files, firewall, package, service, transfer, user};
 use crate::playbook::convert::{self, Opts, to_dynamic};
+use crate::playbook::handlers;
 use crate::shell::Become;
 
 /// The options of host operation `func`, checked against its declaration (`h.FUNC`).
@@ -433,7 +434,8 @@ fn read_fact(h: &Host, name: &str, arg: Option<&str>, opts: Map) -> Result<Dynam
     Ok(value)
 }
 
-/// Registers `name` twice: with and without the trailing options map.
+/// Registers `name` twice: with and without the trailing options map (which may hold
+/// `notify`: see `call::on_host_op`).
 macro_rules! with_opts {
     ($engine:expr, $name:literal, |$h:ident $(, $arg:ident : $ty:ty)*| $call:expr) => {{
         $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*| -> RhaiResult<Map> {
@@ -442,7 +444,7 @@ macro_rules! with_opts {
             on_host(&ctx, $h, || $call(opts))
         });
         $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*, opts: Map| -> RhaiResult<Map> {
-            on_host(&ctx, $h, || $call(opts))
+            on_host_op(&ctx, $h, opts, |opts| $call(opts))
         });
     }};
 }
@@ -470,7 +472,17 @@ pub fn register(engine: &mut Engine) {
     ));
     engine.register_fn(
         "ufw",
-        |ctx: NativeCallContext, h: &mut Host, opts: Map| -> RhaiResult<Map> { on_host(&ctx, h, || ufw(h, opts)) },
+        |ctx: NativeCallContext, h: &mut Host, opts: Map| -> RhaiResult<Map> {
+            on_host_op(&ctx, h, opts, |opts| ufw(h, opts))
+        },
+    );
+    // `h.notify(name)`: a notification of the script's own (a condition, a module function).
+    engine.register_fn(
+        "notify",
+        |ctx: NativeCallContext, h: &mut Host, names: Dynamic| -> RhaiResult<()> {
+            let names = op(&ctx, handlers::names_of(&names, "h.notify: the handlers"))?;
+            on_host(&ctx, h, || handlers::notify(&names, &notifier(&ctx)))
+        },
     );
     with_opts!(engine, "apt", |h, packages: Dynamic| |o| apt(h, &packages, o));
     engine.register_fn(
