@@ -28,5 +28,6 @@ mod sigv4;
 mod ssh;
 mod stdlib;
 mod support;
+mod systemd;
 mod values;
 mod wait;
