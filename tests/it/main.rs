@@ -19,6 +19,7 @@ mod journal;
 mod limit;
 mod live;
 mod ops;
+mod py_app;
 mod readme;
 mod recipe;
 mod release;
