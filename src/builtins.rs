@@ -659,18 +659,78 @@ pub static BUILTINS: &[Builtin] = &[
         receiver: Receiver::Host,
         args: &[
             arg("name", "string", "the unit"),
-            arg(
+            maybe(
                 "state",
                 "string",
-                "\"started\", \"stopped\", \"restarted\" or \"reloaded\"",
+                "\"started\", \"stopped\", \"restarted\" or \"reloaded\"; left out, only `enabled` is seen to",
             ),
         ],
         options: &[opt("enabled", Ty::Bool, "unchanged", "started at boot"), SUDO, USER],
         returns: "a map",
         fields: OP_RESULT,
-        doc: "A service's state. `restarted` and `reloaded` act (and count as a change) every time: call them only when something changed (`if r.changed { … }`).",
+        doc: "A service's state. `restarted` and `reloaded` act (and count as a change) every time: call them only when something changed (`if r.changed { … }`). Without a state (`h.service(name, #{ enabled: true })`) it is enabled (or disabled) without being started or stopped.",
         dry_run: "planned",
-        example: "if conf.changed { h.service(\"nginx\", \"reloaded\"); }",
+        example: "if conf.changed { h.service(\"nginx\", \"reloaded\"); }\nh.service(\"ace-worker.service\", #{ enabled: true });   // at boot; not started now",
+    },
+    Builtin {
+        name: "systemd_unit",
+        receiver: Receiver::Host,
+        args: &[arg(
+            "name",
+            "string",
+            "the unit's file name: NAME.service, .socket, .timer, .target, .path, .mount, .automount, .swap or .slice",
+        )],
+        options: &[
+            opt(
+                "content",
+                Ty::Str,
+                "none",
+                "the unit's text (one of content, src, template)",
+            ),
+            opt(
+                "src",
+                Ty::Str,
+                "none",
+                "a file on the controller (beside the playbook or in files/) to copy instead",
+            ),
+            opt(
+                "template",
+                Ty::Str,
+                "none",
+                "a Jinja2 template (found like h.template's) rendered with `vars`",
+            ),
+            opt(
+                "vars",
+                Ty::Map,
+                "#{}",
+                "the template's variables, besides the host's own",
+            ),
+            opt(
+                "drop_in",
+                Ty::Str,
+                "none (the unit file itself)",
+                "write this drop-in (\"10-limits.conf\") in /etc/systemd/system/NAME.d/ instead: it changes a unit a package brings",
+            ),
+            opt(
+                "enabled",
+                Ty::Bool,
+                "unchanged",
+                "started at boot (`true` needs an [Install] section); a changed unit file is enabled anew (`reenable`)",
+            ),
+            opt(
+                "state",
+                Ty::Str,
+                "unchanged (never restarted)",
+                "\"started\" (a unit changed while it runs, or running since before its files were written, is restarted), \"stopped\", \"restarted\" or \"reloaded\" (both: every time)",
+            ),
+            SUDO,
+            USER,
+        ],
+        returns: "a map",
+        fields: OP_RESULT,
+        doc: "A systemd unit in /etc/systemd/system/NAME (or a drop-in beside it), written like `h.file` (mode 0644); `systemctl daemon-reload` only when a unit file changed (or systemd says one did since it read them); then enabled and started as asked. With `state: \"started\"` a running service whose unit changed is restarted, so what runs is what the file says (Ansible's systemd module leaves that to a handler); leave `state` out to enable a unit without starting it, or to never restart it.",
+        dry_run: "planned with a unified diff, and the daemon-reload, enable and start it would run",
+        example: "h.systemd_unit(\"ace.service\", #{ template: \"ace.service.j2\", vars: #{ port: 3000 }, enabled: true, state: \"started\", sudo: true });\nh.systemd_unit(\"redis-server.service\", #{ drop_in: \"10-limits.conf\", content: \"[Service]\\nLimitNOFILE=65536\\n\", state: \"started\", sudo: true });",
     },
     Builtin {
         name: "ufw",
@@ -1183,7 +1243,23 @@ pub const FACTS: &[(&str, &str, &[Field])] = &[
         &[
             field("exists", "bool", ""),
             field("active", "bool", ""),
-            field("enabled", "bool", ""),
+            field("enabled", "bool", "enabled, or static (nothing to enable)"),
+            field("masked", "bool", ""),
+            field(
+                "need_reload",
+                "bool",
+                "its files changed since systemd read them (daemon-reload is due)",
+            ),
+            field(
+                "active_since",
+                "integer",
+                "when it became active (Unix seconds); () when inactive",
+            ),
+            field(
+                "written",
+                "integer",
+                "when /etc/systemd/system/NAME or its NAME.d/*.conf were last written (Unix seconds); () when there are none",
+            ),
         ],
     ),
     (

@@ -40,7 +40,7 @@ use runbook::connection::failure::ExecFailure;
 use runbook::facts::{Fact, FactKey, Look};
 use runbook::ops::error::OpError;
 use runbook::ops::plan::{Effect, Plan};
-use runbook::ops::{archive, files, firewall, package, service, transfer, user};
+use runbook::ops::{archive, files, firewall, package, service, systemd, transfer, user};
 use runbook::shell::Become;
 
 #[derive(Deserialize)]
@@ -236,6 +236,7 @@ fn outcome(op: &str, look: &Recorded) -> Value {
         }
         "apt" => plan_json(package::apt(look, &args(a))),
         "service" => plan_json(service::service(look, &args(a))),
+        "systemd_unit" => plan_json(systemd::unit(look, &args(a))),
         "user" => plan_json(user::user(look, &args(a))),
         "ufw" => plan_json(firewall::ufw(look, &args(a))),
         "upload" => plan_json(transfer::upload(look, &args(a))),

@@ -32,10 +32,19 @@ fn snippet(key: &FactKey) -> String {
         }
         FactKey::Service(u) => {
             let q = quote(u);
+            // One property a line. When it became active, as Unix seconds (systemd prints it in
+            // TZ's words; `--timestamp=unix` needs systemd 251); when its files in
+            // /etc/systemd/system were last written (drop-ins: the glob after the quoted name).
             format!(
-                "if [ -d /run/systemd/system ]; then systemctl show -p LoadState -p ActiveState -p UnitFileState -- {q} 2>/dev/null | tr '\\n' ' '; echo; \
-                 elif [ -x /etc/init.d/{q} ]; then if service {q} status >/dev/null 2>&1; then echo 'LoadState=loaded ActiveState=active UnitFileState=enabled'; \
-                 else echo 'LoadState=loaded ActiveState=inactive UnitFileState=enabled'; fi; else echo 'LoadState=not-found'; fi"
+                "if [ -d /run/systemd/system ]; then \
+                 TZ=UTC LC_ALL=C systemctl show -p LoadState -p ActiveState -p UnitFileState -p NeedDaemonReload -p ActiveEnterTimestamp -- {q} 2>/dev/null \
+                 | while IFS= read -r l; do case \"$l\" in ActiveEnterTimestamp=?*) echo \"ActiveSince=$(date -u -d \"${{l#*=}}\" +%s 2>/dev/null)\";; \
+                 ActiveEnterTimestamp=*) ;; *) echo \"$l\";; esac; done; \
+                 w=0; for f in /etc/systemd/system/{q} /etc/systemd/system/{q}.d/*.conf; do \
+                 if [ -f \"$f\" ]; then m=$(stat -c %Y -- \"$f\") && [ \"$m\" -gt \"$w\" ] && w=$m; fi; done; echo \"Written=$w\"; \
+                 elif [ -x /etc/init.d/{q} ]; then echo 'LoadState=loaded'; echo 'UnitFileState=enabled'; \
+                 if service {q} status >/dev/null 2>&1; then echo 'ActiveState=active'; else echo 'ActiveState=inactive'; fi; \
+                 else echo 'LoadState=not-found'; fi"
             )
         }
         FactKey::User(n) => {
@@ -122,20 +131,24 @@ fn parse_one(key: &FactKey, lines: &[&str]) -> Result<Fact, String> {
         }
         FactKey::Service(_) => {
             let prop = |name: &str| {
-                first
-                    .split_whitespace()
-                    .find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+                lines
+                    .iter()
+                    .find_map(|l| l.trim().strip_prefix(name).and_then(|r| r.strip_prefix('=')))
             };
-            let exists = prop("LoadState").is_some_and(|s| s == "loaded");
+            let seconds = |name: &str| prop(name).and_then(|v| v.parse::<u64>().ok()).filter(|s| *s > 0);
             let active = matches!(prop("ActiveState"), Some("active" | "reloading" | "activating"));
-            let enabled = matches!(
-                prop("UnitFileState"),
-                Some("enabled" | "enabled-runtime" | "static" | "alias")
-            );
             Fact::Service(ServiceFact {
-                exists,
+                exists: prop("LoadState").is_some_and(|s| s == "loaded"),
                 active,
-                enabled,
+                enabled: matches!(
+                    prop("UnitFileState"),
+                    Some("enabled" | "enabled-runtime" | "static" | "alias")
+                ),
+                masked: prop("LoadState").is_some_and(|s| s == "masked")
+                    || matches!(prop("UnitFileState"), Some("masked" | "masked-runtime")),
+                need_reload: prop("NeedDaemonReload").is_some_and(|s| s == "yes"),
+                active_since: seconds("ActiveSince").filter(|_| active),
+                written: seconds("Written"),
             })
         }
         FactKey::User(_) => {
@@ -286,7 +299,14 @@ mod tests {
         );
         let svc = parse_one(
             &FactKey::Service("nginx".into()),
-            &["ActiveState=active UnitFileState=enabled LoadState=loaded "],
+            &[
+                "LoadState=loaded",
+                "ActiveState=active",
+                "UnitFileState=enabled",
+                "NeedDaemonReload=yes",
+                "ActiveSince=1700000000",
+                "Written=1700000100",
+            ],
         )
         .unwrap();
         assert_eq!(
@@ -294,7 +314,31 @@ mod tests {
             Fact::Service(ServiceFact {
                 exists: true,
                 active: true,
-                enabled: true
+                enabled: true,
+                masked: false,
+                need_reload: true,
+                active_since: Some(1700000000),
+                written: Some(1700000100),
+            })
+        );
+        // Inactive: when it was last active does not matter; no files in /etc: none.
+        let svc = parse_one(
+            &FactKey::Service("redis-server.service".into()),
+            &[
+                "LoadState=masked",
+                "ActiveState=inactive",
+                "UnitFileState=masked",
+                "NeedDaemonReload=no",
+                "ActiveSince=1700000000",
+                "Written=0",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            svc,
+            Fact::Service(ServiceFact {
+                masked: true,
+                ..ServiceFact::default()
             })
         );
     }

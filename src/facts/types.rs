@@ -117,6 +117,15 @@ pub struct ServiceFact {
     pub exists: bool,
     pub active: bool,
     pub enabled: bool,
+    /// Masked (`systemctl mask`): it cannot be started or enabled until unmasked.
+    pub masked: bool,
+    /// Its files changed since systemd read them: `systemctl daemon-reload` is due.
+    pub need_reload: bool,
+    /// When it last became active (Unix seconds), while it is active.
+    pub active_since: Option<u64>,
+    /// When its files under /etc/systemd/system (the unit, its `.d/*.conf` drop-ins) were
+    /// last written (Unix seconds); none when it has none there.
+    pub written: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

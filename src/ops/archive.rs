@@ -14,7 +14,11 @@ use serde::Deserialize;
 use super::error::{OpError, OpResult};
 use super::plan::{Action, Effect, Plan};
 use crate::connection::failure::ExecFailure;
-use crate::facts::Look;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::facts::{Fact, FactKey, FileFact, FileKind, Look};
 use crate::shell::{Become, quote};
 
 /// The marker file inside an unpacked directory.
@@ -94,11 +98,30 @@ pub fn unpack(look: &dyn Look, u: &Unpack) -> OpResult<Unpacked> {
         None => Dest::Missing,
     };
     let mut stat = lines.next().unwrap_or_default().split_whitespace();
-    let (cur_owner, cur_group) = (stat.next().map(str::to_string), stat.next().map(str::to_string));
+    let (mut cur_owner, mut cur_group) = (stat.next().map(str::to_string), stat.next().map(str::to_string));
+    // A dry run that planned this unpack earlier (another step: unpack, then activate) knows
+    // the marker it would have written, and who would own the tree.
+    let marker = format!("{dest}/{MARKER}");
+    let mut state = state;
+    if let Some(FileFact {
+        content: Some(text),
+        owner,
+        group,
+        ..
+    }) = look.file_known(&marker).filter(|_| look.dry_run())
+    {
+        state = Dest::Marked(String::from_utf8_lossy(&text).trim().to_string());
+        (cur_owner, cur_group) = (owner, group);
+    }
 
     // In a dry run an earlier `upload` may not have sent the archive yet: its result
-    // carries the sha256 the host would have.
-    let sha = match (remote_sha, given_sha) {
+    // carries the sha256 the host would have, and so does what it predicted of the archive
+    // (for an unpack given the archive's path).
+    let planned = look
+        .file_known(&archive)
+        .filter(|_| look.dry_run())
+        .and_then(|f| f.sha256);
+    let sha = match (remote_sha, given_sha.or(planned)) {
         (remote, Some(given)) if look.dry_run() => Some(given).or(remote),
         (Some(s), _) => Some(s),
         (None, _) if look.dry_run() => None,
@@ -182,7 +205,22 @@ pub fn unpack(look: &dyn Look, u: &Unpack) -> OpResult<Unpacked> {
             .into_iter()
             .collect(),
         diff: None,
-        effects: vec![Effect::ForgetUnder(dest.into())],
+        effects: std::iter::once(Effect::ForgetUnder(dest.into()))
+            .chain(sha.as_ref().map(|sha| {
+                let text = format!("{sha}\n").into_bytes();
+                let marked = FileFact {
+                    kind: FileKind::File,
+                    owner: owner.clone().or(cur_owner),
+                    group: group.clone().or(cur_group),
+                    mode: Some(0o644),
+                    size: Some(text.len() as u64),
+                    sha256: Some(hex::encode(Sha256::digest(&text))),
+                    content: Some(Arc::new(text)),
+                    ..FileFact::missing()
+                };
+                Effect::Predict(FactKey::File(marker), Fact::File(marked))
+            }))
+            .collect(),
         guard: None,
     };
     Ok(Unpacked {

@@ -18,5 +18,6 @@ pub mod firewall;
 pub mod package;
 pub mod plan;
 pub mod service;
+pub mod systemd;
 pub mod transfer;
 pub mod user;

@@ -109,14 +109,19 @@ pub fn apt(look: &dyn Look, a: &Apt) -> OpResult<Option<Plan>> {
             }),
         );
         // Debian starts and enables a package's service when it is installed; a unit named
-        // like the package is predicted that way, so a dry run's service plans match.
+        // like the package is predicted that way (by either of its names: `nginx`,
+        // `nginx.service`), so a dry run's service plans match.
         if present {
             let svc = ServiceFact {
                 exists: true,
                 active: true,
                 enabled: true,
+                ..ServiceFact::default()
             };
-            plan = plan.predicts(FactKey::Service(unit_of(name).to_string()), Fact::Service(svc));
+            let unit = unit_of(name);
+            plan = plan
+                .predicts(FactKey::Service(unit.to_string()), Fact::Service(svc.clone()))
+                .predicts(FactKey::Service(format!("{unit}.service")), Fact::Service(svc));
         }
     }
     if present {

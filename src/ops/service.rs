@@ -1,5 +1,6 @@
-//! `h.service(name, "started"|"stopped"|"restarted"|"reloaded", #{ enabled })`: systemd when
-//! it is the init system, else the `service` command and update-rc.d.
+//! `h.service(name, "started"|"stopped"|"restarted"|"reloaded", #{ enabled })`, or
+//! `h.service(name, #{ enabled })` to enable (or disable) it without starting or stopping it:
+//! systemd when it is the init system, else the `service` command and update-rc.d.
 
 use serde::Deserialize;
 
@@ -8,12 +9,13 @@ use super::plan::Plan;
 use crate::facts::{Fact, FactKey, Look, ServiceFact};
 use crate::shell::{Become, quote};
 
-/// `h.service(name, state, #{ enabled })`.
+/// `h.service(name, state, #{ enabled })`; without a state only `enabled` is seen to.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub name: String,
-    pub state: State,
+    #[serde(default)]
+    pub state: Option<State>,
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -30,7 +32,8 @@ pub enum State {
 }
 
 impl State {
-    pub fn parse(state: &str) -> OpResult<State> {
+    /// A state as scripts give it; `op` names the operation in the error.
+    pub fn parse(op: &'static str, state: &str) -> OpResult<State> {
         Ok(match state {
             "started" => State::Started,
             "stopped" => State::Stopped,
@@ -38,7 +41,7 @@ impl State {
             "reloaded" => State::Reloaded,
             _ => {
                 return Err(OpError::invalid(
-                    "service",
+                    op,
                     format!("state must be started, stopped, restarted or reloaded, not {state:?}"),
                 ));
             }
@@ -48,10 +51,19 @@ impl State {
 
 pub fn service(look: &dyn Look, a: &Service) -> OpResult<Option<Plan>> {
     let (name, who) = (a.name.as_str(), &a.who);
+    if a.state.is_none() && a.enabled.is_none() {
+        let why = "give a state (\"started\", \"stopped\", \"restarted\", \"reloaded\") or `enabled: true|false`";
+        return Err(OpError::invalid("service", why));
+    }
     let facts = look.facts(&[FactKey::Service(name.into()), FactKey::Init], who)?;
     let (Fact::Service(cur), Fact::Init(init)) = (&facts[0], &facts[1]) else {
         unreachable!("service and init probes")
     };
+    let runs = !matches!(a.state, None | Some(State::Stopped));
+    if cur.masked && (runs || a.enabled == Some(true)) {
+        let why = "the unit is masked: unmask it first (`systemctl unmask`)";
+        return Err(OpError::refused(look.host_name(), "service", name, why));
+    }
     if !cur.exists {
         let why = "no such unit on the host (is its package installed?)";
         return Err(OpError::refused(look.host_name(), "service", name, why));
@@ -68,13 +80,15 @@ pub fn service(look: &dyn Look, a: &Service) -> OpResult<Option<Plan>> {
         cmds.push(ctl(verb));
     };
     match a.state {
-        State::Started if !cur.active => act("start"),
-        State::Stopped if cur.active => act("stop"),
-        State::Restarted => act("restart"),
-        State::Reloaded if cur.active => act("reload"),
-        State::Reloaded => act("start"),
+        Some(State::Started) if !cur.active => act("start"),
+        Some(State::Stopped) if cur.active => act("stop"),
+        Some(State::Restarted) => act("restart"),
+        Some(State::Reloaded) if cur.active => act("reload"),
+        Some(State::Reloaded) => act("start"),
         _ => {}
     }
+    // A process started now: when it became active is known only after apply.
+    let started = what.iter().any(|w| w == "start" || w == "restart");
     let rc = |verb: &str| match systemd {
         true => format!("systemctl {verb} -- {q}"),
         false => format!("update-rc.d {q} {verb}"),
@@ -93,10 +107,16 @@ pub fn service(look: &dyn Look, a: &Service) -> OpResult<Option<Plan>> {
     if cmds.is_empty() {
         return Ok(None);
     }
+    let active = match a.state {
+        None => cur.active,
+        Some(s) => s != State::Stopped,
+    };
     let after = ServiceFact {
         exists: true,
-        active: a.state != State::Stopped,
+        active,
         enabled: a.enabled.unwrap_or(cur.enabled),
+        active_since: cur.active_since.filter(|_| active && !started),
+        ..cur.clone()
     };
     Ok(Some(
         Plan::script("service", name, what.join(", "), who.clone(), cmds.join(" && "))
@@ -111,9 +131,9 @@ mod tests {
     /// Scripts give the state as text (the operation cases deserialize it, so cannot).
     #[test]
     fn states_parse_and_others_are_refused_naming_the_four() {
-        assert_eq!(State::parse("reloaded"), Ok(State::Reloaded));
+        assert_eq!(State::parse("service", "reloaded"), Ok(State::Reloaded));
         assert_eq!(
-            State::parse("running").unwrap_err().to_string(),
+            State::parse("service", "running").unwrap_err().to_string(),
             "service: state must be started, stopped, restarted or reloaded, not \"running\""
         );
     }

@@ -318,6 +318,16 @@ impl File<'_> {
             ("step", Receiver::Global) if args.len() == 4 => Some(2),
             ("step", Receiver::Global) => None,
             _ if !b.options.is_empty() && args.len() == b.args.len() + 1 => Some(b.args.len()),
+            // Optional arguments left out (`h.service(name, #{ enabled: true })`): a map last,
+            // where the argument it stands in for is not itself a map (a template's `vars`).
+            _ if !b.options.is_empty()
+                && (1..=b.args.len()).contains(&args.len())
+                && b.args[args.len() - 1].optional
+                && b.args[args.len() - 1].ty != "map"
+                && args.last().is_some_and(|e| literal_map(e).is_some()) =>
+            {
+                Some(args.len() - 1)
+            }
             _ => None,
         };
         if let Some(map) = at.and_then(|i| args.get(i)).and_then(|e| literal_map(e)) {

@@ -52,7 +52,18 @@ fn the_shipped_playbooks_pass_check() {
     let root = env!("CARGO_MANIFEST_DIR");
     let p = Project::new();
     let inventory = format!("{root}/examples/inventory/local.toml");
-    for dir in ["playbooks", "examples", "stdlib"] {
+    // The example apps' playbooks too (examples/py-app/*.rhai).
+    let apps = std::fs::read_dir(format!("{root}/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.strip_prefix(root).unwrap().display().to_string());
+    let dirs: Vec<String> = ["playbooks", "examples", "stdlib"]
+        .map(String::from)
+        .into_iter()
+        .chain(apps)
+        .collect();
+    for dir in dirs {
         for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|e| e != "rhai") {

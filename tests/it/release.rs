@@ -283,3 +283,52 @@ fn dry_run_plans_upload_unpack_switch_and_restart_and_changes_nothing() {
     assert_eq!(tb.sh(&tb.hosts[0], &snapshot), before, "nothing changed");
     assert_eq!(answer(&tb, 0), "ace v1\n");
 }
+
+/// The sequence every process manager passes (tests/it/py_app.rs runs it with systemd and a
+/// restart command): v1 → v2 → a broken v3 that leaves v2 serving → rollback to v1 by name;
+/// each play's dry run plans exactly what it then changes, and its second run changes nothing.
+#[test]
+fn pm2_v1_v2_broken_v3_then_rollback_by_name_plans_exactly_and_repeats_as_no_change() {
+    let tb = start(1);
+    let p = project(&tb);
+    let planned_then_done = |version: &str, extra: &[&str]| {
+        let dry = release(&p, version, &[extra, &["--dry-run"]].concat());
+        assert_eq!(dry.code, 0, "{}", dry.all());
+        let real = release(&p, version, extra);
+        assert_eq!(real.code, 0, "{}", real.all());
+        assert!(!real.changes().is_empty(), "{}", real.all());
+        assert_eq!(dry.changes(), real.changes(), "{version} {extra:?}: planned is done");
+        let again = release(&p, version, extra);
+        assert_eq!(again.code, 0, "{}", again.all());
+        assert_eq!(changes(&again), 0, "{version} {extra:?} again: {:?}", again.changes());
+    };
+    for v in ["v1", "v2"] {
+        app(&p, v);
+        planned_then_done(v, &[]);
+        assert_eq!(answer(&tb, 0), format!("ace {v}\n"));
+    }
+    broken_app(&p);
+    let o = release(&p, "v3", &["--var", "health_timeout=4s"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("release ace-v3 failed its health check; switched back to ace-v2, which is serving again"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(answer(&tb, 0), "ace v2\n");
+    assert_eq!(
+        layout(&tb, 0),
+        format!("ace-v1\nace-v2\nace-v3\n{ROOT}/releases/ace-v2\nace-v2\nace-v1\n")
+    );
+    app(&p, "v2");
+    let o = release(&p, "v2", &[]);
+    assert_eq!(changes(&o), 0, "v2 serves already: {:?}", o.changes());
+
+    planned_then_done("v2", &["--var", "rollback=true", "--var", "to=v1"]);
+    assert_eq!(answer(&tb, 0), "ace v1\n");
+    assert_eq!(
+        layout(&tb, 0),
+        format!("ace-v1\nace-v2\nace-v3\n{ROOT}/releases/ace-v1\nace-v1\n")
+    );
+}

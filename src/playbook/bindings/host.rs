@@ -13,7 +13,7 @@ use crate::host::Host;
 use crate::ops::apply::apply;
 use crate::ops::error::OpError;
 use crate::ops::plan::Outcome;
-use crate::ops::{archive, command, files, firewall, package, service, transfer, user};
+use crate::ops::{archive, command, files, firewall, package, service, systemd, transfer, user};
 use crate::playbook::convert::{self, Opts, to_dynamic};
 use crate::playbook::handlers;
 use crate::shell::Become;
@@ -158,15 +158,61 @@ fn apt(h: &Host, packages: &Dynamic, o: Map) -> Result<Map, String> {
     carry_out(h, package::apt(h, &args))
 }
 
-fn service(h: &Host, name: &str, state: &str, o: Map) -> Result<Map, String> {
+/// `h.service(name, state, opts)`, or `h.service(name, #{ enabled })` (no state: `None`).
+fn service(h: &Host, name: &str, state: Option<&str>, o: Map) -> Result<Map, String> {
     let opts = options("service", o)?;
     let args = service::Service {
         name: name.into(),
-        state: service::State::parse(state).map_err(text)?,
+        state: state
+            .map(|s| service::State::parse("service", s))
+            .transpose()
+            .map_err(text)?,
         enabled: opts.opt_bool("enabled")?,
         who: become_of(&opts)?,
     };
     carry_out(h, service::service(h, &args))
+}
+
+/// The unit's text: `content`, a local `src` file, or a `template` rendered with `vars`.
+fn systemd_unit(h: &Host, name: &str, o: Map) -> Result<Map, String> {
+    let opts = options("systemd_unit", o)?;
+    let vars = match opts.raw("vars") {
+        None => Map::new(),
+        Some(v) => v
+            .try_cast::<Map>()
+            .ok_or("systemd_unit: option `vars` must be a map (the template's variables)")?,
+    };
+    let content = match (opts.string("content")?, opts.string("src")?, opts.string("template")?) {
+        (Some(c), None, None) => c.into_bytes(),
+        (None, Some(src), None) => {
+            let p =
+                crate::playbook::template::find_local(h, &src, &["files"]).map_err(|e| format!("systemd_unit: {e}"))?;
+            std::fs::read(&p).map_err(|e| format!("systemd_unit: cannot read {}: {e}", p.display()))?
+        }
+        (None, None, Some(t)) => crate::playbook::template::render(h, &t, &vars)
+            .map_err(|e| format!("{}: {e}", h.name()))?
+            .into_bytes(),
+        (None, None, None) => {
+            return Err("systemd_unit: give the unit's `content`, a local `src` file or a `template`".into());
+        }
+        _ => return Err("systemd_unit: give one of `content`, `src` and `template`, not several".into()),
+    };
+    if !vars.is_empty() && opts.raw("template").is_none() {
+        return Err("systemd_unit: `vars` are a template's variables: give a `template` too".into());
+    }
+    let args = systemd::Unit {
+        name: name.into(),
+        content,
+        drop_in: opts.string("drop_in")?,
+        enabled: opts.opt_bool("enabled")?,
+        state: opts
+            .string("state")?
+            .map(|s| service::State::parse("systemd_unit", &s))
+            .transpose()
+            .map_err(text)?,
+        who: become_of(&opts)?,
+    };
+    carry_out(h, systemd::unit(h, &args))
 }
 
 fn user(h: &Host, name: &str, o: Map) -> Result<Map, String> {
@@ -468,8 +514,18 @@ pub fn register(engine: &mut Engine) {
     with_opts!(engine, "absent", |h, path: &str| |o| absent(h, path, o));
     with_opts!(engine, "user", |h, name: &str| |o| user(h, name, o));
     with_opts!(engine, "service", |h, name: &str, state: &str| |o| service(
-        h, name, state, o
+        h,
+        name,
+        Some(state),
+        o
     ));
+    engine.register_fn(
+        "service",
+        |ctx: NativeCallContext, h: &mut Host, name: &str, opts: Map| -> RhaiResult<Map> {
+            on_host(&ctx, h, || service(h, name, None, opts))
+        },
+    );
+    with_opts!(engine, "systemd_unit", |h, name: &str| |o| systemd_unit(h, name, o));
     engine.register_fn(
         "ufw",
         |ctx: NativeCallContext, h: &mut Host, opts: Map| -> RhaiResult<Map> {
