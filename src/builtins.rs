@@ -22,6 +22,8 @@ pub enum Ty {
     Bool,
     /// `"90s"`, `"5m"` or seconds.
     Duration,
+    /// `true` (a default duration), `false`, or a duration.
+    Confirm,
     /// `"0644"`: a string, never an integer.
     Mode,
     List,
@@ -40,6 +42,7 @@ impl Ty {
             Ty::Int => "integer",
             Ty::Bool => "bool",
             Ty::Duration => "duration (\"30s\", \"5m\" or seconds)",
+            Ty::Confirm => "true, false or a duration (\"30s\")",
             Ty::Mode => "mode string (\"0644\")",
             Ty::List => "list",
             Ty::Map => "map",
@@ -177,6 +180,32 @@ const MODE: Opt = opt(
     "unchanged (new files 0644, dirs 0755)",
     "permissions, a string: \"0644\", \"644\"",
 );
+
+const VALIDATE: Opt = opt(
+    "validate",
+    Ty::Str,
+    "none",
+    "a command that must accept the new content before it replaces the file, e.g. \"nginx -t -c %s\": `%s` is the content's temporary file (beside the target, with its final owner and mode, shell-quoted), `%%` a literal %. Run only when the content changes; when it fails nothing changes, the temporary file is removed and the error shows the command and its output",
+);
+const RELOAD: Opt = opt(
+    "reload",
+    Ty::Str,
+    "none",
+    "a command that makes the change take effect, e.g. \"systemctl reload ssh\": run after the file changed. If it fails, the previous file is put back and the command run again, and the operation fails (so the next run tries again)",
+);
+const CONFIRM: Opt = opt(
+    "confirm",
+    Ty::Confirm,
+    "false",
+    "commit-confirmed, for a file that could lock runbook out (sshd_config): the host saves the previous file and schedules its own restore (and `reload`) after this long (`true`: 60s); runbook then opens a NEW SSH connection and cancels the restore only when it works. A change that locks SSH out is put back and the operation fails saying so. Needs root (`sudo: true` unless runbook logs in as root); ignored on `connection = \"local\"`",
+);
+const CONFIRM_USER: Opt = opt(
+    "confirm_user",
+    Ty::Str,
+    "runbook's login user",
+    "whose new SSH login confirms the change (same address, port and key), e.g. the admin that will log in once root may not",
+);
+const WRITE_DRY_RUN: &str = "planned with a unified diff and the summary's `validated by`, `then` (reload) and `kept only if a new SSH login works`; `validate` is not run (the new content is not on the host, and the command may need what earlier planned changes bring)";
 
 /// What every idempotent operation returns.
 const OP_RESULT: &[Field] = &[
@@ -474,13 +503,17 @@ pub static BUILTINS: &[Builtin] = &[
             MODE,
             OWNER,
             GROUP,
+            VALIDATE,
+            RELOAD,
+            CONFIRM,
+            CONFIRM_USER,
             SUDO,
             USER,
         ],
         returns: "a map",
         fields: OP_RESULT,
         doc: "A file with this content and these attributes: written to a temporary file beside it and renamed over it, only when something differs.",
-        dry_run: "planned with a unified diff",
+        dry_run: WRITE_DRY_RUN,
         example: "h.file(\"/opt/apps/.env\", #{ content: \"PORT=3000\\n\", mode: \"0600\", owner: \"nodejs\" });",
     },
     Builtin {
@@ -495,11 +528,11 @@ pub static BUILTINS: &[Builtin] = &[
             arg("dest", "string", "path on the host"),
             maybe("vars", "map", "variables for the template, besides the host's own"),
         ],
-        options: &[MODE, OWNER, GROUP, SUDO, USER],
+        options: &[MODE, OWNER, GROUP, VALIDATE, RELOAD, CONFIRM, CONFIRM_USER, SUDO, USER],
         returns: "a map",
         fields: OP_RESULT,
         doc: "Renders a template (minijinja; undefined variables are errors) and writes it like `h.file`. The template sees the host's variables, `host` (name, addresses, groups), `inventory` and `vars`.",
-        dry_run: "planned with a unified diff",
+        dry_run: WRITE_DRY_RUN,
         example: "h.template(\"site.conf.j2\", \"/etc/nginx/sites-available/app\", #{ upstreams: ips });",
     },
     Builtin {
@@ -517,13 +550,17 @@ pub static BUILTINS: &[Builtin] = &[
             MODE,
             OWNER,
             GROUP,
+            VALIDATE,
+            RELOAD,
+            CONFIRM,
+            CONFIRM_USER,
             SUDO,
             USER,
         ],
         returns: "a map",
         fields: OP_RESULT,
-        doc: "A line present in (or absent from) a file; with `regex`, the matching line is replaced.",
-        dry_run: "planned with a unified diff",
+        doc: "A line present in (or absent from) a file; with `regex`, the matching line is replaced. The file is written like `h.file`.",
+        dry_run: WRITE_DRY_RUN,
         example: "h.line(\"/etc/nginx/nginx.conf\", \"server_tokens off;\", #{ regex: \"^\\\\s*server_tokens\" });",
     },
     Builtin {
@@ -670,9 +707,9 @@ pub static BUILTINS: &[Builtin] = &[
             opt("exact", Ty::Bool, "false", "delete rules not in `rules`"),
             opt(
                 "confirm",
-                Ty::Duration,
+                Ty::Confirm,
                 "\"60s\"",
-                "a change to an enabled firewall undoes itself after this long unless a new SSH login works right after it (0: no safety net)",
+                "a change to an enabled firewall undoes itself after this long unless a new SSH login works right after it (`true`: 60s; `false` or 0: no safety net)",
             ),
             SUDO,
             USER,
@@ -715,7 +752,7 @@ pub static BUILTINS: &[Builtin] = &[
             arg("local", "string or local::pack's map", "a file on the controller"),
             arg("remote", "string", "its path on the host"),
         ],
-        options: &[MODE, OWNER, GROUP, SUDO, USER],
+        options: &[MODE, OWNER, GROUP, VALIDATE, RELOAD, CONFIRM, CONFIRM_USER, SUDO, USER],
         returns: "a map",
         fields: &[
             field("changed", "bool", ""),
