@@ -22,6 +22,7 @@ mod ops;
 mod readme;
 mod recipe;
 mod release;
+mod safeguards;
 mod select;
 mod ship;
 mod sigv4;
