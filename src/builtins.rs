@@ -207,6 +207,15 @@ const CONFIRM_USER: Opt = opt(
 );
 const WRITE_DRY_RUN: &str = "planned with a unified diff and the summary's `validated by`, `then` (reload) and `kept only if a new SSH login works`; `validate` is not run (the new content is not on the host, and the command may need what earlier planned changes bring)";
 
+/// `wait::http` and `h.wait_http`: the same options.
+const HTTP_WAIT_OPTIONS: &[Opt] = &[
+    opt("status", Ty::Int, "any 2xx", "the status to wait for"),
+    opt("contains", Ty::Str, "none", "text the body must contain"),
+    opt("timeout", Ty::Duration, "\"60s\"", ""),
+    opt("every", Ty::Duration, "\"2s\"", "the cap of the exponential back-off"),
+    opt("insecure", Ty::Bool, "false", "accept any TLS certificate"),
+];
+
 /// What every idempotent operation returns.
 const OP_RESULT: &[Field] = &[
     field("changed", "bool", "whether it changed something (in a dry run: would)"),
@@ -781,6 +790,21 @@ pub static BUILTINS: &[Builtin] = &[
         dry_run: "planned",
         example: "h.unpack(up, \"/opt/apps/releases/ace-1.0\", #{ owner: \"nodejs\" });",
     },
+    Builtin {
+        name: "wait_http",
+        receiver: Receiver::Host,
+        args: &[arg(
+            "url",
+            "string",
+            "http or https, as the host reaches it (`http://127.0.0.1:3000/health`, a private address)",
+        )],
+        options: HTTP_WAIT_OPTIONS,
+        returns: "the answer's status code",
+        fields: &[],
+        doc: "`wait::http` from the host's side: each try goes through runbook's SSH connection to the host (a direct-tcpip channel, so the host needs no curl, and its sshd must allow TCP forwarding, as Debian's does), for an app port only the host, or its network, can reach. Same options, answers and last-observation errors as `wait::http`; on `connection = \"local\"` the controller connects itself.",
+        dry_run: "prints what it would wait for; returns `(known after apply)`",
+        example: "h.wait_http(\"http://127.0.0.1:3000/health\", #{ status: 200, timeout: \"30s\" });",
+    },
     // ---- cloud
     Builtin {
         name: "droplet",
@@ -978,16 +1002,10 @@ pub static BUILTINS: &[Builtin] = &[
         name: "http",
         receiver: Receiver::Module("wait"),
         args: &[arg("url", "string", "")],
-        options: &[
-            opt("status", Ty::Int, "any 2xx", "the status to wait for"),
-            opt("contains", Ty::Str, "none", "text the body must contain"),
-            opt("timeout", Ty::Duration, "\"60s\"", ""),
-            opt("every", Ty::Duration, "\"2s\"", "the cap of the exponential back-off"),
-            opt("insecure", Ty::Bool, "false", "accept any TLS certificate"),
-        ],
+        options: HTTP_WAIT_OPTIONS,
         returns: "the answer's status code",
         fields: &[],
-        doc: "Waits until a URL answers as asked (from the controller).",
+        doc: "Waits until a URL answers as asked (from the controller; `h.wait_http` asks from a host).",
         dry_run: "prints what it would wait for",
         example: "wait::http(\"https://www.example.com/healthcheck\", #{ status: 200, contains: \"ok\" });",
     },
