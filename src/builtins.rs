@@ -191,7 +191,7 @@ const RELOAD: Opt = opt(
     "reload",
     Ty::Str,
     "none",
-    "a command that makes the change take effect, e.g. \"systemctl reload ssh\": run after the file changed. If it fails, the previous file is put back and the command run again, and the operation fails (so the next run tries again)",
+    "a command that makes the change take effect, e.g. \"systemctl reload ssh\": run after the file changed. If it fails, the previous file is put back and the command run again, and the operation fails (so the next run tries again). The previous file is kept in /var/lib/runbook meanwhile: needs root (`sudo: true` unless runbook logs in as root)",
 );
 const CONFIRM: Opt = opt(
     "confirm",

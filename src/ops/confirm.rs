@@ -69,7 +69,11 @@ pub fn file(path: &str, reload: Option<&str>, confirm: Option<Duration>, login_a
         attrs(&b),
         attrs(&p),
     );
-    let save = format!("mkdir -p {STATE_DIR} && if [ -f {p} ]; then cp -p -- {p} {b}; else : > {gone}; fi");
+    let save = format!(
+        "{{ mkdir -p {STATE_DIR} 2>/dev/null && [ -w {STATE_DIR} ] || \
+         {{ echo 'runbook: reload and confirm keep the previous file in {STATE_DIR}: run as root (sudo: true)' >&2; exit 1; }}; }} && \
+         if [ -f {p} ]; then cp -p -- {p} {b}; else : > {gone}; fi"
+    );
     let schedule = match confirm {
         Some(after) => format!("{save} && {{ {}; }}", self::schedule(&id, after, &restore)),
         None => save,
