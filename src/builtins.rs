@@ -22,6 +22,8 @@ pub enum Ty {
     Bool,
     /// `"90s"`, `"5m"` or seconds.
     Duration,
+    /// `true` (a default duration), `false`, or a duration.
+    Confirm,
     /// `"0644"`: a string, never an integer.
     Mode,
     List,
@@ -40,6 +42,7 @@ impl Ty {
             Ty::Int => "integer",
             Ty::Bool => "bool",
             Ty::Duration => "duration (\"30s\", \"5m\" or seconds)",
+            Ty::Confirm => "true, false or a duration (\"30s\")",
             Ty::Mode => "mode string (\"0644\")",
             Ty::List => "list",
             Ty::Map => "map",
@@ -200,6 +203,40 @@ pub static NOTIFY: Opt = opt(
     "none",
     "a handler's name, or a list of them: handlers of the step to run once on this host at its end if this operation changed something (see [Handlers](#handlers))",
 );
+const VALIDATE: Opt = opt(
+    "validate",
+    Ty::Str,
+    "none",
+    "a command that must accept the new content before it replaces the file, e.g. \"nginx -t -c %s\": `%s` is the content's temporary file (beside the target, with its final owner and mode, shell-quoted), `%%` a literal %. Run only when the content changes; when it fails nothing changes, the temporary file is removed and the error shows the command and its output",
+);
+const RELOAD: Opt = opt(
+    "reload",
+    Ty::Str,
+    "none",
+    "a command that makes the change take effect, e.g. \"systemctl reload ssh\": run after the file changed. If it fails, the previous file is put back and the command run again, and the operation fails (so the next run tries again). The previous file is kept in /var/lib/runbook meanwhile: needs root (`sudo: true` unless runbook logs in as root)",
+);
+const CONFIRM: Opt = opt(
+    "confirm",
+    Ty::Confirm,
+    "false",
+    "commit-confirmed, for a file that could lock runbook out (sshd_config): the host saves the previous file and schedules its own restore (and `reload`) after this long (`true`: 60s); runbook then opens a NEW SSH connection and cancels the restore only when it works. A change that locks SSH out is put back and the operation fails saying so. Needs root (`sudo: true` unless runbook logs in as root); ignored on `connection = \"local\"`",
+);
+const CONFIRM_USER: Opt = opt(
+    "confirm_user",
+    Ty::Str,
+    "runbook's login user",
+    "whose new SSH login confirms the change (same address, port and key), e.g. the admin that will log in once root may not",
+);
+const WRITE_DRY_RUN: &str = "planned with a unified diff and the summary's `validated by`, `then` (reload) and `kept only if a new SSH login works`; `validate` is not run (the new content is not on the host, and the command may need what earlier planned changes bring)";
+
+/// `wait::http` and `h.wait_http`: the same options.
+const HTTP_WAIT_OPTIONS: &[Opt] = &[
+    opt("status", Ty::Int, "any 2xx", "the status to wait for"),
+    opt("contains", Ty::Str, "none", "text the body must contain"),
+    opt("timeout", Ty::Duration, "\"60s\"", ""),
+    opt("every", Ty::Duration, "\"2s\"", "the cap of the exponential back-off"),
+    opt("insecure", Ty::Bool, "false", "accept any TLS certificate"),
+];
 
 /// What every idempotent operation returns.
 const OP_RESULT: &[Field] = &[
@@ -503,13 +540,17 @@ pub static BUILTINS: &[Builtin] = &[
             MODE,
             OWNER,
             GROUP,
+            VALIDATE,
+            RELOAD,
+            CONFIRM,
+            CONFIRM_USER,
             SUDO,
             USER,
         ],
         returns: "a map",
         fields: OP_RESULT,
         doc: "A file with this content and these attributes: written to a temporary file beside it and renamed over it, only when something differs.",
-        dry_run: "planned with a unified diff",
+        dry_run: WRITE_DRY_RUN,
         example: "h.file(\"/opt/apps/.env\", #{ content: \"PORT=3000\\n\", mode: \"0600\", owner: \"nodejs\" });",
     },
     Builtin {
@@ -524,11 +565,11 @@ pub static BUILTINS: &[Builtin] = &[
             arg("dest", "string", "path on the host"),
             maybe("vars", "map", "variables for the template, besides the host's own"),
         ],
-        options: &[MODE, OWNER, GROUP, SUDO, USER],
+        options: &[MODE, OWNER, GROUP, VALIDATE, RELOAD, CONFIRM, CONFIRM_USER, SUDO, USER],
         returns: "a map",
         fields: OP_RESULT,
         doc: "Renders a template (minijinja; undefined variables are errors) and writes it like `h.file`. The template sees the host's variables, `host` (name, addresses, groups), `inventory` and `vars`.",
-        dry_run: "planned with a unified diff",
+        dry_run: WRITE_DRY_RUN,
         example: "h.template(\"site.conf.j2\", \"/etc/nginx/sites-available/app\", #{ upstreams: ips });",
     },
     Builtin {
@@ -546,13 +587,17 @@ pub static BUILTINS: &[Builtin] = &[
             MODE,
             OWNER,
             GROUP,
+            VALIDATE,
+            RELOAD,
+            CONFIRM,
+            CONFIRM_USER,
             SUDO,
             USER,
         ],
         returns: "a map",
         fields: OP_RESULT,
-        doc: "A line present in (or absent from) a file; with `regex`, the matching line is replaced.",
-        dry_run: "planned with a unified diff",
+        doc: "A line present in (or absent from) a file; with `regex`, the matching line is replaced. The file is written like `h.file`.",
+        dry_run: WRITE_DRY_RUN,
         example: "h.line(\"/etc/nginx/nginx.conf\", \"server_tokens off;\", #{ regex: \"^\\\\s*server_tokens\" });",
     },
     Builtin {
@@ -759,9 +804,9 @@ pub static BUILTINS: &[Builtin] = &[
             opt("exact", Ty::Bool, "false", "delete rules not in `rules`"),
             opt(
                 "confirm",
-                Ty::Duration,
+                Ty::Confirm,
                 "\"60s\"",
-                "a change to an enabled firewall undoes itself after this long unless a new SSH login works right after it (0: no safety net)",
+                "a change to an enabled firewall undoes itself after this long unless a new SSH login works right after it (`true`: 60s; `false` or 0: no safety net)",
             ),
             SUDO,
             USER,
@@ -804,7 +849,7 @@ pub static BUILTINS: &[Builtin] = &[
             arg("local", "string or local::pack's map", "a file on the controller"),
             arg("remote", "string", "its path on the host"),
         ],
-        options: &[MODE, OWNER, GROUP, SUDO, USER],
+        options: &[MODE, OWNER, GROUP, VALIDATE, RELOAD, CONFIRM, CONFIRM_USER, SUDO, USER],
         returns: "a map",
         fields: &[
             field("changed", "bool", ""),
@@ -847,6 +892,21 @@ pub static BUILTINS: &[Builtin] = &[
         doc: "Notifies handlers of the step for the host the step runs on, as an operation with `notify` does when it changed something: for a condition of your own, or a module function that takes `notify` and changed something (`release::activate` does).",
         dry_run: "the same: the handlers run in dry-run mode at the step's end",
         example: "if r.stdout.contains(\"upgraded\") { h.notify(\"restart app\"); }",
+    },
+    Builtin {
+        name: "wait_http",
+        receiver: Receiver::Host,
+        args: &[arg(
+            "url",
+            "string",
+            "http or https, as the host reaches it (`http://127.0.0.1:3000/health`, a private address)",
+        )],
+        options: HTTP_WAIT_OPTIONS,
+        returns: "the answer's status code",
+        fields: &[],
+        doc: "`wait::http` from the host's side: each try goes through runbook's SSH connection to the host (a direct-tcpip channel, so the host needs no curl, and its sshd must allow TCP forwarding, as Debian's does), for an app port only the host, or its network, can reach. Same options, answers and last-observation errors as `wait::http`; on `connection = \"local\"` the controller connects itself.",
+        dry_run: "prints what it would wait for; returns `(known after apply)`",
+        example: "h.wait_http(\"http://127.0.0.1:3000/health\", #{ status: 200, timeout: \"30s\" });",
     },
     // ---- cloud
     Builtin {
@@ -1087,16 +1147,10 @@ pub static BUILTINS: &[Builtin] = &[
         name: "http",
         receiver: Receiver::Module("wait"),
         args: &[arg("url", "string", "")],
-        options: &[
-            opt("status", Ty::Int, "any 2xx", "the status to wait for"),
-            opt("contains", Ty::Str, "none", "text the body must contain"),
-            opt("timeout", Ty::Duration, "\"60s\"", ""),
-            opt("every", Ty::Duration, "\"2s\"", "the cap of the exponential back-off"),
-            opt("insecure", Ty::Bool, "false", "accept any TLS certificate"),
-        ],
+        options: HTTP_WAIT_OPTIONS,
         returns: "the answer's status code",
         fields: &[],
-        doc: "Waits until a URL answers as asked (from the controller).",
+        doc: "Waits until a URL answers as asked (from the controller; `h.wait_http` asks from a host).",
         dry_run: "prints what it would wait for",
         example: "wait::http(\"https://www.example.com/healthcheck\", #{ status: 200, contains: \"ok\" });",
     },

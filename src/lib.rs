@@ -25,6 +25,7 @@ pub mod run;
 pub mod secrets;
 pub mod shell;
 pub mod ship;
+pub mod tunnel_http;
 pub mod wait;
 
 use cli::{Cli, Command, CostArgs, HistoryArgs, InventoryArgs, PlayArgs, StateCommand};

@@ -73,7 +73,7 @@ pub async fn port_open(addr: &str, port: u16, limit: Duration) -> Result<(), Str
 }
 
 /// "connection refused" rather than "Connection refused (os error 111)".
-fn io_text(e: &std::io::Error) -> String {
+pub fn io_text(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         _ => e.to_string(),
@@ -98,10 +98,10 @@ pub fn http_client(insecure: bool) -> Result<reqwest::Client, String> {
 
 /// One GET of `url`; `Ok(status)` when the answer is as wanted.
 pub async fn http_answer(client: &reqwest::Client, url: &str, want: &HttpWant, limit: Duration) -> Result<u16, String> {
-    let limit = limit.min(Duration::from_secs(30));
+    let limit = limit.min(HTTP_TRY_LIMIT);
     let resp = client.get(url).timeout(limit).send().await.map_err(|e| {
         if e.is_timeout() {
-            format!("no answer within {}", humantime::format_duration(round(limit)))
+            no_answer(limit)
         } else if e.is_connect() {
             format!("cannot connect: {}", root_cause(&e))
         } else {
@@ -109,6 +109,45 @@ pub async fn http_answer(client: &reqwest::Client, url: &str, want: &HttpWant, l
         }
     })?;
     let status = resp.status();
+    judge(status, want, || async {
+        resp.text().await.map_err(|e| error_chain(&e))
+    })
+    .await
+}
+
+/// What one GET got: its status, and its body when it was asked for.
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub body: Option<String>,
+}
+
+/// One GET made by `get` (over a tunnel through a host: `tunnel_http`), bounded like
+/// `http_answer` and judged the same way; `get` reads the body when `want` needs it.
+pub async fn http_answer_with(
+    get: impl std::future::Future<Output = Result<Answer, String>>,
+    want: &HttpWant,
+    limit: Duration,
+) -> Result<u16, String> {
+    let limit = limit.min(HTTP_TRY_LIMIT);
+    let answer = tokio::time::timeout(limit, get).await.map_err(|_| no_answer(limit))??;
+    let body = answer.body.unwrap_or_default();
+    judge(answer.status, want, || async { Ok(body) }).await
+}
+
+/// How long one try may take at most.
+const HTTP_TRY_LIMIT: Duration = Duration::from_secs(30);
+
+fn no_answer(limit: Duration) -> String {
+    format!("no answer within {}", humantime::format_duration(round(limit)))
+}
+
+/// `Ok(status)` when the answer is as wanted, else what was seen; the body is read only
+/// when it must contain something.
+async fn judge<F: std::future::Future<Output = Result<String, String>>>(
+    status: reqwest::StatusCode,
+    want: &HttpWant,
+    body: impl FnOnce() -> F,
+) -> Result<u16, String> {
     let answer = format!("answer {status}");
     let status_ok = match want.status {
         Some(s) => status.as_u16() == s,
@@ -118,7 +157,7 @@ pub async fn http_answer(client: &reqwest::Client, url: &str, want: &HttpWant, l
         return Err(answer);
     }
     if let Some(text) = &want.contains {
-        let body = resp.text().await.map_err(|e| error_chain(&e))?;
+        let body = body().await?;
         if !body.contains(text.as_str()) {
             let start: String = body.chars().take(80).collect();
             return Err(format!("{answer} without {text:?} in the body (it starts {start:?})"));

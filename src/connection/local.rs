@@ -75,6 +75,13 @@ impl Connection for LocalConnection {
         Ok(())
     }
 
+    async fn tunnel(&self, host: &str, port: u16) -> Result<Box<dyn crate::tunnel_http::Stream>, ConnError> {
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| ConnError::Other(crate::wait::io_text(&e)))?;
+        Ok(Box::new(tcp))
+    }
+
     async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError> {
         tokio::fs::read(remote)
             .await

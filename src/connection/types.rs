@@ -75,6 +75,10 @@ pub enum ConnError {
     Transfer(String),
     #[error("{0}")]
     Other(String),
+    /// The host refuses what was asked for good (a forward its sshd does not allow):
+    /// trying again cannot help.
+    #[error("{0}")]
+    Refused(String),
 }
 
 #[async_trait::async_trait]
@@ -83,6 +87,10 @@ pub trait Connection: Send + Sync {
     /// Writes `src` to `remote` (created or truncated) with `mode` when given.
     async fn upload(&self, src: &UploadSource, remote: &str, mode: Option<u32>) -> Result<(), ConnError>;
     async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError>;
+    /// A TCP connection to `host:port` as the host itself makes it (ssh: a direct-tcpip
+    /// channel on this connection, so the host needs no tool; local: the controller
+    /// connects): how `h.wait_http` reaches an address only the host can.
+    async fn tunnel(&self, host: &str, port: u16) -> Result<Box<dyn crate::tunnel_http::Stream>, ConnError>;
     /// A connection the other side closed (the host rebooted) is opened again on next use.
     fn is_closed(&self) -> bool {
         false

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use super::error::{OpError, OpResult};
 use super::plan::{Action, Effect, Guard, Outcome, Plan};
+use super::validate;
 use crate::connection::failure::ExecFailure;
-use crate::connection::{ExecOutput, ExecRequest};
+use crate::connection::{Connection, ExecOutput, ExecRequest};
 use crate::host::Host;
 
 /// Carries out `plan` (`None`: nothing to do).
@@ -22,34 +23,9 @@ pub fn apply(host: &Host, plan: Option<Plan>) -> OpResult<Outcome> {
 
 fn carry_out(host: &Host, plan: Plan) -> OpResult<Outcome> {
     if !host.ctx.dry_run {
-        let what = || format!("{} {}: {}", plan.op, plan.target, plan.summary);
-        host.ctx.reporter.doing(host.name(), &what());
+        host.ctx.reporter.doing(host.name(), &what(&plan));
         for action in &plan.actions {
-            match action {
-                Action::Script { script, stdin } => {
-                    let req = ExecRequest {
-                        script: script.clone(),
-                        stdin: stdin.clone(),
-                        become_: plan.become_.clone(),
-                        ..Default::default()
-                    };
-                    host.checked(&req).map_err(|f| f.doing(what()))?;
-                }
-                Action::Upload { local, remote, mode } => {
-                    host.upload(local, remote, *mode).map_err(|f| f.doing(what()))?;
-                }
-                Action::Pipe { local, script } => {
-                    let bytes = std::fs::read(local)
-                        .map_err(|e| OpError::invalid(plan.op, format!("cannot read {}: {e}", local.display())))?;
-                    let req = ExecRequest {
-                        script: script.clone(),
-                        stdin: Some(bytes),
-                        become_: plan.become_.clone(),
-                        ..Default::default()
-                    };
-                    host.checked(&req).map_err(|f| f.doing(what()))?;
-                }
-            }
+            act(host, &plan, action)?;
         }
     }
     report(host, &plan);
@@ -70,6 +46,46 @@ fn carry_out(host: &Host, plan: Plan) -> OpResult<Outcome> {
     })
 }
 
+/// `file /etc/motd: create`, what a failed command was doing.
+fn what(plan: &Plan) -> String {
+    format!("{} {}: {}", plan.op, plan.target, plan.summary)
+}
+
+/// Carries out one action of `plan`.
+fn act(host: &Host, plan: &Plan, action: &Action) -> OpResult<()> {
+    let run = |script: &str, stdin: Option<Vec<u8>>| -> OpResult<()> {
+        let req = ExecRequest {
+            script: script.to_string(),
+            stdin,
+            become_: plan.become_.clone(),
+            ..Default::default()
+        };
+        host.checked(&req).map_err(|f| f.doing(what(plan)))?;
+        Ok(())
+    };
+    match action {
+        Action::Script { script, stdin } => run(script, stdin.clone()),
+        Action::Upload { local, remote, mode } => {
+            host.upload(local, remote, *mode).map_err(|f| f.doing(what(plan)))?;
+            Ok(())
+        }
+        Action::Pipe { local, script } => {
+            let bytes = std::fs::read(local)
+                .map_err(|e| OpError::invalid(plan.op, format!("cannot read {}: {e}", local.display())))?;
+            run(script, Some(bytes))
+        }
+        // A refusal of the validating command is the playbook's problem, told as such: the
+        // command as it ran and what it printed (the target was not touched).
+        Action::Validated { command, write } => match act(host, plan, write) {
+            Err(OpError::Command(failed)) => match validate::failure(command, &failed.failure) {
+                Some(refusal) => Err(OpError::refused(host.name(), plan.op, &plan.target, refusal.why())),
+                None => Err(OpError::Command(failed)),
+            },
+            other => other,
+        },
+    }
+}
+
 /// Counts one change on the host and reports it (planned, in a dry run).
 pub fn report(host: &Host, plan: &Plan) {
     host.state.record_change();
@@ -86,12 +102,14 @@ pub fn report(host: &Host, plan: &Plan) {
     );
 }
 
-/// Applies `plan` with `guard` scheduled first, then proves with a new login that runbook
-/// (and so the operator) can still get in.
+/// Applies `plan` with `guard` scheduled first, then (with `confirm`) proves with a new
+/// login that runbook (and so the operator) can still get in; a change that fails half-way
+/// (a failed `reload`) or locks SSH out is undone.
 fn guarded(host: &Host, mut plan: Plan, guard: Guard) -> OpResult<Outcome> {
     let (op, target) = (plan.op, plan.target.clone());
-    // The undo is in place before the change, in the same round trip.
-    if let Some(Action::Script { script, .. }) = plan.actions.first_mut() {
+    // The saved copy (and the host's own undo) are in place before the change, in the same
+    // round trip as its first command.
+    if let Some(script) = plan.actions.iter_mut().find_map(Action::script_mut) {
         *script = format!("{} && {{ {script}; }}", guard.schedule);
     }
     let become_ = plan.become_.clone();
@@ -104,47 +122,128 @@ fn guarded(host: &Host, mut plan: Plan, guard: Guard) -> OpResult<Outcome> {
         };
         host.exec_or_fail(&req)
     };
-    let applied = carry_out(host, plan);
-    if applied.is_err() {
-        // The change failed half-way: put it back as it was, now.
-        let _ = run(guard.revert.clone());
-        return applied;
-    }
-    let Err(why) = new_login(host) else {
-        run(guard.cancel.clone())?;
-        return applied;
-    };
-    let how = match run(guard.revert.clone()) {
-        Ok(out) if out.code == 0 => "at once, over the connection still open".to_string(),
-        _ => {
-            // The open connection is gone too: the host's own timer undoes it.
-            std::thread::sleep(guard.confirm + Duration::from_secs(5));
-            format!(
-                "by the host's timer after {}",
-                humantime::format_duration(guard.confirm)
-            )
+    let login_as = guard.login_as.as_deref();
+    let applied = match carry_out(host, plan) {
+        Ok(outcome) => outcome,
+        // Refused by `validate` before anything changed: only the saved copy goes.
+        Err(e @ OpError::Refused { .. }) => {
+            let _ = run(guard.revert.clone());
+            return Err(e);
+        }
+        // Failed half-way (its reload): put back what it changed.
+        Err(e) => {
+            let note = match undo(host, &guard, &run) {
+                Ok((how, by_timer)) => {
+                    // The connection was lost on the way: make a working one the host's.
+                    if by_timer {
+                        answers_again(host, login_as);
+                    }
+                    format!("runbook put {} back as it was, {how}", guard.subject)
+                }
+                Err(problem) => format!("runbook could not put {} back: {problem}", guard.subject),
+            };
+            return Err(OpError::Reverted {
+                error: Box::new(e),
+                note,
+            });
         }
     };
+    let lockout = match guard.confirm {
+        Some(confirm) => confirming_login(host, login_as, confirm).err(),
+        None => None,
+    };
+    let Some(why) = lockout else {
+        run(guard.cancel.clone())?;
+        return Ok(applied);
+    };
+    let who = login_as.map(|u| format!(" as {u}")).unwrap_or_default();
+    let locked = format!("the change locked SSH out (a new connection{who} failed: {why})");
+    let how = match undo(host, &guard, &run) {
+        // (a firewall keeps established connections, sshd its sessions)
+        Ok((how, false)) => format!("{how}, over the connection still open"),
+        Ok((how, true)) => how,
+        Err(problem) => {
+            let why = format!("{locked}; runbook could not revert it: {problem}; check the host's console");
+            return Err(OpError::refused(host.name(), op, &target, why));
+        }
+    };
+    let back = answers_again(host, login_as);
+    let after = match back {
+        true => format!("{} is as it was and SSH answers again", guard.subject),
+        false => "but a new SSH connection still fails: check the host's console".to_string(),
+    };
+    let why = format!("{locked}; runbook reverted it {how}; {after}");
+    Err(OpError::refused(host.name(), op, &target, why))
+}
+
+/// Undoes a guarded change: at once over the open connection, else (the connection is gone
+/// too) by the host's own timer. Says how (and whether the timer did it), or why it could not.
+fn undo(
+    host: &Host,
+    guard: &Guard,
+    run: &dyn Fn(String) -> Result<ExecOutput, ExecFailure>,
+) -> Result<(String, bool), String> {
+    let done = match run(guard.revert.clone()) {
+        Ok(out) if out.code == 0 => Ok(("at once".to_string(), false)),
+        Ok(out) => {
+            let said = out.stderr_text();
+            let said = said.trim().lines().last().unwrap_or("").to_string();
+            Err(format!("undoing it exited with code {}: {said}", out.code))
+        }
+        Err(e) => match guard.confirm {
+            Some(after) => {
+                std::thread::sleep(after + Duration::from_secs(5));
+                Ok((
+                    format!("by the host's timer after {}", humantime::format_duration(after)),
+                    true,
+                ))
+            }
+            None => Err(format!("the host cannot be reached ({e})")),
+        },
+    };
+    // What the step knew of the host's facts predates the undo.
     host.state.facts.begin_step();
-    let back = (0..6).any(|_| match new_login(host) {
-        Ok(()) => true,
+    done
+}
+
+/// A new login right after the change, tried again for a little while (half of `confirm`,
+/// at most 10 s): a reloaded sshd re-executes itself and refuses connections for a moment.
+fn confirming_login(host: &Host, login_as: Option<&str>, confirm: Duration) -> Result<(), String> {
+    let until = std::time::Instant::now() + (confirm / 2).min(Duration::from_secs(10));
+    loop {
+        match new_login(host, login_as) {
+            Ok(_) => return Ok(()),
+            Err(why) if std::time::Instant::now() >= until => return Err(why),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// Whether a new login works again (tried for half a minute); a working login as runbook's
+/// own user becomes the host's connection, since its old one may have died with the change.
+fn answers_again(host: &Host, login_as: Option<&str>) -> bool {
+    (0..6).any(|_| match new_login(host, login_as) {
+        Ok(conn) => {
+            if login_as.is_none() {
+                host.adopt_connection(conn);
+            }
+            true
+        }
         Err(_) => {
             std::thread::sleep(Duration::from_secs(5));
             false
         }
-    });
-    let after = match back {
-        true => format!("the {target} is as it was and SSH answers again"),
-        false => "but a new SSH connection still fails: check the host's console".to_string(),
-    };
-    let why = format!("the change locked SSH out (a new connection failed: {why}); runbook reverted it {how}; {after}");
-    Err(OpError::refused(host.name(), op, &target, why))
+    })
 }
 
 /// A new SSH login to the host (not the open connection, which established-state rules
-/// keep alive), running `true`.
-fn new_login(host: &Host) -> Result<(), String> {
-    host.fresh_login(&host.state.spec, "true", LOGIN_TIMEOUT).map(|_| ())
+/// keep alive), as `user` (else runbook's own), running `true`.
+fn new_login(host: &Host, user: Option<&str>) -> Result<std::sync::Arc<dyn Connection>, String> {
+    let mut spec = host.state.spec.clone();
+    if let Some(u) = user {
+        spec.user = Some(u.to_string());
+    }
+    host.fresh_login(&spec, "true", LOGIN_TIMEOUT)
 }
 
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);

@@ -18,3 +18,10 @@ pub fn bytes_of_text<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Erro
 pub fn duration_text<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
     humantime::parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
+
+/// An optional `"90s"`.
+pub fn opt_duration_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
+        .transpose()
+}

@@ -16,6 +16,8 @@ pub enum OpError {
     },
     /// A command (a probe or the change) failed on the host.
     Command(Box<Failed>),
+    /// A guarded change failed half-way (its `reload`) and was undone: the error, and how.
+    Reverted { error: Box<OpError>, note: String },
 }
 
 pub type OpResult<T> = Result<T, OpError>;
@@ -53,6 +55,7 @@ impl std::fmt::Display for OpError {
             OpError::Invalid { op, why } => write!(f, "{op}: {why}"),
             OpError::Refused { host, op, target, why } => write!(f, "{host}: {op} {target}: {why}"),
             OpError::Command(failed) => failed.fmt(f),
+            OpError::Reverted { error, note } => write!(f, "{error}\n  {note}"),
         }
     }
 }

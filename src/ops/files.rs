@@ -4,6 +4,7 @@
 //! and returns the change as a `Plan`; it never runs a command that changes anything.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -11,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::args::mode_text;
 use super::error::{OpError, OpResult};
 use super::plan::{Action, Effect, Plan};
+use super::{confirm, validate};
 use crate::facts::{Fact, FactKey, FileFact, FileKind, Look};
 use crate::shell::{Become, quote};
 
@@ -76,6 +78,99 @@ fn must_be_absolute(op: &'static str, path: &str) -> OpResult<()> {
     match path.starts_with('/') {
         true => Ok(()),
         false => Err(OpError::invalid(op, format!("path {path:?} must be absolute"))),
+    }
+}
+
+/// What guards a write of a file's content (`h.file`, `h.template`, `h.line`, `h.upload`):
+/// `validate` checks the new content before it lands, `reload` makes it take effect (and is
+/// undone with the file when it fails), `confirm` undoes both unless a new SSH login works
+/// afterwards.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Safeguards {
+    /// A command that must accept the new content, `%s` its temporary file.
+    pub validate: Option<String>,
+    /// Run after the file changed; again after the file is put back.
+    pub reload: Option<String>,
+    /// How long the change stands unless a new SSH login confirms it.
+    #[serde(deserialize_with = "super::args::opt_duration_text")]
+    pub confirm: Option<Duration>,
+    /// Whose new login confirms it (same address, port and key); default runbook's own.
+    pub confirm_user: Option<String>,
+    /// Reached over SSH (not the controller itself): only then can a change lock runbook out.
+    pub over_ssh: bool,
+}
+
+impl Safeguards {
+    pub fn check(&self, op: &'static str) -> OpResult<()> {
+        if let Some(cmd) = &self.validate {
+            validate::check(op, cmd)?;
+        }
+        if self.reload.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            return Err(OpError::invalid(op, "`reload` is an empty command"));
+        }
+        if self.confirm_user.is_some() && self.confirm.is_none() {
+            return Err(OpError::invalid(
+                op,
+                "`confirm_user` names whose new login confirms the change: give `confirm` too (true or a duration)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `write` (the script that writes new content into `$t` and renames it into place),
+    /// with the content validated first when asked.
+    pub fn write(&self, write: Action) -> Action {
+        match &self.validate {
+            Some(command) => Action::Validated {
+                command: command.clone(),
+                write: Box::new(write),
+            },
+            None => write,
+        }
+    }
+
+    /// The shell text to run between writing the temporary file `file` (shell text) and
+    /// renaming it into place.
+    pub fn check_step(&self, file: &str) -> Option<String> {
+        self.validate.as_deref().map(|cmd| validate::step(cmd, file))
+    }
+
+    /// Adds to a plan that changes `path` the reload, the guard and their words in the
+    /// summary (`content` when the content changes: only then is it validated).
+    pub fn finish(&self, mut plan: Plan, path: &str, content: bool) -> Plan {
+        let mut words = Vec::new();
+        if let Some(cmd) = self.validate.as_ref().filter(|_| content) {
+            words.push(format!("validated by `{cmd}`"));
+        }
+        if let Some(r) = &self.reload {
+            words.push(format!("then `{r}`"));
+            plan.actions.push(Action::Script {
+                script: r.clone(),
+                stdin: None,
+            });
+        }
+        // Only a host reached over SSH can be lost; on the controller `confirm` is moot.
+        let confirm = self.confirm.filter(|c| self.over_ssh && !c.is_zero());
+        if let Some(c) = confirm {
+            let who = self
+                .confirm_user
+                .as_ref()
+                .map(|u| format!(" as {u}"))
+                .unwrap_or_default();
+            words.push(format!(
+                "kept only if a new SSH login{who} works (else undone within {})",
+                humantime::format_duration(c)
+            ));
+        }
+        if confirm.is_some() || self.reload.is_some() {
+            let login_as = self.confirm_user.clone().filter(|_| confirm.is_some());
+            plan.guard = Some(confirm::file(path, self.reload.as_deref(), confirm, login_as));
+        }
+        if !words.is_empty() {
+            plan.summary = format!("{}, {}", plan.summary, words.join(", "));
+        }
+        plan
     }
 }
 
@@ -172,6 +267,8 @@ pub struct Content {
     #[serde(default)]
     pub attrs: Attrs,
     #[serde(default)]
+    pub safeguards: Safeguards,
+    #[serde(default)]
     pub who: Become,
 }
 
@@ -180,6 +277,7 @@ pub struct Content {
 pub fn content(look: &dyn Look, op: &'static str, a: &Content) -> OpResult<Option<Plan>> {
     let (path, who) = (a.path.as_str(), &a.who);
     must_be_absolute(op, path)?;
+    a.safeguards.check(op)?;
     let parent = parent(path).ok_or_else(|| OpError::invalid(op, format!("{path:?} has no directory")))?;
     let facts = look.facts(&[FactKey::File(path.into()), FactKey::File(parent.clone())], who)?;
     let (Fact::File(cur), Fact::File(dir)) = (&facts[0], &facts[1]) else {
@@ -236,6 +334,7 @@ pub fn content(look: &dyn Look, op: &'static str, a: &Content) -> OpResult<Optio
         if let Some(g) = &group {
             finish.push(format!("chgrp {} \"$t\"", quote(g)));
         }
+        finish.extend(a.safeguards.check_step("\"$t\""));
         let script = format!(
             "t=$(mktemp {tmpl}) && {{ cat > \"$t\" && {finish} && mv -f -- \"$t\" {q} || {{ rm -f -- \"$t\"; exit 1; }}; }}",
             tmpl = quote(&format!("{}/.runbook-XXXXXX", parent.trim_end_matches('/'))),
@@ -250,16 +349,21 @@ pub fn content(look: &dyn Look, op: &'static str, a: &Content) -> OpResult<Optio
         (what.join(", "), script, Some(content.clone()), diff)
     };
     after.content = Some(Arc::new(content.clone()));
-    Ok(Some(Plan {
+    let write = Action::Script { script, stdin };
+    let plan = Plan {
         op,
         target: path.to_string(),
         summary,
         become_: who.clone(),
-        actions: vec![Action::Script { script, stdin }],
+        actions: vec![match same_content {
+            true => write,
+            false => a.safeguards.write(write),
+        }],
         diff,
         effects: vec![Effect::Predict(FactKey::File(path.into()), Fact::File(after))],
         guard: None,
-    }))
+    };
+    Ok(Some(a.safeguards.finish(plan, path, !same_content)))
 }
 
 /// `h.line(path, line, #{ regex, state })`: one line in a file. With `regex`, the last
@@ -276,6 +380,8 @@ pub struct Line {
     pub state: Presence,
     #[serde(default)]
     pub attrs: Attrs,
+    #[serde(default)]
+    pub safeguards: Safeguards,
     #[serde(default)]
     pub who: Become,
 }
@@ -321,6 +427,7 @@ pub fn line(look: &dyn Look, a: &Line) -> OpResult<Option<Plan>> {
         None => None,
     };
     must_be_absolute("line", path)?;
+    a.safeguards.check("line")?;
     let cur = look.file(path, who)?;
     // In a dry run, a file that a planned package brings (or one already edited so) holds
     // what is known only after apply: the edit is planned, its result unknown, never a guess
@@ -334,7 +441,7 @@ pub fn line(look: &dyn Look, a: &Line) -> OpResult<Option<Plan>> {
             (false, Some(r)) => format!("remove lines matching {:?}", r.as_str()),
             (false, None) => format!("remove {wanted:?}"),
         };
-        return Ok(Some(Plan {
+        let plan = Plan {
             op: "line",
             target: path.into(),
             summary: format!("{what} in what the packages being installed bring (content known after apply)"),
@@ -343,7 +450,8 @@ pub fn line(look: &dyn Look, a: &Line) -> OpResult<Option<Plan>> {
             diff: None,
             effects: vec![Effect::Predict(FactKey::File(path.into()), Fact::File(after))],
             guard: None,
-        }));
+        };
+        return Ok(Some(a.safeguards.finish(plan, path, true)));
     }
     if cur.kind == FileKind::Missing && !present {
         return Ok(None);
@@ -387,6 +495,7 @@ pub fn line(look: &dyn Look, a: &Line) -> OpResult<Option<Plan>> {
         path: path.into(),
         content: new.into_bytes(),
         attrs: a.attrs.clone(),
+        safeguards: a.safeguards.clone(),
         who: a.who.clone(),
     };
     content(look, "line", &write)

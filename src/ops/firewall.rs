@@ -12,7 +12,7 @@ use super::error::{OpError, OpResult};
 use super::plan::{Guard, Plan};
 use crate::facts::{Fact, FactKey, Look, UfwFact};
 use crate::pending::PENDING_TEXT;
-use crate::shell::{Become, join, quote};
+use crate::shell::{Become, join};
 
 /// One rule, as the words after `ufw`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -152,7 +152,7 @@ pub struct Ufw {
 }
 
 fn confirm_default() -> Duration {
-    CONFIRM_DEFAULT
+    super::confirm::CONFIRM_DEFAULT
 }
 
 fn ssh_port() -> u16 {
@@ -294,38 +294,27 @@ pub fn ufw(look: &dyn Look, a: &Ufw) -> OpResult<Option<Plan>> {
     Ok(Some(plan))
 }
 
-/// How long a firewall change may stand before the host undoes it, unless a new SSH
-/// connection proves it leaves runbook (and so the operator) a way in.
-pub const CONFIRM_DEFAULT: Duration = Duration::from_secs(60);
-
-/// Commit-confirmed, as network operating systems call it: before the change the host saves
-/// its firewall and schedules its own restore (a transient systemd timer, else a detached
-/// `sleep`); after it runbook opens a NEW SSH connection. If that works the restore is
-/// cancelled. If not, the change is undone at once over the connection that is still open
-/// (ufw keeps established connections), or by the host's timer, and the step fails saying
-/// the change locked SSH out and was reverted.
+/// Commit-confirmed (`ops::confirm`): before the change the host saves its firewall and
+/// schedules its own restore; after it runbook opens a NEW SSH connection. If that works
+/// the restore is cancelled. If not, the change is undone at once over the connection that
+/// is still open (ufw keeps established connections), or by the host's timer, and the step
+/// fails saying the change locked SSH out and was reverted.
 fn guard(confirm: Duration) -> Guard {
-    let id = format!("runbook-revert-{:08x}", fastrand::u32(..));
+    let id = super::confirm::new_id();
     let backup = format!("/var/lib/runbook/{id}.tar");
     let restore = format!(
         // `ufw enable` on an active firewall keeps its loaded rules: disable, then enable.
         "tar -C / -xf {backup} && if grep -qi '^ENABLED=yes' /etc/ufw/ufw.conf; then ufw --force disable && ufw --force enable; else ufw --force disable; fi; rm -f {backup}"
     );
-    let secs = confirm.as_secs().max(1);
     let schedule = format!(
-        "mkdir -p /var/lib/runbook && tar -C / -cf {backup} etc/ufw etc/default/ufw && \
-         if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then \
-         systemd-run --quiet --unit={id} --on-active={secs}s /bin/sh -c {restore_q}; \
-         else setsid nohup sh -c {sleep_q} >/dev/null 2>&1 </dev/null & echo $! > /var/lib/runbook/{id}.pid; fi",
-        restore_q = quote(&restore),
-        sleep_q = quote(&format!("sleep {secs}; {restore}")),
+        "mkdir -p /var/lib/runbook && tar -C / -cf {backup} etc/ufw etc/default/ufw && {{ {}; }}",
+        super::confirm::schedule(&id, confirm, &restore)
     );
-    let cancel = format!(
-        "systemctl stop {id}.timer 2>/dev/null; systemctl reset-failed {id}.service 2>/dev/null; \
-         if [ -f /var/lib/runbook/{id}.pid ]; then kill $(cat /var/lib/runbook/{id}.pid) 2>/dev/null; rm -f /var/lib/runbook/{id}.pid; fi; true"
-    );
+    let cancel = super::confirm::unschedule(&id);
     Guard {
-        confirm,
+        confirm: Some(confirm),
+        login_as: None,
+        subject: "the firewall".into(),
         schedule,
         cancel: format!("{cancel}; rm -f {backup}"),
         revert: format!("{cancel}; {restore}"),

@@ -30,15 +30,23 @@ pub struct Plan {
     pub guard: Option<Guard>,
 }
 
-/// Commit-confirmed, as network operating systems call it: `schedule` makes the host undo
-/// the change by itself after `confirm`, and runs in the same round trip as the change;
-/// after it runbook logs in anew. If that works, `cancel` drops the scheduled undo; if not,
-/// `revert` undoes the change at once over the connection still open (or the host's timer
-/// does), and the operation fails saying so.
+/// Commit-confirmed, as network operating systems call it (`ops::confirm` writes them):
+/// `schedule` saves what the change replaces (and, with `confirm`, makes the host undo the
+/// change by itself after that long) and runs in the same round trip as the change; after
+/// it runbook logs in anew. If that works, `cancel` drops the saved copy and the scheduled
+/// undo; if not (or the change fails half-way), `revert` undoes the change at once over the
+/// connection still open (or the host's timer does), and the operation fails saying so.
 #[derive(Debug, Clone, Serialize)]
 pub struct Guard {
-    #[serde(serialize_with = "duration_text")]
-    pub confirm: std::time::Duration,
+    /// How long the change stands unless a new login confirms it; none: no login is asked
+    /// for, the change is undone only when it fails half-way (a file's failed `reload`).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_duration_text")]
+    pub confirm: Option<std::time::Duration>,
+    /// Whose new login confirms the change (same address, port and key); none: runbook's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_as: Option<String>,
+    /// What `revert` puts back, as messages name it ("the firewall", "/etc/ssh/sshd_config").
+    pub subject: String,
     pub schedule: String,
     pub cancel: String,
     pub revert: String,
@@ -60,6 +68,9 @@ pub enum Action {
     /// Shell text run with a local file's bytes as its standard input (a file written as
     /// another user, which an upload cannot do).
     Pipe { local: PathBuf, script: String },
+    /// A write (a `Script` or `Pipe`) whose new content must pass `command` (`%s`: its
+    /// temporary file) before it is renamed into place (`ops::validate`).
+    Validated { command: String, write: Box<Action> },
 }
 
 /// What a change does to the facts an operation later in the play reads.
@@ -104,18 +115,30 @@ impl Plan {
 
     /// The scripts, as a dry run shows them.
     pub fn shown(&self) -> Option<String> {
-        let parts: Vec<String> = self
-            .actions
-            .iter()
-            .map(|a| match a {
-                Action::Script { script, .. } => script.clone(),
-                Action::Upload { local, remote, mode } => {
-                    format!("(upload {} to {remote}, mode {mode:04o})", local.display())
-                }
-                Action::Pipe { local, script } => format!("(from {}) {script}", local.display()),
-            })
-            .collect();
+        let parts: Vec<String> = self.actions.iter().map(Action::shown).collect();
         (!parts.is_empty()).then(|| parts.join("\n"))
+    }
+}
+
+impl Action {
+    fn shown(&self) -> String {
+        match self {
+            Action::Script { script, .. } => script.clone(),
+            Action::Upload { local, remote, mode } => {
+                format!("(upload {} to {remote}, mode {mode:04o})", local.display())
+            }
+            Action::Pipe { local, script } => format!("(from {}) {script}", local.display()),
+            Action::Validated { write, .. } => write.shown(),
+        }
+    }
+
+    /// The shell text the action runs, when it runs one.
+    pub fn script_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Action::Script { script, .. } | Action::Pipe { script, .. } => Some(script),
+            Action::Validated { write, .. } => write.script_mut(),
+            Action::Upload { .. } => None,
+        }
     }
 }
 
@@ -151,6 +174,9 @@ fn key_text<S: serde::Serializer>(k: &FactKey, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_str(&k.to_string())
 }
 
-fn duration_text<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_duration(*d).to_string())
+fn opt_duration_text<S: serde::Serializer>(d: &Option<std::time::Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+        None => s.serialize_none(),
+    }
 }

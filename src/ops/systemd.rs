@@ -204,6 +204,7 @@ pub fn unit(look: &dyn Look, a: &Unit) -> OpResult<Option<Plan>> {
             mode: Some(0o644),
             ..Attrs::default()
         },
+        safeguards: Default::default(),
         who: who.clone(),
     };
     let written = files::content(&Predicted { look, facts: predicted }, "systemd_unit", &write)?;

@@ -31,6 +31,8 @@ pub struct Upload {
     #[serde(default)]
     pub group: Option<String>,
     #[serde(default)]
+    pub safeguards: super::files::Safeguards,
+    #[serde(default)]
     pub who: Become,
 }
 
@@ -43,6 +45,7 @@ pub fn upload(look: &dyn Look, a: &Upload) -> OpResult<Option<Plan>> {
             format!("the remote path {remote:?} must name a file"),
         ));
     }
+    a.safeguards.check("upload")?;
 
     // Look: what the host has now, and its directory, in one round trip.
     let dir = Path::new(remote)
@@ -125,6 +128,7 @@ pub fn upload(look: &dyn Look, a: &Upload) -> OpResult<Option<Plan>> {
         let s = quote(&staged);
         let mut finish = vec![check(&s)];
         finish.extend(attrs_on(&s));
+        finish.extend(a.safeguards.check_step(&s));
         finish.push(format!("mv -f -- {s} {target}"));
         vec![
             Action::Upload {
@@ -143,6 +147,7 @@ pub fn upload(look: &dyn Look, a: &Upload) -> OpResult<Option<Plan>> {
         // command running as `who`, which writes them beside the target.
         let mut finish = vec!["cat > \"$t\"".to_string(), check("\"$t\"")];
         finish.extend(attrs_on("\"$t\""));
+        finish.extend(a.safeguards.check_step("\"$t\""));
         finish.push(format!("mv -f -- \"$t\" {target}"));
         let script = format!(
             "t=$(mktemp {tmpl}) && {{ {} || {{ rm -f -- \"$t\"; exit 1; }}; }}",
@@ -154,7 +159,17 @@ pub fn upload(look: &dyn Look, a: &Upload) -> OpResult<Option<Plan>> {
             script,
         }]
     };
-    Ok(Some(Plan {
+    // The new bytes are validated (when asked) by the action that renames them into place.
+    let actions = match content_ok {
+        true => actions,
+        false => {
+            let mut actions = actions;
+            let last = actions.pop().expect("a write");
+            actions.push(a.safeguards.write(last));
+            actions
+        }
+    };
+    let plan = Plan {
         op: "upload",
         target: remote.into(),
         summary,
@@ -163,7 +178,8 @@ pub fn upload(look: &dyn Look, a: &Upload) -> OpResult<Option<Plan>> {
         diff: None,
         effects: vec![Effect::Predict(FactKey::File(remote.into()), Fact::File(after))],
         guard: None,
-    }))
+    };
+    Ok(Some(a.safeguards.finish(plan, remote, !content_ok)))
 }
 
 /// The sha256 of a local file, computed once per run for every host that gets it (a 50 MB

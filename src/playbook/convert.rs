@@ -158,6 +158,31 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// `true` (`when_true`), `false` or a duration; `None` for false or zero.
+    pub fn confirm(&self, key: &str, when_true: Duration) -> Result<Option<Duration>, String> {
+        let d = match self.get(key) {
+            None => return Ok(None),
+            Some(v) if v.is_bool() => match v.as_bool() == Ok(true) {
+                true => when_true,
+                false => Duration::ZERO,
+            },
+            Some(v) if matches!(v.to_string().as_str(), "true" | "false") && v.is_string() => {
+                match v.to_string() == "true" {
+                    true => when_true,
+                    false => Duration::ZERO,
+                }
+            }
+            Some(v) => parse_duration(v).map_err(|e| {
+                format!(
+                    "{}: option `{key}`: {e} (or true for {})",
+                    self.func,
+                    humantime::format_duration(when_true)
+                )
+            })?,
+        };
+        Ok(Some(d).filter(|d| !d.is_zero()))
+    }
+
     /// A map of strings (`env: #{ NODE_ENV: "production" }`).
     pub fn string_map(&self, key: &str) -> Result<Vec<(String, String)>, String> {
         match self.get(key) {

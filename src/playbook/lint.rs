@@ -559,6 +559,7 @@ fn wrong_type(ty: Ty, v: &Dynamic) -> Option<String> {
         Ty::Int => v.is_int() || number_text,
         Ty::Bool => v.is_bool() || (v.is_string() && matches!(v.to_string().as_str(), "true" | "false")),
         Ty::Duration => v.is_int() || v.is_float() || v.is_string(),
+        Ty::Confirm => v.is_bool() || v.is_int() || v.is_float() || v.is_string(),
         Ty::Mode => v.is_string() && super::convert::parse_mode(v).is_ok(),
         Ty::List => v.is_array(),
         Ty::Map => v.is_map(),

@@ -24,6 +24,7 @@ mod py_app;
 mod readme;
 mod recipe;
 mod release;
+mod safeguards;
 mod select;
 mod ship;
 mod sigv4;

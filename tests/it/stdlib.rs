@@ -103,8 +103,8 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
     assert_eq!(second.changes(), vec![], "second run changes nothing");
     assert_eq!(tb.sh(h, cert), before);
 
-    // A config nginx refuses: the run fails with nginx's message, the file is put back and
-    // the site keeps serving.
+    // A config nginx refuses: the run fails with nginx's message, the live file is never
+    // replaced (`validate`) and the site keeps serving.
     let broken = play(&p, "site.rhai")
         .args(&["--var", "extra=bogus_directive on;"])
         .code(2)
@@ -115,9 +115,26 @@ fn node_pm2_and_nginx_site_with_self_signed_cert() {
         "{}",
         broken.all()
     );
+    assert!(
+        broken.all().contains(
+            "template /etc/nginx/sites-available/app.conf: the new content failed validation, nothing changed: \
+             `/usr/local/lib/runbook/nginx-check-site app /etc/nginx/sites-available/.runbook-"
+        ),
+        "{}",
+        broken.all()
+    );
     assert_eq!(
         tb.exec(h, "grep -c bogus /etc/nginx/sites-available/app.conf").1.trim(),
         "0"
+    );
+    assert_eq!(
+        tb.sh(
+            h,
+            "ls -A /etc/nginx/sites-available /etc/nginx/sites-enabled | grep -c runbook || true"
+        )
+        .trim(),
+        "0",
+        "no temporary file left"
     );
     tb.sh(h, "nginx -t -q");
     assert_eq!(tb.sh(h, https).trim(), "hello-upstream");

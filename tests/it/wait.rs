@@ -3,8 +3,8 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use crate::support::Project;
 use crate::support::http::{Reply, Server};
+use crate::support::{Project, Test};
 
 fn project(playbook: &str) -> Project {
     let p = Project::new();
@@ -222,6 +222,179 @@ fn dry_runs_do_not_wait() {
     assert!(
         o.stdout
             .contains(&format!("would wait for http://127.0.0.1:{port}/ to answer 2xx")),
+        "{}",
+        o.all()
+    );
+}
+
+/// `h.wait_http` on the controller itself (`connection = "local"`): it connects directly,
+/// with `wait::http`'s answers and observations.
+#[test]
+fn wait_http_on_the_controller_connects_directly() {
+    let up = Server::start(|_| Reply {
+        status: 200,
+        headers: vec![],
+        body: "ok: ready".into(),
+    });
+    let port = free_port();
+    let p = Project::new();
+    p.local_inventory(&[("controller", &["me"])]);
+    p.write(
+        "wait.rhai",
+        &format!(
+            r#"
+step("up", hosts("me"), |h| print(`status ${{h.wait_http("{}/health", #{{ contains: "ready" }})}}`));
+step("down", hosts("me"), |h| h.wait_http("http://127.0.0.1:{port}/", #{{ timeout: "500ms" }}));
+"#,
+            up.url
+        ),
+    );
+    let o = p.runbook(&["play", "wait.rhai", "-i", "local"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stdout.contains("status 200"), "{}", o.all());
+    let want = format!(
+        "h.wait_http(\"http://127.0.0.1:{port}/\"): timed out after 500ms waiting for http://127.0.0.1:{port}/ to answer 2xx (from me) ("
+    );
+    assert!(o.all().contains(&want), "{}", o.all());
+    assert!(
+        o.all().contains("); last: cannot connect: connection refused"),
+        "{}",
+        o.all()
+    );
+}
+
+/// `h.wait_http` through a host: a server that listens on 127.0.0.1 inside a test host only
+/// (as an app port firewalled to the web tier is to the controller) is reached through
+/// runbook's SSH connection, with nothing on the host but sshd; `wait::http` from the
+/// controller cannot reach it.
+#[test]
+fn wait_http_reaches_what_only_the_host_can() {
+    use crate::support::Testbed;
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    // The app: python3's http.server on the host's loopback, up 2 s from now; and the same
+    // over TLS with a self-signed certificate.
+    tb.sh(
+        h,
+        "mkdir -p /srv/www && echo ready > /srv/www/health && cd /srv && \
+         openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=app -keyout key.pem -out cert.pem 2>/dev/null && \
+         (setsid sh -c 'sleep 2; cd /srv/www && exec python3 -m http.server 8080 --bind 127.0.0.1' >/dev/null 2>&1 </dev/null &) && \
+         (setsid python3 -c \"import http.server, ssl, os; os.chdir('/srv/www'); \
+s = http.server.HTTPServer(('127.0.0.1', 8443), http.server.SimpleHTTPRequestHandler); \
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('/srv/cert.pem', '/srv/key.pem'); \
+s.socket = c.wrap_socket(s.socket, server_side=True); s.serve_forever()\" >/dev/null 2>&1 </dev/null &)",
+    );
+    let name = &h.name;
+    p.write(
+        "up.rhai",
+        r#"
+        step("up", hosts("test"), |h| {
+            print(`status ${h.wait_http("http://127.0.0.1:8080/health", #{ contains: "ready", timeout: "30s" })}`);
+            print(`tls ${h.wait_http("https://127.0.0.1:8443/health", #{ insecure: true, contains: "ready" })}`);
+        });
+        "#,
+    );
+    let o = Test::in_project(&p).play("up.rhai").on("test").run();
+    assert!(
+        o.stdout.contains("status 200") && o.stdout.contains("tls 200"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stdout.contains(&format!(
+            "s for http://127.0.0.1:8080/health to answer 2xx with \"ready\" (from {name})"
+        )),
+        "it had to wait: {}",
+        o.all()
+    );
+
+    // From the controller, the host's address does not answer on that port.
+    p.write(
+        "controller.rhai",
+        &format!(
+            r#"step("c", || wait::http("http://{}:8080/health", #{{ timeout: "1s" }}));"#,
+            h.ip
+        ),
+    );
+    let o = Test::in_project(&p).play("controller.rhai").on("test").code(2).run();
+    assert!(
+        o.all().contains("last: cannot connect: connection refused"),
+        "{}",
+        o.all()
+    );
+
+    // Timeouts name the URL, the host and what the last try saw: nothing listening, an
+    // answer not wanted, a certificate not trusted.
+    for (url, opts, last) in [
+        (
+            "http://127.0.0.1:8081/",
+            "",
+            "last: cannot connect: the host could not connect there (refused, or no route)",
+        ),
+        ("http://127.0.0.1:8080/missing", "", "last: answer 404 Not Found"),
+        (
+            "http://127.0.0.1:8080/health",
+            ", contains: \"gone\"",
+            "last: answer 200 OK without \"gone\" in the body (it starts \"ready\\n\")",
+        ),
+        (
+            "https://127.0.0.1:8443/health",
+            "",
+            "last: cannot connect: invalid peer certificate",
+        ),
+    ] {
+        p.write(
+            "down.rhai",
+            &format!(r#"step("down", hosts("test"), |h| h.wait_http("{url}", #{{ timeout: "1s"{opts} }}));"#),
+        );
+        let o = Test::in_project(&p).play("down.rhai").on("test").code(2).run();
+        let want = format!("h.wait_http(\"{url}\"): timed out after 1s waiting for {url} to answer 2xx");
+        assert!(o.all().contains(&want), "{}", o.all());
+        assert!(o.all().contains(&format!(" (from {name}) (")), "{}", o.all());
+        assert!(o.all().contains(last), "{last}: {}", o.all());
+    }
+
+    // A dry run does not wait, and says what it would wait for.
+    let start = Instant::now();
+    let o = Test::in_project(&p)
+        .play("up.rhai")
+        .on("test")
+        .args(&["--dry-run"])
+        .run();
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(
+        o.stdout.contains(&format!(
+            "would wait for http://127.0.0.1:8080/health to answer 2xx with \"ready\" (from {name})"
+        )),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("status (known after apply)"), "{}", o.all());
+
+    // A host whose sshd does not forward: said at once, not after the timeout.
+    tb.sh(
+        h,
+        "echo 'AllowTcpForwarding no' > /etc/ssh/sshd_config.d/00-no-forwarding.conf && systemctl reload ssh",
+    );
+    // (a reloaded sshd re-executes itself: wait until it answers again)
+    let back = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        crate::stdlib::ssh("root", &h.ip, &[], "true").0 == 0
+    });
+    assert!(back, "sshd answers after its reload");
+    p.write(
+        "down.rhai",
+        r#"step("down", hosts("test"), |h| h.wait_http("http://127.0.0.1:8080/health", #{ timeout: "60s" }));"#,
+    );
+    let start = Instant::now();
+    let o = Test::in_project(&p).play("down.rhai").on("test").code(2).run();
+    assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
+    assert!(
+        o.all().contains(&format!(
+            "cannot wait for http://127.0.0.1:8080/health to answer 2xx (from {name}): {name}: the host's sshd refuses to forward connections"
+        )),
         "{}",
         o.all()
     );

@@ -511,6 +511,26 @@ impl Connection for SshConnection {
         self.handle.is_closed()
     }
 
+    async fn tunnel(&self, host: &str, port: u16) -> Result<Box<dyn crate::tunnel_http::Stream>, ConnError> {
+        use russh::ChannelOpenFailure as Why;
+        match self
+            .handle
+            .channel_open_direct_tcpip(host, port as u32, "127.0.0.1", 0)
+            .await
+        {
+            Ok(channel) => Ok(Box::new(channel.into_stream())),
+            // (sshd gives its reason only as a code: refused, no route and no answer alike)
+            Err(russh::Error::ChannelOpenFailure(Why::ConnectFailed)) => Err(ConnError::Other(
+                "the host could not connect there (refused, or no route)".into(),
+            )),
+            Err(russh::Error::ChannelOpenFailure(Why::AdministrativelyProhibited)) => Err(ConnError::Refused(
+                "the host's sshd refuses to forward connections (AllowTcpForwarding is off, or restricted by PermitOpen)"
+                    .into(),
+            )),
+            Err(e) => Err(self.lost(e)),
+        }
+    }
+
     async fn download(&self, remote: &str) -> Result<Vec<u8>, ConnError> {
         self.sftp()
             .await?

@@ -13,7 +13,7 @@ use crate::host::Host;
 use crate::ops::apply::apply;
 use crate::ops::error::OpError;
 use crate::ops::plan::Outcome;
-use crate::ops::{archive, command, files, firewall, package, service, systemd, transfer, user};
+use crate::ops::{archive, command, confirm, files, firewall, package, service, systemd, transfer, user};
 use crate::playbook::convert::{self, Opts, to_dynamic};
 use crate::playbook::handlers;
 use crate::shell::Become;
@@ -38,6 +38,17 @@ fn attrs_of(opts: &Opts) -> Result<files::Attrs, String> {
         owner: opts.string("owner")?,
         group: opts.string("group")?,
         mode: opts.mode("mode")?,
+    })
+}
+
+/// `validate`, `reload`, `confirm` and `confirm_user` of a write.
+fn safeguards_of(h: &Host, opts: &Opts) -> Result<files::Safeguards, String> {
+    Ok(files::Safeguards {
+        validate: opts.string("validate")?,
+        reload: opts.string("reload")?,
+        confirm: opts.confirm("confirm", confirm::CONFIRM_DEFAULT)?,
+        confirm_user: opts.string("confirm_user")?,
+        over_ssh: h.state.spec.connection == crate::inventory::ConnectionKind::Ssh,
     })
 }
 
@@ -74,6 +85,7 @@ fn file(h: &Host, path: &str, o: Map) -> Result<Map, String> {
         path: path.into(),
         content,
         attrs: attrs_of(&opts)?,
+        safeguards: safeguards_of(h, &opts)?,
         who: become_of(&opts)?,
     };
     carry_out(h, files::content(h, "file", &args))
@@ -86,6 +98,7 @@ fn template(h: &Host, src: &str, dest: &str, vars: &Map, o: Map) -> Result<Map, 
         path: dest.into(),
         content: text.into_bytes(),
         attrs: attrs_of(&opts)?,
+        safeguards: safeguards_of(h, &opts)?,
         who: become_of(&opts)?,
     };
     carry_out(h, files::content(h, "template", &args))
@@ -99,6 +112,7 @@ fn line(h: &Host, path: &str, line: &str, o: Map) -> Result<Map, String> {
         regex: opts.string("regex")?,
         state: files::Presence::parse("line", opts.string("state")?.as_deref()).map_err(text)?,
         attrs: attrs_of(&opts)?,
+        safeguards: safeguards_of(h, &opts)?,
         who: become_of(&opts)?,
     };
     carry_out(h, files::line(h, &args))
@@ -254,7 +268,11 @@ fn ufw(h: &Host, o: Map) -> Result<Map, String> {
         rules,
         enabled: opts.opt_bool("enabled")?,
         exact: opts.bool("exact", false)?,
-        confirm: opts.duration("confirm")?.unwrap_or(firewall::CONFIRM_DEFAULT),
+        // Absent: the default; `false` or 0: no safety net.
+        confirm: match opts.raw("confirm") {
+            None => confirm::CONFIRM_DEFAULT,
+            Some(_) => opts.confirm("confirm", confirm::CONFIRM_DEFAULT)?.unwrap_or_default(),
+        },
         ssh_port: spec.port.unwrap_or(22),
         over_ssh: spec.connection == crate::inventory::ConnectionKind::Ssh,
         who: become_of(&opts)?,
@@ -328,6 +346,7 @@ fn upload(h: &Host, local: &Dynamic, remote: &str, o: Map) -> Result<Map, String
         mode: opts.mode("mode")?,
         owner: opts.string("owner")?,
         group: opts.string("group")?,
+        safeguards: safeguards_of(h, &opts)?,
         who: become_of(&opts)?,
     };
     let mut m = carry_out(h, transfer::upload(h, &args))?;

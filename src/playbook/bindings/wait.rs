@@ -89,36 +89,98 @@ fn address_text(h: &Host) -> String {
     }
 }
 
-fn http(run: &Play, url: &str, opts: Map) -> Result<Dynamic, String> {
-    let func = format!("wait::http({url:?})");
-    let o = Opts::declared(&func, "wait::http", opts)?;
-    let want = HttpWant {
-        status: match o.int("status")? {
-            Some(s) => Some(u16::try_from(s).map_err(|_| format!("status {s} is out of range"))?),
-            None => None,
-        },
-        contains: o.string("contains")?,
-    };
-    let timeout = o.duration("timeout")?.unwrap_or(HTTP_TIMEOUT);
-    let backoff = Backoff {
-        cap: o.duration("every")?.unwrap_or(Backoff::default().cap),
-        ..Backoff::default()
-    };
-    let client = wait::http_client(o.bool("insecure", false)?)?;
-    let mut what = format!(
-        "{url} to answer {}",
-        want.status.map_or("2xx".to_string(), |s| s.to_string())
-    );
-    if let Some(c) = &want.contains {
-        what.push_str(&format!(" with {c:?}"));
+/// What `wait::http` and `h.wait_http` are given: the answer wanted, how long, how often.
+struct HttpWait {
+    want: HttpWant,
+    timeout: Duration,
+    backoff: Backoff,
+    insecure: bool,
+    /// `URL to answer 2xx [with "text"]`.
+    what: String,
+}
+
+impl HttpWait {
+    /// The options of `builtin` (`wait::http`, `h.wait_http`: the same) for `url`.
+    fn of(func: &str, builtin: &str, url: &str, opts: Map) -> Result<HttpWait, String> {
+        let o = Opts::declared(func, builtin, opts)?;
+        let want = HttpWant {
+            status: match o.int("status")? {
+                Some(s) => Some(u16::try_from(s).map_err(|_| format!("status {s} is out of range"))?),
+                None => None,
+            },
+            contains: o.string("contains")?,
+        };
+        let mut what = format!(
+            "{url} to answer {}",
+            want.status.map_or("2xx".to_string(), |s| s.to_string())
+        );
+        if let Some(c) = &want.contains {
+            what.push_str(&format!(" with {c:?}"));
+        }
+        Ok(HttpWait {
+            timeout: o.duration("timeout")?.unwrap_or(HTTP_TIMEOUT),
+            backoff: Backoff {
+                cap: o.duration("every")?.unwrap_or(Backoff::default().cap),
+                ..Backoff::default()
+            },
+            insecure: o.bool("insecure", false)?,
+            want,
+            what,
+        })
     }
-    let status = run_wait(run, None, &what, Dynamic::from(Pending), |stop| {
-        wait::until(&what, timeout, backoff, stop, |left| {
-            run.ctx.rt.block_on(wait::http_answer(&client, url, &want, left))
+}
+
+fn http(run: &Play, url: &str, opts: Map) -> Result<Dynamic, String> {
+    let w = HttpWait::of(&format!("wait::http({url:?})"), "wait::http", url, opts)?;
+    let client = wait::http_client(w.insecure)?;
+    let status = run_wait(run, None, &w.what, Dynamic::from(Pending), |stop| {
+        wait::until(&w.what, w.timeout, w.backoff, stop, |left| {
+            run.ctx.rt.block_on(wait::http_answer(&client, url, &w.want, left))
         })
         .map(|s| Dynamic::from(s as i64))
     })?;
     Ok(status)
+}
+
+/// `h.wait_http(url, opts)`: `wait::http` from the host's side, through runbook's own SSH
+/// connection to it (a direct-tcpip channel per try; the host needs no curl). What waiting
+/// cannot change ends the wait at once: a host runbook cannot reach (its connection failure
+/// is remembered, as for every operation), an sshd that refuses to forward.
+fn http_via(run: &Play, h: &Host, url: &str, opts: Map) -> Result<Dynamic, String> {
+    let w = HttpWait::of(&format!("h.wait_http({url:?})"), "h.wait_http", url, opts)?;
+    let target = crate::tunnel_http::Target::parse(url)?;
+    let what = format!("{} (from {})", w.what, h.name());
+    let mut fatal = None;
+    let status = run_wait(run, Some(h.name()), &what, None, |stop| {
+        wait::until(&what, w.timeout, w.backoff, stop, |left| {
+            let conn = match h.connection() {
+                Ok(c) => c,
+                Err(e) => {
+                    fatal = Some(format!("cannot reach {}: {e}", h.name()));
+                    return Ok(None);
+                }
+            };
+            let get = async {
+                let stream = conn.tunnel(&target.host, target.port).await.map_err(|e| {
+                    if let crate::connection::ConnError::Refused(why) = &e {
+                        fatal = Some(format!("{}: {why}", h.name()));
+                    }
+                    format!("cannot connect: {e}")
+                })?;
+                crate::tunnel_http::get(stream, &target, w.insecure, w.want.contains.is_some()).await
+            };
+            match run.ctx.rt.block_on(wait::http_answer_with(get, &w.want, left)) {
+                // Ends the wait (never a success): said below.
+                Err(_) if fatal.is_some() => Ok(None),
+                r => r.map(Some),
+            }
+        })
+    })?;
+    if let Some(why) = fatal {
+        return Err(format!("cannot wait for {what}: {why}"));
+    }
+    // None: a dry run, which does not wait; the status is known after apply.
+    Ok(status.map_or(Dynamic::from(Pending), |s| Dynamic::from(s as i64)))
 }
 
 /// SSH login and `true` on the host; the working connection becomes the host's.
@@ -281,6 +343,24 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
     add(&mut m, "http", move |ctx: NativeCallContext, url: &str, opts: Map| {
         op(&ctx, format!("wait::http({url:?})"), http(&r, url, opts))
     });
+
+    // `h.wait_http`, a method of the host (here: it needs the play, as `wait::http` does).
+    for with_opts in [false, true] {
+        let r = run.clone();
+        let call = move |ctx: NativeCallContext, h: &mut Host, url: &str, opts: Map| {
+            op(&ctx, format!("h.wait_http({url:?})"), http_via(&r, h, url, opts))
+        };
+        match with_opts {
+            true => {
+                engine.register_fn("wait_http", call);
+            }
+            false => {
+                engine.register_fn("wait_http", move |ctx: NativeCallContext, h: &mut Host, url: &str| {
+                    call(ctx, h, url, Map::new())
+                });
+            }
+        }
+    }
 
     let r = run.clone();
     add(&mut m, "ssh", move |ctx: NativeCallContext, h: Host| {
