@@ -214,7 +214,19 @@ fn recipe_on(image: Option<&str>, pg: &str) {
     let killed = r.play("replicate", &[], &[("RUNBOOK_TEST_KILL_AFTER_COMMITS", "2")]);
     assert_eq!(killed.code, -1, "killed by the hook:\n{}", killed.all());
     let made = docker(&["ps", "-q", "--filter", &format!("name={prefix}-")]);
-    assert_eq!(made.lines().count(), 6, "the copies run: {made}");
+    assert_eq!(
+        made.lines().count(),
+        6,
+        "the copies run: {}",
+        docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={prefix}-"),
+            "--format",
+            "{{.Names}} {{.Status}}"
+        ])
+    );
     let resumed = r.ok("replicate", &["--resume"]).clone();
     let skipped: Vec<String> = resumed
         .events()
