@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Test hosts for runbook: Docker engine + the bare server image `runbook/testhost:bookworm`.
+# Test hosts for runbook: Docker engine + the bare server images `runbook/testhost:RELEASE`
+# (Debian 12 bookworm, the default, and Debian 13 trixie).
 #
 #   scripts/testbed.sh setup            install docker.io/debootstrap (and zsh, fish, groff for tests), start dockerd, build the images (cached by tag)
-#   scripts/testbed.sh start N [PREFIX] start N hosts, print an inventory (TOML) on stdout
+#   scripts/testbed.sh start N [PREFIX] [RELEASE]
+#                                       start N hosts (default release bookworm), print an inventory (TOML) on stdout
 #   scripts/testbed.sh stop [PREFIX]    remove the hosts started with PREFIX
 #
 # Everything fails loudly: a missing engine or image is an error, never a skipped test.
 set -euo pipefail
 
-IMAGE="${RUNBOOK_TESTHOST_IMAGE:-runbook/testhost:bookworm}"
+# The Debian releases of the test hosts; the first is the default.
+RELEASES=(bookworm trixie)
+image_of() { echo "runbook/testhost:$1"; }
+IMAGE=$(image_of "${RELEASES[0]}")
 # The same host with Node.js, npm and pm2 (Debian's packages, pm2 from npm): release tests.
 NODE_IMAGE="${RUNBOOK_TESTHOST_NODE_IMAGE:-runbook/testhost-node:bookworm}"
 STATE_DIR="${RUNBOOK_TESTBED_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/runbook-testbed}"
@@ -67,8 +72,10 @@ debian_mirror() {
 }
 
 build_image() {
-    if docker image inspect "$IMAGE" >/dev/null 2>&1; then
-        log "image $IMAGE is cached"
+    local release="$1" image
+    image=$(image_of "$release")
+    if docker image inspect "$image" >/dev/null 2>&1; then
+        log "image $image is cached"
         return
     fi
     local rootfs
@@ -76,11 +83,12 @@ build_image() {
     trap 'as_root rm -rf "$rootfs"' RETURN
     local mirror
     mirror=$(debian_mirror)
-    log "debootstrap bookworm from $mirror (about a minute)"
+    local logfile="/tmp/runbook-debootstrap-$release.log"
+    log "debootstrap $release from $mirror (a minute or two)"
     as_root debootstrap --variant=minbase \
         --include=openssh-server,sudo,iproute2,procps,systemd,systemd-sysv,dbus,ca-certificates,curl,python3 \
-        bookworm "$rootfs" "$mirror" >/tmp/runbook-debootstrap.log 2>&1 \
-        || { tail -n 30 /tmp/runbook-debootstrap.log >&2; die "debootstrap failed"; }
+        "$release" "$rootfs" "$mirror" >"$logfile" 2>&1 \
+        || { tail -n 30 "$logfile" >&2; die "debootstrap $release failed (log: $logfile)"; }
     # This network intercepts TLS: the hosts must trust its CA like the controller does.
     if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
         as_root cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
@@ -99,8 +107,8 @@ build_image() {
         | as_root tee "$rootfs/etc/systemd/system/ssh.service.d/hostkeys.conf" >/dev/null
     echo "runbook-testhost" | as_root tee "$rootfs/etc/hostname" >/dev/null
     as_root rm -rf "$rootfs"/var/cache/apt/archives/*.deb
-    log "importing $IMAGE"
-    as_root tar -C "$rootfs" -c . | docker import --change 'CMD ["/sbin/init"]' - "$IMAGE" >/dev/null
+    log "importing $image"
+    as_root tar -C "$rootfs" -c . | docker import --change 'CMD ["/sbin/init"]' - "$image" >/dev/null
 }
 
 build_node_image() {
@@ -147,12 +155,16 @@ ensure_local_secrets() {
     done
 }
 
-# The flags that give a container systemd as PID 1, sshd and an enforceable ufw.
-RUN_FLAGS=(--cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined
+# The flags that give a container systemd as PID 1 running sandboxed units (PrivateUsers=,
+# ProtectSystem=, …), sshd and an enforceable ufw: what the docker provider grants its
+# droplets, and why, is in src/cloud/docker_grants.rs (a test keeps these the same).
+RUN_FLAGS=(--cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined
     --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock)
 
 start_hosts() {
-    local n="$1" prefix="${2:-rbtest}"
+    local n="$1" prefix="${2:-rbtest}" image
+    image=$(image_of "${3:-${RELEASES[0]}}")
     ensure_key
     local pub
     pub=$(cat "$KEY.pub")
@@ -164,7 +176,7 @@ start_hosts() {
         local name="$prefix-$i"
         docker rm -f "$name" >/dev/null 2>&1 || true
         docker run -d --name "$name" --hostname "$name" --label runbook.testbed="$prefix" \
-            "${RUN_FLAGS[@]}" "$IMAGE" >/dev/null
+            "${RUN_FLAGS[@]}" "$image" >/dev/null
         docker exec "$name" sh -c "mkdir -p /root/.ssh && chmod 700 /root/.ssh && echo '$pub' >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys"
         local ip
         ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
@@ -182,8 +194,11 @@ stop_hosts() {
 }
 
 case "${1:-setup}" in
-    setup) install_packages; start_dockerd; build_image; build_node_image; ensure_key; ensure_local_secrets ;;
-    start) start_hosts "${2:?start N [PREFIX]}" "${3:-rbtest}" ;;
+    setup)
+        install_packages; start_dockerd
+        for release in "${RELEASES[@]}"; do build_image "$release"; done
+        build_node_image; ensure_key; ensure_local_secrets ;;
+    start) start_hosts "${2:?start N [PREFIX] [RELEASE]}" "${3:-rbtest}" "${4:-${RELEASES[0]}}" ;;
     stop) stop_hosts "${2:-rbtest}" ;;
-    *) die "usage: $0 setup | start N [PREFIX] | stop [PREFIX]" ;;
+    *) die "usage: $0 setup | start N [PREFIX] [RELEASE] | stop [PREFIX]" ;;
 esac

@@ -1,8 +1,9 @@
 //! The `docker` provider, the local stand-in for a cloud (Docker Engine API over the local
 //! socket, through bollard). A droplet is a container named like the droplet, booting
-//! systemd with sshd (the flags of `scripts/testbed.sh`), on a private network named
-//! after the inventory; its address there is both its private and public IP. A snapshot
-//! is `docker commit`; power off/on is stop/start; destroy removes the container.
+//! systemd with sshd (what the container is granted for that: `docker_grants.rs`), on a
+//! private network named after the inventory; its address there is both its private and
+//! public IP. A snapshot is `docker commit`; power off/on is stop/start; destroy removes
+//! the container.
 //!
 //! Tags live in one label (`runbook.tags`, a JSON list): a committed snapshot carries the
 //! labels of its container into every container made from it, and one label that each
@@ -31,7 +32,7 @@ use bollard::errors::Error as DockerError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointIpamConfig, EndpointSettings,
-    HostConfig, HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkCreateRequest, NetworkInspect, NetworkingConfig,
+    HostConfig, Ipam, IpamConfig, NetworkCreateRequest, NetworkInspect, NetworkingConfig,
 };
 use bollard::query_parameters::{
     CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
@@ -41,6 +42,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
 use super::common::expand_home;
+use super::docker_grants;
 use super::types::{CloudResult, Droplet, DropletSpec, Provider, Snapshot, SnapshotSize};
 use crate::connection::ssh::known_hosts;
 use crate::cost::table::{self, SizePrice};
@@ -665,17 +667,10 @@ impl Provider for DockerCloud {
             labels: Some(labels),
             // systemd halts on SIGRTMIN+3 (SIGTERM would only make it re-execute).
             stop_signal: Some("SIGRTMIN+3".into()),
+            // What the container is granted to boot a whole system: see docker_grants.rs.
             host_config: Some(HostConfig {
-                cap_add: Some(vec!["SYS_ADMIN".into(), "NET_ADMIN".into()]),
-                security_opt: Some(vec!["seccomp=unconfined".into()]),
-                cgroupns_mode: Some(HostConfigCgroupnsModeEnum::HOST),
-                binds: Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()]),
-                tmpfs: Some(HashMap::from([
-                    ("/run".to_string(), String::new()),
-                    ("/run/lock".to_string(), String::new()),
-                ])),
                 network_mode: Some(net.clone()),
-                ..Default::default()
+                ..docker_grants::host_config()
             }),
             ..Default::default()
         };

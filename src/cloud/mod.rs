@@ -15,6 +15,7 @@ pub mod digitalocean;
 pub mod discover;
 pub mod dns;
 pub mod docker;
+pub mod docker_grants;
 pub mod retry;
 mod rules;
 pub mod sigv4;

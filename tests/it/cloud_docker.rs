@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-use crate::support::testbed::{IMAGE, client_key};
-use crate::support::{Output, Project};
+use crate::support::testbed::{IMAGE, TRIXIE_IMAGE, client_key};
+use crate::support::{Output, Project, Test};
 
 /// Removes what a test made on the engine: containers named with the prefix, the
 /// inventory's network, snapshot images.
@@ -463,4 +463,114 @@ fn docker_droplets_are_created_unpinned_on_networks_of_older_versions() {
     let down = p.runbook(&["play", "down.rhai", "-i", &prefix]);
     assert_eq!(down.code, 0, "{}", down.all());
     assert!(containers(&prefix).is_empty(), "{:?}", containers(&prefix));
+}
+
+/// A unit sandboxed as Debian's own are (redis-server's options that failed in containers:
+/// `PrivateUsers=` with `User=` under `ProtectProc=invisible`), reporting what it sees.
+const SANDBOXED_UNIT: &str = r#"[Unit]
+Description=runbook test: a sandboxed service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+User=nobody
+PrivateUsers=true
+ProtectSystem=strict
+PrivateTmp=true
+ProtectHome=true
+ProtectProc=invisible
+StateDirectory=sandboxed
+ExecStart=/bin/sh -c 'echo private > /tmp/sandboxed-marker; { sed "s/^ *//; s/  */ /g" /proc/self/uid_map; touch /srv/open/written 2>&1; ls /home/shared 2>&1; true; } > /var/lib/sandboxed/report'
+"#;
+
+const SERVICES: &str = r#"
+let p = var("prefix");
+step("droplets", || {
+    cloud::droplet(`${p}-bookworm`, #{ tags: ["role:svc"] });
+    cloud::droplet(`${p}-trixie`, #{ image: "runbook/testhost:trixie", tags: ["role:svc"] });
+});
+inventory::refresh();
+step("ssh", hosts("svc"), |h| wait::ssh(h, "60s"));
+step("redis", hosts("svc"), |h| {
+    h.apt("redis-server");
+    h.service("redis-server", "started", #{ enabled: true });
+});
+step("sandboxed", hosts("svc"), |h| {
+    // What the unit must not be able to touch: world-writable, but outside its writable paths.
+    h.dir("/srv/open", #{ mode: "1777" });
+    h.dir("/home/shared", #{ mode: "0755" });
+    let unit = h.file("/etc/systemd/system/sandboxed.service", #{ src: "sandboxed.service" });
+    if unit.changed { h.run("systemctl daemon-reload"); }
+    h.service("sandboxed", "started");
+});
+"#;
+
+/// The stand-in behaves like a droplet for ordinary Debian services that use systemd's
+/// sandboxing, on both Debian releases: redis-server from Debian starts and answers, and a
+/// unit with PrivateUsers=, ProtectSystem=strict, PrivateTmp=, ProtectHome= and
+/// ProtectProc=invisible runs with each of them in force.
+#[test]
+fn docker_droplets_run_debian_services_under_systemd_sandboxing() {
+    let (prefix, _network, _cleanup) = engine_scope("rbs", &[]);
+    assert!(
+        !docker(&["image", "ls", "-q", TRIXIE_IMAGE]).trim().is_empty(),
+        "image {TRIXIE_IMAGE} is missing: run scripts/testbed.sh setup"
+    );
+    let p = docker_project(&prefix);
+    p.write("services.rhai", SERVICES);
+    p.write("sandboxed.service", SANDBOXED_UNIT);
+    let play = || Test::in_project(&p).play("services.rhai").on(&prefix).json().run();
+    let first = play();
+    assert!(recap_changes(&first) > 0, "{}", first.all());
+
+    for release in ["bookworm", "trixie"] {
+        let c = format!("{prefix}-{release}");
+        let sh = |cmd: &str| docker(&["exec", &c, "sh", "-c", cmd]);
+        assert_eq!(sh(". /etc/os-release; echo $VERSION_CODENAME").trim(), release);
+        assert_eq!(
+            sh("systemctl is-active redis-server").trim(),
+            "active",
+            "{c}: {}",
+            sh("journalctl -u redis-server --no-pager | tail -n 5")
+        );
+        assert_eq!(sh("redis-cli ping").trim(), "PONG", "{c}");
+
+        assert_eq!(
+            sh("systemctl is-active sandboxed").trim(),
+            "active",
+            "{c}: {}",
+            sh("journalctl -u sandboxed --no-pager | tail -n 5")
+        );
+        let report = sh("cat /var/lib/sandboxed/report");
+        // PrivateUsers=: only root and the service's user are mapped, not the whole range.
+        let mapped: Vec<&str> = report.lines().take(2).collect();
+        assert_eq!(mapped, ["0 0 1", "65534 65534 1"], "{c}: {report}");
+        // ProtectSystem=strict: a world-writable directory outside its paths is read-only.
+        assert!(
+            report.contains("cannot touch '/srv/open/written': Read-only file system"),
+            "{c}: {report}"
+        );
+        assert_eq!(sh("ls /srv/open").trim(), "", "{c}");
+        // ProtectHome=: /home is not there for it.
+        assert!(
+            report.contains("ls: cannot access '/home/shared'")
+                || report.contains("ls: cannot open directory '/home/shared'"),
+            "{c}: {report}"
+        );
+        // PrivateTmp=: its /tmp is its own.
+        assert_eq!(sh("ls /tmp/sandboxed-marker 2>/dev/null; true").trim(), "", "{c}");
+    }
+
+    let again = play();
+    assert_eq!(recap_changes(&again), 0, "{}", again.all());
+}
+
+/// The test hosts of scripts/testbed.sh get what the provider grants its droplets.
+#[test]
+fn testbed_script_grants_what_the_docker_provider_grants() {
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testbed.sh")).unwrap();
+    let start = script.find("\nRUN_FLAGS=(").expect("RUN_FLAGS in scripts/testbed.sh") + "\nRUN_FLAGS=(".len();
+    let end = start + script[start..].find(')').unwrap();
+    let flags: Vec<&str> = script[start..end].split_whitespace().collect();
+    assert_eq!(flags, runbook::cloud::docker_grants::run_flags());
 }

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::http::FileServer;
-use crate::support::testbed::client_key;
 use crate::support::testbed::run as tool;
+use crate::support::testbed::{TRIXIE_IMAGE, client_key};
 use crate::support::{Project, Test, Testbed};
 
 /// `runbook play PLAYBOOK -i test -o json` in `p` (exit 0 unless said).
@@ -235,6 +235,46 @@ fn postgres_database_and_streaming_replication() {
         "{hba}"
     );
     assert!(!hba.contains(&format!("host    ace    ace    {}/32", db2.ip)), "{hba}");
+}
+
+/// Without a `version`, the postgres module manages the host's PostgreSQL, the same in a dry
+/// run: on Debian 13 the package apt would install (17); with no package lists yet (a fresh
+/// image), the release's own (17 again); with a cluster already there (one kept from Debian
+/// 12 through an upgrade), that cluster's version.
+#[test]
+fn postgres_version_comes_from_the_host() {
+    let tb = Testbed::start_image(1, TRIXIE_IMAGE);
+    let h = &tb.hosts[0];
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    p.write(
+        "pg.rhai",
+        r#"
+        import "postgres" as pg;
+        step("install", hosts("test"), |h| { pg::install(h, #{ listen: h.address }); });
+        "#,
+    );
+    let planned = || {
+        let o = play(&p, "pg.rhai").args(&["--dry-run"]).run();
+        let changes = o.changes();
+        let package = changes.iter().find(|(op, _)| op == "apt").map(|(_, t)| t.clone());
+        let conf = changes.iter().find(|(op, _)| op == "file").map(|(_, t)| t.clone());
+        (package.unwrap_or_else(|| panic!("no apt change: {}", o.all())), conf)
+    };
+    let conf = |v: &str| Some(format!("/etc/postgresql/{v}/main/conf.d/10-runbook.conf"));
+
+    assert_eq!(planned(), ("postgresql-17".to_string(), conf("17")));
+    tb.sh(
+        h,
+        "mv /var/lib/apt/lists /var/lib/apt/lists.off && mkdir /var/lib/apt/lists",
+    );
+    assert_eq!(planned(), ("postgresql-17".to_string(), conf("17")));
+    tb.sh(
+        h,
+        "rm -r /var/lib/apt/lists && mv /var/lib/apt/lists.off /var/lib/apt/lists",
+    );
+    tb.sh(h, "mkdir -p /etc/postgresql/15/main");
+    assert_eq!(planned(), ("postgresql-15".to_string(), conf("15")));
 }
 
 fn shell_quote(s: &str) -> String {

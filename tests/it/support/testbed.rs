@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const IMAGE: &str = "runbook/testhost:bookworm";
+/// The same bare host on Debian 13 (trixie), also built by `scripts/testbed.sh setup`.
+pub const TRIXIE_IMAGE: &str = "runbook/testhost:trixie";
 /// The same host with Node.js, npm and pm2 installed (also built by `scripts/testbed.sh setup`).
 pub const NODE_IMAGE: &str = "runbook/testhost-node:bookworm";
 
@@ -67,22 +69,12 @@ fn docker_ready(image: &str) {
     }
 }
 
-/// The flags that give a container systemd as PID 1, sshd and an enforceable ufw.
-pub const RUN_FLAGS: &[&str] = &[
-    "--cap-add",
-    "SYS_ADMIN",
-    "--cap-add",
-    "NET_ADMIN",
-    "--security-opt",
-    "seccomp=unconfined",
-    "--cgroupns=host",
-    "-v",
-    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs",
-    "/run",
-    "--tmpfs",
-    "/run/lock",
-];
+/// The flags that give a container systemd as PID 1 running sandboxed units, sshd and an
+/// enforceable ufw: the docker provider's droplets get the same (see
+/// `runbook::cloud::docker_grants`), so tests see what users see.
+pub fn run_flags() -> Vec<String> {
+    runbook::cloud::docker_grants::run_flags()
+}
 
 impl Testbed {
     /// Starts `n` hosts of the bare image and waits until their sshd answers.
@@ -112,7 +104,7 @@ impl Testbed {
                     "--label",
                     "runbook.testbed=tests",
                 ])
-                .args(RUN_FLAGS)
+                .args(run_flags())
                 .arg(image));
             // Registered at once, so that a failure below still removes the container.
             tb.hosts.push(TestHost {
