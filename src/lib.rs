@@ -168,6 +168,7 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
             start_at: args.start_at_step,
         },
         command_timeout: Some(args.command_timeout),
+        max_operations: args.max_operations,
         trust_new_hosts: args.trust_new_hosts,
         resume: args.resume,
         state: journal::Location::parse(&args.state.location),

@@ -56,6 +56,8 @@ pub struct Play {
     pub vars: Vars,
     /// How many hosts of a step run at once.
     pub forks: usize,
+    /// `--max-operations`: the Rhai operations script code may run (0: no limit).
+    pub max_operations: u64,
     /// `--budget`: the monthly cost a plan may reach (overrides `[cost] budget_monthly`).
     pub budget: Option<crate::cost::Money>,
     /// The steps the command line selects.

@@ -41,6 +41,8 @@ pub struct Settings {
     /// `--list-steps`, `--list-hosts`.
     pub listing: Option<crate::play::Listing>,
     pub command_timeout: Option<Duration>,
+    /// `--max-operations`: Rhai operations script code may run (0: no limit).
+    pub max_operations: u64,
     pub trust_new_hosts: bool,
     /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
     pub resume: Option<Option<i64>>,
@@ -137,6 +139,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         inventory_file: settings.inventory.clone(),
         vars: settings.vars.clone(),
         forks: settings.forks,
+        max_operations: settings.max_operations,
         budget: settings.budget,
         selection: settings.selection.clone(),
         listing: settings.listing,

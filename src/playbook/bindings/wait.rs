@@ -199,7 +199,9 @@ fn until(run: &Play, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResul
             match f.call_within_context::<Dynamic>(ctx, ()) {
                 Ok(v) if v.is_unit() || v.as_bool().is_ok_and(|b| !b) => Err(format!("it returned {v}")),
                 Ok(v) => Ok(v),
-                Err(e) if is_stop(&e) => {
+                // The play stopping, or the script going over --max-operations: not a
+                // "not yet" to try again, the end of the script.
+                Err(e) if is_stop(&e) || over_limit(&e) => {
                     stopped = Some(e);
                     Ok(Dynamic::UNIT)
                 }
@@ -211,6 +213,10 @@ fn until(run: &Play, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResul
         return Err(e);
     }
     result.or_else(|e| fail(ctx, format!("wait::until_true: {e}")))
+}
+
+fn over_limit(e: &EvalAltResult) -> bool {
+    matches!(e.unwrap_inner(), EvalAltResult::ErrorRuntime(v, _) if v.is::<crate::playbook::diagnose::OperationLimit>())
 }
 
 /// The message of a script error, without Rhai's wrapping ("Runtime error: … @ 'file' …").
