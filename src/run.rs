@@ -253,12 +253,20 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         if finished.is_err() || session.write_error().is_some() {
             // The record is incomplete: say so, not what it was meant to say.
             let e = session.write_error().unwrap_or_default();
-            let message = format!(
-                "the run journal could not be written ({e}); run {} is not recorded as {}: its record may still \
+            let message = if session.journal.lost() {
+                format!(
+                    "{e}. The play stopped at the first result it could not record; run {} cannot be resumed \
+                     (the next run starts from the beginning): what it changed is in the output above",
+                    session.run_id
+                )
+            } else {
+                format!(
+                    "the run journal could not be written ({e}); run {} is not recorded as {}: its record may still \
                  say `running` (the next run of this inventory marks it killed) and lacks the results after the failure",
-                session.run_id,
-                journal_outcome.as_str()
-            );
+                    session.run_id,
+                    journal_outcome.as_str()
+                )
+            };
             run.ctx.reporter.error(&message);
             code = crate::error::exit::USAGE;
             error = Some(message);
