@@ -24,7 +24,8 @@ pub fn provider_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc
     match settings.provider.as_str() {
         "digitalocean" => {
             let token = digitalocean_token(settings.token_secret.as_deref(), &inv.secret_dirs(), remember)?;
-            let do_ = digitalocean::DigitalOcean::new(settings.endpoint.as_deref(), token, retry::Policy::default())?;
+            let policy = retry::Policy::with_request_timeout("cloud", settings.request_timeout)?;
+            let do_ = digitalocean::DigitalOcean::new(settings.endpoint.as_deref(), token, policy)?;
             Ok(Arc::new(do_))
         }
         "docker" => Ok(Arc::new(docker::DockerCloud::new(docker_options(inv, settings)?))),
@@ -62,6 +63,7 @@ pub fn docker_options(inv: &Inventory, settings: &CloudSettings) -> CloudResult<
         known_hosts: crate::connection::ssh::learn_file(&inv.ssh, &dir),
         ssh_keys,
         boot_timeout: std::time::Duration::from_secs(180),
+        request_timeout: super::retry::Policy::with_request_timeout("cloud", settings.request_timeout)?.request_timeout,
     })
 }
 

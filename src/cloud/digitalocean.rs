@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 
-use super::common::{api_client, expand_home};
+use super::common::{Asked, api_client, expand_home, no_answer};
 use super::retry::Policy;
 use super::sigv4::encode;
 use super::types::{CloudResult, Droplet, DropletSpec, Provider, Snapshot, SnapshotSize};
@@ -74,7 +74,7 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 
 impl DigitalOcean {
     pub fn new(endpoint: Option<&str>, token: String, policy: Policy) -> CloudResult<Self> {
-        let http = api_client()?;
+        let http = api_client(&policy)?;
         Ok(DigitalOcean {
             http,
             base: endpoint.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_string(),
@@ -86,7 +86,8 @@ impl DigitalOcean {
     }
 
     /// One API call; `path` starts with `/v2` and carries its query. Returns the JSON body
-    /// (`Null` for 204).
+    /// (`Null` for 204). Tries again after a 429, a 5xx or no answer while the policy allows
+    /// (`Policy::try_again`: within its attempts and its time budget).
     pub async fn request(
         &self,
         method: Method,
@@ -95,11 +96,11 @@ impl DigitalOcean {
         retry: Retry,
     ) -> Result<Value, ApiError> {
         let label = format!("{method} {path}");
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             self.wait_for_quota().await;
             attempt += 1;
-            let last = attempt >= self.policy.attempts;
             let mut req = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
@@ -107,28 +108,38 @@ impl DigitalOcean {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let resp = match req.send().await {
-                Ok(r) => r,
+            // The answer whole: a body that stops coming is no answer either.
+            let answer = match req.send().await {
+                Ok(resp) => {
+                    let (status, headers) = (resp.status(), resp.headers().clone());
+                    self.note_limits(&headers);
+                    resp.text().await.map(|text| (status, headers, text))
+                }
+                Err(e) => Err(e),
+            };
+            let (status, headers, text) = match answer {
+                Ok(a) => a,
                 Err(e) => {
                     // A refused connection never reached the API: safe to send again.
-                    if !last && (retry == Retry::All || e.is_connect()) {
-                        tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
+                    let repeatable = retry == Retry::All || e.is_connect();
+                    let pause = self.policy.backoff(attempt - 1);
+                    if repeatable && self.policy.try_again(attempt, started, pause + self.quota_wait()) {
+                        tokio::time::sleep(pause).await;
                         continue;
                     }
+                    let not_again = (!repeatable).then_some("not sent again: DigitalOcean may have acted on it");
+                    let asked = Asked {
+                        service: "DigitalOcean",
+                        base: &self.base,
+                        label: &label,
+                        started,
+                    };
                     return Err(ApiError {
                         status: None,
-                        message: format!(
-                            "DigitalOcean API {label}: cannot reach {} after {attempt} tries: {}",
-                            self.base,
-                            error_chain(&e)
-                        ),
+                        message: no_answer(&asked, &e, &self.policy, attempt, not_again),
                     });
                 }
             };
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            self.note_limits(&headers);
-            let text = resp.text().await.unwrap_or_default();
             if status.is_success() {
                 if text.trim().is_empty() {
                     return Ok(Value::Null);
@@ -138,13 +149,19 @@ impl DigitalOcean {
                     message: format!("DigitalOcean API {label}: invalid JSON in the answer ({e})"),
                 });
             }
-            if status == StatusCode::TOO_MANY_REQUESTS && !last {
-                tokio::time::sleep(self.rate_limit_wait(&headers, attempt)).await;
-                continue;
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = self.rate_limit_wait(&headers, attempt);
+                if self.policy.try_again(attempt, started, wait) {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
             }
-            if status.is_server_error() && retry == Retry::All && !last {
-                tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
-                continue;
+            if status.is_server_error() && retry == Retry::All {
+                let pause = self.policy.backoff(attempt - 1);
+                if self.policy.try_again(attempt, started, pause + self.quota_wait()) {
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
             }
             return Err(ApiError {
                 status: Some(status),
@@ -165,15 +182,18 @@ impl DigitalOcean {
 
     /// With the hourly quota used up, waiting for the reset beats collecting 429s.
     async fn wait_for_quota(&self) {
-        let wait = {
-            let l = self.limit.lock().unwrap();
-            match (l.remaining, l.reset) {
-                (Some(0), Some(reset)) if reset > now_secs() => Some(self.policy.until_epoch(reset)),
-                _ => None,
-            }
-        };
-        if let Some(w) = wait {
-            tokio::time::sleep(w).await;
+        let wait = self.quota_wait();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// How long `wait_for_quota` would wait now.
+    fn quota_wait(&self) -> Duration {
+        let l = self.limit.lock().unwrap();
+        match (l.remaining, l.reset) {
+            (Some(0), Some(reset)) if reset > now_secs() => self.policy.until_epoch(reset),
+            _ => Duration::ZERO,
         }
     }
 
@@ -618,16 +638,6 @@ fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    out
 }
 
 /// A droplet name as the API accepts it (`POST /v2/droplets`: at most 255 characters,

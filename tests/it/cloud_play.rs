@@ -369,3 +369,71 @@ fn impossible_calls_are_refused_in_dry_runs_and_before_any_change() {
     assert!(o.stdout.contains("would snapshot droplet web1 as snap"), "{}", o.all());
     fake.assert_no_violations();
 }
+
+/// Cloud and DNS APIs that accept connections and never answer: each request gives up after
+/// `request_timeout` (set to 1 s here; 60 s by default), a GET is tried once more, and the
+/// error names the service, the request, the limit and the tries. Nothing hangs: the whole
+/// run ends within a few seconds (with the defaults: 2 tries of 60 s, 2½ minutes at most).
+#[test]
+fn apis_that_never_answer_fail_within_their_timeout_and_say_so() {
+    use crate::support::silent::Silent;
+    use std::time::{Duration, Instant};
+    let silent = Silent::tcp();
+    let p = Project::new();
+    p.write(
+        "inventory/cloud.toml",
+        &format!(
+            "[cloud]\nprovider = \"digitalocean\"\ntag = \"runbook:test\"\nendpoint = \"{}\"\ntoken_secret = \"do_token\"\nrequest_timeout = 1\n",
+            silent.url
+        ),
+    );
+    p.write("inventory/secrets/do_token", &format!("{TOKEN}\n"));
+    p.write("site.rhai", "step(\"list\", || cloud::droplets());\n");
+    let start = Instant::now();
+    let o = p.runbook(&["play", "site.rhai", "-i", "cloud"]);
+    let took = start.elapsed();
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains(
+            "DigitalOcean did not answer GET /v2/droplets?tag_name=runbook%3Atest&per_page=200 within 1s (2 tries in "
+        ) && o.stderr.contains("; giving up)"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(silent.accepted(), 2, "one try and one more");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(!o.all().contains(TOKEN));
+
+    // Route 53 the same way, from a play's dns::a_record.
+    let silent = Silent::tcp();
+    p.write(
+        "inventory/r53.toml",
+        &format!(
+            "[dns]\nprovider = \"route53\"\nendpoint = \"{}\"\nrequest_timeout = 1\n\n[hosts.web1]\naddress = \"192.0.2.1\"\n",
+            silent.url
+        ),
+    );
+    p.write(
+        "dns.rhai",
+        "step(\"dns\", || dns::a_record(\"example.com\", \"www\", [\"192.0.2.1\"]));\n",
+    );
+    let start = Instant::now();
+    let o = p.runbook_env(
+        &["play", "dns.rhai", "-i", "r53"],
+        &[
+            ("AWS_ACCESS_KEY_ID", crate::support::fake_route53::ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", crate::support::fake_route53::SECRET_KEY),
+        ],
+    );
+    let took = start.elapsed();
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout.contains(
+            "dns::a_record(\"example.com\", \"www\"): Route 53 did not answer GET /2013-04-01/hostedzonesbyname within 1s (2 tries in "
+        ),
+        "{}",
+        o.all()
+    );
+    assert_eq!(silent.accepted(), 2, "asked once, not again for each use of the zone");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 
 use super::record::{ARecord, Dns, DnsChange, HealthCheck, check_ips, diff, fqdn};
+use crate::cloud::common::{Asked, no_answer};
 use crate::cloud::retry::Policy;
 use crate::cloud::sigv4::{self, Credentials};
 use crate::cloud::types::CloudResult;
@@ -39,7 +40,7 @@ pub struct RecordSet {
 
 impl Route53 {
     pub fn new(endpoint: Option<&str>, creds: Credentials, policy: Policy) -> CloudResult<Self> {
-        let http = crate::cloud::common::api_client()?;
+        let http = crate::cloud::common::api_client(&policy)?;
         Ok(Route53 {
             http,
             base: endpoint.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_string(),
@@ -97,10 +98,10 @@ impl Route53 {
             None => parsed.host_str().unwrap_or("").to_string(),
         };
         let label = format!("{method} {path}");
+        let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let last = attempt >= self.policy.attempts;
             let mut headers = vec![
                 ("host".to_string(), host.clone()),
                 ("x-amz-date".to_string(), sigv4::amz_date(SystemTime::now())),
@@ -132,32 +133,45 @@ impl Route53 {
             if let Some(b) = &body {
                 req = req.body(b.clone());
             }
-            match req.send().await {
-                Err(_) if !last => tokio::time::sleep(self.policy.backoff(attempt - 1)).await,
-                Err(e) => {
-                    return Err(Failure::other(format!(
-                        "Route 53 {label}: cannot reach {}: {e}",
-                        self.base
-                    )));
-                }
+            // The answer whole: a body that stops coming is no answer either.
+            let answer = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
-                    let text = resp.text().await.unwrap_or_default();
-                    if status.is_success() {
-                        return Ok((status, text));
-                    }
-                    let (code, message) = error_of(&text);
-                    let again = status.is_server_error() || code == "Throttling" || code == "PriorRequestNotComplete";
-                    if again && !last {
-                        tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
+                    resp.text().await.map(|text| (status, text))
+                }
+                Err(e) => Err(e),
+            };
+            let (status, text) = match answer {
+                Ok(a) => a,
+                Err(e) => {
+                    let pause = self.policy.backoff(attempt - 1);
+                    if self.policy.try_again(attempt, started, pause) {
+                        tokio::time::sleep(pause).await;
                         continue;
                     }
-                    return Err(Failure {
-                        message: format!("Route 53 {label}: {} {code}: {message}", status.as_u16()),
-                        code,
-                    });
+                    let asked = Asked {
+                        service: "Route 53",
+                        base: &self.base,
+                        label: &label,
+                        started,
+                    };
+                    return Err(Failure::other(no_answer(&asked, &e, &self.policy, attempt, None)));
                 }
+            };
+            if status.is_success() {
+                return Ok((status, text));
             }
+            let (code, message) = error_of(&text);
+            let again = status.is_server_error() || code == "Throttling" || code == "PriorRequestNotComplete";
+            let pause = self.policy.backoff(attempt - 1);
+            if again && self.policy.try_again(attempt, started, pause) {
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            return Err(Failure {
+                message: format!("Route 53 {label}: {} {code}: {message}", status.as_u16()),
+                code,
+            });
         }
     }
 
