@@ -160,6 +160,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         seqs: Mutex::new(HashMap::new()),
         stop_reason: Mutex::new(None),
         cancel,
+        in_flight: Mutex::new(Vec::new()),
     });
     playbook::register(&mut engine, run.clone());
 

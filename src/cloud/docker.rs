@@ -87,6 +87,8 @@ pub struct DockerOptions {
     /// How long one call to the engine may take (`[cloud] request_timeout`); a stop gets its
     /// grace period more, a snapshot ten times as long.
     pub request_timeout: Duration,
+    /// The run's stop request: once it comes, calls and waits are abandoned.
+    pub stop: crate::stop::StopRequest,
 }
 
 pub struct DockerCloud {
@@ -158,21 +160,29 @@ impl DockerCloud {
         self.call_within(what, self.opts.request_timeout, call).await
     }
 
-    /// `call` with a limit of its own (a stop: its grace period more).
+    /// `call` with a limit of its own (a stop: its grace period more). After a stop request
+    /// nothing is sent, and a call in flight is abandoned (the engine carries on with it).
     async fn call_within<F: std::future::Future>(
         &self,
         what: &str,
         limit: Duration,
         call: F,
     ) -> CloudResult<F::Output> {
-        tokio::time::timeout(limit, call).await.map_err(|_| {
-            format!(
+        if self.opts.stop.requested() {
+            return Err(format!("docker: `{what}` not sent, the run is stopping"));
+        }
+        match self.opts.stop.unless(tokio::time::timeout(limit, call)).await {
+            Some(Ok(out)) => Ok(out),
+            Some(Err(_)) => Err(format!(
                 "docker: the engine at {} did not answer `{what}` within {}; is dockerd running and responsive? \
                  ([cloud] request_timeout sets the limit)",
                 self.endpoint(),
                 crate::cloud::common::seconds(limit)
-            )
-        })
+            )),
+            None => Err(format!(
+                "docker: `{what}` was still in progress when the run stopped waiting for it (the engine carries on with it)"
+            )),
+        }
     }
 
     async fn inspect(&self, name_or_id: &str) -> CloudResult<Option<ContainerInspectResponse>> {
@@ -443,7 +453,11 @@ impl DockerCloud {
                 },
                 s => last = format!("container status {s:?}"),
             }
-            tokio::time::sleep(pause).await;
+            if !self.opts.stop.pause(pause).await {
+                return Err(format!(
+                    "docker: droplet {name} was still booting (last: {last}) when the run stopped waiting for it"
+                ));
+            }
             pause = (pause * 2).min(Duration::from_secs(1));
         }
         Err(format!(

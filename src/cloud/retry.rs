@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::stop::StopRequest;
+
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// Tries per request (the first one included).
@@ -25,6 +27,9 @@ pub struct Policy {
     /// Longest time one try of a request may take, from connecting to the last byte of the
     /// answer (`[cloud]`/`[dns]` `request_timeout`).
     pub request_timeout: Duration,
+    /// The run's stop request: once it comes no request is sent, and waits (polls, pauses,
+    /// a read in flight) are abandoned.
+    pub stop: StopRequest,
 }
 
 /// The default `request_timeout`: far below anything a person would take for a hang, far
@@ -44,13 +49,22 @@ impl Default for Policy {
             per_page: 200,
             connect_timeout: Duration::from_secs(10),
             request_timeout: REQUEST_TIMEOUT,
+            stop: StopRequest::default(),
         }
     }
 }
 
 impl Policy {
-    /// The default policy with an inventory's `request_timeout` (seconds, at least 1); the
-    /// connection may take as long, up to the usual 10 s.
+    /// The default policy with an inventory's `request_timeout` (seconds, at least 1; the
+    /// connection may take as long, up to the usual 10 s) and the run's stop request.
+    pub fn for_run(table: &str, seconds: Option<u64>, stop: &StopRequest) -> Result<Policy, String> {
+        Ok(Policy {
+            stop: stop.clone(),
+            ..Self::with_request_timeout(table, seconds)?
+        })
+    }
+
+    /// The default policy with an inventory's `request_timeout`.
     pub fn with_request_timeout(table: &str, seconds: Option<u64>) -> Result<Policy, String> {
         let d = Policy::default();
         let request_timeout = match seconds {

@@ -10,10 +10,11 @@ use super::route53;
 use crate::cloud::retry::Policy;
 use crate::cloud::types::CloudResult;
 use crate::inventory::Inventory;
+use crate::stop::StopRequest;
 
 /// The DNS service an inventory names: `[dns]`, or else the `[cloud]` provider's own
 /// (DigitalOcean domains, or the docker hosts file).
-pub fn dns_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc<dyn Dns>> {
+pub fn dns_for(inv: &Inventory, remember: &dyn Fn(&str), stop: &StopRequest) -> CloudResult<Arc<dyn Dns>> {
     let cloud = inv.cloud.as_ref();
     let do_cloud = cloud.filter(|c| c.provider == "digitalocean");
     let (provider, endpoint, secret, policy) = match (inv.dns.as_ref(), cloud) {
@@ -21,13 +22,13 @@ pub fn dns_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc<dyn 
             d.provider.as_str(),
             d.endpoint.as_deref(),
             d.token_secret.as_deref(),
-            Policy::with_request_timeout("dns", d.request_timeout)?,
+            Policy::for_run("dns", d.request_timeout, stop)?,
         ),
         (None, Some(c)) if c.provider == "digitalocean" || c.provider == "docker" => (
             c.provider.as_str(),
             c.endpoint.as_deref(),
             c.token_secret.as_deref(),
-            Policy::with_request_timeout("cloud", c.request_timeout)?,
+            Policy::for_run("cloud", c.request_timeout, stop)?,
         ),
         _ => {
             return Err(

@@ -101,6 +101,12 @@ impl Route53 {
         let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
+            // After a stop request nothing new is sent (a retry neither).
+            if self.policy.stop.requested() {
+                return Err(Failure::other(format!(
+                    "Route 53 {label}: not sent, the run is stopping"
+                )));
+            }
             attempt += 1;
             let mut headers = vec![
                 ("host".to_string(), host.clone()),
@@ -134,19 +140,33 @@ impl Route53 {
                 req = req.body(b.clone());
             }
             // The answer whole: a body that stops coming is no answer either.
-            let answer = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    resp.text().await.map(|text| (status, text))
+            let asking = async {
+                match req.send().await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        resp.text().await.map(|text| (status, text))
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
+            };
+            // A read is abandoned at a stop request; a change, once sent, gets its answer.
+            let answer = match method == Method::GET {
+                true => match self.policy.stop.unless(asking).await {
+                    Some(a) => a,
+                    None => {
+                        return Err(Failure::other(format!(
+                            "Route 53 {label}: abandoned, the run is stopping"
+                        )));
+                    }
+                },
+                false => asking.await,
             };
             let (status, text) = match answer {
                 Ok(a) => a,
                 Err(e) => {
                     let pause = self.policy.backoff(attempt - 1);
                     if self.policy.try_again(attempt, started, pause) {
-                        tokio::time::sleep(pause).await;
+                        self.policy.stop.pause(pause).await;
                         continue;
                     }
                     let asked = Asked {
@@ -165,7 +185,7 @@ impl Route53 {
             let again = status.is_server_error() || code == "Throttling" || code == "PriorRequestNotComplete";
             let pause = self.policy.backoff(attempt - 1);
             if again && self.policy.try_again(attempt, started, pause) {
-                tokio::time::sleep(pause).await;
+                self.policy.stop.pause(pause).await;
                 continue;
             }
             return Err(Failure {
@@ -359,6 +379,15 @@ impl Route53 {
     /// Deletes health checks made for a change that was not made (best effort: the error
     /// that stopped the change is the one reported, with the ids left behind).
     async fn undo_health_checks(&self, created: &[String], err: String) -> String {
+        if self.policy.stop.requested() && !created.is_empty() {
+            // Deleting them would be new remote actions: the next `dns::a_record` of this
+            // record deletes checks of ours that no record uses.
+            return format!(
+                "{err} (health checks {} were made for it and are left: the next dns::a_record of this record \
+                 deletes them)",
+                created.join(", ")
+            );
+        }
         let mut left = Vec::new();
         for id in created {
             if self.delete_health_check(id).await.is_err() {
