@@ -353,17 +353,46 @@ impl Route53 {
             .descendants()
             .find(|n| n.has_tag_name((NS, "HealthCheck")))
             .ok_or_else(|| format!("Route 53 GetHealthCheck {id}: the answer has no HealthCheck"))?;
-        let config = check
-            .children()
-            .find(|n| n.has_tag_name((NS, "HealthCheckConfig")))
-            .ok_or_else(|| format!("Route 53 GetHealthCheck {id}: the answer has no HealthCheckConfig"))?;
-        Ok(Some(CheckInfo {
-            reference: child_text(check, "CallerReference").unwrap_or("").to_string(),
-            ip: child_text(config, "IPAddress").map(str::to_string),
-            port: child_text(config, "Port").and_then(|p| p.parse().ok()),
-            kind: child_text(config, "Type").unwrap_or("").to_string(),
-            path: child_text(config, "ResourcePath").map(str::to_string),
-        }))
+        check_info(check)
+            .map(|(_, info)| Some(info))
+            .ok_or_else(|| format!("Route 53 GetHealthCheck {id}: the answer has no HealthCheckConfig"))
+    }
+
+    /// The health checks runbook made for the record `fqdn` (ours, probing that name), by id,
+    /// from ListHealthChecks.
+    async fn checks_for(&self, fqdn: &str) -> CloudResult<Vec<String>> {
+        let path = "/2013-04-01/healthcheck";
+        let mut query = vec![("maxitems".to_string(), "100".to_string())];
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            let (_, text) = self.call(Method::GET, path, &query, None).await?;
+            let doc = parse(&text)?;
+            for (id, info) in doc
+                .descendants()
+                .filter(|n| n.has_tag_name((NS, "HealthCheck")))
+                .filter_map(check_info)
+            {
+                if info.ours()
+                    && info
+                        .fqdn
+                        .as_deref()
+                        .is_some_and(|f| f.trim_end_matches('.').eq_ignore_ascii_case(fqdn))
+                {
+                    out.push(id);
+                }
+            }
+            let root = doc.root_element();
+            match (child_text(root, "IsTruncated"), child_text(root, "NextMarker")) {
+                (Some("true"), Some(next)) => {
+                    query = vec![
+                        ("marker".to_string(), next.to_string()),
+                        ("maxitems".to_string(), "100".to_string()),
+                    ];
+                }
+                _ => return Ok(out),
+            }
+        }
+        Err("Route 53: listing the health checks did not end after 1000 pages".into())
     }
 
     /// DeleteHealthCheck; one already gone counts as deleted.
@@ -428,6 +457,22 @@ struct CheckInfo {
     port: Option<u16>,
     kind: String,
     path: Option<String>,
+    /// The name it probes (runbook sets the record's).
+    fqdn: Option<String>,
+}
+
+/// A `HealthCheck` element: its id and settings; `None` without its config.
+fn check_info(check: roxmltree::Node) -> Option<(String, CheckInfo)> {
+    let config = check.children().find(|n| n.has_tag_name((NS, "HealthCheckConfig")))?;
+    let info = CheckInfo {
+        reference: child_text(check, "CallerReference").unwrap_or("").to_string(),
+        ip: child_text(config, "IPAddress").map(str::to_string),
+        port: child_text(config, "Port").and_then(|p| p.parse().ok()),
+        kind: child_text(config, "Type").unwrap_or("").to_string(),
+        path: child_text(config, "ResourcePath").map(str::to_string),
+        fqdn: child_text(config, "FullyQualifiedDomainName").map(unescape),
+    };
+    Some((child_text(check, "Id").unwrap_or("").to_string(), info))
 }
 
 impl CheckInfo {
@@ -523,6 +568,7 @@ impl Dns for Route53 {
         // Health checks made for this change, and those it leaves unused.
         let mut created: Vec<String> = Vec::new();
         let mut unused: Vec<String> = Vec::new();
+        let mut leftovers: Vec<String> = Vec::new();
         match &rec.health_check {
             None => {
                 if sets.iter().any(|s| s.set_id.is_some()) {
@@ -571,6 +617,15 @@ impl Dns for Route53 {
                         checks.push((id.clone(), self.get_health_check(id).await?));
                     }
                 }
+                // Checks runbook made for this record that no set of it uses: left by a run
+                // that died between making them and the change that would use them. Looked
+                // for before this call makes any.
+                leftovers = self
+                    .checks_for(&name)
+                    .await?
+                    .into_iter()
+                    .filter(|id| !sets.iter().any(|s| s.health_check.as_ref() == Some(id)))
+                    .collect();
                 let info = |id: &str| checks.iter().find(|(i, _)| i == id).and_then(|(_, c)| c.as_ref());
                 for s in &sets {
                     if s.values.iter().any(|v| removed.contains(v)) {
@@ -647,6 +702,7 @@ impl Dns for Route53 {
                     .collect();
                 change.added = added;
                 change.removed = removed;
+                change.leftover_checks = leftovers.clone();
             }
         }
         if apply && !changes.is_empty() {
@@ -656,16 +712,28 @@ impl Dns for Route53 {
             if let Err(e) = self.call(Method::POST, &path, &[], Some(body)).await {
                 return Err(self.undo_health_checks(&created, e).await);
             }
-            // Only now: a check is deleted once no record points at it.
+        }
+        if apply {
+            // Only now: a check is deleted once no record points at it. One that is in use
+            // after all (a record of another name) is not a leftover: it is kept.
             let mut left = Vec::new();
-            for id in &unused {
-                if let Err(e) = self.delete_health_check(id).await {
-                    left.push(format!("{id} ({e})"));
+            for id in unused.iter().chain(&leftovers) {
+                match self.delete_health_check(id).await {
+                    Ok(()) => {}
+                    Err(e) if leftovers.contains(id) && e.contains("HealthCheckInUse") => {
+                        change.leftover_checks.retain(|l| l != id);
+                    }
+                    Err(e) => left.push(format!("{id} ({e})")),
                 }
             }
             if !left.is_empty() {
+                let was = if changes.is_empty() {
+                    "needed no change"
+                } else {
+                    "was changed"
+                };
                 return Err(format!(
-                    "Route 53: {name} A was changed, but health checks it no longer uses could not be deleted \
+                    "Route 53: {name} A {was}, but health checks it no longer uses could not be deleted \
                      (they are still billed; delete them by hand): {}",
                     left.join("; ")
                 ));
