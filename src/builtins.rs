@@ -1472,6 +1472,13 @@ pub const INVENTORY_KEYS: &[(&str, &str, &str, &str)] = &[
         "docker: the key for root's authorized_keys (a file or the key)",
     ),
     (
+        "cloud",
+        "request_timeout",
+        "integer",
+        "seconds one API request (docker: one call to the engine) may take (default 60); a request \
+         without an answer is tried once more at most, so no request takes more than 3 times this",
+    ),
+    (
         "dns",
         "provider",
         "string",
@@ -1483,6 +1490,12 @@ pub const INVENTORY_KEYS: &[(&str, &str, &str, &str)] = &[
         "token_secret",
         "string",
         "DigitalOcean: secret name of the API token",
+    ),
+    (
+        "dns",
+        "request_timeout",
+        "integer",
+        "seconds one DNS API request may take (default 60), as [cloud] request_timeout",
     ),
 ];
 

@@ -239,6 +239,11 @@ pub struct PlayArgs {
     /// Time limit of every command unless the playbook sets one (e.g. 10m, 1h)
     #[arg(long, default_value = "30m", value_parser = crate::playbook::convert::cli_duration)]
     pub command_timeout: std::time::Duration,
+    /// Stop script code that runs more than N Rhai operations (an endless loop) with an
+    /// error at the line it reached: counted from the play's start, a step's closure on
+    /// each host on top of the count where the step began; 0: no limit
+    #[arg(long, value_name = "N", env = "RUNBOOK_MAX_OPERATIONS", default_value_t = 0)]
+    pub max_operations: u64,
     /// Record the host keys of hosts not yet in known_hosts (trust on first use)
     #[arg(long)]
     pub trust_new_hosts: bool,

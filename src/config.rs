@@ -24,6 +24,9 @@ pub struct Config {
     pub state: Option<String>,
     /// `--color` (`RUNBOOK_COLOR`): `auto`, `always` or `never`.
     pub color: Option<crate::report::ColorChoice>,
+    /// `play --max-operations` (`RUNBOOK_MAX_OPERATIONS`): the Rhai operations script code
+    /// may run before it is stopped; 0 for no limit.
+    pub max_operations: Option<u64>,
 }
 
 impl Config {
@@ -62,6 +65,7 @@ impl Config {
             ("RUNBOOK_FORKS", self.forks.map(|f| f.to_string())),
             ("RUNBOOK_STATE", self.state.clone()),
             ("RUNBOOK_COLOR", self.color.map(|c| c.name().to_string())),
+            ("RUNBOOK_MAX_OPERATIONS", self.max_operations.map(|n| n.to_string())),
         ]
         .into_iter()
         .filter_map(|(env, value)| value.map(|v| (env, v)))
@@ -102,6 +106,7 @@ mod tests {
             forks: Some(3),
             state: Some("elsewhere.db".into()),
             color: Some(crate::report::ColorChoice::Never),
+            max_operations: Some(5000),
         };
         let crate::cli::Command::Play(play) = parse(&config, &["runbook", "play", "site.rhai"]).command else {
             panic!()
@@ -109,6 +114,7 @@ mod tests {
         assert_eq!((play.inventory.as_str(), play.forks), ("local", 3));
         assert_eq!(play.state.location, "elsewhere.db");
         assert_eq!(play.color, crate::report::ColorChoice::Never);
+        assert_eq!(play.max_operations, 5000);
         let crate::cli::Command::Play(play) =
             parse(&config, &["runbook", "play", "site.rhai", "-i", "prod", "-f", "9"]).command
         else {

@@ -25,6 +25,7 @@ pub mod run;
 pub mod secrets;
 pub mod shell;
 pub mod ship;
+pub mod stop;
 pub mod tunnel_http;
 pub mod wait;
 
@@ -169,6 +170,7 @@ fn settings(args: PlayArgs) -> Result<run::Settings> {
             start_at: args.start_at_step,
         },
         command_timeout: Some(args.command_timeout),
+        max_operations: args.max_operations,
         trust_new_hosts: args.trust_new_hosts,
         resume: args.resume,
         state: journal::Location::parse(&args.state.location),
@@ -277,11 +279,11 @@ fn cost(args: CostArgs) -> Result<i32> {
     let inv = inventory::Inventory::load(&args.inventory)?;
     let fail = |e: String| Error::Usage(secrets.mask(&format!("cannot price inventory {}: {e}", inv.file_label())));
     let provider = match &inv.cloud {
-        Some(_) => Some(cloud::provider_for(&inv, &|t| secrets.remember(t)).map_err(fail)?),
+        Some(_) => Some(cloud::provider_for(&inv, &|t| secrets.remember(t), &Default::default()).map_err(fail)?),
         None => None,
     };
     let dns = (cost::bill::dns_kind(&inv).as_deref() == Some("route53"))
-        .then(|| cloud::dns::dns_for(&inv, &|t| secrets.remember(t)));
+        .then(|| cloud::dns::dns_for(&inv, &|t| secrets.remember(t), &Default::default()));
     let (prices, bill) = rt.block_on(async {
         let prices = cost::bill::prices(&inv, provider.as_deref()).await;
         let bill = cost::bill::bill(&inv, provider.as_deref(), dns, &prices).await;

@@ -56,6 +56,8 @@ pub struct Play {
     pub vars: Vars,
     /// How many hosts of a step run at once.
     pub forks: usize,
+    /// `--max-operations`: the Rhai operations script code may run (0: no limit).
+    pub max_operations: u64,
     /// `--budget`: the monthly cost a plan may reach (overrides `[cost] budget_monthly`).
     pub budget: Option<crate::cost::Money>,
     /// The steps the command line selects.
@@ -89,6 +91,8 @@ pub struct Play {
     pub stop_reason: Mutex<Option<(StopCause, String)>>,
     /// Set by the first Ctrl-C or SIGTERM.
     pub cancel: Arc<AtomicBool>,
+    /// What the stop left in flight (a cloud action still in progress), for the journal.
+    pub in_flight: Mutex<Vec<String>>,
 }
 
 impl Play {
@@ -220,6 +224,23 @@ impl Play {
 
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// Notes what a stop request left in flight (`action 123 (shutdown) on droplet web1 was
+    /// still in progress`): said at once, and kept for the journal's record of the step.
+    pub fn left_in_flight(&self, what: String) {
+        self.ctx.reporter.note(&format!("stopped: {what}"));
+        self.in_flight.lock().unwrap().push(what);
+    }
+
+    /// Why a step that a stop request cut short did not finish: `interrupted`, and what it
+    /// left in flight.
+    pub fn interrupted_reason(&self) -> String {
+        let left = self.in_flight.lock().unwrap();
+        match left.is_empty() {
+            true => "interrupted".into(),
+            false => format!("interrupted; left in flight: {}", left.join("; ")),
+        }
     }
 
     /// The identity of the `step(` call at `position`, counting repeated calls (loops).

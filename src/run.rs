@@ -41,6 +41,8 @@ pub struct Settings {
     /// `--list-steps`, `--list-hosts`.
     pub listing: Option<crate::play::Listing>,
     pub command_timeout: Option<Duration>,
+    /// `--max-operations`: Rhai operations script code may run (0: no limit).
+    pub max_operations: u64,
     pub trust_new_hosts: bool,
     /// `--resume`: `Some(None)` the latest run, `Some(Some(id))` that run.
     pub resume: Option<Option<i64>>,
@@ -137,6 +139,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         inventory_file: settings.inventory.clone(),
         vars: settings.vars.clone(),
         forks: settings.forks,
+        max_operations: settings.max_operations,
         budget: settings.budget,
         selection: settings.selection.clone(),
         listing: settings.listing,
@@ -157,6 +160,7 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         seqs: Mutex::new(HashMap::new()),
         stop_reason: Mutex::new(None),
         cancel,
+        in_flight: Mutex::new(Vec::new()),
     });
     playbook::register(&mut engine, run.clone());
 
@@ -250,12 +254,20 @@ fn play_with(settings: Settings, secrets: Arc<Secrets>, reporter: Arc<Reporter>)
         if finished.is_err() || session.write_error().is_some() {
             // The record is incomplete: say so, not what it was meant to say.
             let e = session.write_error().unwrap_or_default();
-            let message = format!(
-                "the run journal could not be written ({e}); run {} is not recorded as {}: its record may still \
+            let message = if session.journal.lost() {
+                format!(
+                    "{e}. The play stopped at the first result it could not record; run {} cannot be resumed \
+                     (the next run starts from the beginning): what it changed is in the output above",
+                    session.run_id
+                )
+            } else {
+                format!(
+                    "the run journal could not be written ({e}); run {} is not recorded as {}: its record may still \
                  say `running` (the next run of this inventory marks it killed) and lacks the results after the failure",
-                session.run_id,
-                journal_outcome.as_str()
-            );
+                    session.run_id,
+                    journal_outcome.as_str()
+                )
+            };
             run.ctx.reporter.error(&message);
             code = crate::error::exit::USAGE;
             error = Some(message);

@@ -11,10 +11,12 @@ use super::docker;
 use super::retry;
 use super::types::{CloudResult, Provider};
 use crate::inventory::{CloudSettings, Inventory};
+use crate::stop::StopRequest;
 
 /// The provider an inventory's `[cloud]` table names. The token may come from a secret
-/// file beside the inventory; `remember` masks it in all output.
-pub fn provider_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc<dyn Provider>> {
+/// file beside the inventory; `remember` masks it in all output. After `stop` is requested
+/// the provider sends nothing more and abandons its waits.
+pub fn provider_for(inv: &Inventory, remember: &dyn Fn(&str), stop: &StopRequest) -> CloudResult<Arc<dyn Provider>> {
     let settings = inv.cloud.as_ref().ok_or_else(|| {
         format!(
             "no [cloud] table in inventory {}: add one with `provider` and `tag`",
@@ -24,10 +26,11 @@ pub fn provider_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc
     match settings.provider.as_str() {
         "digitalocean" => {
             let token = digitalocean_token(settings.token_secret.as_deref(), &inv.secret_dirs(), remember)?;
-            let do_ = digitalocean::DigitalOcean::new(settings.endpoint.as_deref(), token, retry::Policy::default())?;
+            let policy = retry::Policy::for_run("cloud", settings.request_timeout, stop)?;
+            let do_ = digitalocean::DigitalOcean::new(settings.endpoint.as_deref(), token, policy)?;
             Ok(Arc::new(do_))
         }
-        "docker" => Ok(Arc::new(docker::DockerCloud::new(docker_options(inv, settings)?))),
+        "docker" => Ok(Arc::new(docker::DockerCloud::new(docker_options(inv, settings, stop)?))),
         other => Err(format!(
             "unknown cloud provider `{other}` (known: digitalocean, docker)"
         )),
@@ -36,7 +39,11 @@ pub fn provider_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc
 
 /// The docker provider's settings from an inventory: network `runbook-<inventory>`, host
 /// keys recorded where ssh looks for them, root's key from `[ssh] key`.
-pub fn docker_options(inv: &Inventory, settings: &CloudSettings) -> CloudResult<docker::DockerOptions> {
+pub fn docker_options(
+    inv: &Inventory,
+    settings: &CloudSettings,
+    stop: &StopRequest,
+) -> CloudResult<docker::DockerOptions> {
     let dir = inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
     let ssh_keys = match (&settings.ssh_public_key, &inv.ssh.key) {
         (Some(k), _) => {
@@ -62,6 +69,8 @@ pub fn docker_options(inv: &Inventory, settings: &CloudSettings) -> CloudResult<
         known_hosts: crate::connection::ssh::learn_file(&inv.ssh, &dir),
         ssh_keys,
         boot_timeout: std::time::Duration::from_secs(180),
+        request_timeout: retry::Policy::with_request_timeout("cloud", settings.request_timeout)?.request_timeout,
+        stop: stop.clone(),
     })
 }
 

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 
-use super::common::{api_client, expand_home};
+use super::common::{Asked, api_client, expand_home, no_answer};
 use super::retry::Policy;
 use super::sigv4::encode;
 use super::types::{CloudResult, Droplet, DropletSpec, Provider, Snapshot, SnapshotSize};
@@ -74,7 +74,7 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 
 impl DigitalOcean {
     pub fn new(endpoint: Option<&str>, token: String, policy: Policy) -> CloudResult<Self> {
-        let http = api_client()?;
+        let http = api_client(&policy)?;
         Ok(DigitalOcean {
             http,
             base: endpoint.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_string(),
@@ -86,7 +86,8 @@ impl DigitalOcean {
     }
 
     /// One API call; `path` starts with `/v2` and carries its query. Returns the JSON body
-    /// (`Null` for 204).
+    /// (`Null` for 204). Tries again after a 429, a 5xx or no answer while the policy allows
+    /// (`Policy::try_again`: within its attempts and its time budget).
     pub async fn request(
         &self,
         method: Method,
@@ -95,11 +96,18 @@ impl DigitalOcean {
         retry: Retry,
     ) -> Result<Value, ApiError> {
         let label = format!("{method} {path}");
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             self.wait_for_quota().await;
+            // After a stop request nothing new is sent (a retry neither).
+            if self.policy.stop.requested() {
+                return Err(ApiError {
+                    status: None,
+                    message: format!("DigitalOcean API {label}: not sent, the run is stopping"),
+                });
+            }
             attempt += 1;
-            let last = attempt >= self.policy.attempts;
             let mut req = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
@@ -107,28 +115,53 @@ impl DigitalOcean {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let resp = match req.send().await {
-                Ok(r) => r,
+            // The answer whole: a body that stops coming is no answer either.
+            let asking = async {
+                match req.send().await {
+                    Ok(resp) => {
+                        let (status, headers) = (resp.status(), resp.headers().clone());
+                        self.note_limits(&headers);
+                        resp.text().await.map(|text| (status, headers, text))
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            // A read is abandoned at a stop request; a change, once sent, gets its answer.
+            let answer = match method == Method::GET {
+                true => match self.policy.stop.unless(asking).await {
+                    Some(a) => a,
+                    None => {
+                        return Err(ApiError {
+                            status: None,
+                            message: format!("DigitalOcean API {label}: abandoned, the run is stopping"),
+                        });
+                    }
+                },
+                false => asking.await,
+            };
+            let (status, headers, text) = match answer {
+                Ok(a) => a,
                 Err(e) => {
                     // A refused connection never reached the API: safe to send again.
-                    if !last && (retry == Retry::All || e.is_connect()) {
-                        tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
+                    let repeatable = retry == Retry::All || e.is_connect();
+                    let pause = self.policy.backoff(attempt - 1);
+                    if repeatable && self.policy.try_again(attempt, started, pause + self.quota_wait()) {
+                        self.policy.stop.pause(pause).await;
                         continue;
                     }
+                    let not_again = (!repeatable).then_some("not sent again: DigitalOcean may have acted on it");
+                    let asked = Asked {
+                        service: "DigitalOcean",
+                        base: &self.base,
+                        label: &label,
+                        started,
+                    };
                     return Err(ApiError {
                         status: None,
-                        message: format!(
-                            "DigitalOcean API {label}: cannot reach {} after {attempt} tries: {}",
-                            self.base,
-                            error_chain(&e)
-                        ),
+                        message: no_answer(&asked, &e, &self.policy, attempt, not_again),
                     });
                 }
             };
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            self.note_limits(&headers);
-            let text = resp.text().await.unwrap_or_default();
             if status.is_success() {
                 if text.trim().is_empty() {
                     return Ok(Value::Null);
@@ -138,13 +171,19 @@ impl DigitalOcean {
                     message: format!("DigitalOcean API {label}: invalid JSON in the answer ({e})"),
                 });
             }
-            if status == StatusCode::TOO_MANY_REQUESTS && !last {
-                tokio::time::sleep(self.rate_limit_wait(&headers, attempt)).await;
-                continue;
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = self.rate_limit_wait(&headers, attempt);
+                if self.policy.try_again(attempt, started, wait) {
+                    self.policy.stop.pause(wait).await;
+                    continue;
+                }
             }
-            if status.is_server_error() && retry == Retry::All && !last {
-                tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
-                continue;
+            if status.is_server_error() && retry == Retry::All {
+                let pause = self.policy.backoff(attempt - 1);
+                if self.policy.try_again(attempt, started, pause + self.quota_wait()) {
+                    self.policy.stop.pause(pause).await;
+                    continue;
+                }
             }
             return Err(ApiError {
                 status: Some(status),
@@ -165,15 +204,18 @@ impl DigitalOcean {
 
     /// With the hourly quota used up, waiting for the reset beats collecting 429s.
     async fn wait_for_quota(&self) {
-        let wait = {
-            let l = self.limit.lock().unwrap();
-            match (l.remaining, l.reset) {
-                (Some(0), Some(reset)) if reset > now_secs() => Some(self.policy.until_epoch(reset)),
-                _ => None,
-            }
-        };
-        if let Some(w) = wait {
-            tokio::time::sleep(w).await;
+        let wait = self.quota_wait();
+        if !wait.is_zero() {
+            self.policy.stop.pause(wait).await;
+        }
+    }
+
+    /// How long `wait_for_quota` would wait now.
+    fn quota_wait(&self) -> Duration {
+        let l = self.limit.lock().unwrap();
+        match (l.remaining, l.reset) {
+            (Some(0), Some(reset)) if reset > now_secs() => self.policy.until_epoch(reset),
+            _ => Duration::ZERO,
         }
     }
 
@@ -227,19 +269,35 @@ impl DigitalOcean {
         let id = v["action"]["id"]
             .as_i64()
             .ok_or_else(|| bad_answer(&format!("POST {path}")))?;
-        self.wait_action(id, &droplet.name).await
+        let kind = body["type"].as_str().unwrap_or("?");
+        self.wait_action(id, kind, &droplet.name).await
     }
 
-    /// Polls an action until `completed`; `errored` is an error naming the action.
-    pub async fn wait_action(&self, id: i64, droplet: &str) -> CloudResult<()> {
+    /// Polls an action (`kind`: `shutdown`, …) until `completed`; `errored` is an error
+    /// naming the action. At a stop request the wait is abandoned, and the error says which
+    /// action was left in progress (DigitalOcean carries on with it).
+    pub async fn wait_action(&self, id: i64, kind: &str, droplet: &str) -> CloudResult<()> {
         let start = Instant::now();
         let mut n = 0;
+        let mut last = (kind.to_string(), "in-progress".to_string());
+        let left = |(kind, status): &(String, String)| {
+            format!(
+                "DigitalOcean action {id} ({kind}) on droplet `{droplet}` was still `{status}` when the run stopped \
+                 waiting for it (DigitalOcean carries on with it)"
+            )
+        };
         loop {
-            let v = self
+            let v = match self
                 .request(Method::GET, &format!("/v2/actions/{id}"), None, Retry::All)
-                .await?;
+                .await
+            {
+                Ok(v) => v,
+                Err(_) if self.policy.stop.requested() => return Err(left(&last)),
+                Err(e) => return Err(e.into()),
+            };
             let a = &v["action"];
-            let (status, kind) = (a["status"].as_str().unwrap_or(""), a["type"].as_str().unwrap_or("?"));
+            let (status, kind) = (a["status"].as_str().unwrap_or(""), a["type"].as_str().unwrap_or(kind));
+            last = (kind.to_string(), status.to_string());
             match status {
                 "completed" => return Ok(()),
                 "errored" => {
@@ -257,17 +315,32 @@ impl DigitalOcean {
                 }
                 _ => {}
             }
-            tokio::time::sleep(self.policy.poll_interval(n)).await;
+            if !self.policy.stop.pause(self.policy.poll_interval(n)).await {
+                return Err(left(&last));
+            }
             n += 1;
         }
     }
 
-    /// Polls a droplet until it is `active` and has its IPv4 addresses.
+    /// Polls a droplet until it is `active` and has its IPv4 addresses (abandoned at a stop
+    /// request, as `wait_action`).
     pub async fn wait_active(&self, id: &str, name: &str) -> CloudResult<Droplet> {
         let start = Instant::now();
         let mut n = 0;
+        let mut last = "new".to_string();
+        let left = |status: &str| {
+            format!(
+                "droplet `{name}` (id {id}) was still `{status}` when the run stopped waiting for it to be active \
+                 (DigitalOcean carries on with it)"
+            )
+        };
         loop {
-            let d = self.droplet(id).await?;
+            let d = match self.droplet(id).await {
+                Ok(d) => d,
+                Err(_) if self.policy.stop.requested() => return Err(left(&last)),
+                Err(e) => return Err(e.into()),
+            };
+            last = d.status.clone();
             if d.status == "active" && (d.public_ip.is_some() || d.private_ip.is_some()) {
                 return Ok(d);
             }
@@ -278,7 +351,9 @@ impl DigitalOcean {
                     start.elapsed().as_secs()
                 ));
             }
-            tokio::time::sleep(self.policy.poll_interval(n)).await;
+            if !self.policy.stop.pause(self.policy.poll_interval(n)).await {
+                return Err(left(&last));
+            }
             n += 1;
         }
     }
@@ -411,7 +486,7 @@ impl Provider for DigitalOcean {
                 }
                 // A 5xx may come after the droplet was made: look before creating again.
                 Err(e) if e.retryable() && attempt < self.policy.attempts => {
-                    tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
+                    self.policy.stop.pause(self.policy.backoff(attempt - 1)).await;
                     if let Some(d) = self.find(&spec.name).await? {
                         break (d.id, None);
                     }
@@ -420,7 +495,7 @@ impl Provider for DigitalOcean {
             }
         };
         if let Some(a) = action {
-            self.wait_action(a, &spec.name).await?;
+            self.wait_action(a, "create", &spec.name).await?;
         }
         self.wait_active(&id, &spec.name).await
     }
@@ -443,9 +518,12 @@ impl Provider for DigitalOcean {
     }
 
     /// `shutdown` first, as DigitalOcean recommends; the hard `power_off` only if the
-    /// graceful one fails.
+    /// graceful one fails, and never after a stop request (the shutdown may still finish).
     async fn power_off(&self, droplet: &Droplet) -> CloudResult<()> {
         if let Err(graceful) = self.action(droplet, json!({"type": "shutdown"})).await {
+            if self.policy.stop.requested() {
+                return Err(graceful);
+            }
             self.action(droplet, json!({"type": "power_off"}))
                 .await
                 .map_err(|e| format!("{e} (after shutdown failed: {graceful})"))?;
@@ -618,16 +696,6 @@ fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    out
 }
 
 /// A droplet name as the API accepts it (`POST /v2/droplets`: at most 255 characters,

@@ -26,7 +26,8 @@ pub fn load(name_or_path: &str, rt: &tokio::runtime::Handle, remember: &dyn Fn(&
             inv.file_label()
         )))
     };
-    let provider = provider_for(&inv, remember).map_err(fail)?;
+    // Before the run's signal handlers: a signal ends the process here.
+    let provider = provider_for(&inv, remember, &crate::stop::StopRequest::default()).map_err(fail)?;
     let droplets = rt.block_on(provider.list(&settings.tag)).map_err(fail)?;
     add_droplets(&mut inv, &droplets);
     Ok(inv)

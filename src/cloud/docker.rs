@@ -86,6 +86,11 @@ pub struct DockerOptions {
     pub ssh_keys: Vec<String>,
     /// How long a container may take until sshd answers.
     pub boot_timeout: Duration,
+    /// How long one call to the engine may take (`[cloud] request_timeout`); a stop gets its
+    /// grace period more, a snapshot ten times as long.
+    pub request_timeout: Duration,
+    /// The run's stop request: once it comes, calls and waits are abandoned.
+    pub stop: crate::stop::StopRequest,
 }
 
 pub struct DockerCloud {
@@ -106,6 +111,9 @@ fn err(what: &str, e: DockerError) -> String {
     }
 }
 
+/// How long a container gets to stop (systemd's shutdown) before it is killed.
+const STOP_GRACE_SECS: i32 = 60;
+
 fn is_not_found(e: &DockerError) -> bool {
     matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
 }
@@ -124,21 +132,65 @@ impl DockerCloud {
     async fn client(&self) -> CloudResult<&Docker> {
         self.client
             .get_or_try_init(|| async {
+                // Bollard's own limit only covers the start of an answer: `call` bounds
+                // each call whole, so bollard's is set out of its way.
                 let d = match &self.opts.endpoint {
-                    Some(e) => Docker::connect_with_unix(e, 120, bollard::API_DEFAULT_VERSION),
-                    None => Docker::connect_with_local_defaults(),
+                    Some(e) => Docker::connect_with_unix(e, 3600, bollard::API_DEFAULT_VERSION),
+                    None => Docker::connect_with_local_defaults().map(|d| d.with_timeout(Duration::from_secs(3600))),
                 }
                 .map_err(|e| format!("docker: cannot connect to the engine: {e}"))?;
-                d.negotiate_version().await.map_err(|e| {
+                self.call("GET /version", d.negotiate_version()).await?.map_err(|e| {
                     format!("docker: the engine does not answer ({e}); is dockerd running? (scripts/testbed.sh setup starts it)")
                 })
             })
             .await
     }
 
+    /// The engine's address, for messages.
+    fn endpoint(&self) -> String {
+        match (&self.opts.endpoint, std::env::var("DOCKER_HOST")) {
+            (Some(e), _) => e.clone(),
+            (None, Ok(h)) if !h.is_empty() => h,
+            _ => "unix:///var/run/docker.sock".into(),
+        }
+    }
+
+    /// One call to the engine (`what` names it), bounded by the request timeout: an engine
+    /// that stops answering, or a body or stream that stops coming, ends in an error that
+    /// says so, never in a hang.
+    async fn call<F: std::future::Future>(&self, what: &str, call: F) -> CloudResult<F::Output> {
+        self.call_within(what, self.opts.request_timeout, call).await
+    }
+
+    /// `call` with a limit of its own (a stop: its grace period more). After a stop request
+    /// nothing is sent, and a call in flight is abandoned (the engine carries on with it).
+    async fn call_within<F: std::future::Future>(
+        &self,
+        what: &str,
+        limit: Duration,
+        call: F,
+    ) -> CloudResult<F::Output> {
+        if self.opts.stop.requested() {
+            return Err(format!("docker: `{what}` not sent, the run is stopping"));
+        }
+        match self.opts.stop.unless(tokio::time::timeout(limit, call)).await {
+            Some(Ok(out)) => Ok(out),
+            Some(Err(_)) => Err(format!(
+                "docker: the engine at {} did not answer `{what}` within {}; is dockerd running and responsive? \
+                 ([cloud] request_timeout sets the limit)",
+                self.endpoint(),
+                crate::cloud::common::seconds(limit)
+            )),
+            None => Err(format!(
+                "docker: `{what}` was still in progress when the run stopped waiting for it (the engine carries on with it)"
+            )),
+        }
+    }
+
     async fn inspect(&self, name_or_id: &str) -> CloudResult<Option<ContainerInspectResponse>> {
         let d = self.client().await?;
-        match d.inspect_container(name_or_id, None).await {
+        let what = format!("inspect container {name_or_id}");
+        match self.call(&what, d.inspect_container(name_or_id, None)).await? {
             Ok(c) => Ok(Some(c)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(err(&format!("inspect container {name_or_id}"), e)),
@@ -193,24 +245,30 @@ impl DockerCloud {
     async fn ensure_network(&self) -> CloudResult<NetworkInspect> {
         let d = self.client().await?;
         let net = &self.opts.network;
-        match d.inspect_network(net, None).await {
+        match self
+            .call(&format!("inspect network {net}"), d.inspect_network(net, None))
+            .await?
+        {
             Ok(n) => return Ok(n),
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(err(&format!("inspect network {net}"), e)),
         }
         for attempt in 1.. {
             let probe = format!("{net}-probe-{:08x}", fastrand::u32(..));
-            d.create_network(NetworkCreateRequest {
+            let create = d.create_network(NetworkCreateRequest {
                 name: probe.clone(),
                 driver: Some("bridge".into()),
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| err(&format!("create network {probe}"), e))?;
-            let assigned = d.inspect_network(&probe, None).await;
-            d.remove_network(&probe)
-                .await
-                .map_err(|e| err(&format!("remove network {probe}"), e))?;
+            });
+            let what = format!("create network {probe}");
+            self.call(&what, create).await?.map_err(|e| err(&what, e))?;
+            let assigned = self
+                .call(&format!("inspect network {probe}"), d.inspect_network(&probe, None))
+                .await?;
+            let what = format!("remove network {probe}");
+            self.call(&what, d.remove_network(&probe))
+                .await?
+                .map_err(|e| err(&what, e))?;
             let assigned = assigned.map_err(|e| err(&format!("inspect network {probe}"), e))?;
             let config = ipv4_config(&assigned)
                 .and_then(|c| {
@@ -239,7 +297,10 @@ impl DockerCloud {
                 labels: Some(HashMap::from([("runbook.network".to_string(), net.clone())])),
                 ..Default::default()
             };
-            match d.create_network(req).await {
+            match self
+                .call(&format!("create network {net}"), d.create_network(req))
+                .await?
+            {
                 Ok(_) => break,
                 // Another network took the subnet since the probe gave it back: probe again.
                 Err(DockerError::DockerResponseServerError { message, .. })
@@ -247,9 +308,10 @@ impl DockerCloud {
                 Err(e) => return Err(err(&format!("create network {net}"), e)),
             }
         }
-        d.inspect_network(net, None)
-            .await
-            .map_err(|e| err(&format!("inspect network {net}"), e))
+        let what = format!("inspect network {net}");
+        self.call(&what, d.inspect_network(net, None))
+            .await?
+            .map_err(|e| err(&what, e))
     }
 
     /// Every address taken on the inventory network: by running containers, and the
@@ -284,9 +346,11 @@ impl DockerCloud {
             .all(true)
             .filters(&filters)
             .build();
-        Ok(d.list_containers(Some(opts))
-            .await
-            .map_err(|e| err(&format!("list containers on network {}", self.opts.network), e))?
+        let what = format!("list containers on network {}", self.opts.network);
+        Ok(self
+            .call(&what, d.list_containers(Some(opts)))
+            .await?
+            .map_err(|e| err(&what, e))?
             .into_iter()
             .filter_map(|s| s.id)
             .collect())
@@ -298,17 +362,26 @@ impl DockerCloud {
     async fn remove_network_if_unused(&self) {
         let Ok(d) = self.client().await else { return };
         let _held = self.net_lock.lock().await;
-        if let Ok(n) = d.inspect_network(&self.opts.network, None).await
+        let net = &self.opts.network;
+        if let Ok(Ok(n)) = self
+            .call(&format!("inspect network {net}"), d.inspect_network(net, None))
+            .await
             && n.containers.as_ref().is_none_or(|c| c.is_empty())
             && self.containers_on_network().await.is_ok_and(|c| c.is_empty())
         {
-            let _ = d.remove_network(&self.opts.network).await;
+            let _ = self.call(&format!("remove network {net}"), d.remove_network(net)).await;
         }
     }
 
     /// Runs a command in a running container; its stdout, or an error with its stderr.
     async fn exec(&self, container: &str, cmd: &[&str]) -> CloudResult<String> {
         let d = self.client().await?;
+        let what = format!("exec in {container}");
+        // The whole exec (create, start, its output, its exit code) within one limit.
+        self.call(&what, self.exec_with(d, container, cmd)).await?
+    }
+
+    async fn exec_with(&self, d: &Docker, container: &str, cmd: &[&str]) -> CloudResult<String> {
         let what = format!("exec in {container}");
         let created = d
             .create_exec(
@@ -382,7 +455,11 @@ impl DockerCloud {
                 },
                 s => last = format!("container status {s:?}"),
             }
-            tokio::time::sleep(pause).await;
+            if !self.opts.stop.pause(pause).await {
+                return Err(format!(
+                    "docker: droplet {name} was still booting (last: {last}) when the run stopped waiting for it"
+                ));
+            }
             pause = (pause * 2).min(Duration::from_secs(1));
         }
         Err(format!(
@@ -608,9 +685,9 @@ impl Provider for DockerCloud {
             .all(true)
             .filters(&filters)
             .build();
-        let summaries = d
-            .list_containers(Some(opts))
-            .await
+        let summaries = self
+            .call("list containers", d.list_containers(Some(opts)))
+            .await?
             .map_err(|e| err("list containers", e))?;
         let mut out = Vec::new();
         for s in summaries {
@@ -634,7 +711,8 @@ impl Provider for DockerCloud {
     async fn create(&self, spec: &DropletSpec) -> CloudResult<Droplet> {
         let spec = self.prepare(spec.clone())?;
         let d = self.client().await?;
-        if let Err(e) = d.inspect_image(&spec.image).await {
+        let what = format!("inspect image {}", spec.image);
+        if let Err(e) = self.call(&what, d.inspect_image(&spec.image)).await? {
             return Err(if is_not_found(&e) {
                 format!(
                     "docker: image {} is not on this machine (the docker provider does not pull; build it, e.g. scripts/testbed.sh setup)",
@@ -701,8 +779,14 @@ impl Provider for DockerCloud {
                 ..body.clone()
             };
             let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
-            let started = match d.create_container(Some(opts), body).await {
-                Ok(created) => d.start_container(&created.id, None).await.map_err(|e| (true, e)),
+            let what = format!("create container {}", spec.name);
+            let started = match self.call(&what, d.create_container(Some(opts), body)).await? {
+                Ok(created) => {
+                    let what = format!("start container {}", spec.name);
+                    self.call(&what, d.start_container(&created.id, None))
+                        .await?
+                        .map_err(|e| (true, e))
+                }
                 Err(e) => Err((false, e)),
             };
             let (was_created, e) = match started {
@@ -732,9 +816,10 @@ impl Provider for DockerCloud {
             }
             if was_created {
                 let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-                d.remove_container(&spec.name, Some(opts))
-                    .await
-                    .map_err(|e| err(&format!("remove container {}", spec.name), e))?;
+                let what = format!("remove container {}", spec.name);
+                self.call(&what, d.remove_container(&spec.name, Some(opts)))
+                    .await?
+                    .map_err(|e| err(&what, e))?;
             }
         }
         drop(held);
@@ -753,17 +838,20 @@ impl Provider for DockerCloud {
 
     async fn power_off(&self, droplet: &Droplet) -> CloudResult<()> {
         let d = self.client().await?;
-        let opts = StopContainerOptionsBuilder::default().t(60).build();
-        d.stop_container(&droplet.id, Some(opts))
-            .await
-            .map_err(|e| err(&format!("stop container {}", droplet.name), e))
+        let opts = StopContainerOptionsBuilder::default().t(STOP_GRACE_SECS).build();
+        let what = format!("stop container {}", droplet.name);
+        let limit = self.opts.request_timeout + Duration::from_secs(STOP_GRACE_SECS as u64);
+        self.call_within(&what, limit, d.stop_container(&droplet.id, Some(opts)))
+            .await?
+            .map_err(|e| err(&what, e))
     }
 
     async fn power_on(&self, droplet: &Droplet) -> CloudResult<()> {
         let d = self.client().await?;
-        d.start_container(&droplet.id, None)
-            .await
-            .map_err(|e| err(&format!("start container {}", droplet.name), e))?;
+        let what = format!("start container {}", droplet.name);
+        self.call(&what, d.start_container(&droplet.id, None))
+            .await?
+            .map_err(|e| err(&what, e))?;
         // The address is pinned (a droplet made by an older version may get another one);
         // the keys do not change either.
         let on = self.wait_active(&droplet.name).await?;
@@ -781,10 +869,13 @@ impl Provider for DockerCloud {
             .changes(&changes)
             .pause(true)
             .build();
-        let id = d
-            .commit_container(opts, bollard::models::ContainerConfig::default())
-            .await
-            .map_err(|e| err(&format!("commit container {}", droplet.name), e))?
+        // A snapshot writes the container's files: given ten times as long as a request.
+        let what = format!("commit container {}", droplet.name);
+        let commit = d.commit_container(opts, bollard::models::ContainerConfig::default());
+        let id = self
+            .call_within(&what, self.opts.request_timeout * 10, commit)
+            .await?
+            .map_err(|e| err(&what, e))?
             .id;
         Ok(Snapshot {
             id,
@@ -796,7 +887,10 @@ impl Provider for DockerCloud {
     async fn find_snapshot(&self, name: &str) -> CloudResult<Option<Snapshot>> {
         let d = self.client().await?;
         let reference = format!("{SNAPSHOT_REPO}:{}", snapshot_tag(name));
-        match d.inspect_image(&reference).await {
+        match self
+            .call(&format!("inspect image {reference}"), d.inspect_image(&reference))
+            .await?
+        {
             Ok(img) => {
                 let labels = img.config.and_then(|c| c.labels).unwrap_or_default();
                 Ok(
@@ -820,7 +914,8 @@ impl Provider for DockerCloud {
             .and_then(|c| self.address(&c))
             .or(droplet.public_ip.clone());
         let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        match d.remove_container(&droplet.id, Some(opts)).await {
+        let what = format!("remove container {}", droplet.name);
+        match self.call(&what, d.remove_container(&droplet.id, Some(opts))).await? {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(err(&format!("remove container {}", droplet.name), e)),
@@ -847,7 +942,10 @@ impl Provider for DockerCloud {
         let d = self.client().await?;
         let filters = HashMap::from([("label".to_string(), vec![SNAPSHOT_LABEL.to_string()])]);
         let opts = ListImagesOptionsBuilder::default().filters(&filters).build();
-        let images = d.list_images(Some(opts)).await.map_err(|e| err("list images", e))?;
+        let images = self
+            .call("list images", d.list_images(Some(opts)))
+            .await?
+            .map_err(|e| err("list images", e))?;
         let mut out: Vec<Snapshot> = images
             .into_iter()
             .filter(|i| {
@@ -872,7 +970,8 @@ impl Provider for DockerCloud {
         let d = self.client().await?;
         let reference = format!("{SNAPSHOT_REPO}:{}", snapshot_tag(&snapshot.name));
         let opts = RemoveImageOptionsBuilder::new().force(true).build();
-        match d.remove_image(&reference, Some(opts), None).await {
+        let what = format!("remove image {reference}");
+        match self.call(&what, d.remove_image(&reference, Some(opts), None)).await? {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(err(&format!("remove image {reference}"), e)),

@@ -66,9 +66,15 @@ pub async fn snapshot_with_power_off(p: &dyn Provider, d: &Droplet, name: &str) 
     }
     let result = p.snapshot(d, name).await;
     if was_on {
-        let on = p.power_on(d).await;
-        if let (Ok(_), Err(e)) = (&result, on) {
-            return Err(e);
+        match (&result, p.power_on(d).await) {
+            (Ok(_), Err(e)) => return Err(e),
+            (Err(e), Err(on)) => {
+                return Err(format!(
+                    "{e}; droplet `{}` is left powered off: powering it on again failed too ({on})",
+                    d.name
+                ));
+            }
+            _ => {}
         }
     }
     result

@@ -45,6 +45,9 @@ pub struct CloudSettings {
     /// docker: the public key put into root's authorized_keys (a `.pub` file or the key
     /// itself); default: `[ssh] key` + `.pub`.
     pub ssh_public_key: Option<String>,
+    /// Seconds one request to the provider's API (or the Docker engine) may take (default
+    /// 60); one that gets no answer is tried once more at most.
+    pub request_timeout: Option<u64>,
 }
 
 /// `[dns]`: where `dns::a_record` writes. Without it, a DigitalOcean `[cloud]` serves DNS too.
@@ -59,4 +62,7 @@ pub struct DnsSettings {
     /// `DIGITALOCEAN_TOKEN`). Route 53 reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
     /// and `AWS_SESSION_TOKEN`.
     pub token_secret: Option<String>,
+    /// Seconds one request to the DNS API may take (default: `[cloud]`'s when it serves DNS,
+    /// else 60); one that gets no answer is tried once more at most.
+    pub request_timeout: Option<u64>,
 }

@@ -87,6 +87,16 @@ pub struct SqliteStore {
     path: PathBuf,
     label: String,
     hooks: CommitHooks,
+    /// The file the connection has open (device, inode). SQLite goes on writing to a file
+    /// that was deleted (`rm -r .runbook` during a run) or replaced, and every result would
+    /// be lost without a word: each write first checks that the path is still this file.
+    file: Option<(u64, u64)>,
+}
+
+/// A file's identity: (device, inode).
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl SqliteStore {
@@ -132,6 +142,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             label: path.display().to_string(),
             hooks: CommitHooks::from_env(),
+            file: identity(path),
         };
         let version = store.init().map_err(|e| db_error(path, e))?;
         if version > SCHEMA_VERSION {
@@ -195,6 +206,27 @@ impl SqliteStore {
 
     fn err(&self, e: rusqlite::Error) -> Error {
         db_error(&self.path, e)
+    }
+
+    /// Before a write: the journal's path must still be the file the connection has open.
+    fn check_file(&self) -> Result<()> {
+        let Some(opened) = self.file else {
+            return Ok(());
+        };
+        let now = identity(&self.path);
+        if now == Some(opened) {
+            return Ok(());
+        }
+        let what = match (now, self.path.parent().filter(|d| !d.as_os_str().is_empty())) {
+            (Some(_), _) => "was replaced by another file".to_string(),
+            (None, Some(dir)) if !dir.exists() => format!("was deleted (its directory {} is gone)", dir.display()),
+            (None, _) => "was deleted".to_string(),
+        };
+        Err(Error::Journal(format!(
+            "run journal {} {what} while this run was going on: SQLite would go on writing into the \
+             deleted file, so nothing of this run is recorded any more, not even its results before",
+            self.label
+        )))
     }
 
     const RUN_COLUMNS: &str = "id, resumes, playbook, playbook_path, playbook_key, playbook_sha256, inventory, vars,
@@ -302,6 +334,7 @@ impl Store for SqliteStore {
     }
 
     fn finish_run(&self, id: i64, outcome: Outcome) -> Result<()> {
+        self.check_file()?;
         self.conn()
             .execute(
                 "UPDATE runs SET outcome = ?2, finished_ms = ?3 WHERE id = ?1",
@@ -324,6 +357,7 @@ impl Store for SqliteStore {
     }
 
     fn record(&self, run_id: i64, r: &StepRecord) -> Result<()> {
+        self.check_file()?;
         let conn = self.conn();
         insert_record(&conn, run_id, r).map_err(|e| self.err(e))?;
         if self.hooks.committed() {
@@ -459,6 +493,10 @@ impl Store for SqliteStore {
             )
             .map_err(|e| self.err(e))?;
         Ok(n == 1)
+    }
+
+    fn lost(&self) -> bool {
+        self.check_file().is_err()
     }
 
     fn import(&self, runs: &[(RunRow, Vec<StepRecord>)]) -> Result<()> {

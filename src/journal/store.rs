@@ -79,6 +79,12 @@ pub trait Store: Send + Sync {
     /// Copies runs (their ids kept) and their results into this store, which must hold no
     /// run yet, in one transaction (`runbook state migrate`).
     fn import(&self, runs: &[(RunRow, Vec<StepRecord>)]) -> Result<()>;
+
+    /// Whether the store went away under this process (the SQLite file deleted or replaced
+    /// while it was open): what was recorded in it is gone with it, earlier records included.
+    fn lost(&self) -> bool {
+        false
+    }
 }
 
 /// What `Store::try_lock` found.

@@ -6,6 +6,11 @@ use rhai::EvalAltResult;
 use super::sources::Sources;
 use crate::error::Diagnostic;
 
+/// The error of script code that went over `--max-operations`, carrying the limit so the
+/// message can name it.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationLimit(pub u64);
+
 /// Turns a Rhai error into a diagnostic at its innermost position: errors inside functions,
 /// closures and modules are followed down to the line that failed, and the way there is
 /// kept as notes.
@@ -53,6 +58,14 @@ pub fn diagnose(err: &EvalAltResult, source: &str, sources: &Sources) -> Diagnos
 /// The error's text without Rhai's "(line x, position y)" suffix and "Runtime error:" prefix.
 fn message(e: &EvalAltResult) -> String {
     match e {
+        EvalAltResult::ErrorRuntime(v, _) if v.is::<OperationLimit>() => {
+            let limit = v.clone_cast::<OperationLimit>().0;
+            format!(
+                "the script ran more than {limit} operations (--max-operations {limit}) and was stopped here: \
+                 an endless loop? Raise the limit with --max-operations N (RUNBOOK_MAX_OPERATIONS, or \
+                 max_operations in runbook.toml; 0 for none)"
+            )
+        }
         EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
         EvalAltResult::ErrorFunctionNotFound(signature, _) => not_found(signature),
         EvalAltResult::ErrorStackOverflow(_) => {

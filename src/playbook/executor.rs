@@ -391,7 +391,7 @@ fn run_controller_step(
         && stopped_inside(e)
     {
         // Stopped by Ctrl-C: not done, not failed; a resume runs it again.
-        let r = conclude(run, step, skipped(CONTROLLER, "interrupted"), None);
+        let r = conclude(run, step, skipped(CONTROLLER, &run.interrupted_reason()), None);
         run.ctx.reporter.step_end(&id.name, std::slice::from_ref(&r));
         return Err(terminate(ctx));
     }

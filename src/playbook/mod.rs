@@ -46,7 +46,7 @@ pub fn engine(dir: PathBuf, sources: Arc<Sources>) -> Engine {
     engine
         .set_max_expr_depths(128, 64)
         .set_max_call_levels(64)
-        .set_max_operations(0) // unlimited: playbooks legitimately loop over many hosts
+        .set_max_operations(0) // playbooks legitimately loop over many hosts: --max-operations, checked in `on_progress`
         .set_max_string_size(64 << 20)
         .set_max_array_size(1 << 20)
         .set_max_map_size(1 << 20)

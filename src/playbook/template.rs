@@ -52,23 +52,40 @@ fn context(host: &Host, vars: &Map) -> serde_json::Value {
 }
 
 pub fn render(host: &Host, src: &str, vars: &Map) -> Result<String, String> {
-    let path = match find_local(host, src, &["templates"]) {
-        Ok(p) => p,
-        Err(e) => {
-            // Not the playbook's own: one of the stdlib's (embedded, `stdlib/templates/`).
-            let embedded = super::modules::STDLIB_TEMPLATES.iter().find(|(n, _)| *n == src);
-            return match embedded {
-                Some((name, text)) => render_text(&format!("stdlib/templates/{name}"), text, context(host, vars)),
-                None => Err(format!("template {e}, and the stdlib has no template of that name")),
-            };
-        }
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("template: cannot read {}: {e}", path.display()))?;
-    let label = crate::error::display_path(&path);
+    let (label, text) = source(host, src)?;
     render_text(&label, &text, context(host, vars))
 }
 
-pub fn render_text(label: &str, text: &str, ctx: serde_json::Value) -> Result<String, String> {
+/// The names a template reads from its context (`{{ port }}`, `{% if tls %}`), without the
+/// ones it sets itself.
+pub fn variables(host: &Host, src: &str) -> Result<std::collections::HashSet<String>, String> {
+    let (label, text) = source(host, src)?;
+    let mut env = environment();
+    env.add_template(&label, &text).map_err(|e| format!("template {label}: {e}"))?;
+    let tmpl = env.get_template(&label).map_err(|e| format!("template {label}: {e}"))?;
+    Ok(tmpl.undeclared_variables(false))
+}
+
+/// The template's label (for errors) and text: the playbook's own, else the stdlib's.
+fn source(host: &Host, src: &str) -> Result<(String, String), String> {
+    match find_local(host, src, &["templates"]) {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("template: cannot read {}: {e}", path.display()))?;
+            Ok((crate::error::display_path(&path), text))
+        }
+        Err(e) => {
+            // Not the playbook's own: one of the stdlib's (embedded, `stdlib/templates/`).
+            let embedded = super::modules::STDLIB_TEMPLATES.iter().find(|(n, _)| *n == src);
+            match embedded {
+                Some((name, text)) => Ok((format!("stdlib/templates/{name}"), text.to_string())),
+                None => Err(format!("template {e}, and the stdlib has no template of that name")),
+            }
+        }
+    }
+}
+
+fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_syntax(
@@ -77,6 +94,11 @@ pub fn render_text(label: &str, text: &str, ctx: serde_json::Value) -> Result<St
             .build()
             .expect("default syntax is valid"),
     );
+    env
+}
+
+pub fn render_text(label: &str, text: &str, ctx: serde_json::Value) -> Result<String, String> {
+    let mut env = environment();
     let describe = |e: minijinja::Error| {
         let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
         let expr = e

@@ -20,6 +20,7 @@ fn policy() -> Policy {
         max_poll: Duration::from_millis(20),
         timeout: Duration::from_secs(10),
         per_page: 200,
+        ..Policy::default()
     }
 }
 
@@ -431,4 +432,45 @@ fn the_fake_refuses_requests_the_api_documents_differently() {
         "{:?}",
         fake.state().violations
     );
+}
+
+/// A request that may have acted (a POST that creates or starts something) and got no
+/// answer is not sent again, and the error says so; a GET is tried once more.
+#[test]
+fn a_post_without_an_answer_is_not_sent_again_and_says_so() {
+    use crate::support::silent::Silent;
+    let silent = Silent::tcp();
+    let quick = Policy {
+        request_timeout: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(1),
+        ..policy()
+    };
+    let p = DigitalOcean::new(Some(&silent.url), TOKEN.into(), quick).unwrap();
+    let body = serde_json::json!({"type": "shutdown"});
+    let started = std::time::Instant::now();
+    let err = rt()
+        .block_on(p.request(
+            reqwest::Method::POST,
+            "/v2/droplets/7/actions",
+            Some(&body),
+            Retry::Safe,
+        ))
+        .unwrap_err()
+        .message;
+    assert_eq!(
+        err,
+        "DigitalOcean did not answer POST /v2/droplets/7/actions within 1s (1 try; not sent again: DigitalOcean may have acted on it)"
+    );
+    assert_eq!(silent.accepted(), 1);
+    let err = rt()
+        .block_on(p.request(reqwest::Method::GET, "/v2/actions/9", None, Retry::All))
+        .unwrap_err()
+        .message;
+    assert!(
+        err.starts_with("DigitalOcean did not answer GET /v2/actions/9 within 1s (2 tries in ")
+            && err.ends_with("; giving up)"),
+        "{err}"
+    );
+    assert_eq!(silent.accepted(), 3);
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 }

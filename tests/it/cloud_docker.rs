@@ -574,3 +574,42 @@ fn testbed_script_grants_what_the_docker_provider_grants() {
     let flags: Vec<&str> = script[start..end].split_whitespace().collect();
     assert_eq!(flags, runbook::cloud::docker_grants::run_flags());
 }
+
+/// A Docker engine that accepts connections and never answers: the call gives up after
+/// `[cloud] request_timeout` with an error that names the engine and the call, instead of
+/// hanging (bollard alone waits two minutes for the start of an answer, and forever for
+/// the rest of it).
+#[test]
+fn a_docker_engine_that_never_answers_is_an_error_within_the_timeout() {
+    use crate::support::silent::Silent;
+    let p = Project::new();
+    let socket = p.path("docker.sock");
+    let silent = Silent::unix(&socket);
+    p.write(
+        "inventory/local.toml",
+        &format!(
+            "[cloud]\nprovider = \"docker\"\ntag = \"runbook:hung\"\nendpoint = \"{}\"\nrequest_timeout = 1\nssh_public_key = \"{}.pub\"\n",
+            silent.url,
+            client_key().display()
+        ),
+    );
+    p.write("site.rhai", "step(\"list\", || cloud::droplets());\n");
+    let start = std::time::Instant::now();
+    let o = p.runbook(&["play", "site.rhai", "-i", "local"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!(
+            "docker: the engine at {} did not answer `GET /version` within 1s; is dockerd running and responsive? \
+             ([cloud] request_timeout sets the limit)",
+            silent.url
+        )),
+        "{}",
+        o.all()
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(silent.accepted(), 1);
+}

@@ -369,3 +369,168 @@ fn impossible_calls_are_refused_in_dry_runs_and_before_any_change() {
     assert!(o.stdout.contains("would snapshot droplet web1 as snap"), "{}", o.all());
     fake.assert_no_violations();
 }
+
+/// Cloud and DNS APIs that accept connections and never answer: each request gives up after
+/// `request_timeout` (set to 1 s here; 60 s by default), a GET is tried once more, and the
+/// error names the service, the request, the limit and the tries. Nothing hangs: the whole
+/// run ends within a few seconds (with the defaults: 2 tries of 60 s, 2½ minutes at most).
+#[test]
+fn apis_that_never_answer_fail_within_their_timeout_and_say_so() {
+    use crate::support::silent::Silent;
+    use std::time::{Duration, Instant};
+    let silent = Silent::tcp();
+    let p = Project::new();
+    p.write(
+        "inventory/cloud.toml",
+        &format!(
+            "[cloud]\nprovider = \"digitalocean\"\ntag = \"runbook:test\"\nendpoint = \"{}\"\ntoken_secret = \"do_token\"\nrequest_timeout = 1\n",
+            silent.url
+        ),
+    );
+    p.write("inventory/secrets/do_token", &format!("{TOKEN}\n"));
+    p.write("site.rhai", "step(\"list\", || cloud::droplets());\n");
+    let start = Instant::now();
+    let o = p.runbook(&["play", "site.rhai", "-i", "cloud"]);
+    let took = start.elapsed();
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains(
+            "DigitalOcean did not answer GET /v2/droplets?tag_name=runbook%3Atest&per_page=200 within 1s (2 tries in "
+        ) && o.stderr.contains("; giving up)"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(silent.accepted(), 2, "one try and one more");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(!o.all().contains(TOKEN));
+
+    // Route 53 the same way, from a play's dns::a_record.
+    let silent = Silent::tcp();
+    p.write(
+        "inventory/r53.toml",
+        &format!(
+            "[dns]\nprovider = \"route53\"\nendpoint = \"{}\"\nrequest_timeout = 1\n\n[hosts.web1]\naddress = \"192.0.2.1\"\n",
+            silent.url
+        ),
+    );
+    p.write(
+        "dns.rhai",
+        "step(\"dns\", || dns::a_record(\"example.com\", \"www\", [\"192.0.2.1\"]));\n",
+    );
+    let start = Instant::now();
+    let o = p.runbook_env(
+        &["play", "dns.rhai", "-i", "r53"],
+        &[
+            ("AWS_ACCESS_KEY_ID", crate::support::fake_route53::ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", crate::support::fake_route53::SECRET_KEY),
+        ],
+    );
+    let took = start.elapsed();
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout.contains(
+            "dns::a_record(\"example.com\", \"www\"): Route 53 did not answer GET /2013-04-01/hostedzonesbyname within 1s (2 tries in "
+        ),
+        "{}",
+        o.all()
+    );
+    assert_eq!(silent.accepted(), 2, "asked once, not again for each use of the zone");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+/// SIGTERM while `cloud::power_off` waits for a graceful shutdown that never finishes: the
+/// wait is abandoned at once, the forced `power_off` is never sent, the run is recorded as
+/// interrupted with the action left in flight, and `--resume` (once the shutdown finished)
+/// carries on from that step.
+#[test]
+fn sigterm_during_a_cloud_wait_stops_at_once_without_a_forced_power_off() {
+    use std::time::{Duration, Instant};
+    let fake = FakeDo::start();
+    let p = project(&fake);
+    let id = fake.state().add_droplet("web1", &["runbook:test"]);
+    fake.state().stuck_actions.insert("shutdown".into());
+    p.write(
+        "off.rhai",
+        "step(\"off\", || cloud::power_off(\"web1\"));\nstep(\"after\", || print(\"after ran\"));\n",
+    );
+    let log = p.path("run.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = crate::support::Test::in_project(&p)
+        .play("off.rhai")
+        .on("cloud")
+        .process()
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    // The shutdown was sent and is being polled.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.requests("GET", "/v2/actions/").len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no polling of the action: {}",
+            p.read("run.log")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let action = fake.state().actions[0].json["id"].as_i64().unwrap();
+    // SAFETY: kill(2) on a child we started and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("still running 20 s after SIGTERM: {}", p.read("run.log"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = signalled.elapsed();
+    let out = p.read("run.log");
+    assert_eq!(status.code(), Some(130), "{out}");
+    assert!(took < Duration::from_secs(3), "it took {took:?} to stop: {out}");
+    let left = format!(
+        "cloud::power_off(\"web1\"): DigitalOcean action {action} (shutdown) on droplet `web1` was still `in-progress` \
+         when the run stopped waiting for it (DigitalOcean carries on with it)"
+    );
+    assert!(out.contains(&format!("note: stopped: {left}")), "{out}");
+    assert!(out.contains("run 1 is recorded as interrupted"), "{out}");
+    assert!(!out.contains("after ran"), "{out}");
+    let types: Vec<String> = fake
+        .requests("POST", &format!("/v2/droplets/{id}/actions"))
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(&l.body).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(types, ["shutdown"], "no forced power_off");
+    // The journal: interrupted, the step not done, with what it left in flight.
+    let h = p.runbook(&["history", "1", "-o", "json"]);
+    let h: Value = serde_json::from_str(&h.stdout).unwrap_or_else(|e| panic!("{e}: {}", h.all()));
+    assert_eq!(h["run"]["outcome"], "interrupted", "{h}");
+    let off = &h["steps"][0]["hosts"]["(controller)"];
+    assert_eq!(h["steps"][0]["name"], "off", "{h}");
+    assert_eq!(off["status"], "skipped", "{h}");
+    assert_eq!(off["reason"], format!("interrupted; left in flight: {left}"), "{h}");
+
+    // Later the shutdown has finished: the resume finds the droplet off and goes on.
+    fake.state().finish_actions();
+    let o = p.runbook(&["play", "off.rhai", "-i", "cloud", "--resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("resuming run 1 (interrupted") && o.stdout.contains("after ran"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        fake.requests("POST", &format!("/v2/droplets/{id}/actions")).len(),
+        1,
+        "nothing sent again"
+    );
+    fake.assert_no_violations();
+}

@@ -1004,3 +1004,113 @@ fn route53_deleting_a_health_checked_record_in_a_play_deletes_its_checks_and_the
     assert!(lines.iter().any(|l| l == "total $0.50"), "{}", cost.all());
     fake.assert_no_violations();
 }
+
+/// A run killed between making a record's health checks and the change that would use them
+/// leaves them, billed and unused. The next `dns::a_record` of that record deletes them (a dry
+/// run plans it), and keeps every other check: runbook's for another record, and ones runbook
+/// did not make.
+#[test]
+fn route53_health_checks_left_by_a_killed_run_are_deleted_next_time() {
+    use crate::support::Project;
+    use std::time::{Duration, Instant};
+    let fake = FakeRoute53::start();
+    let p = Project::new();
+    p.write(
+        "inventory/r53.toml",
+        &format!("[dns]\nprovider = \"route53\"\nendpoint = \"{}\"\n", fake.url()),
+    );
+    p.write(
+        "dns.rhai",
+        "step(\"dns\", || dns::a_record(\"example.com\", \"app\", [\"192.0.2.10\", \"192.0.2.11\"], #{\n    \
+         health_check: #{ type: \"HTTP\", port: 80, path: \"/health\" },\n}));\n",
+    );
+    let env = [
+        ("AWS_ACCESS_KEY_ID", fake_route53::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", fake_route53::SECRET_KEY),
+    ];
+    // Checks that are not this record's leftovers: runbook's for www, and someone's own.
+    let config = |name: &str| {
+        format!(
+            "<HealthCheckConfig>\n    <IPAddress>192.0.2.9</IPAddress>\n    <Port>80</Port>\n    <Type>HTTP</Type>\n    \
+             <FullyQualifiedDomainName>{name}</FullyQualifiedDomainName>\n  </HealthCheckConfig>"
+        )
+    };
+    let others = [
+        (
+            "runbook-0123456789abcdef0123456789abcdef-0000000000000000000a".to_string(),
+            "11111111-aaaa-bbbb-cccc-000000000001".to_string(),
+            config("www.example.com"),
+        ),
+        (
+            "console-made-by-hand".to_string(),
+            "11111111-aaaa-bbbb-cccc-000000000002".to_string(),
+            config("app.example.com"),
+        ),
+    ];
+    fake.state().health_checks.extend(others.iter().cloned());
+
+    // The run dies (SIGKILL) before its change reaches Route 53: both checks were made.
+    fake.state().lose_changes = Some(Duration::from_secs(3));
+    let mut child = crate::support::Test::in_project(&p)
+        .play("dns.rhai")
+        .on("r53")
+        .envs(&env)
+        .process()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fake.change_held.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the change never came");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(3)); // the lost change is answered to no one
+    fake.state().lose_changes = None;
+    assert!(fake.state().sets.is_empty(), "the change was not made");
+    let leftovers: Vec<String> = fake.state().health_checks[2..].iter().map(|h| h.1.clone()).collect();
+    assert_eq!(leftovers.len(), 2, "{:?}", fake.state().health_checks);
+
+    // A dry run plans their deletion and deletes nothing.
+    let plan = p.runbook_env(&["play", "dns.rhai", "-i", "r53", "--dry-run"], &env);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    let planned = format!(
+        "change A app.example.com: +192.0.2.10 +192.0.2.11, delete health checks an earlier run left unused: {}",
+        leftovers.join(" ")
+    );
+    assert!(plan.stdout.contains(&planned), "{}", plan.all());
+    assert_eq!(fake.state().health_checks.len(), 4);
+
+    // The run: new checks in use, the leftovers gone, the others kept.
+    let o = p.runbook_env(&["play", "dns.rhai", "-i", "r53"], &env);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains(&planned), "{}", o.all());
+    let st = fake.state();
+    let kept: Vec<&String> = st.health_checks.iter().map(|h| &h.1).collect();
+    for l in &leftovers {
+        assert!(
+            !kept.contains(&l)
+                && st
+                    .log
+                    .iter()
+                    .any(|(m, path, _)| m == "DELETE" && path.ends_with(l.as_str()))
+        );
+    }
+    for (_, id, _) in &others {
+        assert!(kept.contains(&id), "{id} is kept: {kept:?}");
+    }
+    let used: Vec<&String> = st.sets.iter().filter_map(|s| s.health_check.as_ref()).collect();
+    assert_eq!(used.len(), 2);
+    assert_eq!(kept.len(), 4, "the two others and the two in use: {kept:?}");
+    assert!(used.iter().all(|u| kept.contains(u)));
+    drop(st);
+
+    // Nothing is left over now: the next run changes nothing.
+    let again = p.runbook_env(&["play", "dns.rhai", "-i", "r53"], &env);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(!again.stdout.contains("change A"), "{}", again.all());
+    assert_eq!(fake.state().health_checks.len(), 4);
+    fake.assert_no_violations();
+}

@@ -786,3 +786,94 @@ fn an_unreachable_host_drops_out_and_the_four_others_finish() {
         assert!(o.stdout.contains("  unreachable: gone"), "{}", o.all());
     }
 }
+
+/// `--max-operations N` (or `RUNBOOK_MAX_OPERATIONS`, or `max_operations` in runbook.toml)
+/// stops script code that runs on without end: the host fails with an error at the line the
+/// loop reached (not at the `step(` call), naming the limit and how to raise it; the play
+/// goes no further. Without a limit, and under a high one, the same script finishes.
+#[test]
+fn max_operations_stops_an_endless_loop_at_the_line_it_reached() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["h1"])]);
+    p.write(
+        "site.rhai",
+        r#"fn count_to(n) {
+    let i = 0;
+    while i < n { i += 1; }
+    i
+}
+step("count", hosts("all"), |h| {
+    print(`counted to ${count_to(parse_int(var("n")))}`);
+});
+step("after", hosts("all"), |h| print("after ran"));
+"#,
+    );
+    let play = |n: &str| {
+        crate::support::Test::in_project(&p)
+            .play("site.rhai")
+            .on("local")
+            .args(&["--var", &format!("n={n}")])
+    };
+    // No limit by default: a long loop finishes.
+    play("200000")
+        .stdout_contains("counted to 200000")
+        .stdout_contains("after ran")
+        .run();
+    let over = "the script ran more than 5000 operations (--max-operations 5000) and was stopped here: an endless loop? \
+                Raise the limit with --max-operations N (RUNBOOK_MAX_OPERATIONS, or max_operations in runbook.toml; 0 for none)";
+    // Where in the loop's line depends on the operation that went over.
+    let at_the_loop = "--> site.rhai:3:";
+    for (how, o) in [
+        (
+            "flag",
+            play("1000000").args(&["--max-operations", "5000"]).code(2).run(),
+        ),
+        (
+            "environment",
+            play("1000000").env("RUNBOOK_MAX_OPERATIONS", "5000").code(2).run(),
+        ),
+    ] {
+        assert!(o.stdout.contains(over), "{how}: {}", o.all());
+        assert!(o.stdout.contains(at_the_loop), "{how}: {}", o.all());
+        assert!(
+            o.stdout.contains("in `count_to`, called at site.rhai:7:25"),
+            "{how}: {}",
+            o.all()
+        );
+        assert!(!o.stdout.contains("after ran"), "{how}: the play stops: {}", o.all());
+    }
+    // From runbook.toml, under the flag.
+    p.write("runbook.toml", "max_operations = 5000\n");
+    let o = play("1000000").code(2).run();
+    assert!(o.stdout.contains(over) && o.stdout.contains(at_the_loop), "{}", o.all());
+    play("100").stdout_contains("counted to 100").run();
+    play("200000")
+        .args(&["--max-operations", "0"])
+        .stdout_contains("after ran")
+        .run();
+    // Outside any step too, and inside a wait::until_true closure (stopped, not retried).
+    p.write("top.rhai", "let i = 0;\nwhile true { i += 1; }\n");
+    crate::support::Test::in_project(&p)
+        .play("top.rhai")
+        .on("local")
+        .code(1)
+        .stderr_contains(over)
+        .stderr_contains("--> top.rhai:2:")
+        .run();
+    p.write(
+        "wait.rhai",
+        "step(\"w\", || wait::until_true(|| { let i = 0; loop { i += 1; } }, #{ timeout: \"30s\" }));\n",
+    );
+    let start = std::time::Instant::now();
+    let o = crate::support::Test::in_project(&p)
+        .play("wait.rhai")
+        .on("local")
+        .code(2)
+        .stdout_contains(over)
+        .run();
+    assert!(o.stdout.contains("in closure, called at wait.rhai:1:20"), "{}", o.all());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "not retried until the timeout"
+    );
+}

@@ -1094,6 +1094,74 @@ step("three", || 3);
     assert_eq!(outcome.as_deref(), Some("running"));
 }
 
+/// `.runbook/` deleted (or moved away) while a play runs: SQLite would go on writing into
+/// the deleted file and every result would be lost without a word. Instead the next result
+/// is refused: the play stops there, says what happened and that nothing of the run is
+/// recorded, and exits 1 (the journal's code); no panic. The next run starts afresh.
+#[test]
+fn the_journal_deleted_mid_run_stops_the_play_with_a_journal_error() {
+    const WAITING: &str = r#"
+let out = var("out");
+step("one", hosts("all"), |h| h.run(`echo one >> ${out}/${h.name}.exec`));
+step("wait", hosts("all"), |h| {
+    h.run(`touch ${out}/${h.name}.waiting; while [ ! -e ${out}/go ]; do sleep 0.02; done; echo wait >> ${out}/${h.name}.exec`);
+});
+step("two", hosts("all"), |h| h.run(`echo two >> ${out}/${h.name}.exec`));
+"#;
+    for (how, gone) in [("deleted", None), ("moved away", Some(".runbook-moved"))] {
+        let (p, out) = project(Kind::Sqlite, WAITING);
+        let mut child = spawn(&p, &out, &[], "run.log");
+        wait_for("every host to wait in step `wait`", || {
+            HOSTS.iter().all(|h| exists(&p, &format!("out/{h}.waiting")))
+        });
+        match gone {
+            None => std::fs::remove_dir_all(p.path(".runbook")).unwrap(),
+            Some(to) => std::fs::rename(p.path(".runbook"), p.path(to)).unwrap(),
+        }
+        p.write("out/go", "");
+        let status = child.wait().unwrap();
+        let log = p.read("out/run.log");
+        assert_eq!(status.code(), Some(1), "{how}: {log}");
+        assert!(
+            log.contains(
+                "error: run journal .runbook/state.db was deleted (its directory .runbook is gone) while this run \
+                 was going on: SQLite would go on writing into the deleted file, so nothing of this run is recorded \
+                 any more, not even its results before. The play stopped at the first result it could not record; \
+                 run 1 cannot be resumed (the next run starts from the beginning): what it changed is in the output above"
+            ),
+            "{how}: {log}"
+        );
+        assert!(!log.contains("STEP two") && !log.contains("panicked"), "{how}: {log}");
+        for h in HOSTS {
+            assert_eq!(exec_log(&p, h), words("one wait"), "{how}: {h}: {log}");
+        }
+        assert!(!exists(&p, ".runbook"), "{how}: not made again behind the user's back");
+        // Nothing to resume: the next run starts from the beginning, in a new journal.
+        let o = play(&p, &out).args(&["--resume"]).run();
+        assert!(
+            o.stdout.contains("nothing to resume: no run of site.rhai"),
+            "{how}: {}",
+            o.all()
+        );
+        assert_eq!(p.db_value("SELECT count(*) FROM runs").as_deref(), Some("1"));
+    }
+    // Replaced by another file: the same, in its words.
+    let (p, out) = project(Kind::Sqlite, WAITING);
+    let mut child = spawn(&p, &out, &[], "run.log");
+    wait_for("every host to wait in step `wait`", || {
+        HOSTS.iter().all(|h| exists(&p, &format!("out/{h}.waiting")))
+    });
+    std::fs::copy(p.path(".runbook/state.db"), p.path("copy.db")).unwrap();
+    std::fs::rename(p.path("copy.db"), p.path(".runbook/state.db")).unwrap();
+    p.write("out/go", "");
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let log = p.read("out/run.log");
+    assert!(
+        log.contains("error: run journal .runbook/state.db was replaced by another file while this run was going on"),
+        "{log}"
+    );
+}
+
 /// `--state` at something that is not a runbook journal: one clear line, never a hang.
 #[test]
 fn a_state_path_that_is_no_journal_is_refused_in_one_line() {

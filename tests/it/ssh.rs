@@ -577,3 +577,109 @@ fn the_bootstrap_user_logs_in_only_while_the_user_is_refused() {
         .stdout_contains("then as bootstrap user: authentication failed for operator@")
         .run();
 }
+
+/// A host killed (its container) in the middle of a step: its command fails with the lost
+/// connection, the other hosts finish the step and the play (a failed host drops out), the
+/// recap and the journal name it failed with the rest done; once it is started again,
+/// `--resume` runs the step and the next one there, and nothing again on the others.
+#[test]
+fn a_host_killed_mid_step_drops_out_and_resume_finishes_it_when_it_is_back() {
+    let mut tb = Testbed::start(3);
+    let p = Project::new();
+    p.use_testbed(&tb, "connect_timeout = 3");
+    // Step one waits on every host until the test says go: the kill falls inside it.
+    p.write(
+        "site.rhai",
+        r#"
+step("one", hosts("test"), |h| {
+    h.run("echo one >> /root/steps; touch /tmp/started; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo one-done >> /root/steps");
+});
+step("two", hosts("test"), |h| h.run("echo two >> /root/steps"));
+"#,
+    );
+    let mut child = play(&p)
+        .json()
+        .process()
+        .stdout(std::fs::File::create(p.path("run.log")).unwrap())
+        .stderr(std::fs::File::create(p.path("err.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !tb.hosts.iter().all(|h| tb.exec(h, "test -e /tmp/started").0 == 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "step one did not start everywhere: {}",
+            p.read("run.log")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let dead = tb.hosts[1].name.clone();
+    tb.kill(1);
+    for h in [&tb.hosts[0], &tb.hosts[2]] {
+        tb.sh(h, "touch /tmp/go");
+    }
+    let status = child.wait().unwrap();
+    let out = crate::support::Output {
+        code: status.code().unwrap_or(-1),
+        stdout: p.read("run.log"),
+        stderr: p.read("err.log"),
+    };
+    assert_eq!(out.code, 2, "{}", out.all());
+    let events = out.events();
+    let result = |step: &str, host: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "host_result" && e["step"] == step && e["host"] == host)
+            .unwrap_or_else(|| panic!("no result of {step} on {host}: {}", out.stdout))
+            .clone()
+    };
+    let failed = result("one", &dead);
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("the ssh connection was lost during the command"),
+        "{failed}"
+    );
+    assert_eq!(result("two", &dead)["status"], "skipped");
+    for h in [&tb.hosts[0], &tb.hosts[2]] {
+        assert_eq!(result("one", &h.name)["status"], "changed");
+        assert_eq!(result("two", &h.name)["status"], "changed");
+        assert_eq!(tb.sh(h, "cat /root/steps"), "one\none-done\ntwo\n", "{}", h.name);
+    }
+    let recap = events.iter().find(|e| e["event"] == "recap").unwrap();
+    assert_eq!(recap["hosts"][&dead]["failed"], 1, "{recap}");
+    // The journal says the same.
+    let h = p.runbook(&["history", "1", "-o", "json"]);
+    let h: serde_json::Value = serde_json::from_str(&h.stdout).unwrap_or_else(|e| panic!("{e}: {}", h.all()));
+    assert_eq!(h["run"]["outcome"], "failed", "{h}");
+    assert_eq!(h["steps"][0]["hosts"][&dead]["status"], "failed", "{h}");
+    assert_eq!(h["steps"][1]["hosts"][&dead]["status"], "skipped", "{h}");
+    for host in [&tb.hosts[0], &tb.hosts[2]] {
+        assert_eq!(h["steps"][0]["hosts"][&host.name]["status"], "changed", "{h}");
+        assert_eq!(h["steps"][1]["hosts"][&host.name]["status"], "changed", "{h}");
+    }
+
+    // Back (perhaps at another address): the resume finishes it there, and only there.
+    tb.start_again(1);
+    p.use_testbed(&tb, "connect_timeout = 3");
+    tb.sh(&tb.hosts[1], "touch /tmp/go");
+    let o = play(&p).args(&["--resume"]).run();
+    assert!(o.stdout.contains("resuming run 1 (failed"), "{}", o.all());
+    assert_eq!(
+        tb.sh(&tb.hosts[1], "cat /root/steps"),
+        "one\none\none-done\ntwo\n",
+        "{}",
+        o.all()
+    );
+    for h in [&tb.hosts[0], &tb.hosts[2]] {
+        assert_eq!(
+            tb.sh(h, "cat /root/steps"),
+            "one\none-done\ntwo\n",
+            "{} ran nothing again: {}",
+            h.name,
+            o.all()
+        );
+    }
+}

@@ -10,17 +10,26 @@ use super::route53;
 use crate::cloud::retry::Policy;
 use crate::cloud::types::CloudResult;
 use crate::inventory::Inventory;
+use crate::stop::StopRequest;
 
 /// The DNS service an inventory names: `[dns]`, or else the `[cloud]` provider's own
 /// (DigitalOcean domains, or the docker hosts file).
-pub fn dns_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc<dyn Dns>> {
+pub fn dns_for(inv: &Inventory, remember: &dyn Fn(&str), stop: &StopRequest) -> CloudResult<Arc<dyn Dns>> {
     let cloud = inv.cloud.as_ref();
     let do_cloud = cloud.filter(|c| c.provider == "digitalocean");
-    let (provider, endpoint, secret) = match (inv.dns.as_ref(), cloud) {
-        (Some(d), _) => (d.provider.as_str(), d.endpoint.as_deref(), d.token_secret.as_deref()),
-        (None, Some(c)) if c.provider == "digitalocean" || c.provider == "docker" => {
-            (c.provider.as_str(), c.endpoint.as_deref(), c.token_secret.as_deref())
-        }
+    let (provider, endpoint, secret, policy) = match (inv.dns.as_ref(), cloud) {
+        (Some(d), _) => (
+            d.provider.as_str(),
+            d.endpoint.as_deref(),
+            d.token_secret.as_deref(),
+            Policy::for_run("dns", d.request_timeout, stop)?,
+        ),
+        (None, Some(c)) if c.provider == "digitalocean" || c.provider == "docker" => (
+            c.provider.as_str(),
+            c.endpoint.as_deref(),
+            c.token_secret.as_deref(),
+            Policy::for_run("cloud", c.request_timeout, stop)?,
+        ),
         _ => {
             return Err(
                 "no [dns] table in the inventory (provider = \"digitalocean\", \"route53\" or \"docker\")".into(),
@@ -33,9 +42,7 @@ pub fn dns_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc<dyn 
             let token = crate::cloud::config::digitalocean_token(secret, &inv.secret_dirs(), remember)?;
             let endpoint = endpoint.or(do_cloud.and_then(|c| c.endpoint.as_deref()));
             Ok(Arc::new(crate::cloud::digitalocean::DigitalOcean::new(
-                endpoint,
-                token,
-                Policy::default(),
+                endpoint, token, policy,
             )?))
         }
         "route53" => {
@@ -44,7 +51,7 @@ pub fn dns_for(inv: &Inventory, remember: &dyn Fn(&str)) -> CloudResult<Arc<dyn 
             if let Some(t) = &creds.session_token {
                 remember(t);
             }
-            Ok(Arc::new(route53::Route53::new(endpoint, creds, Policy::default())?))
+            Ok(Arc::new(route53::Route53::new(endpoint, creds, policy)?))
         }
         "docker" => Ok(Arc::new(hosts_file::HostsFile {
             path: hosts_file_path(inv),

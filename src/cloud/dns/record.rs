@@ -42,11 +42,19 @@ pub struct DnsChange {
     /// wanted ones, or it has none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<String>,
+    /// Route 53: ids of health checks runbook made for the record that no record set uses
+    /// (left by a run that died before the change that would use them), deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leftover_checks: Vec<String>,
 }
 
 impl DnsChange {
     pub fn changed(&self) -> bool {
-        !self.added.is_empty() || !self.removed.is_empty() || self.ttl.is_some() || !self.health_checks.is_empty()
+        !self.added.is_empty()
+            || !self.removed.is_empty()
+            || self.ttl.is_some()
+            || !self.health_checks.is_empty()
+            || !self.leftover_checks.is_empty()
     }
 
     pub fn describe(&self) -> String {
@@ -62,6 +70,12 @@ impl DnsChange {
         }
         if !self.health_checks.is_empty() {
             parts.push(format!("new health check for {}", self.health_checks.join(" ")));
+        }
+        if !self.leftover_checks.is_empty() {
+            parts.push(format!(
+                "delete health checks an earlier run left unused: {}",
+                self.leftover_checks.join(" ")
+            ));
         }
         parts.join(", ")
     }

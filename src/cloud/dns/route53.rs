@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 
 use super::record::{ARecord, Dns, DnsChange, HealthCheck, check_ips, diff, fqdn};
+use crate::cloud::common::{Asked, no_answer};
 use crate::cloud::retry::Policy;
 use crate::cloud::sigv4::{self, Credentials};
 use crate::cloud::types::CloudResult;
@@ -41,7 +42,7 @@ pub struct RecordSet {
 
 impl Route53 {
     pub fn new(endpoint: Option<&str>, creds: Credentials, policy: Policy) -> CloudResult<Self> {
-        let http = crate::cloud::common::api_client()?;
+        let http = crate::cloud::common::api_client(&policy)?;
         Ok(Route53 {
             http,
             base: endpoint.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/').to_string(),
@@ -99,10 +100,16 @@ impl Route53 {
             None => parsed.host_str().unwrap_or("").to_string(),
         };
         let label = format!("{method} {path}");
+        let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
+            // After a stop request nothing new is sent (a retry neither).
+            if self.policy.stop.requested() {
+                return Err(Failure::other(format!(
+                    "Route 53 {label}: not sent, the run is stopping"
+                )));
+            }
             attempt += 1;
-            let last = attempt >= self.policy.attempts;
             let mut headers = vec![
                 ("host".to_string(), host.clone()),
                 ("x-amz-date".to_string(), sigv4::amz_date(SystemTime::now())),
@@ -134,32 +141,59 @@ impl Route53 {
             if let Some(b) = &body {
                 req = req.body(b.clone());
             }
-            match req.send().await {
-                Err(_) if !last => tokio::time::sleep(self.policy.backoff(attempt - 1)).await,
-                Err(e) => {
-                    return Err(Failure::other(format!(
-                        "Route 53 {label}: cannot reach {}: {e}",
-                        self.base
-                    )));
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    let text = resp.text().await.unwrap_or_default();
-                    if status.is_success() {
-                        return Ok((status, text));
+            // The answer whole: a body that stops coming is no answer either.
+            let asking = async {
+                match req.send().await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        resp.text().await.map(|text| (status, text))
                     }
-                    let (code, message) = error_of(&text);
-                    let again = status.is_server_error() || code == "Throttling" || code == "PriorRequestNotComplete";
-                    if again && !last {
-                        tokio::time::sleep(self.policy.backoff(attempt - 1)).await;
+                    Err(e) => Err(e),
+                }
+            };
+            // A read is abandoned at a stop request; a change, once sent, gets its answer.
+            let answer = match method == Method::GET {
+                true => match self.policy.stop.unless(asking).await {
+                    Some(a) => a,
+                    None => {
+                        return Err(Failure::other(format!(
+                            "Route 53 {label}: abandoned, the run is stopping"
+                        )));
+                    }
+                },
+                false => asking.await,
+            };
+            let (status, text) = match answer {
+                Ok(a) => a,
+                Err(e) => {
+                    let pause = self.policy.backoff(attempt - 1);
+                    if self.policy.try_again(attempt, started, pause) {
+                        self.policy.stop.pause(pause).await;
                         continue;
                     }
-                    return Err(Failure {
-                        message: format!("Route 53 {label}: {} {code}: {message}", status.as_u16()),
-                        code,
-                    });
+                    let asked = Asked {
+                        service: "Route 53",
+                        base: &self.base,
+                        label: &label,
+                        started,
+                    };
+                    return Err(Failure::other(no_answer(&asked, &e, &self.policy, attempt, None)));
                 }
+            };
+            if status.is_success() {
+                return Ok((status, text));
             }
+            let (code, message) = error_of(&text);
+            let again = status.is_server_error() || code == "Throttling" || code == "PriorRequestNotComplete";
+            let pause = self.policy.backoff(attempt - 1);
+            if again && self.policy.try_again(attempt, started, pause) {
+                self.policy.stop.pause(pause).await;
+                continue;
+            }
+            return Err(Failure {
+                message: format!("Route 53 {label}: {} {code}: {message}", status.as_u16()),
+                code,
+            });
         }
     }
 
@@ -334,17 +368,46 @@ impl Route53 {
             .descendants()
             .find(|n| n.has_tag_name((NS, "HealthCheck")))
             .ok_or_else(|| format!("Route 53 GetHealthCheck {id}: the answer has no HealthCheck"))?;
-        let config = check
-            .children()
-            .find(|n| n.has_tag_name((NS, "HealthCheckConfig")))
-            .ok_or_else(|| format!("Route 53 GetHealthCheck {id}: the answer has no HealthCheckConfig"))?;
-        Ok(Some(CheckInfo {
-            reference: child_text(check, "CallerReference").unwrap_or("").to_string(),
-            ip: child_text(config, "IPAddress").map(str::to_string),
-            port: child_text(config, "Port").and_then(|p| p.parse().ok()),
-            kind: child_text(config, "Type").unwrap_or("").to_string(),
-            path: child_text(config, "ResourcePath").map(str::to_string),
-        }))
+        check_info(check)
+            .map(|(_, info)| Some(info))
+            .ok_or_else(|| format!("Route 53 GetHealthCheck {id}: the answer has no HealthCheckConfig"))
+    }
+
+    /// The health checks runbook made for the record `fqdn` (ours, probing that name), by id,
+    /// from ListHealthChecks.
+    async fn checks_for(&self, fqdn: &str) -> CloudResult<Vec<String>> {
+        let path = "/2013-04-01/healthcheck";
+        let mut query = vec![("maxitems".to_string(), "100".to_string())];
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            let (_, text) = self.call(Method::GET, path, &query, None).await?;
+            let doc = parse(&text)?;
+            for (id, info) in doc
+                .descendants()
+                .filter(|n| n.has_tag_name((NS, "HealthCheck")))
+                .filter_map(check_info)
+            {
+                if info.ours()
+                    && info
+                        .fqdn
+                        .as_deref()
+                        .is_some_and(|f| f.trim_end_matches('.').eq_ignore_ascii_case(fqdn))
+                {
+                    out.push(id);
+                }
+            }
+            let root = doc.root_element();
+            match (child_text(root, "IsTruncated"), child_text(root, "NextMarker")) {
+                (Some("true"), Some(next)) => {
+                    query = vec![
+                        ("marker".to_string(), next.to_string()),
+                        ("maxitems".to_string(), "100".to_string()),
+                    ];
+                }
+                _ => return Ok(out),
+            }
+        }
+        Err("Route 53: listing the health checks did not end after 1000 pages".into())
     }
 
     /// DeleteHealthCheck; one already gone counts as deleted.
@@ -360,6 +423,15 @@ impl Route53 {
     /// Deletes health checks made for a change that was not made (best effort: the error
     /// that stopped the change is the one reported, with the ids left behind).
     async fn undo_health_checks(&self, created: &[String], err: String) -> String {
+        if self.policy.stop.requested() && !created.is_empty() {
+            // Deleting them would be new remote actions: the next `dns::a_record` of this
+            // record deletes checks of ours that no record uses.
+            return format!(
+                "{err} (health checks {} were made for it and are left: the next dns::a_record of this record \
+                 deletes them)",
+                created.join(", ")
+            );
+        }
         let mut left = Vec::new();
         for id in created {
             if self.delete_health_check(id).await.is_err() {
@@ -400,6 +472,22 @@ struct CheckInfo {
     port: Option<u16>,
     kind: String,
     path: Option<String>,
+    /// The name it probes (runbook sets the record's).
+    fqdn: Option<String>,
+}
+
+/// A `HealthCheck` element: its id and settings; `None` without its config.
+fn check_info(check: roxmltree::Node) -> Option<(String, CheckInfo)> {
+    let config = check.children().find(|n| n.has_tag_name((NS, "HealthCheckConfig")))?;
+    let info = CheckInfo {
+        reference: child_text(check, "CallerReference").unwrap_or("").to_string(),
+        ip: child_text(config, "IPAddress").map(str::to_string),
+        port: child_text(config, "Port").and_then(|p| p.parse().ok()),
+        kind: child_text(config, "Type").unwrap_or("").to_string(),
+        path: child_text(config, "ResourcePath").map(str::to_string),
+        fqdn: child_text(config, "FullyQualifiedDomainName").map(unescape),
+    };
+    Some((child_text(check, "Id").unwrap_or("").to_string(), info))
 }
 
 impl CheckInfo {
@@ -499,6 +587,7 @@ impl Dns for Route53 {
         // Health checks made for this change, and those it leaves unused.
         let mut created: Vec<String> = Vec::new();
         let mut unused: Vec<String> = Vec::new();
+        let mut leftovers: Vec<String> = Vec::new();
         match &rec.health_check {
             None => {
                 if sets.iter().any(|s| s.set_id.is_some()) {
@@ -547,6 +636,15 @@ impl Dns for Route53 {
                         checks.push((id.clone(), self.get_health_check(id).await?));
                     }
                 }
+                // Checks runbook made for this record that no set of it uses: left by a run
+                // that died between making them and the change that would use them. Looked
+                // for before this call makes any.
+                leftovers = self
+                    .checks_for(&name)
+                    .await?
+                    .into_iter()
+                    .filter(|id| !sets.iter().any(|s| s.health_check.as_ref() == Some(id)))
+                    .collect();
                 let info = |id: &str| checks.iter().find(|(i, _)| i == id).and_then(|(_, c)| c.as_ref());
                 for s in &sets {
                     if s.values.iter().any(|v| removed.contains(v)) {
@@ -623,6 +721,7 @@ impl Dns for Route53 {
                     .collect();
                 change.added = added;
                 change.removed = removed;
+                change.leftover_checks = leftovers.clone();
             }
         }
         if apply && !changes.is_empty() {
@@ -632,16 +731,28 @@ impl Dns for Route53 {
             if let Err(e) = self.call(Method::POST, &path, &[], Some(body)).await {
                 return Err(self.undo_health_checks(&created, e).await);
             }
-            // Only now: a check is deleted once no record points at it.
+        }
+        if apply {
+            // Only now: a check is deleted once no record points at it. One that is in use
+            // after all (a record of another name) is not a leftover: it is kept.
             let mut left = Vec::new();
-            for id in &unused {
-                if let Err(e) = self.delete_health_check(id).await {
-                    left.push(format!("{id} ({e})"));
+            for id in unused.iter().chain(&leftovers) {
+                match self.delete_health_check(id).await {
+                    Ok(()) => {}
+                    Err(e) if leftovers.contains(id) && e.contains("HealthCheckInUse") => {
+                        change.leftover_checks.retain(|l| l != id);
+                    }
+                    Err(e) => left.push(format!("{id} ({e})")),
                 }
             }
             if !left.is_empty() {
+                let was = if changes.is_empty() {
+                    "needed no change"
+                } else {
+                    "was changed"
+                };
                 return Err(format!(
-                    "Route 53: {name} A was changed, but health checks it no longer uses could not be deleted \
+                    "Route 53: {name} A {was}, but health checks it no longer uses could not be deleted \
                      (they are still billed; delete them by hand): {}",
                     left.join("; ")
                 ));

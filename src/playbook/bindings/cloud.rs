@@ -54,7 +54,7 @@ impl Cloud {
             .provider
             .get_or_init(|| {
                 let inv = self.run.inventory.read().unwrap();
-                cloud::provider_for(&inv, &|t| self.run.secrets.remember(t))
+                cloud::provider_for(&inv, &|t| self.run.secrets.remember(t), &self.stop())
             })
             .clone()?;
         Ok((p, settings.tag))
@@ -64,9 +64,14 @@ impl Cloud {
         self.dns
             .get_or_init(|| {
                 let inv = self.run.inventory.read().unwrap();
-                cloud::dns::dns_for(&inv, &|t| self.run.secrets.remember(t))
+                cloud::dns::dns_for(&inv, &|t| self.run.secrets.remember(t), &self.stop())
             })
             .clone()
+    }
+
+    /// The run's stop request, as the providers see it.
+    fn stop(&self) -> crate::stop::StopRequest {
+        crate::stop::StopRequest::new(self.run.cancel.clone())
     }
 
     /// The droplet called `name`, as the provider reports it now.
@@ -154,12 +159,24 @@ pub fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
 pub fn op<T>(ctx: &NativeCallContext, c: &Cloud, call: String, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
     c.run.ctx.reporter.doing(CONTROLLER, &call);
     f().or_else(|e| {
-        if e.starts_with(&call) {
-            fail(ctx, e)
+        let e = if e.starts_with(&call) {
+            e
         } else {
-            fail(ctx, format!("{call}: {e}"))
-        }
+            format!("{call}: {e}")
+        };
+        stopped_or(ctx, &c.run, e)
     })
+}
+
+/// The error of a call that failed: after a stop request, the stop (the providers abandon
+/// their waits and send nothing more then, so that is why it failed): what it left in
+/// flight is said and journaled, and the play ends as interrupted, resumable.
+pub fn stopped_or<T>(ctx: &NativeCallContext, run: &Play, e: String) -> RhaiResult<T> {
+    if !run.cancelled() {
+        return fail(ctx, e);
+    }
+    run.left_in_flight(e);
+    Err(EvalAltResult::ErrorTerminated(crate::playbook::executor::stop_token(), ctx.call_position()).into())
 }
 
 pub fn register(engine: &mut Engine, run: &Arc<Play>) -> Arc<Cloud> {

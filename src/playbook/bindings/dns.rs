@@ -94,12 +94,12 @@ fn a_record(c: &Cloud, zone: &str, name: &str, ips: Dynamic, opts: Map) -> Resul
         None => vec![text(&ips)],
     };
     let route53 = bill::dns_kind(&c.run.inventory.read().unwrap()).as_deref() == Some("route53");
-    // As the DNS service names it (a Route 53 zone may be given by its id).
-    let full = c
-        .dns()
-        .ok()
-        .and_then(|d| c.block(d.record_name(zone, name)).ok())
-        .unwrap_or_else(|| crate::cloud::dns::fqdn(zone, name));
+    // As the DNS service names it (a Route 53 zone may be given by its id). A service that
+    // fails to say fails the call: asking it again below would only take as long again.
+    let full = match c.dns() {
+        Ok(d) => c.block(d.record_name(zone, name))?,
+        Err(_) => crate::cloud::dns::fqdn(zone, name),
+    };
     if ips.iter().any(|ip| ip == PENDING_TEXT) {
         // Addresses of droplets a dry run did not create: nothing to compare with yet.
         if route53 && o.raw("health_check").is_some() {

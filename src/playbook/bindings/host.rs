@@ -104,6 +104,32 @@ fn template(h: &Host, src: &str, dest: &str, vars: &Map, o: Map) -> Result<Map, 
     carry_out(h, files::content(h, "template", &args))
 }
 
+/// `h.template(src, dest, #{ notify: … })` reads as options but the third argument is the
+/// template's variables: an option's name there that the template does not use would be
+/// dropped without a word, so it is refused, saying where options go.
+fn options_among_vars(h: &Host, src: &str, vars: &Map) -> Result<(), String> {
+    let Some(decl) = crate::builtins::find(crate::builtins::Receiver::Host, "template") else {
+        return Ok(());
+    };
+    let option = |k: &str| k == crate::builtins::NOTIFY.name || decl.options.iter().any(|o| o.name == k);
+    let suspect: Vec<&str> = vars.keys().map(|k| k.as_str()).filter(|k| option(k)).collect();
+    if suspect.is_empty() {
+        return Ok(());
+    }
+    let used = crate::playbook::template::variables(h, src)?;
+    let unused: Vec<&str> = suspect.into_iter().filter(|k| !used.contains(*k)).collect();
+    match unused.as_slice() {
+        [] => Ok(()),
+        names => Err(format!(
+            "h.template({src:?}, …, vars): the third argument is the template's variables, and {src} does not use {}, which {} h.template's option{}: give options as a fourth argument, h.template(src, dest, vars, #{{ {}: … }}) (#{{}} for no variables)",
+            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+            if names.len() == 1 { "is" } else { "are" },
+            if names.len() == 1 { "" } else { "s" },
+            names[0],
+        )),
+    }
+}
+
 fn line(h: &Host, path: &str, line: &str, o: Map) -> Result<Map, String> {
     let opts = options("line", o)?;
     let args = files::Line {
@@ -566,9 +592,21 @@ pub fn register(engine: &mut Engine) {
             on_host(&ctx, h, || template(h, src, dest, &Map::new(), Map::new()))
         },
     );
-    with_opts!(engine, "template", |h, src: &str, dest: &str, vars: Map| |o| template(
-        h, src, dest, &vars, o
-    ));
+    engine.register_fn(
+        "template",
+        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str, vars: Map| -> RhaiResult<Map> {
+            on_host(&ctx, h, || {
+                options_among_vars(h, src, &vars)?;
+                template(h, src, dest, &vars, Map::new())
+            })
+        },
+    );
+    engine.register_fn(
+        "template",
+        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str, vars: Map, opts: Map| -> RhaiResult<Map> {
+            on_host_op(&ctx, h, opts, |o| template(h, src, dest, &vars, o))
+        },
+    );
     engine.register_fn(
         "read",
         |ctx: NativeCallContext, h: &mut Host, path: &str| -> RhaiResult<Dynamic> {

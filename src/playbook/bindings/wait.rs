@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, Module, NativeCallContext};
 
 use super::call::fail;
-use super::cloud::{Cloud, PENDING_TEXT, Pending, droplet_map, droplet_name};
+use super::cloud::{Cloud, PENDING_TEXT, Pending, droplet_map, droplet_name, stopped_or};
 use crate::host::Host;
 use crate::play::Play;
 use crate::playbook::convert::{Opts, describe, parse_duration};
@@ -261,7 +261,9 @@ fn until(run: &Play, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResul
             match f.call_within_context::<Dynamic>(ctx, ()) {
                 Ok(v) if v.is_unit() || v.as_bool().is_ok_and(|b| !b) => Err(format!("it returned {v}")),
                 Ok(v) => Ok(v),
-                Err(e) if is_stop(&e) => {
+                // The play stopping, or the script going over --max-operations: not a
+                // "not yet" to try again, the end of the script.
+                Err(e) if is_stop(&e) || over_limit(&e) => {
                     stopped = Some(e);
                     Ok(Dynamic::UNIT)
                 }
@@ -272,7 +274,11 @@ fn until(run: &Play, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResul
     if let Some(e) = stopped {
         return Err(e);
     }
-    result.or_else(|e| fail(ctx, format!("wait::until_true: {e}")))
+    result.or_else(|e| stopped_or(ctx, run, format!("wait::until_true: {e}")))
+}
+
+fn over_limit(e: &EvalAltResult) -> bool {
+    matches!(e.unwrap_inner(), EvalAltResult::ErrorRuntime(v, _) if v.is::<crate::playbook::diagnose::OperationLimit>())
 }
 
 /// The message of a script error, without Rhai's wrapping ("Runtime error: … @ 'file' …").
@@ -298,11 +304,12 @@ fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
         .set_into_module(m, f);
 }
 
-fn op<T>(ctx: &NativeCallContext, call: String, r: Result<T, String>) -> RhaiResult<T> {
+/// A wait's error at the call, or after a stop request the stop (see `stopped_or`).
+fn op<T>(ctx: &NativeCallContext, run: &Play, call: String, r: Result<T, String>) -> RhaiResult<T> {
     // A message that already names the call (an option error) is not prefixed twice.
     r.or_else(|e| match e.starts_with(&call) {
-        true => fail(ctx, e),
-        false => fail(ctx, format!("{call}: {e}")),
+        true => stopped_or(ctx, run, e),
+        false => stopped_or(ctx, run, format!("{call}: {e}")),
     })
 }
 
@@ -316,6 +323,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         move |ctx: NativeCallContext, target: Dynamic, p: Dynamic| {
             op(
                 &ctx,
+                &r,
                 format!("wait::port({target}, {})", describe(&p)),
                 port(&r, target.clone(), &p, PORT_TIMEOUT),
             )
@@ -329,6 +337,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
             let call = format!("wait::port({target}, {})", describe(&p));
             op(
                 &ctx,
+                &r,
                 call,
                 duration(&timeout).and_then(|t| port(&r, target.clone(), &p, t)),
             )
@@ -337,18 +346,18 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let r = run.clone();
     add(&mut m, "http", move |ctx: NativeCallContext, url: &str| {
-        op(&ctx, format!("wait::http({url:?})"), http(&r, url, Map::new()))
+        op(&ctx, &r, format!("wait::http({url:?})"), http(&r, url, Map::new()))
     });
     let r = run.clone();
     add(&mut m, "http", move |ctx: NativeCallContext, url: &str, opts: Map| {
-        op(&ctx, format!("wait::http({url:?})"), http(&r, url, opts))
+        op(&ctx, &r, format!("wait::http({url:?})"), http(&r, url, opts))
     });
 
     // `h.wait_http`, a method of the host (here: it needs the play, as `wait::http` does).
     for with_opts in [false, true] {
         let r = run.clone();
         let call = move |ctx: NativeCallContext, h: &mut Host, url: &str, opts: Map| {
-            op(&ctx, format!("h.wait_http({url:?})"), http_via(&r, h, url, opts))
+            op(&ctx, &r, format!("h.wait_http({url:?})"), http_via(&r, h, url, opts))
         };
         match with_opts {
             true => {
@@ -364,7 +373,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let r = run.clone();
     add(&mut m, "ssh", move |ctx: NativeCallContext, h: Host| {
-        op(&ctx, format!("wait::ssh({})", h.name()), ssh(&r, &h, SSH_TIMEOUT))
+        op(&ctx, &r, format!("wait::ssh({})", h.name()), ssh(&r, &h, SSH_TIMEOUT))
     });
     let r = run.clone();
     add(
@@ -372,7 +381,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         "ssh",
         move |ctx: NativeCallContext, h: Host, timeout: Dynamic| {
             let call = format!("wait::ssh({})", h.name());
-            op(&ctx, call, duration(&timeout).and_then(|t| ssh(&r, &h, t)))
+            op(&ctx, &r, call, duration(&timeout).and_then(|t| ssh(&r, &h, t)))
         },
     );
 
@@ -382,14 +391,14 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         "ssh",
         move |ctx: NativeCallContext, h: Host, timeout: Dynamic, opts: Map| {
             let call = format!("wait::ssh({})", h.name());
-            op(&ctx, call, duration(&timeout).and_then(|t| ssh_as(&r, &h, t, opts)))
+            op(&ctx, &r, call, duration(&timeout).and_then(|t| ssh_as(&r, &h, t, opts)))
         },
     );
 
     let (r, c) = (run.clone(), cloud.clone());
     add(&mut m, "cloud_active", move |ctx: NativeCallContext, d: Dynamic| {
         let call = format!("wait::cloud_active({:?})", droplet_name(&d));
-        op(&ctx, call, cloud_active(&r, &c, &d, CLOUD_TIMEOUT))
+        op(&ctx, &r, call, cloud_active(&r, &c, &d, CLOUD_TIMEOUT))
     });
     let (r, c) = (run.clone(), cloud);
     add(
@@ -397,7 +406,12 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         "cloud_active",
         move |ctx: NativeCallContext, d: Dynamic, timeout: Dynamic| {
             let call = format!("wait::cloud_active({:?})", droplet_name(&d));
-            op(&ctx, call, duration(&timeout).and_then(|t| cloud_active(&r, &c, &d, t)))
+            op(
+                &ctx,
+                &r,
+                call,
+                duration(&timeout).and_then(|t| cloud_active(&r, &c, &d, t)),
+            )
         },
     );
 

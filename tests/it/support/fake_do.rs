@@ -70,6 +70,9 @@ pub struct State {
     pub records: Vec<(String, Value)>,
     /// Action types that end `errored`.
     pub error_actions: HashSet<String>,
+    /// Action types that stay `in-progress` however often they are polled (a shutdown
+    /// that hangs), until `finish_actions`.
+    pub stuck_actions: HashSet<String>,
     pub inject: VecDeque<Inject>,
     pub violations: Vec<String>,
     pub log: Vec<Logged>,
@@ -101,6 +104,7 @@ impl FakeDo {
             domains: vec!["example.com".into()],
             records: Vec::new(),
             error_actions: HashSet::new(),
+            stuck_actions: HashSet::new(),
             inject: VecDeque::new(),
             violations: Vec::new(),
             log: Vec::new(),
@@ -638,14 +642,38 @@ impl State {
         let Ok(id) = id.parse::<i64>() else {
             return Self::not_found();
         };
-        let errored = self.error_actions.clone();
+        let stuck = self.stuck_actions.clone();
         let Some(a) = self.action(id) else {
             return Self::not_found();
         };
-        if a.polls_left > 0 {
-            a.polls_left -= 1;
+        let stuck = a.json["type"].as_str().is_some_and(|t| stuck.contains(t));
+        if a.polls_left > 0 || stuck {
+            a.polls_left = a.polls_left.saturating_sub(1);
             return reply(200, json!({"action": public(&a.json)}));
         }
+        self.complete(id);
+        let a = self.action(id).unwrap();
+        reply(200, json!({"action": public(&a.json)}))
+    }
+
+    /// Ends every action still in progress, as time passing would (stuck ones too).
+    pub fn finish_actions(&mut self) {
+        self.stuck_actions.clear();
+        let ids: Vec<i64> = self
+            .actions
+            .iter()
+            .filter(|a| !a.done)
+            .map(|a| a.json["id"].as_i64().unwrap())
+            .collect();
+        for id in ids {
+            self.complete(id);
+        }
+    }
+
+    /// An action completes (or errors, for `error_actions`) and has its effect.
+    fn complete(&mut self, id: i64) {
+        let errored = self.error_actions.clone();
+        let a = self.action(id).unwrap();
         if !a.done {
             a.done = true;
             let kind = a.json["type"].as_str().unwrap().to_string();
@@ -676,8 +704,6 @@ impl State {
                 }
             }
         }
-        let a = self.action(id).unwrap();
-        reply(200, json!({"action": public(&a.json)}))
     }
 
     fn droplet_snapshots(&mut self, req: &Incoming, id: &str) -> Reply {

@@ -50,11 +50,17 @@ pub struct State {
     /// changing the zone between a client's read and its change.
     pub after_next_list: Option<Meddle>,
     changes: usize,
+    /// Hold each `ChangeResourceRecordSets` this long, then lose it (never applied, answered
+    /// 500): with the client killed meanwhile, a run that died after making its health checks
+    /// and before its change reached Route 53.
+    pub lose_changes: Option<std::time::Duration>,
 }
 
 pub struct FakeRoute53 {
     pub server: Server,
     state: Arc<Mutex<State>>,
+    /// Set when a `ChangeResourceRecordSets` to lose arrived.
+    pub change_held: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeRoute53 {
@@ -70,14 +76,28 @@ impl FakeRoute53 {
             page_size: 300,
             after_next_list: None,
             changes: 0,
+            lose_changes: None,
         }));
         let s = state.clone();
+        let change_held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = change_held.clone();
         let server = Server::start(move |req| {
+            let is_change = req.method == "POST" && req.path.ends_with("/rrset");
+            let hold = s.lock().unwrap().lose_changes.filter(|_| is_change);
+            if let Some(d) = hold {
+                held.store(true, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(d);
+                return error(500, "Receiver", "InternalFailure", "lost");
+            }
             let mut st = s.lock().unwrap();
             st.log.push((req.method.clone(), req.path.clone(), req.body.clone()));
             st.handle(req)
         });
-        FakeRoute53 { server, state }
+        FakeRoute53 {
+            server,
+            state,
+            change_held,
+        }
     }
 
     pub fn url(&self) -> String {

@@ -5,6 +5,7 @@
 pub mod fake_do;
 pub mod fake_route53;
 pub mod http;
+pub mod silent;
 pub mod store;
 pub mod test;
 pub mod testbed;

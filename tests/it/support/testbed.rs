@@ -137,6 +137,27 @@ impl Testbed {
         tb
     }
 
+    /// Kills host `i`'s container (`docker kill`: SIGKILL to everything in it, no shutdown).
+    pub fn kill(&self, i: usize) {
+        run(Command::new("docker").args(["kill", &self.hosts[i].name]));
+    }
+
+    /// Starts host `i`'s container again and waits for its sshd; its address is read anew
+    /// (Docker may give it another one). Its files and host keys are those it had.
+    pub fn start_again(&mut self, i: usize) {
+        let h = &mut self.hosts[i];
+        run(Command::new("docker").args(["start", &h.name]));
+        h.ip = run(Command::new("docker").args([
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &h.name,
+        ]))
+        .trim()
+        .to_string();
+        wait_for_ssh(&h.ip);
+    }
+
     pub fn host(&self, name_suffix: usize) -> &TestHost {
         &self.hosts[name_suffix]
     }
