@@ -61,7 +61,8 @@ pub fn render(host: &Host, src: &str, vars: &Map) -> Result<String, String> {
 pub fn variables(host: &Host, src: &str) -> Result<std::collections::HashSet<String>, String> {
     let (label, text) = source(host, src)?;
     let mut env = environment();
-    env.add_template(&label, &text).map_err(|e| format!("template {label}: {e}"))?;
+    env.add_template(&label, &text)
+        .map_err(|e| format!("template {label}: {e}"))?;
     let tmpl = env.get_template(&label).map_err(|e| format!("template {label}: {e}"))?;
     Ok(tmpl.undeclared_variables(false))
 }
@@ -70,8 +71,8 @@ pub fn variables(host: &Host, src: &str) -> Result<std::collections::HashSet<Str
 fn source(host: &Host, src: &str) -> Result<(String, String), String> {
     match find_local(host, src, &["templates"]) {
         Ok(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("template: cannot read {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("template: cannot read {}: {e}", path.display()))?;
             Ok((crate::error::display_path(&path), text))
         }
         Err(e) => {

@@ -537,3 +537,38 @@ step("app", hosts("web"), #{{ handlers: [
         o.all()
     );
 }
+
+/// `h.template(src, dest, #{ notify: … })`: the third argument is the template's variables,
+/// so an option's name there would be dropped without a word. One the template does not use
+/// is refused, saying where options go; one it uses is a variable like any other.
+#[test]
+fn an_option_among_a_templates_variables_is_refused_unless_the_template_uses_it() {
+    let out = std::env::temp_dir().join(format!("runbook-template-vars-{}", std::process::id()));
+    let p = local_project(&format!(
+        "    h.template(\"t.j2\", {:?}, #{{ notify: \"restart app\", name: \"a\" }});",
+        out.display()
+    ));
+    p.write("templates/t.j2", "hello {{ name }}\n");
+    let o = Test::in_project(&p).play("site.rhai").on("local").code(2).run();
+    assert!(
+        o.stdout.contains(
+            "h.template(\"t.j2\", …, vars): the third argument is the template's variables, and t.j2 does not use `notify`, \
+             which is h.template's option: give options as a fourth argument, h.template(src, dest, vars, #{ notify: … })"
+        ),
+        "{}",
+        o.all()
+    );
+    assert!(!out.exists(), "nothing was written");
+
+    p.write("templates/m.j2", "mode {{ mode }}\n");
+    p.write(
+        "m.rhai",
+        &format!(
+            "step(\"m\", hosts(\"web\"), |h| h.template(\"m.j2\", {:?}, #{{ mode: \"fast\" }}));\n",
+            p.path("m.out").display()
+        ),
+    );
+    let o = Test::in_project(&p).play("m.rhai").on("local").run();
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(std::fs::read_to_string(p.path("m.out")).unwrap(), "mode fast\n");
+}
