@@ -599,8 +599,14 @@ impl Reporter {
         let hosts = recap.keys().filter(|h| *h != CONTROLLER).count();
         let changes: usize = recap.values().map(|c| c.changed).sum();
         let failed = recap.values().filter(|c| c.failed > 0).count();
+        // Stopped before any host or step (an invalid inventory, playbook or option): the
+        // error says it all, and a table of zeros would read as a run that did nothing.
+        let nothing_ran = recap.is_empty() && error.is_some();
         self.emit(
             || {
+                if nothing_ran {
+                    return String::new();
+                }
                 let width = recap.keys().map(|h| h.len()).max().unwrap_or(4).max(4);
                 let mut t = format!(
                     "\nRECAP\n  {:<width$}  {:>4}  {:>7}  {:>6}  {:>7}",

@@ -78,7 +78,10 @@ fn one_for_what_runbook_was_given_clap_usage_errors_included() {
     Test::in_project(&p).play("broken.rhai").on("local").code(1).run();
     Test::in_project(&p).play("missing.rhai").on("local").code(1).run();
     p.write("inventory/typo.toml", "[hosts.a]\nconection = \"local\"\n");
-    play(&p).on("typo").args(&["--var", "on=ok"]).code(1).run();
+    let o = play(&p).on("typo").args(&["--var", "on=ok"]).code(1).run();
+    // Nothing ran: the error alone, no recap table of zeros that reads as a run.
+    assert!(o.stderr.contains("conection"), "{}", o.all());
+    assert!(!o.stdout.contains("RECAP"), "{}", o.all());
     play(&p).args(&["--var", "on=ok", "--limit", "nobody"]).code(1).run();
 }
 
