@@ -12,8 +12,7 @@ fn main() {
                 .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
                 .map(|p| {
                     let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-                    let abs = std::fs::canonicalize(&p).unwrap().display().to_string();
-                    (name, abs)
+                    (name.clone(), format!("stdlib/{name}.rhai"))
                 })
                 .collect()
         })
@@ -23,7 +22,7 @@ fn main() {
         "/// Embedded standard library: (module name, source).\npub static STDLIB: &[(&str, &str)] = &[\n",
     );
     for (name, path) in modules {
-        writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
+        writeln!(code, "    ({name:?}, {}),", embed(&path)).unwrap();
     }
     code.push_str("];\n");
     // Templates the stdlib modules render (`stdlib/templates/NAME`): a playbook's own file of
@@ -35,8 +34,7 @@ fn main() {
                 .filter(|p| p.is_file())
                 .map(|p| {
                     let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                    let abs = std::fs::canonicalize(&p).unwrap().display().to_string();
-                    (name, abs)
+                    (name.clone(), format!("stdlib/templates/{name}"))
                 })
                 .collect()
         })
@@ -46,9 +44,15 @@ fn main() {
         "/// Embedded stdlib templates: (file name, text).\npub static STDLIB_TEMPLATES: &[(&str, &str)] = &[\n",
     );
     for (name, path) in templates {
-        writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
+        writeln!(code, "    ({name:?}, {}),", embed(&path)).unwrap();
     }
     code.push_str("];\n");
     let out = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("stdlib.rs");
     std::fs::write(out, code).unwrap();
+}
+
+/// The file's text, found from the package's directory when the crate compiles (not from
+/// where this script ran): a checkout moved or copied with its target directory still builds.
+fn embed(relative: &str) -> String {
+    format!("include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/{relative}\"))")
 }

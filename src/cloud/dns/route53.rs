@@ -321,6 +321,40 @@ impl Route53 {
         Err(format!("Route 53: listing {name} did not end after 100 pages"))
     }
 
+    /// Calls `each` with every record set of the zone, page by page (ListResourceRecordSets).
+    pub(super) async fn each_record_set(
+        &self,
+        zone_id: &str,
+        mut each: impl FnMut(roxmltree::Node<'_, '_>) + Send,
+    ) -> CloudResult<()> {
+        let path = format!("/2013-04-01/hostedzone/{zone_id}/rrset");
+        let mut query: Vec<(String, String)> = Vec::new();
+        for _ in 0..1000 {
+            let (_, text) = self.call(Method::GET, &path, &query, None).await?;
+            let doc = parse(&text)?;
+            doc.descendants()
+                .filter(|n| n.has_tag_name((NS, "ResourceRecordSet")))
+                .for_each(&mut each);
+            let root = doc.root_element();
+            if child_text(root, "IsTruncated") != Some("true") {
+                return Ok(());
+            }
+            query = vec![(
+                "name".to_string(),
+                child_text(root, "NextRecordName").unwrap_or("").to_string(),
+            )];
+            if let Some(t) = child_text(root, "NextRecordType") {
+                query.push(("type".to_string(), t.to_string()));
+            }
+            if let Some(id) = child_text(root, "NextRecordIdentifier") {
+                query.push(("identifier".to_string(), id.to_string()));
+            }
+        }
+        Err(format!(
+            "Route 53: listing the zone {zone_id} did not end after 1000 pages"
+        ))
+    }
+
     /// A new health check for one address. `CallerReference` is the settings' hash plus a
     /// unique suffix: Route 53 refuses a reference once used, even after the check is
     /// deleted. Retries of this one request reuse it, so they return the same check.
@@ -533,44 +567,23 @@ impl Dns for Route53 {
     /// Every record set of the zone with a `HealthCheckId`, as `NAME VALUE`.
     async fn health_checks(&self, zone: &str) -> CloudResult<Vec<String>> {
         let (zone_id, _) = self.zone(zone).await?;
-        let path = format!("/2013-04-01/hostedzone/{zone_id}/rrset");
-        let mut query: Vec<(String, String)> = Vec::new();
         let mut out = Vec::new();
-        for _ in 0..1000 {
-            let (_, text) = self.call(Method::GET, &path, &query, None).await?;
-            let doc = parse(&text)?;
-            for set in doc.descendants().filter(|n| n.has_tag_name((NS, "ResourceRecordSet"))) {
-                if child_text(set, "HealthCheckId").is_none() {
-                    continue;
-                }
-                let name = unescape(child_text(set, "Name").unwrap_or(""))
-                    .trim_end_matches('.')
-                    .to_ascii_lowercase();
-                let values: Vec<String> = set
-                    .descendants()
-                    .filter(|n| n.has_tag_name((NS, "Value")))
-                    .filter_map(|n| n.text().map(str::to_string))
-                    .collect();
-                out.push(format!("{name} {}", values.join(" ")));
+        self.each_record_set(&zone_id, |set| {
+            if child_text(set, "HealthCheckId").is_none() {
+                return;
             }
-            let root = doc.root_element();
-            if child_text(root, "IsTruncated") != Some("true") {
-                return Ok(out);
-            }
-            query = vec![(
-                "name".to_string(),
-                child_text(root, "NextRecordName").unwrap_or("").to_string(),
-            )];
-            if let Some(t) = child_text(root, "NextRecordType") {
-                query.push(("type".to_string(), t.to_string()));
-            }
-            if let Some(id) = child_text(root, "NextRecordIdentifier") {
-                query.push(("identifier".to_string(), id.to_string()));
-            }
-        }
-        Err(format!(
-            "Route 53: listing the zone {zone} did not end after 1000 pages"
-        ))
+            let name = unescape(child_text(set, "Name").unwrap_or(""))
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            let values: Vec<String> = set
+                .descendants()
+                .filter(|n| n.has_tag_name((NS, "Value")))
+                .filter_map(|n| n.text().map(str::to_string))
+                .collect();
+            out.push(format!("{name} {}", values.join(" ")));
+        })
+        .await?;
+        Ok(out)
     }
 
     async fn delete_a(&self, zone: &str, name: &str, comment: Option<&str>, apply: bool) -> CloudResult<DnsChange> {

@@ -6,7 +6,7 @@
 
 use reqwest::Method;
 
-use super::{NS, Route53, batch_xml, child_text, parse, unescape};
+use super::{Route53, batch_xml, child_text, unescape};
 use crate::cloud::dns::record::{DnsChange, fqdn};
 use crate::cloud::types::CloudResult;
 
@@ -81,41 +81,20 @@ impl Route53 {
 
     /// The health check ids that record sets of the zone other than `name`'s A sets use.
     async fn checks_used_elsewhere(&self, zone_id: &str, name: &str) -> CloudResult<Vec<String>> {
-        let path = format!("/2013-04-01/hostedzone/{zone_id}/rrset");
-        let mut query: Vec<(String, String)> = Vec::new();
         let mut out = Vec::new();
-        for _ in 0..1000 {
-            let (_, text) = self.call(Method::GET, &path, &query, None).await?;
-            let doc = parse(&text)?;
-            for set in doc.descendants().filter(|n| n.has_tag_name((NS, "ResourceRecordSet"))) {
-                let Some(id) = child_text(set, "HealthCheckId") else {
-                    continue;
-                };
-                let set_name = unescape(child_text(set, "Name").unwrap_or(""))
-                    .trim_end_matches('.')
-                    .to_ascii_lowercase();
-                if set_name != name || child_text(set, "Type") != Some("A") {
-                    out.push(id.to_string());
-                }
+        self.each_record_set(zone_id, |set| {
+            let Some(id) = child_text(set, "HealthCheckId") else {
+                return;
+            };
+            let set_name = unescape(child_text(set, "Name").unwrap_or(""))
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            if set_name != name || child_text(set, "Type") != Some("A") {
+                out.push(id.to_string());
             }
-            let root = doc.root_element();
-            if child_text(root, "IsTruncated") != Some("true") {
-                return Ok(out);
-            }
-            query = vec![(
-                "name".to_string(),
-                child_text(root, "NextRecordName").unwrap_or("").to_string(),
-            )];
-            if let Some(t) = child_text(root, "NextRecordType") {
-                query.push(("type".to_string(), t.to_string()));
-            }
-            if let Some(id) = child_text(root, "NextRecordIdentifier") {
-                query.push(("identifier".to_string(), id.to_string()));
-            }
-        }
-        Err(format!(
-            "Route 53: listing the zone {zone_id} did not end after 1000 pages"
-        ))
+        })
+        .await?;
+        Ok(out)
     }
 }
 
