@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# One step of 20 mixed operations per host (issue 14's workload), on N test hosts in
+# parallel: 5 `h.dir`, 5 `h.file` from local source files, 5 `h.line`, 3 `h.template`
+# (local .j2 templates with variables), 1 `h.symlink`, 1 readonly `h.run`. Timed against
+# the OpenSSH floor: one `ssh` per host (all hosts in parallel) running the same work as
+# one shell script on stdin. Two runs each:
+#   first run      hosts' /srv/bench removed beforehand (untimed, docker exec); runbook
+#                  makes 19 changes per host (the readonly command is no change); the
+#                  floor's script does the same checks and the same changes (mkdir, the
+#                  same file contents, lines, the rendered templates' text, the symlink,
+#                  the command).
+#   no-change run  right after the same tool's first run; the floor's script does the
+#                  same checks only.
+# Before timing, the floor's first run is checked to leave exactly runbook's result (a
+# runbook run after it must report 0 changes), so the floor does the same work.
+# Rounds alternate which tool goes first so machine noise hits both alike. Prints every
+# timing, medians, runbook/floor ratios, the changes runbook reported (fails loudly
+# unless 19 x HOSTS on the first run and 0 on the no-change run), and runbook's peak
+# controller memory (max RSS from GNU time, /usr/bin/time -f %M).
+#
+# DELAY_MS=N adds N ms each way (a WAN round trip of 2N ms) through a local forwarding
+# proxy (benches/support/delay_proxy.py) that both tools then connect through.
+# BEFORE_BIN=PATH also times another runbook binary (e.g. a build of an earlier commit).
+#
+#   [DELAY_MS=N] [BEFORE_BIN=PATH] benches/step_round_trips.sh [HOSTS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hosts="${1:-5}"
+rounds="${2:-5}"
+delay="${DELAY_MS:-0}"
+before="${BEFORE_BIN:-}"
+cargo build --release -q
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/runbook"
+[ -x /usr/bin/time ] || { echo "GNU time (/usr/bin/time) is needed for the memory figure" >&2; exit 1; }
+scripts/testbed.sh setup >/dev/null
+work=$(mktemp -d)
+proxy=""
+trap '[ -n "$proxy" ] && kill "$proxy" 2>/dev/null; scripts/testbed.sh stop rbstep; rm -rf "$work"' EXIT
+scripts/testbed.sh start "$hosts" rbstep > "$work/inv.toml"
+mapfile -t ips < <(awk -F'"' '/^address/ {print $2}' "$work/inv.toml")
+mapfile -t names < <(sed -n 's/^\[hosts\.\(.*\)\]$/\1/p' "$work/inv.toml")
+key=$(awk -F'"' '/^key/ {print $2}' "$work/inv.toml")
+# Where both tools connect: the hosts themselves, or the delaying proxy's ports.
+addrs=("${ips[@]}"); ports=(); for _ in "${ips[@]}"; do ports+=(22); done
+if [ "$delay" != 0 ]; then
+    pairs=(); addrs=(); ports=()
+    for i in "${!ips[@]}"; do
+        port=$((22300 + i)); pairs+=("$port=${ips[$i]}"); addrs+=(127.0.0.1); ports+=("$port")
+    done
+    python3 benches/support/delay_proxy.py "$delay" "${pairs[@]}" > "$work/proxy.out" 2>"$work/proxy.err" &
+    proxy=$!
+    for _ in $(seq 1 50); do grep -q ready "$work/proxy.out" && break; sleep 0.1; done
+fi
+{
+    printf '[ssh]\nuser = "root"\nkey = "%s"\n\n' "$key"
+    for i in "${!names[@]}"; do
+        printf '[hosts.%s]\naddress = "%s"\nport = %s\n\n' "${names[$i]}" "${addrs[$i]}" "${ports[$i]}"
+    done
+} > "$work/inv.toml"
+export HOME="$work/home"; mkdir -p "$HOME/.ssh"
+for i in "${!addrs[@]}"; do
+    for _ in $(seq 1 50); do
+        line=$(ssh-keyscan -p "${ports[$i]}" -t ed25519 "${addrs[$i]}" 2>/dev/null) && [ -n "$line" ] && { echo "$line" >> "$HOME/.ssh/known_hosts"; break; }
+        sleep 0.2
+    done
+done
+
+# The playbook and its local sources: 5 files of ~2 KB, 3 templates.
+mkdir -p "$work/files"
+for i in 0 1 2 3 4; do
+    for j in $(seq 1 60); do echo "setting_${i}_${j} = value $j # bench file $i"; done > "$work/files/app$i.conf"
+done
+for i in 0 1 2; do
+    printf '# {{ host.name }}, template %s\nserver_name = {{ name }}\nport = {{ port }}\nworkers = %s\n' "$i" "$((i + 2))" > "$work/site$i.conf.j2"
+done
+cat > "$work/step.rhai" <<'RHAI'
+step("config", hosts("all"), |h| {
+    for i in 0..5 { h.dir(`/srv/bench/d${i}`, #{ mode: "0755" }); }
+    for i in 0..5 { h.file(`/srv/bench/d${i}/app.conf`, #{ src: `files/app${i}.conf`, mode: "0644" }); }
+    for i in 0..5 { h.line(`/srv/bench/d${i}/extra.conf`, `option_${i} = on`); }
+    for i in 0..3 { h.template(`site${i}.conf.j2`, `/srv/bench/d${i}/site.conf`, #{ name: `app${i}.example.com`, port: 8000 + i }, #{ mode: "0644" }); }
+    h.symlink("/srv/bench/d0", "/srv/bench/current");
+    h.run("uname -r", #{ readonly: true });
+});
+RHAI
+expected_first=$((19 * hosts))
+
+now() { date +%s%N; }
+reset() { for n in "${names[@]}"; do docker exec "$n" rm -rf /srv/bench; done; }
+# runbook_once BIN: one play; prints the recap's change count; keeps the peak RSS (KB).
+runbook_once() {
+    (cd "$work" && /usr/bin/time -f %M -o "$work/rss" "$1" play step.rhai -i inv.toml --forks "$hosts" \
+        -o json --state "$work/state.db" > "$work/out.json") || { cat "$work/out.json" >&2; exit 1; }
+    cat "$work/rss" >> "$work/rss.all"
+    tail -n 1 "$work/out.json" | grep -o '"changes":[0-9]*' | head -n 1 | cut -d: -f2
+}
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }   # single-quote a string for sh
+qf() { printf "'"; sed "s/'/'\\\\''/g" "$1"; printf "'"; }           # a file's exact bytes, single-quoted
+# floor_script MODE HOST_INDEX: the shell script for one host; MODE first = checks ||
+# changes, check = the same checks only (a failed check prints "drift").
+floor_script() {
+    local mode=$1 h=$2 i d f
+    echo "set -e"
+    op() { if [ "$mode" = first ]; then echo "$1 || { $2; }"; else echo "$1 || echo drift"; fi; }
+    file_op() {   # REMOTE_PATH LOCAL_FILE_WITH_THE_CONTENT
+        op "[ \"\$(sha256sum 2>/dev/null < $1)\" = \"$(sha256sum < "$2")\" ] && [ \"\$(stat -c %a $1)\" = 644 ]" \
+            "printf %s $(qf "$2") > $1.tmp && chmod 644 $1.tmp && mv $1.tmp $1"
+    }
+    for i in 0 1 2 3 4; do
+        d=/srv/bench/d$i
+        op "[ -d $d ] && [ \"\$(stat -c %a $d)\" = 755 ]" "mkdir -p $d && chmod 755 $d"
+    done
+    for i in 0 1 2 3 4; do file_op "/srv/bench/d$i/app.conf" "$work/files/app$i.conf"; done
+    for i in 0 1 2 3 4; do
+        f=/srv/bench/d$i/extra.conf
+        op "grep -qxF $(q "option_$i = on") $f 2>/dev/null" "echo $(q "option_$i = on") >> $f"
+    done
+    for i in 0 1 2; do file_op "/srv/bench/d$i/site.conf" "$work/rendered/$h-$i"; done
+    op "[ \"\$(readlink /srv/bench/current)\" = /srv/bench/d0 ]" "ln -sfn /srv/bench/d0 /srv/bench/current.tmp && mv -T /srv/bench/current.tmp /srv/bench/current"
+    echo "uname -r >/dev/null"
+}
+floor_once() {   # MODE
+    local pids=()
+    for i in "${!addrs[@]}"; do
+        ssh -q -i "$key" -o BatchMode=yes -o UserKnownHostsFile="$HOME/.ssh/known_hosts" -p "${ports[$i]}" \
+            "root@${addrs[$i]}" sh -s < "$work/floor-$1-$i.sh" > "$work/floor-$1-$i.out" & pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    if [ "$1" = check ] && cat "$work"/floor-check-*.out | grep -q drift; then
+        echo "error: the floor's no-change checks found drift" >&2; exit 1
+    fi
+}
+die() { echo "error: $*" >&2; exit 1; }
+
+# Warm up (page cache, sshd) and take the rendered templates' text from the hosts.
+reset
+c=$(runbook_once "$bin"); [ "$c" = "$expected_first" ] || die "runbook's first run reported $c changes, expected $expected_first"
+mkdir -p "$work/rendered"
+for i in "${!names[@]}"; do
+    for t in 0 1 2; do docker exec "${names[$i]}" cat "/srv/bench/d$t/site.conf" > "$work/rendered/$i-$t"; done
+done
+for i in "${!names[@]}"; do
+    floor_script first "$i" > "$work/floor-first-$i.sh"
+    floor_script check "$i" > "$work/floor-check-$i.sh"
+done
+# Does the floor do the same work? After its first run, runbook must find nothing to change.
+reset; floor_once first
+c=$(runbook_once "$bin"); [ "$c" = 0 ] || die "after the floor's first run runbook still made $c changes: the floor does different work"
+floor_once check
+
+rb1=(); rb2=(); fl1=(); fl2=(); bf1=(); bf2=()
+rb_round() {   # BIN ARRAY1 ARRAY2
+    local t c
+    reset
+    t=$(now); c=$(runbook_once "$1"); eval "$2+=($(( ($(now) - t) / 1000000 )))"
+    [ "$c" = "$expected_first" ] || die "$1: first run reported $c changes, expected $expected_first"
+    t=$(now); c=$(runbook_once "$1"); eval "$3+=($(( ($(now) - t) / 1000000 )))"
+    [ "$c" = 0 ] || die "$1: no-change run reported $c changes, expected 0"
+}
+fl_round() {
+    local t
+    reset
+    t=$(now); floor_once first; fl1+=($(( ($(now) - t) / 1000000 )))
+    t=$(now); floor_once check; fl2+=($(( ($(now) - t) / 1000000 )))
+}
+: > "$work/rss.all"
+for r in $(seq 1 "$rounds"); do
+    if [ $((r % 2)) = 1 ]; then rb_round "$bin" rb1 rb2; fl_round; else fl_round; rb_round "$bin" rb1 rb2; fi
+    if [ -n "$before" ]; then cp "$work/rss.all" "$work/rss.keep"; rb_round "$before" bf1 bf2; cp "$work/rss.keep" "$work/rss.all"; fi
+done
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo "one step of 20 operations on $hosts hosts in parallel, added delay ${delay} ms each way, $rounds rounds"
+echo "runbook changes reported: first run $expected_first (19 per host), no-change run 0 (checked every run)"
+for run in first no-change; do
+    if [ "$run" = first ]; then a=("${rb1[@]}"); b=("${fl1[@]}"); c=("${bf1[@]}"); else a=("${rb2[@]}"); b=("${fl2[@]}"); c=("${bf2[@]}"); fi
+    ma=$(median "${a[@]}"); mb=$(median "${b[@]}")
+    echo "$run run:"
+    echo "  runbook (ms):                  ${a[*]}  median $ma"
+    echo "  floor, one ssh per host (ms):  ${b[*]}  median $mb"
+    echo "  runbook / floor time ratio:    $(ratio "$ma" "$mb")"
+    if [ -n "$before" ]; then
+        mc=$(median "${c[@]}")
+        echo "  BEFORE_BIN (ms):               ${c[*]}  median $mc"
+        echo "  BEFORE_BIN / floor time ratio: $(ratio "$mc" "$mb")"
+    fi
+done
+echo "runbook peak controller memory (max RSS, GNU time %M): $(sort -n "$work/rss.all" | tail -n 1) KB"
