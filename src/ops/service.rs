@@ -107,21 +107,27 @@ pub fn service(look: &dyn Look, a: &Service) -> OpResult<Option<Plan>> {
     if cmds.is_empty() {
         return Ok(None);
     }
-    let active = match a.state {
-        None => cur.active,
-        Some(s) => s != State::Stopped,
-    };
-    let after = ServiceFact {
-        exists: true,
-        active,
-        enabled: a.enabled.unwrap_or(cur.enabled),
-        active_since: cur.active_since.filter(|_| active && !started),
-        ..cur.clone()
-    };
+    let after = after(cur, a.state, a.enabled, started);
     Ok(Some(
         Plan::script("service", name, what.join(", "), who.clone(), cmds.join(" && "))
             .predicts(FactKey::Service(name.into()), Fact::Service(after)),
     ))
+}
+
+/// The service once a plan asking for `state` and `enabled` ran (`started`: it starts or
+/// restarts a process, whose start time is known only after it happens).
+pub fn after(cur: &ServiceFact, state: Option<State>, enabled: Option<bool>, started: bool) -> ServiceFact {
+    let active = match state {
+        None => cur.active,
+        Some(s) => s != State::Stopped,
+    };
+    ServiceFact {
+        exists: true,
+        active,
+        enabled: enabled.unwrap_or(cur.enabled),
+        active_since: cur.active_since.filter(|_| active && !started),
+        ..cur.clone()
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::error::{OpError, OpResult};
 use super::files::{self, Attrs};
 use super::plan::{Action, Effect, Plan};
-use super::service::State;
+use super::service::{self, State};
 use crate::connection::ExecOutput;
 use crate::connection::failure::ExecFailure;
 use crate::facts::{Fact, FactKey, FileFact, FileKind, Look, ServiceFact};
@@ -263,24 +263,16 @@ pub fn unit(look: &dyn Look, a: &Unit) -> OpResult<Option<Plan>> {
     if actions.is_empty() {
         return Ok(None);
     }
-    let active = match a.state {
-        None => cur.active,
-        Some(s) => s != State::Stopped,
-    };
     let after = ServiceFact {
-        exists: true,
-        active,
-        enabled: a.enabled.unwrap_or(cur.enabled),
         masked: false,
         need_reload: false,
-        // Started now: when is known only after it happens (and is not before the files).
-        active_since: cur.active_since.filter(|_| active && !started),
         // Written now, after a process that keeps running started (which a later
         // `state: "started"` restarts, as it would on the host).
         written: match text_changed {
             true => cur.active_since.map(|s| s + 1).or(cur.written),
             false => cur.written,
         },
+        ..service::after(cur, a.state, a.enabled, started)
     };
     effects.push(Effect::Predict(FactKey::Service(name.into()), Fact::Service(after)));
     Ok(Some(Plan {
