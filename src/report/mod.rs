@@ -426,13 +426,7 @@ impl Reporter {
                 "  {} [{host}] run handler {handler} (notified by {by})",
                 self.paint(HostStatus::Changed.style(), "would:")
             );
-            let line = self.secrets.mask(&line);
-            self.planned
-                .lock()
-                .unwrap()
-                .entry(host.to_string())
-                .or_default()
-                .push(line);
+            self.hold_planned(host, &line);
             return;
         }
         self.emit(String::new, || {
@@ -507,15 +501,7 @@ impl Reporter {
     pub fn change(&self, host: &str, op: &str, target: &str, summary: &str, script: Option<&str>, diff: Option<&str>) {
         // A dry run's plan reads host by host: held until the host's result.
         if self.dry_run && self.format == OutputFormat::Text && host != CONTROLLER {
-            let line = self
-                .secrets
-                .mask(&self.change_text(host, op, target, summary, script, diff));
-            self.planned
-                .lock()
-                .unwrap()
-                .entry(host.to_string())
-                .or_default()
-                .push(line);
+            self.hold_planned(host, &self.change_text(host, op, target, summary, script, diff));
             return;
         }
         self.emit(
@@ -580,6 +566,17 @@ impl Reporter {
 
     pub fn recap(&self) -> IndexMap<String, Counts> {
         self.recap.lock().unwrap().clone()
+    }
+
+    /// A dry run's planned line, masked, held until the host's result prints its plan.
+    fn hold_planned(&self, host: &str, line: &str) {
+        let line = self.secrets.mask(line);
+        self.planned
+            .lock()
+            .unwrap()
+            .entry(host.to_string())
+            .or_default()
+            .push(line);
     }
 
     /// The recap table and the closing line.
