@@ -405,14 +405,7 @@ fn run_controller_step(
         .as_ref()
         .err()
         .map(|e| diagnose(e, source, &run.sources).render());
-    let r = HostResult {
-        host: CONTROLLER.into(),
-        status,
-        changes,
-        error,
-        duration: start.elapsed(),
-        reason: None,
-    };
+    let r = ran(CONTROLLER, status, changes, error, start);
     let r = conclude(run, step, r, result.as_ref().ok().map(Recorded::Value));
     run.ctx.reporter.step_end(&id.name, std::slice::from_ref(&r));
     match result {
@@ -493,14 +486,7 @@ fn run_on_host(
             )
         }
     };
-    let r = HostResult {
-        host: host.name().to_string(),
-        status,
-        changes,
-        error,
-        duration: start.elapsed(),
-        reason: None,
-    };
+    let r = ran(host.name(), status, changes, error, start);
     let r = conclude(run, step, r, value.as_ref().map(Recorded::Value));
     let handled = match value {
         Some(_) => run_handlers(run, ctx, step, handlers, host, &scope, source),
@@ -573,14 +559,7 @@ fn run_handlers(
                 (HostStatus::Failed, Some(diagnose(e, source, &run.sources).render()))
             }
         };
-        let r = HostResult {
-            host: host.name().to_string(),
-            status,
-            changes,
-            error,
-            duration: start.elapsed(),
-            reason: None,
-        };
+        let r = ran(host.name(), status, changes, error, start);
         out.push(conclude(run, &this, r, None));
         if status == HostStatus::Failed {
             break;
@@ -606,6 +585,24 @@ fn held_back(run: &Play, step: &Step, handlers: &[Handler], host: &Host, scope: 
         host.name(),
         names.join(", ")
     ));
+}
+
+/// The result of a closure that ran (on a host, or the controller) since `start`.
+fn ran(
+    host: impl Into<String>,
+    status: HostStatus,
+    changes: usize,
+    error: Option<String>,
+    start: Instant,
+) -> HostResult {
+    HostResult {
+        host: host.into(),
+        status,
+        changes,
+        error,
+        duration: start.elapsed(),
+        reason: None,
+    }
 }
 
 fn skipped(host: &str, reason: &str) -> HostResult {
