@@ -34,7 +34,8 @@ floor_script='for i in 0 1 2 3 4; do
   grep -qx "value $i" /srv/bench/d$i/f.conf
   [ "$(readlink /srv/bench/l$i)" = /srv/bench/d$i ]
 done'
-rb() { ./target/release/runbook play "$work/noop.rhai" -i "$work/inv.toml" -o json --state "$work/state.db" | tail -n 1; }
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/runbook"
+rb() { "$bin" play "$work/noop.rhai" -i "$work/inv.toml" -o json --state "$work/state.db" | tail -n 1; }
 first=$(rb); echo "first run: $(echo "$first" | grep -o '"changes":[0-9]*')"
 second=$(rb); echo "second run: $(echo "$second" | grep -o '"changes":[0-9]*')"
 floor() {

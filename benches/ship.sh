@@ -21,7 +21,7 @@ hosts=5
 delay="${DELAY_MS:-0}"
 cargo build --release -q
 scripts/testbed.sh setup >/dev/null
-bin="$PWD/target/release/runbook"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/runbook"
 work=$(mktemp -d)
 trap 'scripts/testbed.sh stop rbship; rm -rf "$work"' EXIT
 scripts/testbed.sh start "$hosts" rbship > "$work/inv.toml"

@@ -21,7 +21,8 @@ step("bench", hosts("all"), |h| { for i in 0..100 { h.run("true"); } });
 RHAI
 
 now() { date +%s%N; }
-runbook_once() { ./target/release/runbook play "$work/bench.rhai" -i "$work/inv.toml" >/dev/null; }
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/runbook"
+runbook_once() { "$bin" play "$work/bench.rhai" -i "$work/inv.toml" >/dev/null; }
 openssh_once() {
     local cm="$work/cm-$RANDOM"
     for _ in $(seq 1 100); do
