@@ -11,7 +11,7 @@ version="${2:-1.0.0}"
 cargo build --release --quiet
 play() {
     echo "+ runbook play $*" >&2
-    target/release/runbook play "$@" --inventory "$inventory"
+    "${CARGO_TARGET_DIR:-target}/release/runbook" play "$@" --inventory "$inventory"
 }
 play playbooks/provision.rhai
 play playbooks/harden.rhai
