@@ -46,6 +46,8 @@ pub struct HostState {
     /// A connection failure is remembered: a host that cannot be reached fails fast.
     conn_error: Mutex<Option<ConnError>>,
     changes: AtomicUsize,
+    /// Scripts sent (and files uploaded) in the current step: its round trips.
+    round_trips: AtomicUsize,
     pub facts: FactStore,
 }
 
@@ -59,6 +61,7 @@ impl HostState {
             conn: tokio::sync::Mutex::new(None),
             conn_error: Mutex::new(None),
             changes: AtomicUsize::new(0),
+            round_trips: AtomicUsize::new(0),
             facts: Default::default(),
         }
     }
@@ -71,6 +74,12 @@ impl HostState {
         self.facts.begin_step();
 
         self.changes.store(0, Ordering::SeqCst);
+        self.round_trips.store(0, Ordering::SeqCst);
+    }
+
+    /// Scripts sent and files uploaded to the host in the current step.
+    pub fn round_trips(&self) -> usize {
+        self.round_trips.load(Ordering::SeqCst)
     }
 
     pub fn changes(&self) -> usize {
@@ -246,6 +255,7 @@ impl Host {
         let conn = self
             .connection()
             .map_err(|e| ExecFailure::not_run(self.name(), &e, &what))?;
+        self.state.round_trips.fetch_add(1, Ordering::SeqCst);
         self.ctx
             .rt
             .block_on(conn.upload(&UploadSource::File(local.to_path_buf()), remote, Some(mode)))
@@ -254,12 +264,18 @@ impl Host {
 
     /// Runs a command, with the run's default timeout when the request has none.
     pub fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
-        let conn = self.connection()?;
         let mut req = req.clone();
         if req.timeout.is_none() {
             req.timeout = self.ctx.command_timeout;
         }
-        self.ctx.rt.block_on(conn.exec(&req))
+        self.exec_unlimited(&req)
+    }
+
+    /// Runs a command with no time limit but its own (a batch, whose commands have theirs).
+    pub fn exec_unlimited(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+        let conn = self.connection()?;
+        self.state.round_trips.fetch_add(1, Ordering::SeqCst);
+        self.ctx.rt.block_on(conn.exec(req))
     }
 }
 

@@ -23,7 +23,7 @@ pub fn join<S: AsRef<str>>(argv: &[S]) -> String {
 
 /// Who a command runs as on its host; in recorded operation arguments `"me"`, `"root"` or
 /// a user name.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Deserialize)]
 #[serde(from = "String")]
 pub enum Become {
     /// The connecting user.

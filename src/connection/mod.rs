@@ -7,6 +7,7 @@
 
 mod connect;
 pub mod failure;
+pub mod framed;
 pub mod local;
 pub mod ssh;
 mod types;

@@ -6,6 +6,10 @@ use crate::shell::quote;
 
 const MARK: &str = "@@runbook-fact@@";
 
+/// A regular file up to this size is read with its facts (base64): an edit (`h.line`)
+/// needs its text, and a second round trip for it would cost more than the bytes.
+pub const CONTENT_MAX: u64 = 64 * 1024;
+
 pub fn script(keys: &[&FactKey]) -> String {
     let mut s = String::new();
     for k in keys {
@@ -23,6 +27,7 @@ fn snippet(key: &FactKey) -> String {
                 "if [ -L {q} ]; then printf 'link %s\\n' \"$(readlink -- {q})\"; \
                  elif [ -d {q} ]; then printf 'dir %s\\n' \"$(stat -c '%U %G %a' -- {q})\"; \
                  elif [ -f {q} ]; then printf 'file %s %s\\n' \"$(stat -c '%U %G %a %s' -- {q})\" \"$(sha256sum < {q} 2>/dev/null | cut -c1-64)\"; \
+                 [ \"$(stat -c %s -- {q})\" -le {CONTENT_MAX} ] && base64 -w0 < {q} 2>/dev/null && echo; \
                  elif [ -e {q} ]; then echo other; \
                  elif LC_ALL=C stat -- {q} 2>&1 | grep -q 'Permission denied'; then echo denied; else echo missing; fi"
             )
@@ -116,6 +121,18 @@ fn parse_one(key: &FactKey, lines: &[&str]) -> Result<Fact, String> {
                         (Some(w[1].into()), Some(w[2].into()), u32::from_str_radix(w[3], 8).ok());
                     f.size = w[4].parse().ok();
                     f.sha256 = w.get(5).filter(|s| s.len() == 64).map(|s| s.to_string());
+                    f.content = match lines.get(1) {
+                        Some(b64) if f.size.is_some_and(|n| n <= CONTENT_MAX) => {
+                            use base64::Engine as _;
+                            let bytes = base64::engine::general_purpose::STANDARD
+                                .decode(b64.trim())
+                                .map_err(|e| format!("file content of {key:?}: {e}"))?;
+                            // Written between the two reads: not this content.
+                            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                            (f.sha256.as_deref() == Some(sha.as_str())).then(|| std::sync::Arc::new(bytes))
+                        }
+                        _ => None,
+                    };
                 }
                 _ => return Err(bad()),
             }

@@ -66,7 +66,8 @@ pub struct FileFact {
     pub size: Option<u64>,
     pub sha256: Option<String>,
     pub link_target: Option<String>,
-    /// Predicted content (dry-run overlay only), for operations that edit the file later.
+    /// The file's bytes: predicted (an earlier write of a dry run or of the same batch),
+    /// or read with the facts when the file is small (`probe::CONTENT_MAX`), for edits.
     #[serde(skip)]
     pub content: Option<Arc<Vec<u8>>>,
     /// Dry-run overlay only: an edit of a file that a planned package brings; what the file

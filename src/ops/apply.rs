@@ -7,6 +7,7 @@ use super::error::{OpError, OpResult};
 use super::plan::{Action, Effect, Guard, Outcome, Plan};
 use super::validate;
 use crate::connection::failure::ExecFailure;
+use crate::connection::framed::Item;
 use crate::connection::{Connection, ExecOutput, ExecRequest};
 use crate::host::Host;
 
@@ -29,6 +30,12 @@ fn carry_out(host: &Host, plan: Plan) -> OpResult<Outcome> {
         }
     }
     report(host, &plan);
+    Ok(settle(host, plan))
+}
+
+/// After a plan was carried out (or, in a dry run, reported): what it did to the facts, and
+/// its outcome.
+pub fn settle(host: &Host, plan: Plan) -> Outcome {
     let dry_run = host.ctx.dry_run;
     let facts = &host.state.facts;
     for effect in plan.effects {
@@ -40,50 +47,72 @@ fn carry_out(host: &Host, plan: Plan) -> OpResult<Outcome> {
             Effect::PackagesPending(_) => {}
         }
     }
-    Ok(Outcome {
+    Outcome {
         changed: true,
         diff: plan.diff,
-    })
+    }
 }
 
 /// `file /etc/motd: create`, what a failed command was doing.
-fn what(plan: &Plan) -> String {
+pub fn what(plan: &Plan) -> String {
     format!("{} {}: {}", plan.op, plan.target, plan.summary)
+}
+
+/// The command that carries out `action` (none for an upload, which is not a command).
+pub fn item_of(plan: &Plan, action: &Action) -> OpResult<Option<Item>> {
+    let item = |script: &str, stdin: Option<Vec<u8>>| {
+        let mut item = Item::new(script, &plan.become_);
+        item.stdin = stdin;
+        item.stop_on_failure = true;
+        Some(item)
+    };
+    Ok(match action {
+        Action::Script { script, stdin } => item(script, stdin.clone()),
+        Action::Pipe { local, script } => {
+            let bytes = std::fs::read(local)
+                .map_err(|e| OpError::invalid(plan.op, format!("cannot read {}: {e}", local.display())))?;
+            item(script, Some(bytes))
+        }
+        Action::Validated { write, .. } => item_of(plan, write)?,
+        Action::Upload { .. } => None,
+    })
+}
+
+/// What the output of `action`'s command means: nothing when it succeeded, else the
+/// operation's error (a refusal of its `validate` command told as the playbook's problem).
+pub fn judge(host: &Host, plan: &Plan, action: &Action, command_line: &str, out: &ExecOutput) -> OpResult<()> {
+    if out.code == 0 {
+        return Ok(());
+    }
+    let failed = ExecFailure::exited(host.name(), command_line, out).doing(what(plan));
+    match action {
+        // A refusal of the validating command is the playbook's problem, told as such: the
+        // command as it ran and what it printed (the target was not touched).
+        Action::Validated { command, .. } => match validate::failure(command, &failed.failure) {
+            Some(refusal) => Err(OpError::refused(host.name(), plan.op, &plan.target, refusal.why())),
+            None => Err(OpError::Command(Box::new(failed))),
+        },
+        _ => Err(OpError::Command(Box::new(failed))),
+    }
 }
 
 /// Carries out one action of `plan`.
 fn act(host: &Host, plan: &Plan, action: &Action) -> OpResult<()> {
-    let run = |script: &str, stdin: Option<Vec<u8>>| -> OpResult<()> {
-        let req = ExecRequest {
-            script: script.to_string(),
-            stdin,
-            become_: plan.become_.clone(),
-            ..Default::default()
+    let Some(item) = item_of(plan, action)? else {
+        let Action::Upload { local, remote, mode } = action else {
+            unreachable!("only an upload is not a command")
         };
-        host.checked(&req).map_err(|f| f.doing(what(plan)))?;
-        Ok(())
+        host.upload(local, remote, *mode).map_err(|f| f.doing(what(plan)))?;
+        return Ok(());
     };
-    match action {
-        Action::Script { script, stdin } => run(script, stdin.clone()),
-        Action::Upload { local, remote, mode } => {
-            host.upload(local, remote, *mode).map_err(|f| f.doing(what(plan)))?;
-            Ok(())
-        }
-        Action::Pipe { local, script } => {
-            let bytes = std::fs::read(local)
-                .map_err(|e| OpError::invalid(plan.op, format!("cannot read {}: {e}", local.display())))?;
-            run(script, Some(bytes))
-        }
-        // A refusal of the validating command is the playbook's problem, told as such: the
-        // command as it ran and what it printed (the target was not touched).
-        Action::Validated { command, write } => match act(host, plan, write) {
-            Err(OpError::Command(failed)) => match validate::failure(command, &failed.failure) {
-                Some(refusal) => Err(OpError::refused(host.name(), plan.op, &plan.target, refusal.why())),
-                None => Err(OpError::Command(failed)),
-            },
-            other => other,
-        },
-    }
+    let req = ExecRequest {
+        script: item.script,
+        stdin: item.stdin,
+        become_: item.who,
+        ..Default::default()
+    };
+    let out = host.exec_or_fail(&req).map_err(|f| f.doing(what(plan)))?;
+    judge(host, plan, action, &req.command_line(), &out)
 }
 
 /// Counts one change on the host and reports it (planned, in a dry run).

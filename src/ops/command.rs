@@ -30,9 +30,17 @@ pub struct Ran {
 }
 
 pub fn run(host: &Host, c: &Command) -> OpResult<Ran> {
-    let changed = !c.readonly && c.changed;
-    let req = &c.req;
-    let plan = || Plan {
+    if let Some(ran) = announce(host, c) {
+        return Ok(ran);
+    }
+    host.ctx.reporter.doing(host.name(), &format!("run {}", c.req.script));
+    let out = host.exec_or_fail(&c.req)?;
+    finish(host, c, out)
+}
+
+/// The plan a command that writes is shown and counted as.
+fn plan_of(req: &ExecRequest) -> Plan {
+    Plan {
         op: "run",
         target: req.script.clone(),
         summary: "run".into(),
@@ -44,28 +52,38 @@ pub fn run(host: &Host, c: &Command) -> OpResult<Ran> {
         diff: None,
         effects: Vec::new(),
         guard: None,
-    };
-    if host.ctx.dry_run && !c.readonly {
-        // Not executed: a command that writes cannot be predicted, only announced.
-        match changed {
-            true => report(host, &plan()),
-            false => host.ctx.reporter.log(
-                Some(host.name()),
-                &format!("would run (no change): {}", req.command_line()),
-            ),
-        }
-        return Ok(Ran {
-            changed,
-            ..Ran::default()
-        });
     }
-    host.ctx.reporter.doing(host.name(), &format!("run {}", req.script));
-    let out = host.exec_or_fail(req)?;
+}
+
+/// In a dry run a command that may write is announced, not run: what it "returns" then.
+pub fn announce(host: &Host, c: &Command) -> Option<Ran> {
+    let changed = !c.readonly && c.changed;
+    if !host.ctx.dry_run || c.readonly {
+        return None;
+    }
+    let req = &c.req;
+    match changed {
+        true => report(host, &plan_of(req)),
+        false => host.ctx.reporter.log(
+            Some(host.name()),
+            &format!("would run (no change): {}", req.command_line()),
+        ),
+    }
+    Some(Ran {
+        changed,
+        ..Ran::default()
+    })
+}
+
+/// What the command's output means: its failure (with `check`), else its result, counted
+/// as a change unless it only reads.
+pub fn finish(host: &Host, c: &Command, out: crate::connection::ExecOutput) -> OpResult<Ran> {
+    let changed = !c.readonly && c.changed;
     if c.check && out.code != 0 {
-        return Err(ExecFailure::exited(host.name(), &req.command_line(), &out).into());
+        return Err(ExecFailure::exited(host.name(), &c.req.command_line(), &out).into());
     }
     if changed {
-        report(host, &plan());
+        report(host, &plan_of(&c.req));
     }
     Ok(Ran {
         stdout: out.stdout_text(),

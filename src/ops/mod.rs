@@ -6,10 +6,14 @@
 //! operations of a dry run plan against the predicted state. Planners never touch a
 //! connection, which is why `tests/ops/` can test every decision from recorded facts.
 //!
+//! `batch` carries out a step's queued operations together: their facts read in one script,
+//! their changes made in another.
+//!
 //! This file only declares; the shared pieces live in `plan`, `error`, `apply` and `args`.
 
 pub mod apply;
 pub mod archive;
+pub mod batch;
 pub mod args;
 pub mod command;
 pub mod confirm;

@@ -44,6 +44,17 @@ pub fn diagnose(err: &EvalAltResult, source: &str, sources: &Sources) -> Diagnos
             _ => break,
         }
     }
+    // A queued operation's failure, raised later: where the operation was called.
+    if let EvalAltResult::ErrorRuntime(v, _) = e
+        && let Some(deferred) = v.read_lock::<super::queue::Deferred>()
+    {
+        let mut d = Diagnostic::new(deferred.message.clone());
+        let source = deferred.source.clone().unwrap_or(current);
+        if let Some(loc) = sources.location(&source, deferred.at) {
+            d = d.at(loc);
+        }
+        return d;
+    }
     let mut d = Diagnostic::new(message(e));
     if let Some(loc) = sources.location(&current, e.position()) {
         d = d.at(loc);

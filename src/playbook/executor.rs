@@ -49,6 +49,28 @@ fn in_step<T>(counted: &Arc<crate::host::HostState>, f: impl FnOnce() -> T) -> T
     out
 }
 
+/// Runs a step's (or handler's) closure: what it queued on hosts is carried out when it
+/// ends (`queue::finish`), unless a stop request ended it (a resume runs it again).
+fn closure_in_step(
+    run: &Play,
+    counted: &Arc<crate::host::HostState>,
+    f: impl FnOnce() -> Result<Dynamic, Box<EvalAltResult>>,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    in_step(counted, || {
+        crate::playbook::queue::use_sources(Some(run.sources.clone()));
+        let result = f();
+        let result = match run.cancelled() {
+            true => {
+                crate::playbook::queue::forget();
+                result
+            }
+            false => crate::playbook::queue::finish(result),
+        };
+        crate::playbook::queue::use_sources(None);
+        result
+    })
+}
+
 pub fn inside_step() -> bool {
     IN_STEP.with(|s| s.get())
 }
@@ -385,7 +407,7 @@ fn run_controller_step(
     }
     run.controller.begin_step();
     let start = Instant::now();
-    let result = in_step(&run.controller, || closure.call_within_context::<Dynamic>(ctx, ()));
+    let result = closure_in_step(run, &run.controller, || closure.call_within_context::<Dynamic>(ctx, ()));
     if let Err(e) = &result
         && run.cancelled()
         && stopped_inside(e)
@@ -456,10 +478,17 @@ fn run_on_host(
     let start = Instant::now();
     let scope = Arc::new(Scope::new(run, step.id, step.fingerprint, host.name(), handlers));
     let result = handlers::within(&scope, || {
-        in_step(&host.state, || {
+        closure_in_step(run, &host.state, || {
             closure.call_within_context::<Dynamic>(ctx, (host.clone(),))
         })
     });
+    // `-vv`: how many scripts (and uploads) the step sent the host, its round trips.
+    if run.ctx.reporter.shows_commands(true) {
+        let n = host.state.round_trips();
+        run.ctx
+            .reporter
+            .log(Some(host.name()), &format!("{n} round trip{}", if n == 1 { "" } else { "s" }));
+    }
     let changes = host.state.changes();
     let (status, error, value) = match result {
         Ok(v) => (
@@ -538,7 +567,7 @@ fn run_handlers(
         scope.running(Some(i));
         let start = Instant::now();
         let result = handlers::within(scope, || {
-            in_step(&host.state, || {
+            closure_in_step(run, &host.state, || {
                 handler.run.call_within_context::<Dynamic>(ctx, (host.clone(),))
             })
         });

@@ -7,6 +7,7 @@ pub mod executor;
 pub mod handlers;
 pub mod lint;
 pub mod modules;
+pub mod queue;
 pub mod sources;
 pub mod step;
 pub mod template;

@@ -6,7 +6,7 @@ use rhai::{EvalAltResult, Map, NativeCallContext};
 
 use crate::builtins::{NOTIFY, Receiver};
 use crate::host::Host;
-use crate::playbook::{executor, handlers};
+use crate::playbook::{executor, handlers, queue};
 
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -29,6 +29,41 @@ pub fn on_host<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<
         );
     }
     looking(ctx, h, f)
+}
+
+/// Queues host operation `h.NAME(…, opts)` (`playbook::queue`): its options, `notify`
+/// among them, are checked now, where an error names the call; it is carried out with
+/// the rest of the step's queue, and notifies its handlers when it changed something.
+pub fn queue_op(
+    ctx: &NativeCallContext,
+    h: &Host,
+    mut opts: Map,
+    prepare: impl FnOnce(Map) -> Result<crate::ops::batch::Work, String>,
+) -> RhaiResult<rhai::Dynamic> {
+    if !executor::inside_step() {
+        return on_host(ctx, h, || Ok(rhai::Dynamic::UNIT));
+    }
+    let takes = crate::builtins::find(Receiver::Host, ctx.fn_name()).is_some_and(|b| b.notifies());
+    let notify = match takes.then(|| opts.remove(NOTIFY.name)).flatten() {
+        Some(v) if !v.is_unit() => {
+            let what = format!("h.{}: option `notify`", ctx.fn_name());
+            Some(op(ctx, handlers::names_of(&v, &what))?)
+        }
+        _ => None,
+    };
+    if let Some(names) = &notify {
+        op(ctx, handlers::check(names))?;
+    }
+    let work = op(ctx, prepare(opts))?;
+    let then: Option<queue::Then> = notify.map(|names| {
+        let by = notifier(ctx);
+        Box::new(move |d: &crate::ops::batch::Done| match d.changed() {
+            true => handlers::notify(&names, &by),
+            false => Ok(()),
+        }) as queue::Then
+    });
+    let at_once = queue::must_run_at_once(ctx);
+    queue::enqueue(ctx, h, work, then, at_once)
 }
 
 /// Runs host operation `h.NAME(…, opts)` as `on_host` does, taking its `notify` option out of
@@ -71,8 +106,10 @@ pub fn notifier(ctx: &NativeCallContext) -> handlers::Notifier {
     }
 }
 
-/// Runs an operation that only looks (`h.fact`, `h.read`): also outside steps.
+/// Runs an operation that only looks (`h.fact`, `h.read`): also outside steps. What the
+/// step queued is carried out first: this sees the host as the script expects.
 pub fn looking<T>(ctx: &NativeCallContext, h: &Host, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
+    queue::flush()?;
     op(ctx, h.state.exclusive(f))
 }
 

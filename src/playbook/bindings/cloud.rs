@@ -157,6 +157,8 @@ pub fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
 /// A script error at the call, prefixed with the call (`cloud::droplet("web1"): …`).
 /// The live display shows the call while it runs (on the controller's line).
 pub fn op<T>(ctx: &NativeCallContext, c: &Cloud, call: String, f: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
+    // What a step queued on its hosts happens before the cloud is asked.
+    crate::playbook::queue::flush()?;
     c.run.ctx.reporter.doing(CONTROLLER, &call);
     f().or_else(|e| {
         let e = if e.starts_with(&call) {

@@ -136,11 +136,17 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>) {
 
     let r = run.clone();
     engine.register_fn("log", move |msg: Dynamic| {
+        if !crate::playbook::queue::flush_or_keep() {
+            return;
+        }
         let host = crate::host::current_host();
         r.ctx.reporter.log(host.as_deref(), &msg.to_string())
     });
     let r = run.clone();
     engine.register_fn("log", move |h: Host, msg: Dynamic| {
+        if !crate::playbook::queue::flush_or_keep() {
+            return;
+        }
         r.ctx.reporter.log(Some(h.name()), &msg.to_string())
     });
 }

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
-use super::call::{RhaiResult, fail, looking, notifier, on_host, on_host_op, op};
+use super::call::{RhaiResult, fail, looking, notifier, on_host, on_host_op, op, queue_op};
+use crate::ops::batch::Work;
 use crate::host::Host;
 use crate::ops::apply::apply;
 use crate::ops::error::OpError;
-use crate::ops::plan::Outcome;
 use crate::ops::{archive, command, confirm, files, firewall, package, service, systemd, transfer, user};
 use crate::playbook::convert::{self, Opts, to_dynamic};
 use crate::playbook::handlers;
@@ -56,13 +56,7 @@ fn text(e: OpError) -> String {
     e.to_string()
 }
 
-/// `#{ changed, diff }`, what every idempotent operation returns.
-pub fn outcome_map(o: &Outcome) -> Map {
-    let mut m = Map::new();
-    m.insert("changed".into(), o.changed.into());
-    m.insert("diff".into(), o.diff.clone().unwrap_or_default().into());
-    m
-}
+pub use crate::playbook::queue::{outcome_map, result_map};
 
 /// Applies what a planner decided; `#{ changed, diff }`.
 fn carry_out(h: &Host, plan: Result<Option<crate::ops::plan::Plan>, OpError>) -> Result<Map, String> {
@@ -70,7 +64,7 @@ fn carry_out(h: &Host, plan: Result<Option<crate::ops::plan::Plan>, OpError>) ->
     Ok(outcome_map(&outcome))
 }
 
-fn file(h: &Host, path: &str, o: Map) -> Result<Map, String> {
+fn file(h: &Host, path: &str, o: Map) -> Result<Work, String> {
     let opts = options("file", o)?;
     let content = match (opts.string("content")?, opts.string("src")?) {
         (Some(c), None) => c.into_bytes(),
@@ -88,10 +82,10 @@ fn file(h: &Host, path: &str, o: Map) -> Result<Map, String> {
         safeguards: safeguards_of(h, &opts)?,
         who: become_of(&opts)?,
     };
-    carry_out(h, files::content(h, "file", &args))
+    Ok(Work::Op(Box::new(move |l| files::content(l, "file", &args))))
 }
 
-fn template(h: &Host, src: &str, dest: &str, vars: &Map, o: Map) -> Result<Map, String> {
+fn template(h: &Host, src: &str, dest: &str, vars: &Map, o: Map) -> Result<Work, String> {
     let opts = options("template", o)?;
     let text = crate::playbook::template::render(h, src, vars).map_err(|e| format!("{}: {e}", h.name()))?;
     let args = files::Content {
@@ -101,7 +95,7 @@ fn template(h: &Host, src: &str, dest: &str, vars: &Map, o: Map) -> Result<Map, 
         safeguards: safeguards_of(h, &opts)?,
         who: become_of(&opts)?,
     };
-    carry_out(h, files::content(h, "template", &args))
+    Ok(Work::Op(Box::new(move |l| files::content(l, "template", &args))))
 }
 
 /// `h.template(src, dest, #{ notify: … })` reads as options but the third argument is the
@@ -130,7 +124,7 @@ fn options_among_vars(h: &Host, src: &str, vars: &Map) -> Result<(), String> {
     }
 }
 
-fn line(h: &Host, path: &str, line: &str, o: Map) -> Result<Map, String> {
+fn line(h: &Host, path: &str, line: &str, o: Map) -> Result<Work, String> {
     let opts = options("line", o)?;
     let args = files::Line {
         path: path.into(),
@@ -141,20 +135,20 @@ fn line(h: &Host, path: &str, line: &str, o: Map) -> Result<Map, String> {
         safeguards: safeguards_of(h, &opts)?,
         who: become_of(&opts)?,
     };
-    carry_out(h, files::line(h, &args))
+    Ok(Work::Op(Box::new(move |l| files::line(l, &args))))
 }
 
-fn dir(h: &Host, path: &str, o: Map) -> Result<Map, String> {
+fn dir(_h: &Host, path: &str, o: Map) -> Result<Work, String> {
     let opts = options("dir", o)?;
     let args = files::Dir {
         path: path.into(),
         attrs: attrs_of(&opts)?,
         who: become_of(&opts)?,
     };
-    carry_out(h, files::dir(h, &args))
+    Ok(Work::Op(Box::new(move |l| files::dir(l, &args))))
 }
 
-fn symlink(h: &Host, target: &str, link: &str, o: Map) -> Result<Map, String> {
+fn symlink(_h: &Host, target: &str, link: &str, o: Map) -> Result<Work, String> {
     let opts = options("symlink", o)?;
     let args = files::Symlink {
         target: target.into(),
@@ -163,16 +157,16 @@ fn symlink(h: &Host, target: &str, link: &str, o: Map) -> Result<Map, String> {
         group: opts.string("group")?,
         who: become_of(&opts)?,
     };
-    carry_out(h, files::symlink(h, &args))
+    Ok(Work::Op(Box::new(move |l| files::symlink(l, &args))))
 }
 
-fn absent(h: &Host, path: &str, o: Map) -> Result<Map, String> {
+fn absent(_h: &Host, path: &str, o: Map) -> Result<Work, String> {
     let opts = options("absent", o)?;
     let args = files::Absent {
         path: path.into(),
         who: become_of(&opts)?,
     };
-    carry_out(h, files::absent(h, &args))
+    Ok(Work::Op(Box::new(move |l| files::absent(l, &args))))
 }
 
 fn read(h: &Host, path: &str, o: Map) -> Result<Dynamic, String> {
@@ -473,26 +467,14 @@ pub fn request(cmd: &Dynamic, opts: &Opts) -> Result<crate::connection::ExecRequ
     })
 }
 
-/// `#{ stdout, stderr, code, changed }`, what `h.run` and `local::run` return.
-pub fn result_map(stdout: &str, stderr: &str, code: i32, changed: bool) -> Map {
-    let mut m = Map::new();
-    m.insert("stdout".into(), stdout.into());
-    m.insert("stderr".into(), stderr.into());
-    m.insert("code".into(), (code as i64).into());
-    m.insert("changed".into(), changed.into());
-    m
-}
-
-fn run(h: &Host, cmd: &Dynamic, o: Map) -> Result<Map, String> {
+fn run(_h: &Host, cmd: &Dynamic, o: Map) -> Result<Work, String> {
     let opts = Opts::declared("run", "h.run", o)?;
-    let c = command::Command {
+    Ok(Work::Run(command::Command {
         req: request(cmd, &opts)?,
         check: opts.bool("check", true)?,
         readonly: opts.bool("readonly", false)?,
         changed: opts.bool("changed", true)?,
-    };
-    let ran = command::run(h, &c).map_err(text)?;
-    Ok(result_map(&ran.stdout, &ran.stderr, ran.code, ran.changed))
+    }))
 }
 
 /// A package list: an array of names or one name.
@@ -540,23 +522,36 @@ macro_rules! with_opts {
     }};
 }
 
+/// Registers queued operation `name` twice, as `with_opts!` does: it returns a result
+/// known once the step's queue ran (`playbook::queue`).
+macro_rules! queued {
+    ($engine:expr, $name:literal, |$h:ident $(, $arg:ident : $ty:ty)*| $call:expr) => {{
+        $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*| -> RhaiResult<Dynamic> {
+            queue_op(&ctx, $h, Map::new(), |opts| $call(opts))
+        });
+        $engine.register_fn($name, |ctx: NativeCallContext, $h: &mut Host $(, $arg: $ty)*, opts: Map| -> RhaiResult<Dynamic> {
+            queue_op(&ctx, $h, opts, |opts| $call(opts))
+        });
+    }};
+}
+
 /// The `Host` type and its operations (declared in `crate::builtins`).
 pub fn register(engine: &mut Engine) {
     register_type(engine);
-    with_opts!(engine, "run", |h, cmd: Dynamic| |o| run(h, &cmd, o));
+    queued!(engine, "run", |h, cmd: Dynamic| |o| run(h, &cmd, o));
     with_opts!(engine, "upload", |h, local: Dynamic, remote: &str| |o| upload(
         h, &local, remote, o
     ));
     with_opts!(engine, "unpack", |h, archive: Dynamic, dest: &str| |o| unpack(
         h, &archive, dest, o
     ));
-    with_opts!(engine, "file", |h, path: &str| |o| file(h, path, o));
-    with_opts!(engine, "line", |h, path: &str, text: &str| |o| line(h, path, text, o));
-    with_opts!(engine, "dir", |h, path: &str| |o| dir(h, path, o));
-    with_opts!(engine, "symlink", |h, target: &str, link: &str| |o| symlink(
+    queued!(engine, "file", |h, path: &str| |o| file(h, path, o));
+    queued!(engine, "line", |h, path: &str, text: &str| |o| line(h, path, text, o));
+    queued!(engine, "dir", |h, path: &str| |o| dir(h, path, o));
+    queued!(engine, "symlink", |h, target: &str, link: &str| |o| symlink(
         h, target, link, o
     ));
-    with_opts!(engine, "absent", |h, path: &str| |o| absent(h, path, o));
+    queued!(engine, "absent", |h, path: &str| |o| absent(h, path, o));
     with_opts!(engine, "user", |h, name: &str| |o| user(h, name, o));
     with_opts!(engine, "service", |h, name: &str, state: &str| |o| service(
         h,
@@ -588,23 +583,23 @@ pub fn register(engine: &mut Engine) {
     with_opts!(engine, "apt", |h, packages: Dynamic| |o| apt(h, &packages, o));
     engine.register_fn(
         "template",
-        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str| -> RhaiResult<Map> {
-            on_host(&ctx, h, || template(h, src, dest, &Map::new(), Map::new()))
+        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str| -> RhaiResult<Dynamic> {
+            queue_op(&ctx, h, Map::new(), |o| template(h, src, dest, &Map::new(), o))
         },
     );
     engine.register_fn(
         "template",
-        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str, vars: Map| -> RhaiResult<Map> {
-            on_host(&ctx, h, || {
+        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str, vars: Map| -> RhaiResult<Dynamic> {
+            queue_op(&ctx, h, Map::new(), |o| {
                 options_among_vars(h, src, &vars)?;
-                template(h, src, dest, &vars, Map::new())
+                template(h, src, dest, &vars, o)
             })
         },
     );
     engine.register_fn(
         "template",
-        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str, vars: Map, opts: Map| -> RhaiResult<Map> {
-            on_host_op(&ctx, h, opts, |o| template(h, src, dest, &vars, o))
+        |ctx: NativeCallContext, h: &mut Host, src: &str, dest: &str, vars: Map, opts: Map| -> RhaiResult<Dynamic> {
+            queue_op(&ctx, h, opts, |o| template(h, src, dest, &vars, o))
         },
     );
     engine.register_fn(

@@ -23,23 +23,29 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>) {
     FuncRegistration::new("pack")
         .with_volatility(true)
         .set_into_module(&mut m, move |ctx: NativeCallContext, dir: &str, name: &str| {
+            crate::playbook::queue::flush()?;
             pack(&r, &ctx, dir, name, Map::new())
         });
     let r = run.clone();
     FuncRegistration::new("pack").with_volatility(true).set_into_module(
         &mut m,
-        move |ctx: NativeCallContext, dir: &str, name: &str, opts: Map| pack(&r, &ctx, dir, name, opts),
+        move |ctx: NativeCallContext, dir: &str, name: &str, opts: Map| {
+            crate::playbook::queue::flush()?;
+            pack(&r, &ctx, dir, name, opts)
+        },
     );
     let r = run.clone();
     FuncRegistration::new("run")
         .with_volatility(true)
         .set_into_module(&mut m, move |ctx: NativeCallContext, cmd: Dynamic| {
+            crate::playbook::queue::flush()?;
             local_run(&r, &cmd, Map::new()).or_else(|e| fail(&ctx, e))
         });
     let r = run.clone();
     FuncRegistration::new("run")
         .with_volatility(true)
         .set_into_module(&mut m, move |ctx: NativeCallContext, cmd: Dynamic, opts: Map| {
+            crate::playbook::queue::flush()?;
             local_run(&r, &cmd, opts).or_else(|e| fail(&ctx, e))
         });
     FuncRegistration::new("read_file")

@@ -27,6 +27,7 @@ const STEP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 pub fn register(engine: &mut Engine, run: Arc<Play>) {
     globals::register(engine, &run);
     host::register(engine);
+    crate::playbook::queue::register(engine);
     let cloud = cloud::register(engine, &run);
     dns::register(engine, &cloud);
     inventory::register(engine, &cloud);
@@ -34,9 +35,18 @@ pub fn register(engine: &mut Engine, run: Arc<Play>) {
     local::register(engine, &run);
     let r = run.clone();
     // Inside a step, a line is about the host whose closure prints it.
-    engine.on_print(move |s| r.ctx.reporter.log(crate::host::current_host().as_deref(), s));
+    // What the step queued before the line is carried out before it is printed (a failure
+    // is raised at the next call that can raise it, and the line is not printed).
+    engine.on_print(move |s| {
+        if crate::playbook::queue::flush_or_keep() {
+            r.ctx.reporter.log(crate::host::current_host().as_deref(), s)
+        }
+    });
     let r = run.clone();
     engine.on_debug(move |s, _, pos| {
+        if !crate::playbook::queue::flush_or_keep() {
+            return;
+        }
         let host = crate::host::current_host();
         r.ctx.reporter.log(host.as_deref(), &format!("[debug {pos}] {s}"))
     });

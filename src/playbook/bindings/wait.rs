@@ -321,6 +321,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         &mut m,
         "port",
         move |ctx: NativeCallContext, target: Dynamic, p: Dynamic| {
+            crate::playbook::queue::flush()?;
             op(
                 &ctx,
                 &r,
@@ -334,6 +335,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         &mut m,
         "port",
         move |ctx: NativeCallContext, target: Dynamic, p: Dynamic, timeout: Dynamic| {
+            crate::playbook::queue::flush()?;
             let call = format!("wait::port({target}, {})", describe(&p));
             op(
                 &ctx,
@@ -346,10 +348,12 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let r = run.clone();
     add(&mut m, "http", move |ctx: NativeCallContext, url: &str| {
+     crate::playbook::queue::flush()?;
         op(&ctx, &r, format!("wait::http({url:?})"), http(&r, url, Map::new()))
     });
     let r = run.clone();
     add(&mut m, "http", move |ctx: NativeCallContext, url: &str, opts: Map| {
+     crate::playbook::queue::flush()?;
         op(&ctx, &r, format!("wait::http({url:?})"), http(&r, url, opts))
     });
 
@@ -357,6 +361,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
     for with_opts in [false, true] {
         let r = run.clone();
         let call = move |ctx: NativeCallContext, h: &mut Host, url: &str, opts: Map| {
+     crate::playbook::queue::flush()?;
             op(&ctx, &r, format!("h.wait_http({url:?})"), http_via(&r, h, url, opts))
         };
         match with_opts {
@@ -365,6 +370,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
             }
             false => {
                 engine.register_fn("wait_http", move |ctx: NativeCallContext, h: &mut Host, url: &str| {
+     crate::playbook::queue::flush()?;
                     call(ctx, h, url, Map::new())
                 });
             }
@@ -373,6 +379,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let r = run.clone();
     add(&mut m, "ssh", move |ctx: NativeCallContext, h: Host| {
+     crate::playbook::queue::flush()?;
         op(&ctx, &r, format!("wait::ssh({})", h.name()), ssh(&r, &h, SSH_TIMEOUT))
     });
     let r = run.clone();
@@ -380,6 +387,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         &mut m,
         "ssh",
         move |ctx: NativeCallContext, h: Host, timeout: Dynamic| {
+            crate::playbook::queue::flush()?;
             let call = format!("wait::ssh({})", h.name());
             op(&ctx, &r, call, duration(&timeout).and_then(|t| ssh(&r, &h, t)))
         },
@@ -390,6 +398,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         &mut m,
         "ssh",
         move |ctx: NativeCallContext, h: Host, timeout: Dynamic, opts: Map| {
+            crate::playbook::queue::flush()?;
             let call = format!("wait::ssh({})", h.name());
             op(&ctx, &r, call, duration(&timeout).and_then(|t| ssh_as(&r, &h, t, opts)))
         },
@@ -397,6 +406,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let (r, c) = (run.clone(), cloud.clone());
     add(&mut m, "cloud_active", move |ctx: NativeCallContext, d: Dynamic| {
+     crate::playbook::queue::flush()?;
         let call = format!("wait::cloud_active({:?})", droplet_name(&d));
         op(&ctx, &r, call, cloud_active(&r, &c, &d, CLOUD_TIMEOUT))
     });
@@ -405,6 +415,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         &mut m,
         "cloud_active",
         move |ctx: NativeCallContext, d: Dynamic, timeout: Dynamic| {
+            crate::playbook::queue::flush()?;
             let call = format!("wait::cloud_active({:?})", droplet_name(&d));
             op(
                 &ctx,
@@ -417,6 +428,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let r = run.clone();
     add(&mut m, "until_true", move |ctx: NativeCallContext, f: FnPtr| {
+     crate::playbook::queue::flush()?;
         until(&r, &ctx, &f, Map::new())
     });
     let r = run.clone();
