@@ -11,6 +11,7 @@ pub mod queue;
 pub mod sources;
 pub mod step;
 pub mod template;
+mod try_sites;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -125,6 +126,7 @@ pub fn compile(engine: &Engine, path: &Path, sources: &Sources) -> Result<Playbo
     sources.insert(&label, &source);
     let mut ast = engine.compile(&source).map_err(|e| parse_error(&e, &label, &source))?;
     ast.set_source(label.as_str());
+    sources.note_ast(&ast);
     Ok(Playbook {
         path: path.to_path_buf(),
         label,

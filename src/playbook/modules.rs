@@ -124,6 +124,7 @@ impl Resolver {
             .compile(text)
             .map_err(|e| Box::new(EvalAltResult::ErrorInModule(label.clone(), e.into(), pos)))?;
         ast.set_source(label.as_str());
+        self.sources.note_ast(&ast);
         let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
             .map_err(|e| Box::new(EvalAltResult::ErrorInModule(label.clone(), e, pos)))?;
         let module: Shared<Module> = module.into();

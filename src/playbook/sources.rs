@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rhai::Position;
+use rhai::{AST, Position};
 
+use super::try_sites::TrySites;
 use crate::error::Location;
 
 /// Texts of every script the run has loaded, by source label, so errors anywhere can show
@@ -13,6 +14,7 @@ use crate::error::Location;
 pub struct Sources {
     texts: Mutex<HashMap<String, String>>,
     aliases: Mutex<HashMap<String, String>>,
+    try_sites: Mutex<TrySites>,
 }
 
 impl Sources {
@@ -29,6 +31,20 @@ impl Sources {
     pub fn text(&self, source: &str) -> Option<String> {
         let label = self.label(source);
         self.texts.lock().unwrap().get(&label).cloned()
+    }
+
+    /// Notes a compiled script (its source label set) for [`Sources::must_run_at_once`].
+    pub fn note_ast(&self, ast: &AST) {
+        let aliases = self.aliases.lock().unwrap().clone();
+        self.try_sites.lock().unwrap().note(ast, &aliases);
+    }
+
+    /// Whether a host operation called at `pos` of `source` (`NativeCallContext::call_source`
+    /// and `call_position`) may run inside a `try` body, so it must run at once rather than
+    /// be queued: its failure must be raised where the `catch` catches it.
+    pub fn must_run_at_once(&self, source: Option<&str>, pos: Position) -> bool {
+        let label = source.map(|s| self.label(s));
+        self.try_sites.lock().unwrap().must_run_at_once(label.as_deref(), pos)
     }
 
     fn label(&self, name: &str) -> String {
