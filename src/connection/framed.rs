@@ -43,7 +43,9 @@ pub fn script(items: &[Item]) -> (String, String) {
     let mut s = String::new();
     for (i, item) in items.iter().enumerate() {
         let begin = format!("{nonce} {i} B");
-        s.push_str(&format!("printf '\\n%s\\n' '{begin}'; printf '\\n%s\\n' '{begin}' >&2\n"));
+        s.push_str(&format!(
+            "printf '\\n%s\\n' '{begin}'; printf '\\n%s\\n' '{begin}' >&2\n"
+        ));
         // A subshell: an `exit` in the item ends the item, not the script.
         let body = format!("(\n{}\n)", item.command_line());
         match &item.stdin {
@@ -160,7 +162,10 @@ mod tests {
         ];
         let got = run_locally(&items);
         let o = |i: usize| got[i].clone().unwrap();
-        assert_eq!((o(0).stdout_text(), o(0).stderr_text(), o(0).code), ("no newline".into(), "err".into(), 0));
+        assert_eq!(
+            (o(0).stdout_text(), o(0).stderr_text(), o(0).code),
+            ("no newline".into(), "err".into(), 0)
+        );
         assert_eq!((o(1).stdout_text(), o(1).code), ("out\n".into(), 3));
         assert_eq!(o(2).stdout_text().trim(), "14");
         assert_eq!(o(2).stderr, b"a\0b\nno newline".to_vec());

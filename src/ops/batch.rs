@@ -55,29 +55,32 @@ impl Done {
 #[derive(Debug)]
 pub struct Stopped {
     pub index: usize,
-    pub error: OpError,
+    pub error: String,
 }
 
+/// Told each piece's outcome as soon as it is known, in order, before anything after it
+/// happens (`notify` journals there); an error stops the batch at that piece.
+pub type Told<'a> = &'a mut dyn FnMut(usize, &Done) -> Result<(), String>;
+
 /// Carries out `work` in order on `host`; the outcome of each piece until the first failure.
-pub fn carry_out(host: &Host, work: &[Work]) -> (Vec<Done>, Option<Stopped>) {
-    let mut batch = Batch::new(host);
+/// A piece marked in `tells` ends its script, so `told` hears of its change before any later
+/// command runs (a handler notified by a change is journaled before what follows it).
+pub fn carry_out(host: &Host, work: &[Work], tells: &[bool], told: Told) -> (Vec<Done>, Option<Stopped>) {
+    let mut batch = Batch::new(host, told);
     let mut done = Vec::with_capacity(work.len());
     while done.len() < work.len() {
         let from = done.len();
-        match batch.segment(&work[from..]) {
-            Ok(planned) => match batch.execute(&work[from..], planned, &mut done) {
-                Ok(()) => {}
-                Err(stopped) => return (done, Some(stopped)),
-            },
-            Err(Stopped { index, error }) => {
-                return (
-                    done,
-                    Some(Stopped {
-                        index: from + index,
-                        error,
-                    }),
-                );
-            }
+        let result = batch
+            .segment(&work[from..])
+            .and_then(|planned| batch.execute(&work[from..], &tells[from..], planned, &mut done));
+        if let Err(Stopped { index, error }) = result {
+            return (
+                done,
+                Some(Stopped {
+                    index: from + index,
+                    error,
+                }),
+            );
         }
     }
     (done, None)
@@ -85,13 +88,14 @@ pub fn carry_out(host: &Host, work: &[Work]) -> (Vec<Done>, Option<Stopped>) {
 
 /// A planned piece of work.
 enum Planned {
-    Op(Option<Plan>),
+    Op(Option<Box<Plan>>),
     Run,
 }
 
 /// What one batch knows beyond the host's fact store.
-struct Batch<'h> {
+struct Batch<'h, 't> {
     host: &'h Host,
+    told: Told<'t>,
     /// A real run's predictions of the changes planned and not yet made.
     ahead: HashMap<FactKey, Fact>,
     /// Paths a planned `absent` removes: nothing is left at or below them.
@@ -112,10 +116,11 @@ struct Needs {
     queries: Vec<(String, Become)>,
 }
 
-impl<'h> Batch<'h> {
-    fn new(host: &'h Host) -> Self {
+impl<'h, 't> Batch<'h, 't> {
+    fn new(host: &'h Host, told: Told<'t>) -> Self {
         Batch {
             host,
+            told,
             ahead: HashMap::new(),
             removed: Vec::new(),
             answers: HashMap::new(),
@@ -161,7 +166,7 @@ impl<'h> Batch<'h> {
                                 if let Some(p) = &p {
                                     foresee(p, &mut ahead, &mut removed);
                                 }
-                                planned.push(Planned::Op(p));
+                                planned.push(Planned::Op(p.map(Box::new)));
                                 if stop {
                                     break;
                                 }
@@ -188,7 +193,10 @@ impl<'h> Batch<'h> {
                         planned.truncate(index);
                         return Ok(planned);
                     }
-                    return Err(Stopped { index, error });
+                    return Err(Stopped {
+                        index,
+                        error: error.to_string(),
+                    });
                 }
                 return Ok(planned);
             }
@@ -208,10 +216,7 @@ impl<'h> Batch<'h> {
             return false;
         }
         plan.guard.is_some()
-            || plan
-                .actions
-                .iter()
-                .any(|a| matches!(a, Action::Upload { .. }))
+            || plan.actions.iter().any(|a| matches!(a, Action::Upload { .. }))
             || plan
                 .effects
                 .iter()
@@ -246,7 +251,10 @@ impl<'h> Batch<'h> {
                 items.push(run_item(c, timeout));
             }
         }
-        let names: Vec<String> = groups.iter().flat_map(|(_, k)| k.iter().map(|k| k.to_string())).collect();
+        let names: Vec<String> = groups
+            .iter()
+            .flat_map(|(_, k)| k.iter().map(|k| k.to_string()))
+            .collect();
         if !names.is_empty() {
             host.ctx
                 .reporter
@@ -260,7 +268,7 @@ impl<'h> Batch<'h> {
             Err(e) => {
                 return Err(Stopped {
                     index: 0,
-                    error: ExecFailure::not_run(host.name(), &e, "(reading facts)").into(),
+                    error: OpError::from(ExecFailure::not_run(host.name(), &e, "(reading facts)")).to_string(),
                 });
             }
         };
@@ -271,18 +279,18 @@ impl<'h> Batch<'h> {
             if out.code != 0 {
                 return Err(Stopped {
                     index: 0,
-                    error: ExecFailure::exited(host.name(), "(reading facts)", &out).into(),
+                    error: OpError::from(ExecFailure::exited(host.name(), "(reading facts)", &out)).to_string(),
                 });
             }
             let refs: Vec<&FactKey> = keys.iter().collect();
             let parsed = probe::parse(&refs, &out.stdout_text()).map_err(|why| Stopped {
                 index: 0,
-                error: ExecFailure::Garbled {
+                error: OpError::from(ExecFailure::Garbled {
                     host: host.name().into(),
                     command: "(reading facts)".into(),
                     why,
-                }
-                .into(),
+                })
+                .to_string(),
             })?;
             host.state.facts.probed(keys.into_iter().zip(parsed));
         }
@@ -322,7 +330,7 @@ impl<'h> Batch<'h> {
             {
                 reporter.command(
                     host.name(),
-                    &item.command_line(),
+                    &wrap_plain(item),
                     &out.stdout_text(),
                     &out.stderr_text(),
                     out.code,
@@ -334,7 +342,13 @@ impl<'h> Batch<'h> {
 
     /// Carries out the planned work: a dry run reports it; a real run makes every change in
     /// one script (an upload or a guarded change on its own, in its place).
-    fn execute(&mut self, work: &[Work], planned: Vec<Planned>, done: &mut Vec<Done>) -> Result<(), Stopped> {
+    fn execute(
+        &mut self,
+        work: &[Work],
+        tells: &[bool],
+        planned: Vec<Planned>,
+        done: &mut Vec<Done>,
+    ) -> Result<(), Stopped> {
         let base = done.len();
         let host = self.host;
         let timeout = host.ctx.command_timeout.map(|t| t.as_secs_f64().ceil().max(1.0) as u64);
@@ -345,7 +359,7 @@ impl<'h> Batch<'h> {
             match (p, &work[i]) {
                 (Planned::Op(None), _) => pending.push(Pending::Unchanged(i)),
                 (Planned::Op(Some(plan)), _) if self.dry_run() => {
-                    pending.push(Pending::Reported(i, apply::apply(host, Some(plan))))
+                    pending.push(Pending::Reported(i, apply::apply(host, Some(*plan))))
                 }
                 (Planned::Op(Some(plan)), _) => {
                     let items: Option<Vec<(Action, Item)>> = plan
@@ -354,21 +368,28 @@ impl<'h> Batch<'h> {
                         .map(|a| item_of(&plan, a).map(|it| it.map(|it| (a.clone(), with_timeout(it, timeout)))))
                         .collect::<OpResult<Vec<_>>>()
                         .map_err(|e| Stopped {
-                            index: base + i,
-                            error: e,
+                            index: i,
+                            error: e.to_string(),
                         })?
                         .into_iter()
                         .collect();
                     match items {
-                        Some(items) if plan.guard.is_none() => pending.push(Pending::Change(i, plan, items)),
+                        Some(items) if plan.guard.is_none() => {
+                            pending.push(Pending::Change(i, plan, items));
+                            if tells[i] {
+                                self.flush(work, &mut pending, done, base)?;
+                            }
+                        }
                         // On its own: its upload, or its guard's new login, comes between commands.
                         _ => {
                             self.flush(work, &mut pending, done, base)?;
-                            let outcome = apply::apply(host, Some(plan)).map_err(|error| Stopped {
-                                index: base + i,
-                                error,
+                            let outcome = apply::apply(host, Some(*plan)).map_err(|error| Stopped {
+                                index: i,
+                                error: error.to_string(),
                             })?;
-                            done.push(Done::Op(outcome));
+                            let outcome = Done::Op(outcome);
+                            (self.told)(base + i, &outcome).map_err(|error| Stopped { index: i, error })?;
+                            done.push(outcome);
                         }
                     }
                     self.changed_since_probe = true;
@@ -385,7 +406,7 @@ impl<'h> Batch<'h> {
                             }
                             pending.push(Pending::Command(i, item));
                             // A dry run changes nothing: a command runs in its place in the output.
-                            if self.dry_run() {
+                            if self.dry_run() || tells[i] {
                                 self.flush(work, &mut pending, done, base)?;
                             }
                         }
@@ -403,7 +424,13 @@ impl<'h> Batch<'h> {
 
     /// Sends the changes and commands waiting in `pending` as one script, then settles each
     /// piece in order: its report, its facts, its outcome; the first failure stops.
-    fn flush(&mut self, work: &[Work], pending: &mut Vec<Pending>, done: &mut Vec<Done>, base: usize) -> Result<(), Stopped> {
+    fn flush(
+        &mut self,
+        work: &[Work],
+        pending: &mut Vec<Pending>,
+        done: &mut Vec<Done>,
+        base: usize,
+    ) -> Result<(), Stopped> {
         let host = self.host;
         let pieces = std::mem::take(pending);
         let mut items: Vec<Item> = Vec::new();
@@ -441,8 +468,11 @@ impl<'h> Batch<'h> {
                 Pending::Ran(i, ran) => (i, Ok(Done::Run(ran))),
                 Pending::RanEarly(i, out) => {
                     let Work::Run(c) = &work[i] else { unreachable!() };
-                    let item = run_item(c, host.ctx.command_timeout.map(|t| t.as_secs_f64().ceil().max(1.0) as u64));
-                    match timed_out(host, &item, &c.req.script, &out) {
+                    let item = run_item(
+                        c,
+                        host.ctx.command_timeout.map(|t| t.as_secs_f64().ceil().max(1.0) as u64),
+                    );
+                    match timed_out(host, &item, c.req.timeout, &c.req.script, &out) {
                         Some(f) => (i, Err(f.into())),
                         None => (i, command::finish(host, c, out).map(Done::Run)),
                     }
@@ -451,7 +481,7 @@ impl<'h> Batch<'h> {
                     let Work::Run(c) = &work[i] else { unreachable!() };
                     let r = match &mut outs {
                         Ok(o) => match o.next().flatten() {
-                            Some(out) => match timed_out(host, &item, &c.req.script, &out) {
+                            Some(out) => match timed_out(host, &item, c.req.timeout, &c.req.script, &out) {
                                 Some(f) => Err(f.into()),
                                 None => command::finish(host, c, out).map(Done::Run),
                             },
@@ -468,7 +498,7 @@ impl<'h> Batch<'h> {
                             Ok(o) => match o.next().flatten() {
                                 Some(out) => {
                                     let cmd = wrap_plain(item);
-                                    match timed_out(host, item, &item.script, &out) {
+                                    match timed_out(host, item, None, &item.script, &out) {
                                         Some(f) => Err(f.doing(what(&plan)).into()),
                                         None => judge(host, &plan, action, &cmd, &out),
                                     }
@@ -484,7 +514,7 @@ impl<'h> Batch<'h> {
                     match r {
                         Ok(()) => {
                             apply::report(host, &plan);
-                            (i, Ok(Done::Op(settle(host, plan))))
+                            (i, Ok(Done::Op(settle(host, *plan))))
                         }
                         Err(e) => {
                             // What it changed before failing is not what the facts say.
@@ -500,11 +530,14 @@ impl<'h> Batch<'h> {
                 }
             };
             match result {
-                Ok(d) => done.push(d),
+                Ok(d) => {
+                    (self.told)(base + i, &d).map_err(|error| Stopped { index: i, error })?;
+                    done.push(d);
+                }
                 Err(error) => {
                     return Err(Stopped {
-                        index: base + i,
-                        error,
+                        index: i,
+                        error: error.to_string(),
                     });
                 }
             }
@@ -526,7 +559,7 @@ enum Pending {
     /// A read-only command run ahead with the probe, nothing having changed since.
     RanEarly(usize, ExecOutput),
     Command(usize, Item),
-    Change(usize, Plan, Vec<(Action, Item)>),
+    Change(usize, Box<Plan>, Vec<(Action, Item)>),
 }
 
 /// The command line of a plan's action as messages showed it when it ran alone (without
@@ -535,11 +568,21 @@ fn wrap_plain(item: &Item) -> String {
     crate::shell::wrap(&item.script, &[], None, &item.who, None)
 }
 
-/// An item the host's `timeout` stopped: the error a command that ran alone gave then.
-fn timed_out(host: &Host, item: &Item, command: &str, out: &ExecOutput) -> Option<ExecFailure> {
+/// An item the host's `timeout` stopped: the error a command that ran alone gave then
+/// (`limit`: its time limit as given, the run's default else).
+fn timed_out(
+    host: &Host,
+    item: &Item,
+    limit: Option<std::time::Duration>,
+    command: &str,
+    out: &ExecOutput,
+) -> Option<ExecFailure> {
     let secs = item.timeout_secs?;
     matches!(out.code, 124 | 137).then(|| {
-        let e = crate::connection::ConnError::Timeout(std::time::Duration::from_secs(secs));
+        let limit = limit
+            .or(host.ctx.command_timeout)
+            .unwrap_or(std::time::Duration::from_secs(secs));
+        let e = crate::connection::ConnError::Timeout(limit);
         ExecFailure::not_run(host.name(), &e, command)
     })
 }
@@ -611,14 +654,14 @@ fn needed(e: &OpError) -> bool {
 
 /// The host as the batch sees it while planning: the facts read, with the changes planned
 /// before applied on top; what is not known yet is noted as needed.
-struct Ahead<'a, 'h> {
-    batch: &'a Batch<'h>,
+struct Ahead<'a, 'h, 't> {
+    batch: &'a Batch<'h, 't>,
     ahead: &'a HashMap<FactKey, Fact>,
     removed: &'a [String],
     needs: &'a RefCell<Needs>,
 }
 
-impl Ahead<'_, '_> {
+impl Ahead<'_, '_, '_> {
     fn need(&self) -> ExecFailure {
         ExecFailure::Garbled {
             host: self.batch.host.name().into(),
@@ -635,7 +678,7 @@ impl Ahead<'_, '_> {
     }
 }
 
-impl Look for Ahead<'_, '_> {
+impl Look for Ahead<'_, '_, '_> {
     fn host_name(&self) -> &str {
         self.batch.host.name()
     }

@@ -13,8 +13,8 @@
 
 pub mod apply;
 pub mod archive;
-pub mod batch;
 pub mod args;
+pub mod batch;
 pub mod command;
 pub mod confirm;
 pub mod error;

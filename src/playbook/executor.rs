@@ -485,9 +485,10 @@ fn run_on_host(
     // `-vv`: how many scripts (and uploads) the step sent the host, its round trips.
     if run.ctx.reporter.shows_commands(true) {
         let n = host.state.round_trips();
-        run.ctx
-            .reporter
-            .log(Some(host.name()), &format!("{n} round trip{}", if n == 1 { "" } else { "s" }));
+        run.ctx.reporter.log(
+            Some(host.name()),
+            &format!("{n} round trip{}", if n == 1 { "" } else { "s" }),
+        );
     }
     let changes = host.state.changes();
     let (status, error, value) = match result {

@@ -20,7 +20,8 @@ use crate::ops::batch::{self, Done, Work};
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
-/// Called with a piece of work's outcome once it is known (`notify`).
+/// Called with a piece of work's outcome once it is known, before anything after it
+/// happens (`notify`).
 pub type Then = Box<dyn FnOnce(&Done) -> Result<(), String>>;
 
 /// Where a result's value lands.
@@ -69,7 +70,17 @@ thread_local! {
 
 /// Queues `work` on `h` (after carrying out what another host has queued); with `at_once`
 /// (inside a `try`) carries it out before returning.
-pub fn enqueue(ctx: &NativeCallContext, h: &Host, work: Work, then: Option<Then>, at_once: bool) -> RhaiResult<Dynamic> {
+pub fn enqueue(
+    ctx: &NativeCallContext,
+    h: &Host,
+    work: Work,
+    then: Option<Then>,
+    at_once: bool,
+) -> RhaiResult<Dynamic> {
+    if let Some(e) = FAILED.with(|f| f.borrow_mut().take()) {
+        QUEUE.with(|q| q.borrow_mut().take());
+        return Err(e);
+    }
     let other = QUEUE.with(|q| q.borrow().as_ref().is_some_and(|q| q.host.name() != h.name()));
     if other {
         flush()?;
@@ -122,37 +133,47 @@ pub fn use_sources(sources: Option<Arc<super::sources::Sources>>) {
 /// of the operation that failed.
 pub fn flush() -> RhaiResult<()> {
     if let Some(e) = FAILED.with(|f| f.borrow_mut().take()) {
+        // Queued after the failure: never carried out, as when operations ran one by one.
+        QUEUE.with(|q| q.borrow_mut().take());
         return Err(e);
     }
     let Some(queue) = QUEUE.with(|q| q.borrow_mut().take()) else {
         return Ok(());
     };
     let Queue { host, entries } = queue;
+    let tells: Vec<bool> = entries.iter().map(|e| e.then.is_some()).collect();
     let (work, rest): (Vec<Work>, Vec<_>) = entries
         .into_iter()
         .map(|e| (e.work, (e.slot, e.then, e.source, e.at)))
         .unzip();
-    let (done, stopped) = host.state.exclusive(|| batch::carry_out(&host, &work));
-    let mut failure = None;
-    let mut rest = rest.into_iter();
-    for d in done {
-        let (slot, then, source, at) = rest.next().expect("one entry per outcome");
-        let told = then.map(|t| t(&d)).unwrap_or(Ok(()));
-        *slot.0.lock().unwrap() = Some(Ok(d));
-        if let Err(message) = told {
-            failure = Some(Deferred { message, source, at });
-            break;
+    let mut thens: Vec<Option<Then>> = Vec::with_capacity(rest.len());
+    let mut places = Vec::with_capacity(rest.len());
+    for (slot, then, source, at) in rest {
+        thens.push(then);
+        places.push((slot, source, at));
+    }
+    // Each outcome lands as soon as it is known; its handlers are notified then.
+    let mut told = |i: usize, d: &Done| -> Result<(), String> {
+        *places[i].0.0.lock().unwrap() = Some(Ok(d.clone()));
+        match thens[i].take() {
+            Some(t) => t(d),
+            None => Ok(()),
         }
+    };
+    let (done, stopped) = host
+        .state
+        .exclusive(|| batch::carry_out(&host, &work, &tells, &mut told));
+    let mut failure = None;
+    if let Some(stopped) = stopped {
+        let (slot, source, at) = &places[stopped.index];
+        *slot.0.lock().unwrap() = Some(Err(stopped.error.clone()));
+        failure = Some(Deferred {
+            message: stopped.error,
+            source: source.clone(),
+            at: *at,
+        });
     }
-    if failure.is_none()
-        && let Some(stopped) = stopped
-    {
-        let (slot, _, source, at) = rest.next().expect("the failed entry");
-        let message = stopped.error.to_string();
-        *slot.0.lock().unwrap() = Some(Err(message.clone()));
-        failure = Some(Deferred { message, source, at });
-    }
-    for (slot, ..) in rest {
+    for (slot, ..) in places.iter().skip(done.len() + usize::from(failure.is_some())) {
         *slot.0.lock().unwrap() = Some(Err("not carried out: an operation before it failed".into()));
     }
     match failure {
@@ -246,10 +267,15 @@ pub fn register(engine: &mut Engine) {
         .register_type_with_name::<Pending>("result")
         .register_indexer_get(|r: &mut Pending, name: &str| r.get(name))
         .register_fn("to_string", |r: &mut Pending| Dynamic::from_map(r.map()).to_string())
-        .register_fn("to_debug", |r: &mut Pending| format!("{:?}", Dynamic::from_map(r.map())))
+        .register_fn("to_debug", |r: &mut Pending| {
+            format!("{:?}", Dynamic::from_map(r.map()))
+        })
         .register_fn("to_map", |r: &mut Pending| r.map())
         .register_fn("keys", |r: &mut Pending| {
-            r.map().keys().map(|k| Dynamic::from(k.to_string())).collect::<rhai::Array>()
+            r.map()
+                .keys()
+                .map(|k| Dynamic::from(k.to_string()))
+                .collect::<rhai::Array>()
         });
     for name in ["changed", "diff", "stdout", "stderr", "code"] {
         engine.register_get(name, move |r: &mut Pending| r.get(name));

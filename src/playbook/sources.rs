@@ -56,12 +56,6 @@ impl Sources {
             .unwrap_or_else(|| name.to_string())
     }
 
-    /// Whether a host operation called at `pos` must be carried out at once (inside a
-    /// `try` body). (Filled in by `try_sites`.)
-    pub fn must_run_at_once(&self, _source: Option<&str>, _pos: Position) -> bool {
-        false
-    }
-
     pub fn location(&self, source: &str, pos: Position) -> Option<Location> {
         let (line, col) = (pos.line()?, pos.position().unwrap_or(1));
         let label = self.label(source);

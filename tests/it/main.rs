@@ -4,6 +4,7 @@
 
 mod adhoc;
 mod ansible;
+mod batch;
 mod check;
 mod cloud_do;
 mod cloud_docker;

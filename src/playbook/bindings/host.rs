@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
 use super::call::{RhaiResult, fail, looking, notifier, on_host, on_host_op, op, queue_op};
-use crate::ops::batch::Work;
 use crate::host::Host;
 use crate::ops::apply::apply;
+use crate::ops::batch::Work;
 use crate::ops::error::OpError;
 use crate::ops::{archive, command, confirm, files, firewall, package, service, systemd, transfer, user};
 use crate::playbook::convert::{self, Opts, to_dynamic};

@@ -20,12 +20,13 @@ use crate::ship;
 pub fn register(engine: &mut Engine, run: &Arc<Play>) {
     let mut m = Module::new();
     let r = run.clone();
-    FuncRegistration::new("pack")
-        .with_volatility(true)
-        .set_into_module(&mut m, move |ctx: NativeCallContext, dir: &str, name: &str| {
+    FuncRegistration::new("pack").with_volatility(true).set_into_module(
+        &mut m,
+        move |ctx: NativeCallContext, dir: &str, name: &str| {
             crate::playbook::queue::flush()?;
             pack(&r, &ctx, dir, name, Map::new())
-        });
+        },
+    );
     let r = run.clone();
     FuncRegistration::new("pack").with_volatility(true).set_into_module(
         &mut m,
@@ -35,19 +36,21 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>) {
         },
     );
     let r = run.clone();
-    FuncRegistration::new("run")
-        .with_volatility(true)
-        .set_into_module(&mut m, move |ctx: NativeCallContext, cmd: Dynamic| {
+    FuncRegistration::new("run").with_volatility(true).set_into_module(
+        &mut m,
+        move |ctx: NativeCallContext, cmd: Dynamic| {
             crate::playbook::queue::flush()?;
             local_run(&r, &cmd, Map::new()).or_else(|e| fail(&ctx, e))
-        });
+        },
+    );
     let r = run.clone();
-    FuncRegistration::new("run")
-        .with_volatility(true)
-        .set_into_module(&mut m, move |ctx: NativeCallContext, cmd: Dynamic, opts: Map| {
+    FuncRegistration::new("run").with_volatility(true).set_into_module(
+        &mut m,
+        move |ctx: NativeCallContext, cmd: Dynamic, opts: Map| {
             crate::playbook::queue::flush()?;
             local_run(&r, &cmd, opts).or_else(|e| fail(&ctx, e))
-        });
+        },
+    );
     FuncRegistration::new("read_file")
         .with_volatility(true)
         .set_into_module(&mut m, |ctx: NativeCallContext, path: &str| -> RhaiResult<String> {

@@ -348,12 +348,12 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let r = run.clone();
     add(&mut m, "http", move |ctx: NativeCallContext, url: &str| {
-     crate::playbook::queue::flush()?;
+        crate::playbook::queue::flush()?;
         op(&ctx, &r, format!("wait::http({url:?})"), http(&r, url, Map::new()))
     });
     let r = run.clone();
     add(&mut m, "http", move |ctx: NativeCallContext, url: &str, opts: Map| {
-     crate::playbook::queue::flush()?;
+        crate::playbook::queue::flush()?;
         op(&ctx, &r, format!("wait::http({url:?})"), http(&r, url, opts))
     });
 
@@ -361,7 +361,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
     for with_opts in [false, true] {
         let r = run.clone();
         let call = move |ctx: NativeCallContext, h: &mut Host, url: &str, opts: Map| {
-     crate::playbook::queue::flush()?;
+            crate::playbook::queue::flush()?;
             op(&ctx, &r, format!("h.wait_http({url:?})"), http_via(&r, h, url, opts))
         };
         match with_opts {
@@ -370,7 +370,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
             }
             false => {
                 engine.register_fn("wait_http", move |ctx: NativeCallContext, h: &mut Host, url: &str| {
-     crate::playbook::queue::flush()?;
+                    crate::playbook::queue::flush()?;
                     call(ctx, h, url, Map::new())
                 });
             }
@@ -379,7 +379,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let r = run.clone();
     add(&mut m, "ssh", move |ctx: NativeCallContext, h: Host| {
-     crate::playbook::queue::flush()?;
+        crate::playbook::queue::flush()?;
         op(&ctx, &r, format!("wait::ssh({})", h.name()), ssh(&r, &h, SSH_TIMEOUT))
     });
     let r = run.clone();
@@ -406,7 +406,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let (r, c) = (run.clone(), cloud.clone());
     add(&mut m, "cloud_active", move |ctx: NativeCallContext, d: Dynamic| {
-     crate::playbook::queue::flush()?;
+        crate::playbook::queue::flush()?;
         let call = format!("wait::cloud_active({:?})", droplet_name(&d));
         op(&ctx, &r, call, cloud_active(&r, &c, &d, CLOUD_TIMEOUT))
     });
@@ -428,7 +428,7 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let r = run.clone();
     add(&mut m, "until_true", move |ctx: NativeCallContext, f: FnPtr| {
-     crate::playbook::queue::flush()?;
+        crate::playbook::queue::flush()?;
         until(&r, &ctx, &f, Map::new())
     });
     let r = run.clone();
