@@ -70,6 +70,21 @@ pub fn markdown() -> String {
                 "Called on a host inside a step (`|h| h.file(…)`). Each looks before it acts and \
                  changes only what differs; `sudo: true` or `user: \"name\"` runs it as another user; \
                  each that returns `changed` takes `notify` (see [Handlers](#handlers)).\n\n\
+                 `h.run`, `h.file`, `h.template`, `h.line`, `h.dir`, `h.symlink` and `h.absent` are \
+                 carried out together: inside a step each returns a *result* at once (its fields read \
+                 like a map's: `r.changed`, `r[\"stdout\"]`; `r.to_map()` gives the map), and the step's \
+                 operations on a host run in one batch, one script reading every fact they need and one \
+                 more making every change, when the closure first reads a result, calls anything else \
+                 (`h.fact`, another operation, `print`, a `cloud::`, `wait::` or `local::` call), works \
+                 on another host, or ends. Their meaning is that of operations run one by one: the same \
+                 changes in the same order, each planned against what the ones before it leave; a \
+                 failure is reported at the failed call's line and nothing after it happens; inside a \
+                 `try` (or a function called from one) an operation runs at once, so `catch` catches \
+                 its failure. A read-only `h.run` whose turn comes before any change runs with the \
+                 facts' script; when a change comes before it, it runs again after the change. A command \
+                 that writes, an upload and a change guarded by `reload` or `confirm` end a batch: what \
+                 follows is planned against the host as they leave it. `-vv` prints each step's round \
+                 trips per host (scripts sent and files uploaded).\n\n\
                  Host properties (read-only):\n\n| property | type | |\n| --- | --- | --- |\n",
             );
             for f in HOST_PROPERTIES {
