@@ -96,10 +96,6 @@ enum Planned {
 struct Batch<'h, 't> {
     host: &'h Host,
     told: Told<'t>,
-    /// A real run's predictions of the changes planned and not yet made.
-    ahead: HashMap<FactKey, Fact>,
-    /// Paths a planned `absent` removes: nothing is left at or below them.
-    removed: Vec<String>,
     /// Answers to queries and file contents read this batch, by (script, who).
     answers: HashMap<(String, Become), ExecOutput>,
     /// Read-only commands run ahead with the first probe, by index in the work.
@@ -112,7 +108,8 @@ struct Batch<'h, 't> {
 /// What planning found it needs to read.
 #[derive(Default)]
 struct Needs {
-    facts: Vec<(FactKey, Become)>,
+    /// Each with the index of the first work that needs it.
+    facts: Vec<(FactKey, Become, usize)>,
     queries: Vec<(String, Become)>,
 }
 
@@ -121,8 +118,6 @@ impl<'h, 't> Batch<'h, 't> {
         Batch {
             host,
             told,
-            ahead: HashMap::new(),
-            removed: Vec::new(),
             answers: HashMap::new(),
             early: HashMap::new(),
             changed_since_probe: false,
@@ -141,8 +136,10 @@ impl<'h, 't> Batch<'h, 't> {
         loop {
             let needs = RefCell::new(Needs::default());
             let mut planned = Vec::new();
-            let mut ahead = self.ahead.clone();
-            let mut removed = self.removed.clone();
+            // What the plans so far will have changed (a real run's predictions), and the
+            // paths a planned `absent` removes: nothing is left at or below them.
+            let mut ahead: HashMap<FactKey, Fact> = HashMap::new();
+            let mut removed: Vec<String> = Vec::new();
             let mut error = None;
             for (i, w) in work.iter().enumerate() {
                 match w {
@@ -155,6 +152,7 @@ impl<'h, 't> Batch<'h, 't> {
                     }
                     Work::Op(plan) => {
                         let look = Ahead {
+                            index: i,
                             batch: self,
                             ahead: &ahead,
                             removed: &removed,
@@ -205,7 +203,13 @@ impl<'h, 't> Batch<'h, 't> {
                 false => Vec::new(),
             };
             first_round = false;
-            self.read(needs, work, &early)?;
+            match self.read(needs, work, &early) {
+                Ok(()) => {}
+                // Reading what a later piece needs failed: the pieces before it go on as
+                // they did one by one (its own failure comes when the batch reaches it).
+                Err(stopped) if stopped.index > 0 => return self.segment(&work[..stopped.index]),
+                Err(stopped) => return Err(stopped),
+            }
         }
     }
 
@@ -228,12 +232,21 @@ impl<'h, 't> Batch<'h, 't> {
         let host = self.host;
         let mut items = Vec::new();
         // Facts, one probe per user they are read as (sudo or not).
+        // (with the first work that needs each)
         let mut groups: Vec<(Become, Vec<FactKey>)> = Vec::new();
-        for (key, who) in needs.facts {
-            match groups.iter_mut().find(|(w, _)| *w == who) {
-                Some((_, keys)) if !keys.contains(&key) => keys.push(key),
-                Some(_) => {}
-                None => groups.push((who, vec![key])),
+        let mut first: Vec<usize> = Vec::new();
+        for (key, who, index) in needs.facts {
+            match groups.iter().position(|(w, _)| *w == who) {
+                Some(g) => {
+                    if !groups[g].1.contains(&key) {
+                        groups[g].1.push(key);
+                    }
+                    first[g] = first[g].min(index);
+                }
+                None => {
+                    groups.push((who, vec![key]));
+                    first.push(index);
+                }
             }
         }
         for (who, keys) in &groups {
@@ -273,18 +286,17 @@ impl<'h, 't> Batch<'h, 't> {
             }
         };
         let mut outs = outs.into_iter();
-        for (who, keys) in groups {
+        for ((_, keys), index) in groups.into_iter().zip(first) {
             let out = outs.next().flatten().unwrap_or_default();
-            let _ = who;
             if out.code != 0 {
                 return Err(Stopped {
-                    index: 0,
+                    index,
                     error: OpError::from(ExecFailure::exited(host.name(), "(reading facts)", &out)).to_string(),
                 });
             }
             let refs: Vec<&FactKey> = keys.iter().collect();
             let parsed = probe::parse(&refs, &out.stdout_text()).map_err(|why| Stopped {
-                index: 0,
+                index,
                 error: OpError::from(ExecFailure::Garbled {
                     host: host.name().into(),
                     command: "(reading facts)".into(),
@@ -542,9 +554,6 @@ impl<'h, 't> Batch<'h, 't> {
                 }
             }
         }
-        // The predictions of changes now made are the host's business again.
-        self.ahead.clear();
-        self.removed.clear();
         Ok(())
     }
 }
@@ -655,6 +664,8 @@ fn needed(e: &OpError) -> bool {
 /// The host as the batch sees it while planning: the facts read, with the changes planned
 /// before applied on top; what is not known yet is noted as needed.
 struct Ahead<'a, 'h, 't> {
+    /// The work being planned.
+    index: usize,
     batch: &'a Batch<'h, 't>,
     ahead: &'a HashMap<FactKey, Fact>,
     removed: &'a [String],
@@ -698,7 +709,7 @@ impl Look for Ahead<'_, '_, '_> {
             match self.known(k) {
                 Some(f) => found.push(f),
                 None => {
-                    self.needs.borrow_mut().facts.push((k.clone(), who.clone()));
+                    self.needs.borrow_mut().facts.push((k.clone(), who.clone(), self.index));
                     missing = true;
                 }
             }

@@ -184,6 +184,17 @@ fn results_read_late_failures_name_their_call_and_nothing_after_a_failure_happen
     assert!(o.all().contains("oops"), "{}", o.all());
     assert_eq!(tb.exec(h, "test -d /srv/c/before").0, 0);
     assert_eq!(tb.exec(h, "test -e /srv/c/after").0, 1);
+
+    // Reading the facts of a later operation fails (as a user that does not exist): the
+    // operations before it are carried out, and the error is that operation's.
+    p.write(
+        "who.rhai",
+        "step(\"who\", hosts(\"test\"), |h| {\n    h.dir(\"/srv/w/before\");\n    h.file(\"/srv/w/x\", #{ content: \"x\", user: \"nosuchuser\" });\n});\n",
+    );
+    let o = Test::in_project(&p).play("who.rhai").on("test").code(2).run();
+    assert!(o.all().contains("who.rhai:3:7"), "{}", o.all());
+    assert!(o.all().contains("nosuchuser"), "{}", o.all());
+    assert_eq!(tb.exec(h, "test -d /srv/w/before").0, 0, "{}", o.all());
 }
 
 /// An operation inside `try` (or a function called from one) fails inside it, so `catch`
