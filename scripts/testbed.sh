@@ -162,10 +162,20 @@ RUN_FLAGS=(--cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined
     --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock)
 
+# Each test host runs systemd, which takes inotify instances; Linux's default of 128 per
+# user runs out at about 20 hosts and further containers die as they start.
+raise_inotify_limit() {
+    local want=8192 have
+    have=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo "$want")
+    [ "$have" -ge "$want" ] || sysctl -qw fs.inotify.max_user_instances="$want" 2>/dev/null \
+        || echo "testbed: warning: fs.inotify.max_user_instances is $have; many test hosts may not start" >&2
+}
+
 start_hosts() {
     local n="$1" prefix="${2:-rbtest}" image
     image=$(image_of "${3:-${RELEASES[0]}}")
     ensure_key
+    raise_inotify_limit
     local pub
     pub=$(cat "$KEY.pub")
     echo "[ssh]"
@@ -177,7 +187,14 @@ start_hosts() {
         docker rm -f "$name" >/dev/null 2>&1 || true
         docker run -d --name "$name" --hostname "$name" --label runbook.testbed="$prefix" \
             "${RUN_FLAGS[@]}" "$image" >/dev/null
-        docker exec "$name" sh -c "mkdir -p /root/.ssh && chmod 700 /root/.ssh && echo '$pub' >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys"
+        # An exec into a container whose init is still starting is sometimes killed (137):
+        # try again; the key is written once (grep), whichever attempt gets through.
+        local tries=0
+        until docker exec "$name" sh -c "mkdir -p /root/.ssh && chmod 700 /root/.ssh && { grep -qxF '$pub' /root/.ssh/authorized_keys 2>/dev/null || echo '$pub' >> /root/.ssh/authorized_keys; } && chmod 600 /root/.ssh/authorized_keys"; do
+            tries=$((tries + 1))
+            [ "$tries" -lt 10 ] || die "cannot write the login key into $name"
+            sleep 0.5
+        done
         local ip
         ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
         echo "[hosts.$name]"
