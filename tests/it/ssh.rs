@@ -691,16 +691,19 @@ const SESSION_SHELL_PID: &str = "p=$$; while :; do pp=$(ps -o ppid= -p $p | tr -
 /// Commands run in long-lived remote shells (src/connection/ssh/session.rs) and mean what
 /// a channel per command meant: stdout and stderr apart and exact, exit codes, stdin
 /// (binary, large, or none), many commands in a row in one shell, timeouts that kill the
-/// command, sudo and users, the login shell's bash-isms, a command that kills its shell;
+/// command, sudo and users, the login shell's environment, a command that kills its shell;
 /// and on a host that cannot keep such a shell, a channel per command as before.
 #[test]
 fn commands_keep_their_meaning_in_a_persistent_remote_shell() {
     let tb = Testbed::start(1);
     let h = &tb.hosts[0];
     assert_eq!(tb.sh(h, "getent passwd root | cut -d: -f7"), "/bin/bash\n");
+    tb.sh(h, "sed -i '1i export FROM_BASHRC=yes' /root/.bashrc");
     let p = Project::new();
     p.use_testbed(&tb, "");
-    let blob: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let blob: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::create_dir_all(p.path("files")).unwrap();
     std::fs::write(p.path("files/blob.bin"), &blob).unwrap();
     let blob_sha = {
@@ -745,7 +748,12 @@ step("session", hosts("test"), |h| {
     }
     check.call("the same shell after 200 commands", h.run("SESSION_SHELL_PID").stdout, shell);
 
-    check.call("bash-ism", h.run("[[ 1 == 1 ]] && echo bash").stdout, "bash\n");
+    // The login shell (bash) starts the command as before: its ~/.bashrc exports reach
+    // it, and the run's time limit (`timeout … sh -c`) hands it to /bin/sh, where `[[`
+    // is unknown, as it always was in a play.
+    check.call("bashrc", h.run("echo $FROM_BASHRC").stdout, "yes\n");
+    let r = h.run("[[ 1 == 1 ]] && echo bash", #{ check: false });
+    check.call("bash-ism in sh", [r.code, r.stderr.contains("[[: not found")], [127, true]);
     check.call("sudo", h.run("id -un", #{ sudo: true }).stdout, "root\n");
     check.call("user", h.run("id -un; echo $HOME", #{ user: "nobody" }).stdout, "nobody\n/nonexistent\n");
     check.call("env and cwd", h.run("echo $A; pwd", #{ env: #{ A: "a b" }, cwd: "/tmp" }).stdout, "a b\n/tmp\n");
@@ -761,20 +769,26 @@ step("session", hosts("test"), |h| {
     try { h.run("setsid sleep 30 & echo started", #{ timeout: "1s" }); } catch (e) { t = `${e}`; }
     check.call("held output", t.contains("timed out after 1s"), true);
     check.call("after giving up", h.run("echo fresh").stdout, "fresh\n");
-    check.call("a new shell", h.run("SESSION_SHELL_PID").stdout != shell, true);
+    let shell2 = h.run("SESSION_SHELL_PID").stdout;
+    check.call("a new shell", shell2 != shell, true);
 
-    // `$PPID` is a subshell of the session shell: its code is lost, the shell goes on.
-    let r = h.run("echo before; kill -9 $PPID; echo after", #{ check: false });
-    check.call("parent killed: code", r.code, -1);
-    check.call("parent killed: stdout", r.stdout, "before\nafter\n");
-    check.call("parent killed: stderr", r.stderr.contains("was killed; its exit code is unknown"), true);
-    check.call("after the parent", h.run("echo on").stdout, "on\n");
+    // In a play `$PPID` is the `timeout` that the run's time limit put around the
+    // command: killed, it reports 128 + 9 as a shell does, and the command goes on.
+    let r = h.run("echo before; kill -9 $PPID; sleep 0.2; echo after", #{ check: false });
+    check.call("parent killed", [r.code, r.stdout], [137, "before\nafter\n"]);
+    // The subshell that reports the code (the parent of `$SHELL -s`): the code is lost,
+    // stderr says so, and the session shell goes on.
+    let r = h.run("echo before; kill -9 $(ps -o ppid= -p $(ps -o ppid= -p $PPID)); echo after", #{ check: false });
+    check.call("code lost", [r.code, r.stdout], [-1, "before\nafter\n"]);
+    check.call("code lost: stderr", r.stderr.contains("was killed; its exit code is unknown"), true);
+    check.call("the same shell after a lost code", h.run("SESSION_SHELL_PID").stdout, shell2);
     // The session shell itself killed: the same, and the next command gets a new one.
     let r = h.run("echo before; pkill -9 -f 'runbook session shel[l]'; echo after", #{ check: false });
     check.call("shell killed: code", r.code, -1);
     check.call("shell killed: stdout", r.stdout, "before\nafter\n");
     check.call("shell killed: stderr", r.stderr.contains("the remote shell running this command ended before it did (signal KILL)"), true);
     check.call("after the shell", h.run("echo again").stdout, "again\n");
+    check.call("a new shell after the kill", h.run("SESSION_SHELL_PID").stdout != shell2, true);
     // An idle shell that died is not given a command.
     h.run("(sleep 1; pkill -9 -f 'runbook session shel[l]') >/dev/null 2>&1 &");
     local::run(["sleep", "3"]);
@@ -785,8 +799,17 @@ step("session", hosts("test"), |h| {
         .replace("SESSION_SHELL_PID", &SESSION_SHELL_PID.replace('\\', "\\\\").replace('"', "\\\"")),
     );
     let o = play(&p).stdout_contains("all checks passed").run();
-    assert_eq!(tb.sh(h, "sha256sum < /tmp/blob.bin"), format!("{blob_sha}  -\n"), "{}", o.all());
-    assert_eq!(tb.exec(h, "test -e /tmp/not-killed").0, 1, "the timed-out command was stopped");
+    assert_eq!(
+        tb.sh(h, "sha256sum < /tmp/blob.bin"),
+        format!("{blob_sha}  -\n"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        tb.exec(h, "test -e /tmp/not-killed").0,
+        1,
+        "the timed-out command was stopped"
+    );
     assert_eq!(tb.sh(h, "pgrep -fc 'sleep 6[0]' || true"), "0\n", "and is gone");
     assert_eq!(tb.logins(h), 1, "one ssh login for all of it");
 
@@ -805,7 +828,10 @@ step("fallback", hosts("test"), |h| {
     print("fallback checks passed");
 });
 "#
-        .replace("SESSION_SHELL_PID", &SESSION_SHELL_PID.replace('\\', "\\\\").replace('"', "\\\"")),
+        .replace(
+            "SESSION_SHELL_PID",
+            &SESSION_SHELL_PID.replace('\\', "\\\\").replace('"', "\\\""),
+        ),
     );
     Test::in_project(&p)
         .play("fallback.rhai")

@@ -405,10 +405,10 @@ impl SshConnection {
 
     async fn run(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
         let _permit = self.channels.acquire().await.expect("semaphore never closed");
-        if !self.sessions.unsupported() {
-            if let Some(out) = self.run_in_session(req).await? {
-                return Ok(out);
-            }
+        if !self.sessions.unsupported()
+            && let Some(out) = self.run_in_session(req).await?
+        {
+            return Ok(out);
         }
         self.run_on_channel(req).await
     }
@@ -427,10 +427,10 @@ impl SshConnection {
                     .map_err(|e| self.lost(e))?
                 {
                     Started::Ready(s) => s,
-                    Started::Unsupported(_) if self.handle.is_closed() => {
+                    Started::Unsupported if self.handle.is_closed() => {
                         return Err(ConnError::Connect("the ssh connection was lost".into()));
                     }
-                    Started::Unsupported(_) => {
+                    Started::Unsupported => {
                         self.sessions.mark_unsupported();
                         return Ok(None);
                     }
@@ -512,11 +512,14 @@ impl Connection for SshConnection {
         let Some(limit) = req.timeout else {
             return self.run(req).await;
         };
+        let started = std::time::Instant::now();
         let out = tokio::time::timeout(limit + TIMEOUT_GRACE, self.run(req))
             .await
             .map_err(|_| ConnError::Timeout(limit))??;
-        // `timeout` on the host exits 124 when it had to stop the command.
-        if out.code == 124 || out.code == 137 {
+        // `timeout` on the host exits 124 when it had to stop the command (137 when it had
+        // to kill it), never before the limit: earlier, those are the command's own codes
+        // (its own `timeout`, a SIGKILL from elsewhere).
+        if (out.code == 124 || out.code == 137) && started.elapsed() >= limit {
             Err(ConnError::Timeout(limit))
         } else {
             Ok(out)

@@ -113,9 +113,9 @@ impl Frame {
 /// How a new session started.
 pub enum Started {
     Ready(Session),
-    /// The host cannot run the loop (no `head -c` or `base64`, a shell that is not POSIX,
-    /// a forced command, no ready line in time): what it said, for a debug note.
-    Unsupported(String),
+    /// The host cannot run the loop: no `head -c` or `base64`, a login shell that is not
+    /// POSIX, a forced command, or no ready line in time.
+    Unsupported,
 }
 
 /// How a command on a session went.
@@ -153,7 +153,7 @@ impl Session {
             .await?;
         let mut session = Session { channel: Some(channel) };
         let ready = format!("runbook-session-ready {ready_nonce}\n");
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut stdout = Vec::new();
         let waiting = async {
             while let Some(msg) = session.channel_mut().wait().await {
                 match msg {
@@ -164,7 +164,6 @@ impl Session {
                             return true;
                         }
                     }
-                    ChannelMsg::ExtendedData { data, .. } => stderr.extend_from_slice(&data),
                     ChannelMsg::Failure | ChannelMsg::Eof | ChannelMsg::Close => return false,
                     ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. } => return false,
                     _ => {}
@@ -174,11 +173,7 @@ impl Session {
         };
         match tokio::time::timeout(READY_LIMIT, waiting).await {
             Ok(true) => Ok(Started::Ready(session)),
-            Ok(false) => Ok(Started::Unsupported(String::from_utf8_lossy(&stderr).trim().to_string())),
-            Err(_) => Ok(Started::Unsupported(format!(
-                "no ready line within {}",
-                humantime::format_duration(READY_LIMIT)
-            ))),
+            Ok(false) | Err(_) => Ok(Started::Unsupported),
         }
     }
 
@@ -319,9 +314,9 @@ impl Reading {
         };
         match code {
             Some(code) => out.code = code,
-            None => out
-                .stderr
-                .extend_from_slice(b"\nrunbook: the shell that ran this command on the host was killed; its exit code is unknown\n"),
+            None => out.stderr.extend_from_slice(
+                b"\nrunbook: the shell that ran this command on the host was killed; its exit code is unknown\n",
+            ),
         }
         Some(Ran::Done {
             out,
