@@ -776,9 +776,9 @@ step("session", hosts("test"), |h| {
     // command: killed, it reports 128 + 9 as a shell does, and the command goes on.
     let r = h.run("echo before; kill -9 $PPID; sleep 0.2; echo after", #{ check: false });
     check.call("parent killed", [r.code, r.stdout], [137, "before\nafter\n"]);
-    // The subshell that reports the code (the parent of `$SHELL -s`): the code is lost,
-    // stderr says so, and the session shell goes on.
-    let r = h.run("echo before; kill -9 $(ps -o ppid= -p $(ps -o ppid= -p $PPID)); echo after", #{ check: false });
+    // The subshell that reports the code (the parent of `timeout`, which the user's shell
+    // became): the code is lost, stderr says so, and the session shell goes on.
+    let r = h.run("echo before; kill -9 $(ps -o ppid= -p $PPID); echo after", #{ check: false });
     check.call("code lost", [r.code, r.stdout], [-1, "before\nafter\n"]);
     check.call("code lost: stderr", r.stderr.contains("was killed; its exit code is unknown"), true);
     check.call("the same shell after a lost code", h.run("SESSION_SHELL_PID").stdout, shell2);

@@ -1,12 +1,14 @@
 //! A long-lived remote shell on one session channel, reading framed scripts: a command
-//! costs one round trip instead of a channel open, an exec request and a close (3), and
-//! no new login shell from sshd. `Pool` keeps a few idle ones per connection.
+//! costs one round trip, where a channel of its own cost two (open, then exec) and a new
+//! process from sshd. `Pool` keeps a few idle ones per connection.
 //!
 //! The channel's exec request starts `LOOP` (plain POSIX sh, run by the login shell as
-//! every exec request is). It prints a ready line, then for each frame
+//! every exec request is). It checks its tools and prints a ready line (no ready line:
+//! the connection goes back to a channel per command), then for each frame
 //!
 //! ```text
-//! NONCE LINES B64LEN\n   the header (NONCE: 16 random hex digits, new per command)
+//! NONCE LINES B64LEN M\n the header (NONCE: 16 random hex digits, new per command;
+//!                        M: `c` or, for a script too long for one argument, `s`)
 //! LINES lines of script  read with `read -r`: builtins only, no process per command
 //! B64LEN bytes           the command's stdin, base64 (only when it has one), read with
 //!                        `head -c`, which never reads past its count from a pipe
@@ -15,13 +17,23 @@
 //! ```
 //!
 //! it prints an acknowledgement `NONCE\n` on stdout (the command may start: before it, a
-//! dead session is retried elsewhere; after it, never), runs the script with the user's
-//! own `$SHELL -s` (so bash-isms keep working) fed by a here-document, with the decoded
-//! stdin (or /dev/null) on fd 3, then prints `\nNONCE CODE\n` on stdout and `\nNONCE\n`
-//! on stderr. The command's stdout and stderr go through a `cat` each and the markers
-//! follow once both `cat`s end: like sshd, which closes a channel only when nothing
-//! holds its output any more, a command leaves no background process writing into the
-//! next command's output. The random nonce means no command output can fake a marker.
+//! dead session is retried elsewhere; after it, never), runs the script as sshd ran a
+//! command, `$SHELL -c SCRIPT` (`-s` and a here-document for a very long one), with the
+//! decoded stdin (or /dev/null) on its stdin, then prints `\nNONCE CODE\n` on stdout and
+//! `\nNONCE\n` on stderr. The random nonce means no command output can fake a marker.
+//!
+//! Stdin is decoded by the loop, not inlined in the script: bash reads a script from a
+//! pipe one byte per system call (10 MB of stdin took 7 s that way, 0.6 s decoded by the
+//! loop). The command's stdout and stderr go through a `cat` each and the markers follow
+//! once both `cat`s end: as sshd
+//! closes a channel only when nothing holds its output any more, a command that leaves a
+//! background process holding its output waits for it, and nothing writes into the next
+//! command's output (or into an idle channel nobody reads).
+//!
+//! A command can kill the shells around it. The subshell that reports the code: the
+//! code is -1 and stderr says it is unknown, the session goes on. The session shell:
+//! the output so far, code -1 and a note on stderr (as a channel that closed without an
+//! exit status gave), or the lost connection's error when the connection went with it.
 
 use std::time::Duration;
 
@@ -35,7 +47,7 @@ use crate::connection::types::ExecOutput;
 /// Runs one framed script after another; see the module comment. Variables start with
 /// `__rb_` so no exported name of the user's environment is changed for the commands.
 /// `exec 6>&1` keeps the channel's stdout: in `$(…)` fd 1 is the pipe the status goes to.
-/// The script's shell gets fd 3 (stdin) and the `cat` pipes, none of the loop's fds.
+/// The script's shell gets its stdin and the `cat` pipes, none of the loop's fds.
 const LOOP: &str = r#"# runbook session shell (src/connection/ssh/session.rs)
 __rb_t=$(printf abcd | { head -c 2 >/dev/null; head -c 2; }) && [ "$__rb_t" = cd ] &&
   [ "$(printf YQ== | base64 -d)" = a ] ||
@@ -44,13 +56,17 @@ __rb_sh=${SHELL:-/bin/sh}
 exec 6>&1
 __rb_run() {
   exec 9>&1 1>&6 6>&-
-  { { { "$__rb_sh" -s 8>&- 9>&- <<__RB_SCRIPT__
+  { { if [ "$__rb_m" = c ]; then
+      "$__rb_sh" -c "$__rb_s" 8>&- 9>&-
+    else
+      "$__rb_sh" -s 3<&0 8>&- 9>&- <<__RB_SCRIPT__
 $__rb_s
 __RB_SCRIPT__
-  } 3<&0 </dev/null; echo "$?" >&9; } 2>&1 1>&8 | cat >&2; } 8>&1 | cat
+    fi
+    echo "$?" >&9; } 2>&1 1>&8 | cat >&2; } 8>&1 | cat
 }
 printf 'runbook-session-ready %s\n' "READY_NONCE"
-while IFS=' ' read -r __rb_n __rb_l __rb_i; do
+while IFS=' ' read -r __rb_n __rb_l __rb_i __rb_m; do
   __rb_s=
   while [ "$__rb_l" -gt 0 ] && IFS= read -r __rb_x; do
     __rb_s="$__rb_s$__rb_x
@@ -76,11 +92,15 @@ done
 /// login script waiting on stdin) gets a channel per command instead.
 const READY_LIMIT: Duration = Duration::from_secs(20);
 /// Idle sessions kept per connection; more are closed when their command ends.
-pub const MAX_IDLE: usize = 4;
+const MAX_IDLE: usize = 4;
 
 fn nonce() -> String {
     format!("{:016x}", fastrand::u64(..))
 }
+
+/// The longest command line given to `$SHELL -c` (Linux takes 128 KiB in one argument);
+/// a longer one is read by `$SHELL -s` from a here-document.
+const MAX_ARG: usize = 64 * 1024;
 
 /// One framed command: the same bytes whichever session it goes to.
 pub struct Frame {
@@ -89,20 +109,23 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// `command_line` as its own shell runs it, with `stdin` (none: /dev/null) on its
-    /// standard input. `exit N` in it ends the script's shell with N; a pipeline's status
-    /// is its last member's, as anywhere.
+    /// `command_line` run by the user's shell as sshd ran it (`$SHELL -c`), with `stdin`
+    /// (none: /dev/null) on its standard input.
     pub fn new(command_line: &str, stdin: Option<&[u8]>) -> Frame {
         let nonce = nonce();
-        // The braces put the command's stdin on fd 3 and take fd 3 away from it; the
-        // newline before `}` ends a trailing comment or here-document.
-        let script = format!("{{ {command_line}\n}} <&3 3<&-\n");
+        let (script, mode) = match command_line.len() <= MAX_ARG {
+            true => (format!("{command_line}\n"), 'c'),
+            // The script's shell reads the script on fd 0: the braces give the command
+            // fd 3 instead; the newline before `}` ends a trailing comment or here-document.
+            // `exit N` in them ends the shell with N, as with `-c`.
+            false => (format!("{{ {command_line}\n}} <&3 3<&-\n"), 's'),
+        };
         let input = stdin
             .filter(|s| !s.is_empty())
             .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
             .unwrap_or_default();
         let lines = script.bytes().filter(|&b| b == b'\n').count();
-        let mut bytes = format!("{nonce} {lines} {}\n", input.len()).into_bytes();
+        let mut bytes = format!("{nonce} {lines} {} {mode}\n", input.len()).into_bytes();
         bytes.extend_from_slice(script.as_bytes());
         bytes.extend_from_slice(input.as_bytes());
         bytes.extend_from_slice(format!("{nonce}\n").as_bytes());
@@ -431,6 +454,19 @@ mod tests {
             assert_eq!(out.code, 0);
             let out = output(&c, &stdout, &stderr);
             assert_eq!((out.stdout.as_slice(), out.code), (&b"done\n"[..], 0), "{shell}");
+        }
+    }
+
+    #[test]
+    fn a_script_too_long_for_one_argument_is_read_from_a_here_document() {
+        let long = format!("x='{}'; cat; echo \"${{#x}}\"; exit 4", "y".repeat(200_000));
+        let f = Frame::new(&long, Some(b"in\n"));
+        let next = Frame::new("echo next", None);
+        for shell in ["bash", "dash"] {
+            let (stdout, stderr) = local_loop(shell, &[&f, &next]);
+            let out = output(&f, &stdout, &stderr);
+            assert_eq!((out.stdout.as_slice(), out.code), (&b"in\n200000\n"[..], 4), "{shell}");
+            assert_eq!(output(&next, &stdout, &stderr).stdout, b"next\n", "{shell}");
         }
     }
 
