@@ -18,8 +18,9 @@ cargo build --release -q
 scripts/testbed.sh setup >/dev/null
 work=$(mktemp -d)
 proxy=""
-trap '[ -n "$proxy" ] && kill "$proxy" 2>/dev/null; scripts/testbed.sh stop rbbench; rm -rf "$work"' EXIT
-scripts/testbed.sh start 1 rbbench > "$work/inv.toml"
+prefix="rbbench$$"   # its own hosts: another bench running at the same time keeps its own
+trap '[ -n "$proxy" ] && kill "$proxy" 2>/dev/null; scripts/testbed.sh stop "$prefix"; rm -rf "$work"' EXIT
+scripts/testbed.sh start 1 "$prefix" > "$work/inv.toml"
 ip=$(awk -F'"' '/^address/ {print $2}' "$work/inv.toml")
 key=$(awk -F'"' '/^key/ {print $2}' "$work/inv.toml")
 addr="$ip"; port=22
