@@ -25,7 +25,7 @@ ip=$(awk -F'"' '/^address/ {print $2}' "$work/inv.toml")
 key=$(awk -F'"' '/^key/ {print $2}' "$work/inv.toml")
 addr="$ip"; port=22
 if [ "$delay" != 0 ]; then
-    addr=127.0.0.1; port=22399
+    addr=127.0.0.1; port=$((23000 + $$ % 5000))
     python3 benches/support/delay_proxy.py "$delay" "$port=$ip" > "$work/proxy.out" 2>"$work/proxy.err" &
     proxy=$!
     for _ in $(seq 1 50); do grep -q ready "$work/proxy.out" && break; sleep 0.1; done
