@@ -683,3 +683,160 @@ step("two", hosts("test"), |h| h.run("echo two >> /root/steps"));
         );
     }
 }
+
+/// The remote shell that finds the long-lived shell running this command: the ancestor
+/// whose parent is sshd (with a channel per command, the command's own login shell).
+const SESSION_SHELL_PID: &str = "p=$$; while :; do pp=$(ps -o ppid= -p $p | tr -d ' '); case $(ps -o comm= -p $pp) in sshd*) echo $p; break;; esac; p=$pp; done";
+
+/// Commands run in long-lived remote shells (src/connection/ssh/session.rs) and mean what
+/// a channel per command meant: stdout and stderr apart and exact, exit codes, stdin
+/// (binary, large, or none), many commands in a row in one shell, timeouts that kill the
+/// command, sudo and users, the login shell's environment, a command that kills its shell;
+/// and on a host that cannot keep such a shell, a channel per command as before.
+#[test]
+fn commands_keep_their_meaning_in_a_persistent_remote_shell() {
+    let tb = Testbed::start(1);
+    let h = &tb.hosts[0];
+    assert_eq!(tb.sh(h, "getent passwd root | cut -d: -f7"), "/bin/bash\n");
+    tb.sh(h, "sed -i '1i export FROM_BASHRC=yes' /root/.bashrc");
+    let p = Project::new();
+    p.use_testbed(&tb, "");
+    let blob: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::create_dir_all(p.path("files")).unwrap();
+    std::fs::write(p.path("files/blob.bin"), &blob).unwrap();
+    let blob_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&blob))
+    };
+    p.write(
+        "site.rhai",
+        &r#"
+step("session", hosts("test"), |h| {
+    let check = |what, got, want| { if got != want { throw `${what}: got ${got}, want ${want}`; } };
+    let r = h.run("printf 'out\\nno newline'; printf 'err 1\\nerr 2' >&2", #{ check: false });
+    check.call("stdout", r.stdout, "out\nno newline");
+    check.call("stderr", r.stderr, "err 1\nerr 2");
+    // Lines shaped like the markers, with another nonce: output like any other.
+    let r = h.run("printf '0123456789abcdef\\n\\n0123456789abcdef 0\\n'; printf '\\n0123456789abcdef\\n' >&2");
+    check.call("marker-like stdout", r.stdout, "0123456789abcdef\n\n0123456789abcdef 0\n");
+    check.call("marker-like stderr", r.stderr, "\n0123456789abcdef\n");
+
+    check.call("true", h.run("true").code, 0);
+    check.call("code 3", h.run("sh -c 'exit 3'", #{ check: false }).code, 3);
+    let r = h.run("echo a; exit 7; echo b", #{ check: false });
+    check.call("exit 7", r.code, 7);
+    check.call("exit 7 stdout", r.stdout, "a\n");
+    check.call("pipeline", h.run("true | sh -c 'exit 5'", #{ check: false }).code, 5);
+
+    let text = "";
+    for i in 0..5000 { text += `line ${i} of stdin, "quoted" 'quoted' $HOME \ ` + "\n"; }
+    let r = h.run("cat; printf end", #{ stdin: text });
+    check.call("stdin length", r.stdout.len(), text.len() + 3);
+    check.call("stdin", r.stdout == text + "end", true);
+    h.file("/tmp/blob.bin", #{ src: "blob.bin" });
+    check.call("after binary stdin", h.run("echo framed").stdout, "framed\n");
+
+    // No stdin: end of file at once, and the next command is not eaten.
+    check.call("no stdin", h.run("cat; read x || echo eof", #{ timeout: "20s" }).stdout, "eof\n");
+    check.call("next", h.run("echo next").stdout, "next\n");
+
+    let shell = h.run("SESSION_SHELL_PID").stdout;
+    for i in 0..200 {
+        check.call("in a row", h.run(`echo ${i}`).stdout, `${i}` + "\n");
+    }
+    check.call("the same shell after 200 commands", h.run("SESSION_SHELL_PID").stdout, shell);
+
+    // The login shell (bash) starts the command as before: its ~/.bashrc exports reach
+    // it, and the run's time limit (`timeout … sh -c`) hands it to /bin/sh, where `[[`
+    // is unknown, as it always was in a play.
+    check.call("bashrc", h.run("echo $FROM_BASHRC").stdout, "yes\n");
+    let r = h.run("[[ 1 == 1 ]] && echo bash", #{ check: false });
+    check.call("bash-ism in sh", [r.code, r.stderr.contains("[[: not found")], [127, true]);
+    check.call("sudo", h.run("id -un", #{ sudo: true }).stdout, "root\n");
+    check.call("user", h.run("id -un; echo $HOME", #{ user: "nobody" }).stdout, "nobody\n/nonexistent\n");
+    check.call("env and cwd", h.run("echo $A; pwd", #{ env: #{ A: "a b" }, cwd: "/tmp" }).stdout, "a b\n/tmp\n");
+
+    // The host's `timeout` kills the command; the shell stays.
+    let t = "";
+    try { h.run("sleep 60; touch /tmp/not-killed", #{ timeout: "1s" }); } catch (e) { t = `${e}`; }
+    check.call("timeout", t.contains("timed out after 1s"), true);
+    check.call("after the timeout", h.run("echo alive").stdout, "alive\n");
+    // Something outside the host's `timeout` holds the output: runbook gives up on the
+    // shell after the grace time, and the next command gets a new one.
+    let t = "";
+    try { h.run("setsid sleep 30 & echo started", #{ timeout: "1s" }); } catch (e) { t = `${e}`; }
+    check.call("held output", t.contains("timed out after 1s"), true);
+    check.call("after giving up", h.run("echo fresh").stdout, "fresh\n");
+    let shell2 = h.run("SESSION_SHELL_PID").stdout;
+    check.call("a new shell", shell2 != shell, true);
+
+    // In a play `$PPID` is the `timeout` that the run's time limit put around the
+    // command: killed, it reports 128 + 9 as a shell does, and the command goes on.
+    let r = h.run("echo before; kill -9 $PPID; sleep 0.2; echo after", #{ check: false });
+    check.call("parent killed", [r.code, r.stdout], [137, "before\nafter\n"]);
+    // The subshell that reports the code (the parent of `timeout`, which the user's shell
+    // became): the code is lost, stderr says so, and the session shell goes on.
+    let r = h.run("echo before; kill -9 $(ps -o ppid= -p $PPID); echo after", #{ check: false });
+    check.call("code lost", [r.code, r.stdout], [-1, "before\nafter\n"]);
+    check.call("code lost: stderr", r.stderr.contains("was killed; its exit code is unknown"), true);
+    check.call("the same shell after a lost code", h.run("SESSION_SHELL_PID").stdout, shell2);
+    // The session shell itself killed: the same, and the next command gets a new one.
+    let r = h.run("echo before; pkill -9 -f 'runbook session shel[l]'; echo after", #{ check: false });
+    check.call("shell killed: code", r.code, -1);
+    check.call("shell killed: stdout", r.stdout, "before\nafter\n");
+    check.call("shell killed: stderr", r.stderr.contains("the remote shell running this command ended before it did (signal KILL)"), true);
+    check.call("after the shell", h.run("echo again").stdout, "again\n");
+    check.call("a new shell after the kill", h.run("SESSION_SHELL_PID").stdout != shell2, true);
+    // An idle shell that died is not given a command.
+    h.run("(sleep 1; pkill -9 -f 'runbook session shel[l]') >/dev/null 2>&1 &");
+    local::run(["sleep", "3"]);
+    check.call("after an idle shell died", h.run("echo new").stdout, "new\n");
+    print("all checks passed");
+});
+"#
+        .replace("SESSION_SHELL_PID", &SESSION_SHELL_PID.replace('\\', "\\\\").replace('"', "\\\"")),
+    );
+    let o = play(&p).stdout_contains("all checks passed").run();
+    assert_eq!(
+        tb.sh(h, "sha256sum < /tmp/blob.bin"),
+        format!("{blob_sha}  -\n"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        tb.exec(h, "test -e /tmp/not-killed").0,
+        1,
+        "the timed-out command was stopped"
+    );
+    assert_eq!(tb.sh(h, "pgrep -fc 'sleep 6[0]' || true"), "0\n", "and is gone");
+    assert_eq!(tb.logins(h), 1, "one ssh login for all of it");
+
+    // A host where the shell cannot start (no base64): a channel per command, as before.
+    tb.sh(h, "mv /usr/bin/base64 /usr/bin/base64.off");
+    p.write(
+        "fallback.rhai",
+        &r#"
+step("fallback", hosts("test"), |h| {
+    let check = |what, got, want| { if got != want { throw `${what}: got ${got}, want ${want}`; } };
+    let r = h.run("cat; echo err >&2; exit 3", #{ stdin: "in", check: false });
+    check.call("fallback stdout", r.stdout, "in");
+    check.call("fallback stderr", r.stderr, "err\n");
+    check.call("fallback code", r.code, 3);
+    check.call("own shells", h.run("SESSION_SHELL_PID").stdout != h.run("SESSION_SHELL_PID").stdout, true);
+    print("fallback checks passed");
+});
+"#
+        .replace(
+            "SESSION_SHELL_PID",
+            &SESSION_SHELL_PID.replace('\\', "\\\\").replace('"', "\\\""),
+        ),
+    );
+    Test::in_project(&p)
+        .play("fallback.rhai")
+        .on("test")
+        .stdout_contains("fallback checks passed")
+        .run();
+    tb.sh(h, "mv /usr/bin/base64.off /usr/bin/base64");
+}

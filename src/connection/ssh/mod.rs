@@ -1,9 +1,13 @@
 //! The `ssh` connection (russh): one connection per host, opened on first use and shared
-//! by every operation of the run; commands are channels on it, at most `MAX_CHANNELS` at
-//! once (sshd's MaxSessions defaults to 10, and the SFTP session takes one).
+//! by every operation of the run. Commands run in long-lived remote shells on it
+//! (`session.rs`: one round trip per command), at most `MAX_CHANNELS` at once (sshd's
+//! MaxSessions defaults to 10, and the SFTP session takes one); a host that cannot keep
+//! such a shell gets a channel, an exec request and a new login shell per command.
+//! Uploads and downloads go through SFTP, tunnels are direct-tcpip channels.
 
 mod auth;
 pub mod known_hosts;
+mod session;
 pub mod target;
 
 use std::collections::HashMap;
@@ -21,6 +25,7 @@ use tokio::io::AsyncWriteExt;
 use super::types::{ConnError, Connection, ExecOutput, ExecRequest, UploadSource};
 use crate::inventory::{HostSpec, Inventory, SshSettings};
 use known_hosts::{KnownHosts, Verdict, fingerprint, lookup_name};
+use session::{Frame, Ran, Session, Started};
 pub use target::Target;
 
 const MAX_CHANNELS: usize = 8;
@@ -108,6 +113,7 @@ impl SshContext {
             handle,
             _via: via,
             channels: tokio::sync::Semaphore::new(MAX_CHANNELS),
+            sessions: session::Pool::default(),
             sftp: tokio::sync::OnceCell::new(),
         })
     }
@@ -350,6 +356,8 @@ pub struct SshConnection {
     handle: Handle<ClientHandler>,
     _via: Option<Arc<Handle<ClientHandler>>>,
     channels: tokio::sync::Semaphore,
+    /// Idle remote shells; one command at a time each.
+    sessions: session::Pool,
     sftp: tokio::sync::OnceCell<SftpSession>,
 }
 
@@ -397,6 +405,72 @@ impl SshConnection {
 
     async fn run(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
         let _permit = self.channels.acquire().await.expect("semaphore never closed");
+        if !self.sessions.unsupported()
+            && let Some(out) = self.run_in_session(req).await?
+        {
+            return Ok(out);
+        }
+        self.run_on_channel(req).await
+    }
+
+    /// Runs `req` in a remote shell of the pool, or a new one; `None` when the host cannot
+    /// keep one (the connection then uses a channel per command). A command goes to
+    /// another session only when the one it was sent to ended before acknowledging it:
+    /// once it may have started, it is never sent again.
+    async fn run_in_session(&self, req: &ExecRequest) -> Result<Option<ExecOutput>, ConnError> {
+        let frame = Frame::new(&req.command_line_with_timeout(), req.stdin.as_deref());
+        for _ in 0..3 {
+            let mut session = match self.sessions.take() {
+                Some(s) => s,
+                None => match Session::start(self.open_channel().await?)
+                    .await
+                    .map_err(|e| self.lost(e))?
+                {
+                    Started::Ready(s) => s,
+                    Started::Unsupported if self.handle.is_closed() => {
+                        return Err(ConnError::Connect("the ssh connection was lost".into()));
+                    }
+                    Started::Unsupported => {
+                        self.sessions.mark_unsupported();
+                        return Ok(None);
+                    }
+                },
+            };
+            match session.run(&frame).await {
+                Ran::Done { out, reusable } => {
+                    if reusable {
+                        self.sessions.give_back(session);
+                    }
+                    return Ok(Some(out));
+                }
+                Ran::NotStarted if self.handle.is_closed() => {
+                    return Err(ConnError::Connect("the ssh connection was lost".into()));
+                }
+                Ran::NotStarted => continue,
+                // As a channel that closes without an exit status: the connection is gone,
+                // or (the command killed its shell) the code is unknown, and stderr says why.
+                Ran::Ended { .. } if self.handle.is_closed() => {
+                    return Err(ConnError::Connect(
+                        "the ssh connection was lost during the command".into(),
+                    ));
+                }
+                Ran::Ended { mut out, how } => {
+                    let how = how.map(|h| format!(" ({h})")).unwrap_or_default();
+                    out.stderr.extend_from_slice(
+                        format!("\nrunbook: the remote shell running this command ended before it did{how}; its exit code is unknown\n")
+                            .as_bytes(),
+                    );
+                    return Ok(Some(out));
+                }
+            }
+        }
+        Err(ConnError::Other(
+            "ssh: the host ended every new shell before it could run the command".into(),
+        ))
+    }
+
+    /// Runs `req` on a channel of its own: an exec request, a new login shell.
+    async fn run_on_channel(&self, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
         let mut channel = self.open_channel().await?;
         channel
             .exec(true, req.command_line_with_timeout().into_bytes())
@@ -438,11 +512,14 @@ impl Connection for SshConnection {
         let Some(limit) = req.timeout else {
             return self.run(req).await;
         };
+        let started = std::time::Instant::now();
         let out = tokio::time::timeout(limit + TIMEOUT_GRACE, self.run(req))
             .await
             .map_err(|_| ConnError::Timeout(limit))??;
-        // `timeout` on the host exits 124 when it had to stop the command.
-        if out.code == 124 || out.code == 137 {
+        // `timeout` on the host exits 124 when it had to stop the command (137 when it had
+        // to kill it), never before the limit: earlier, those are the command's own codes
+        // (its own `timeout`, a SIGKILL from elsewhere).
+        if (out.code == 124 || out.code == 137) && started.elapsed() >= limit {
             Err(ConnError::Timeout(limit))
         } else {
             Ok(out)
