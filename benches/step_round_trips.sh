@@ -16,7 +16,8 @@
 # Rounds alternate which tool goes first so machine noise hits both alike. Prints every
 # timing, medians, runbook/floor ratios, the changes runbook reported (fails loudly
 # unless 19 x HOSTS on the first run and 0 on the no-change run), and runbook's peak
-# controller memory (max RSS from GNU time, /usr/bin/time -f %M).
+# controller memory: peak PSS of an untimed first and no-change run (/proc/PID/smaps_rollup),
+# and max RSS of the timed runs (GNU time, /usr/bin/time -f %M).
 #
 # DELAY_MS=N adds N ms each way (a WAN round trip of 2N ms) through a local forwarding
 # proxy (benches/support/delay_proxy.py) that both tools then connect through.
@@ -93,6 +94,20 @@ runbook_once() {
         -o json --state "$work/state.db" > "$work/out.json") || { cat "$work/out.json" >&2; exit 1; }
     cat "$work/rss" >> "$work/rss.all"
     tail -n 1 "$work/out.json" | grep -o '"changes":[0-9]*' | head -n 1 | cut -d: -f2
+}
+# pss_once BIN: one untimed play (sampling costs CPU), printing its peak PSS in KB: resident
+# memory with shared pages split among the processes sharing them, from
+# /proc/PID/smaps_rollup every 10 ms.
+pss_once() {
+    (cd "$work" && exec "$1" play step.rhai -i inv.toml --forks "$hosts" -o json --state "$work/state.db" > /dev/null) &
+    local pid=$! pss=0 now
+    while kill -0 "$pid" 2>/dev/null; do
+        now=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || true)
+        [ "${now:-0}" -le "$pss" ] || pss=$now
+        sleep 0.01
+    done
+    wait "$pid" || die "$1: the memory run failed"
+    echo "$pss"
 }
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }   # single-quote a string for sh
 qf() { printf "'"; sed "s/'/'\\\\''/g" "$1"; printf "'"; }           # a file's exact bytes, single-quoted
@@ -186,4 +201,5 @@ for run in first no-change; do
         echo "  BEFORE_BIN / floor time ratio: $(ratio "$mc" "$mb")"
     fi
 done
-echo "runbook peak controller memory (max RSS, GNU time %M): $(sort -n "$work/rss.all" | tail -n 1) KB"
+reset; pss_first=$(pss_once "$bin"); pss_again=$(pss_once "$bin")
+echo "runbook peak controller memory: PSS ${pss_first} KB first run, ${pss_again} KB no-change run (untimed runs, /proc/PID/smaps_rollup); max RSS $(sort -n "$work/rss.all" | tail -n 1) KB (timed runs, GNU time %M)"
