@@ -40,27 +40,31 @@ impl Item {
 /// The script that runs `items` in order, and its nonce.
 pub fn script(items: &[Item]) -> (String, String) {
     let nonce = nonce();
-    let mut s = String::new();
+    // fd 7: the script's stdout, where each item's output goes through a `cat` of its own.
+    let mut s = String::from("exec 7>&1\n");
     for (i, item) in items.iter().enumerate() {
         let begin = format!("{nonce} {i} B");
         s.push_str(&format!(
             "printf '\\n%s\\n' '{begin}'; printf '\\n%s\\n' '{begin}' >&2\n"
         ));
         // A subshell: an `exit` in the item ends the item, not the script.
-        let body = format!("(\n{}\n)", item.command_line());
-        match &item.stdin {
-            None => s.push_str(&format!("{body} </dev/null\n")),
-            Some(bytes) => {
-                use base64::Engine as _;
-                let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-                s.push_str(&format!("printf '%s' '{b64}' | base64 -d | {body}\n"));
-            }
-        }
+        let body = format!("(\n{}\n) 7>&- 8>&- 9>&-", item.command_line());
+        let run = match &item.stdin {
+            None => format!("{body} </dev/null"),
+            Some(bytes) => format!("printf '%b' '{}' | {body}", escaped(bytes)),
+        };
+        // The item's stdout and stderr each pass through a `cat`, and its end marker follows
+        // once both ended: as sshd did for a command of its own, what the item leaves
+        // running that still holds its output is waited for, and writes nothing into the
+        // next item's. Its code comes back on fd 9.
         s.push_str(&format!(
-            "c=$?; printf '\\n%s %s\\n' '{nonce} {i} E' \"$c\"; printf '\\n%s\\n' '{nonce} {i} E' >&2\n"
+            "c=$( {{ {{ {{ {run}; echo \"$?\" >&9; }} 2>&1 1>&8 | cat >&2; }} 8>&1 | cat >&7; }} 9>&1 )\n"
+        ));
+        s.push_str(&format!(
+            "printf '\\n%s %s\\n' '{nonce} {i} E' \"$c\"; printf '\\n%s\\n' '{nonce} {i} E' >&2\n"
         ));
         if item.stop_on_failure {
-            s.push_str("[ \"$c\" -eq 0 ] || exit 0\n");
+            s.push_str("[ \"$c\" = 0 ] || exit 0\n");
         }
     }
     s.push_str("exit 0\n");
@@ -77,12 +81,15 @@ pub fn parse(nonce: &str, count: usize, out: &ExecOutput) -> Vec<Option<ExecOutp
         .zip(stderr)
         .map(|(o, e)| {
             let (stdout, code) = o?;
-            let (stderr, _) = e.unwrap_or_default();
-            Some(ExecOutput {
-                stdout,
-                stderr,
-                code: code?,
-            })
+            let (mut stderr, _) = e.unwrap_or_default();
+            // The item ended but the shell that reports its code was killed (by the item).
+            let code = code.unwrap_or_else(|| {
+                stderr.extend_from_slice(
+                    b"runbook: the shell around this command was killed; its exit code is unknown\n",
+                );
+                -1
+            });
+            Some(ExecOutput { stdout, stderr, code })
         })
         .collect()
 }
@@ -117,6 +124,26 @@ fn sections(nonce: &str, count: usize, bytes: &[u8], with_code: bool) -> Vec<Opt
         rest = &after[line_end.min(after.len())..];
     }
     found
+}
+
+/// `bytes` for `printf '%b'` inside single quotes: ASCII text as it is; a backslash, a quote,
+/// control bytes (NUL too) and bytes past ASCII as octal escapes. The shell's own `printf`: no tool needed on the
+/// host (base64 may be missing), nearly no growth for text, binary-safe.
+fn escaped(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 8);
+    for &b in bytes {
+        match b {
+            b'\\' | b'\'' => {
+                let _ = write!(out, "\\0{b:03o}");
+            }
+            b'\n' | b'\t' | 0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\0{b:03o}");
+            }
+        }
+    }
+    out
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -154,11 +181,14 @@ mod tests {
         let me = Become::Me;
         let mut with_stdin = Item::new("tee /dev/stderr | wc -c", &me);
         with_stdin.stdin = Some(b"a\0b\nno newline".to_vec());
+        let mut all_bytes = Item::new("cat", &me);
+        all_bytes.stdin = Some((0..=255u8).chain(*b"'\\c\\0101%s").collect());
         let items = vec![
             Item::new("printf 'no newline'; printf 'err' >&2", &me),
             Item::new("echo out; exit 3", &me),
             with_stdin,
             Item::new("cat; echo read-nothing", &me),
+            all_bytes,
         ];
         let got = run_locally(&items);
         let o = |i: usize| got[i].clone().unwrap();
@@ -170,6 +200,12 @@ mod tests {
         assert_eq!(o(2).stdout_text().trim(), "14");
         assert_eq!(o(2).stderr, b"a\0b\nno newline".to_vec());
         assert_eq!(o(3).stdout_text(), "read-nothing\n");
+        let want: Vec<u8> = (0..=255u8).chain(*b"'\\c\\0101%s").collect();
+        assert_eq!(
+            o(4).stdout,
+            want,
+            "every byte, and what printf could take for an escape"
+        );
     }
 
     #[test]
@@ -183,6 +219,18 @@ mod tests {
         assert_eq!(got[1].as_ref().unwrap().code, 1);
         assert_eq!(got[1].as_ref().unwrap().stdout_text(), "half\n");
         assert!(got[2].is_none());
+    }
+
+    #[test]
+    fn output_of_what_an_item_leaves_running_stays_the_items() {
+        let me = Become::Me;
+        let items = vec![
+            Item::new("(sleep 0.2; echo late) & echo early", &me),
+            Item::new("echo next", &me),
+        ];
+        let got = run_locally(&items);
+        assert_eq!(got[0].as_ref().unwrap().stdout_text(), "early\nlate\n");
+        assert_eq!(got[1].as_ref().unwrap().stdout_text(), "next\n");
     }
 
     #[test]

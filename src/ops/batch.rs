@@ -323,9 +323,8 @@ impl<'h, 't> Batch<'h, 't> {
     fn send(&self, items: &[Item], probes: &[bool]) -> Result<Vec<Option<ExecOutput>>, crate::connection::ConnError> {
         let host = self.host;
         let (script, nonce) = framed::script(items);
-        // Each item has its own time limit (`timeout` on the host), so the script has none.
         // A big script (file contents) goes as standard input: a command line has a limit.
-        let req = match script.len() > 64 * 1024 {
+        let mut req = match script.len() > 64 * 1024 {
             false => ExecRequest::new(script),
             true => ExecRequest {
                 script: "exec \"${SHELL:-/bin/sh}\" -s".into(),
@@ -333,7 +332,21 @@ impl<'h, 't> Batch<'h, 't> {
                 ..Default::default()
             },
         };
+        // Each item has its own time limit (`timeout` on the host); the script has the sum,
+        // which also ends the wait for output something left running still holds.
+        req.timeout = items
+            .iter()
+            .map(|i| {
+                i.timeout_secs
+                    .map(std::time::Duration::from_secs)
+                    .or(host.ctx.command_timeout)
+            })
+            .sum::<Option<std::time::Duration>>()
+            // (after the host's own `timeout`, which kills with KILL 5 s after TERM)
+            .map(|t| t + std::time::Duration::from_secs(5));
+        let started = std::time::Instant::now();
         let out = host.exec_unlimited(&req)?;
+        LASTED.with(|l| l.set(started.elapsed()));
         let outs = framed::parse(&nonce, items.len(), &out);
         let reporter = &host.ctx.reporter;
         for ((item, out), probe) in items.iter().zip(&outs).zip(probes) {
@@ -499,6 +512,11 @@ impl<'h, 't> Batch<'h, 't> {
                             },
                             None => Err(cut_short(host, &c.req.script).into()),
                         },
+                        // The script's limit is the sum of its commands': told as this one's.
+                        Err(crate::connection::ConnError::Timeout(_)) => {
+                            let limit = c.req.timeout.or(host.ctx.command_timeout).unwrap_or_default();
+                            Err(lost(&crate::connection::ConnError::Timeout(limit), &c.req.script).into())
+                        }
                         Err(e) => Err(lost(e, &c.req.script).into()),
                     };
                     (i, r)
@@ -587,7 +605,11 @@ fn timed_out(
     out: &ExecOutput,
 ) -> Option<ExecFailure> {
     let secs = item.timeout_secs?;
-    matches!(out.code, 124 | 137).then(|| {
+    // 124 and 137 are also what a command killed otherwise exits with: a time limit the
+    // whole script did not even last cannot have stopped it.
+    let lasted = LASTED.with(|l| l.get());
+    let could = lasted >= std::time::Duration::from_secs(secs);
+    (could && matches!(out.code, 124 | 137)).then(|| {
         let limit = limit
             .or(host.ctx.command_timeout)
             .unwrap_or(std::time::Duration::from_secs(secs));
@@ -653,6 +675,11 @@ fn foresee(plan: &Plan, ahead: &mut HashMap<FactKey, Fact>, removed: &mut Vec<St
             Effect::ForgetUnder(_) | Effect::PackagesPending(_) => {}
         }
     }
+}
+
+thread_local! {
+    /// How long the last script sent from this thread took.
+    static LASTED: std::cell::Cell<std::time::Duration> = const { std::cell::Cell::new(std::time::Duration::ZERO) };
 }
 
 const NEEDED: &str = "(needed by the batch)";

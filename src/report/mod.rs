@@ -155,6 +155,9 @@ pub struct Reporter {
     /// A dry run's planned changes of each host in the running step, shown together with
     /// the host's result (text only), so a plan reads host by host, not interleaved.
     planned: Mutex<IndexMap<String, Vec<String>>>,
+    /// Held while a host's planned lines and its result line are written, so another
+    /// host's lines never come between them.
+    result_lines: Mutex<()>,
     /// `--list-steps`/`--list-hosts`: a list, no recap.
     listing: bool,
     /// The failed hosts that could not be reached, named apart in the recap.
@@ -189,6 +192,7 @@ impl Reporter {
             colors: false,
             verbose: 0,
             planned: Mutex::new(IndexMap::new()),
+            result_lines: Mutex::new(()),
             listing: false,
             unreachable: Mutex::new(Vec::new()),
         }
@@ -437,6 +441,7 @@ impl Reporter {
 
     fn result(&self, step: &str, handler: Option<&str>, r: &HostResult) {
         self.recap.lock().unwrap().entry(r.host.clone()).or_default().add(r);
+        let _together = self.result_lines.lock().unwrap_or_else(|e| e.into_inner());
         self.flush_planned(Some(&r.host));
         self.emit(
             || {
