@@ -43,14 +43,7 @@ pub fn queue_op(
     if !executor::inside_step() {
         return on_host(ctx, h, || Ok(rhai::Dynamic::UNIT));
     }
-    let takes = crate::builtins::find(Receiver::Host, ctx.fn_name()).is_some_and(|b| b.notifies());
-    let notify = match takes.then(|| opts.remove(NOTIFY.name)).flatten() {
-        Some(v) if !v.is_unit() => {
-            let what = format!("h.{}: option `notify`", ctx.fn_name());
-            Some(op(ctx, handlers::names_of(&v, &what))?)
-        }
-        _ => None,
-    };
+    let notify = notify_of(ctx, &mut opts)?;
     if let Some(names) = &notify {
         op(ctx, handlers::check(names))?;
     }
@@ -76,14 +69,7 @@ pub fn on_host_op(
     mut opts: Map,
     f: impl FnOnce(Map) -> Result<Map, String>,
 ) -> RhaiResult<Map> {
-    let takes = crate::builtins::find(Receiver::Host, ctx.fn_name()).is_some_and(|b| b.notifies());
-    let notify = match takes.then(|| opts.remove(NOTIFY.name)).flatten() {
-        Some(v) if !v.is_unit() => {
-            let what = format!("h.{}: option `notify`", ctx.fn_name());
-            Some(op(ctx, handlers::names_of(&v, &what))?)
-        }
-        _ => None,
-    };
+    let notify = notify_of(ctx, &mut opts)?;
     on_host(ctx, h, || {
         if let Some(names) = &notify {
             handlers::check(names)?;
@@ -103,6 +89,19 @@ pub fn notifier(ctx: &NativeCallContext) -> handlers::Notifier {
         what: format!("h.{}", ctx.fn_name()),
         source: ctx.call_source().map(str::to_string),
         at: ctx.call_position(),
+    }
+}
+
+/// The `notify` option taken out of `opts`, for an operation declared to report `changed`
+/// (`Builtin::notifies`): the handlers' names, or none.
+fn notify_of(ctx: &NativeCallContext, opts: &mut Map) -> RhaiResult<Option<Vec<String>>> {
+    let takes = crate::builtins::find(Receiver::Host, ctx.fn_name()).is_some_and(|b| b.notifies());
+    match takes.then(|| opts.remove(NOTIFY.name)).flatten() {
+        Some(v) if !v.is_unit() => {
+            let what = format!("h.{}: option `notify`", ctx.fn_name());
+            Ok(Some(op(ctx, handlers::names_of(&v, &what))?))
+        }
+        _ => Ok(None),
     }
 }
 
