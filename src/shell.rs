@@ -45,6 +45,12 @@ impl From<String> for Become {
     }
 }
 
+/// A time limit as the host's `timeout` takes it (`wrap`): whole seconds, rounded up, at
+/// least one.
+pub fn limit_secs(limit: std::time::Duration) -> u64 {
+    limit.as_secs_f64().ceil().max(1.0) as u64
+}
+
 /// Wraps a shell script so it runs with `env`, in `cwd`, as `who`, killed after
 /// `timeout_secs` when given. The result is itself shell text for `sh -c` (local) or the
 /// remote login shell (ssh).

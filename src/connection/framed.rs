@@ -5,7 +5,7 @@
 //! How a step's operations reach a host in one script (`ops::batch`).
 
 use super::types::ExecOutput;
-use crate::shell::{Become, quote, wrap};
+use crate::shell::{Become, wrap};
 
 /// One command of a framed script.
 #[derive(Debug, Clone)]
@@ -154,11 +154,6 @@ fn nonce() -> String {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).expect("the system's random source");
     format!("@@rb-{}@@", hex::encode(b))
-}
-
-/// `text` as one shell word (for messages that quote an item's path).
-pub fn quoted(text: &str) -> String {
-    quote(text)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ impl ExecRequest {
     /// The same, killed on the host by `timeout` when the request has a time limit
     /// (closing an ssh channel does not stop the command behind it).
     pub fn command_line_with_timeout(&self) -> String {
-        let secs = self.timeout.map(|t| t.as_secs_f64().ceil().max(1.0) as u64);
+        let secs = self.timeout.map(shell::limit_secs);
         shell::wrap(&self.script, &self.env, self.cwd.as_deref(), &self.become_, secs)
     }
 }

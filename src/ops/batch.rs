@@ -258,7 +258,7 @@ impl<'h, 't> Batch<'h, 't> {
         for (script, who) in &queries {
             items.push(Item::new(script.clone(), who));
         }
-        let timeout = host.ctx.command_timeout.map(|t| t.as_secs_f64().ceil().max(1.0) as u64);
+        let timeout = host.ctx.command_timeout.map(crate::shell::limit_secs);
         for &i in early {
             if let Work::Run(c) = &work[i] {
                 items.push(run_item(c, timeout));
@@ -376,7 +376,7 @@ impl<'h, 't> Batch<'h, 't> {
     ) -> Result<(), Stopped> {
         let base = done.len();
         let host = self.host;
-        let timeout = host.ctx.command_timeout.map(|t| t.as_secs_f64().ceil().max(1.0) as u64);
+        let timeout = host.ctx.command_timeout.map(crate::shell::limit_secs);
         // Pieces waiting for the next script: (index in `work`, plan, the items of its actions).
         let mut pending: Vec<Pending> = Vec::new();
         let count = planned.len();
@@ -493,10 +493,7 @@ impl<'h, 't> Batch<'h, 't> {
                 Pending::Ran(i, ran) => (i, Ok(Done::Run(ran))),
                 Pending::RanEarly(i, out) => {
                     let Work::Run(c) = &work[i] else { unreachable!() };
-                    let item = run_item(
-                        c,
-                        host.ctx.command_timeout.map(|t| t.as_secs_f64().ceil().max(1.0) as u64),
-                    );
+                    let item = run_item(c, host.ctx.command_timeout.map(crate::shell::limit_secs));
                     match timed_out(host, &item, c.req.timeout, &c.req.script, &out) {
                         Some(f) => (i, Err(f.into())),
                         None => (i, command::finish(host, c, out).map(Done::Run)),
@@ -629,10 +626,7 @@ fn run_item(c: &Command, default_timeout: Option<u64>) -> Item {
     let inner = crate::shell::wrap(&req.script, &req.env, req.cwd.as_deref(), &Become::Me, None);
     let mut item = Item::new(inner, &req.become_);
     item.stdin = req.stdin.clone();
-    item.timeout_secs = req
-        .timeout
-        .map(|t| t.as_secs_f64().ceil().max(1.0) as u64)
-        .or(default_timeout);
+    item.timeout_secs = req.timeout.map(crate::shell::limit_secs).or(default_timeout);
     item
 }
 
