@@ -18,6 +18,11 @@ pub struct Item {
     pub timeout_secs: Option<u64>,
     /// A failure (non-zero exit) ends the script: the items after it do not run.
     pub stop_on_failure: bool,
+    /// runbook's own command (a probe, a file write): it leaves nothing running that holds
+    /// its output, so its output needs no `cat`s of its own to wait for, and it runs with
+    /// no wrapping but its subshell. Every process a host starts counts: a step's changes
+    /// would cost more in them than in their work.
+    pub bare: bool,
 }
 
 impl Item {
@@ -28,6 +33,15 @@ impl Item {
             stdin: None,
             timeout_secs: None,
             stop_on_failure: false,
+            bare: false,
+        }
+    }
+
+    /// runbook's own command (see `bare`).
+    pub fn own(script: impl Into<String>, who: &Become) -> Self {
+        Item {
+            bare: true,
+            ..Item::new(script, who)
         }
     }
 
@@ -53,13 +67,17 @@ pub fn script(items: &[Item]) -> (String, String) {
             None => format!("{body} </dev/null"),
             Some(bytes) => format!("printf '%b' '{}' | {body}", escaped(bytes)),
         };
-        // The item's stdout and stderr each pass through a `cat`, and its end marker follows
-        // once both ended: as sshd did for a command of its own, what the item leaves
-        // running that still holds its output is waited for, and writes nothing into the
-        // next item's. Its code comes back on fd 9.
-        s.push_str(&format!(
-            "c=$( {{ {{ {{ {run}; echo \"$?\" >&9; }} 2>&1 1>&8 | cat >&2; }} 8>&1 | cat >&7; }} 9>&1 )\n"
-        ));
+        if item.bare {
+            s.push_str(&format!("{run}\nc=$?\n"));
+        } else {
+            // The item's stdout and stderr each pass through a `cat`, and its end marker
+            // follows once both ended: as sshd did for a command of its own, what the item
+            // leaves running that still holds its output is waited for, and writes nothing
+            // into the next item's. Its code comes back on fd 9.
+            s.push_str(&format!(
+                "c=$( {{ {{ {{ {run}; echo \"$?\" >&9; }} 2>&1 1>&8 | cat >&2; }} 8>&1 | cat >&7; }} 9>&1 )\n"
+            ));
+        }
         s.push_str(&format!(
             "printf '\\n%s %s\\n' '{nonce} {i} E' \"$c\"; printf '\\n%s\\n' '{nonce} {i} E' >&2\n"
         ));
@@ -214,6 +232,32 @@ mod tests {
         assert_eq!(got[1].as_ref().unwrap().code, 1);
         assert_eq!(got[1].as_ref().unwrap().stdout_text(), "half\n");
         assert!(got[2].is_none());
+    }
+
+    #[test]
+    fn bare_items_frame_the_same_between_wrapped_ones() {
+        let me = Become::Me;
+        let mut write = Item::own("cat > /dev/null; printf 'w'; printf 'e' >&2; exit 4", &me);
+        write.stdin = Some(b"content\n".to_vec());
+        let mut stops = Item::own("echo own; false", &me);
+        stops.stop_on_failure = true;
+        let items = vec![
+            Item::new("echo wrapped", &me),
+            write,
+            Item::own("cat; echo x", &me),
+            stops,
+            Item::new("echo never", &me),
+        ];
+        let got = run_locally(&items);
+        let o = |i: usize| got[i].clone().unwrap();
+        assert_eq!(o(0).stdout_text(), "wrapped\n");
+        assert_eq!(
+            (o(1).stdout_text(), o(1).stderr_text(), o(1).code),
+            ("w".into(), "e".into(), 4)
+        );
+        assert_eq!(o(2).stdout_text(), "x\n", "no stdin: nothing to read");
+        assert_eq!((o(3).stdout_text(), o(3).code), ("own\n".into(), 1));
+        assert!(got[4].is_none());
     }
 
     #[test]

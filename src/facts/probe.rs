@@ -23,13 +23,17 @@ fn snippet(key: &FactKey) -> String {
     match key {
         FactKey::File(p) => {
             let q = quote(p);
+            // As few processes as can be (each costs the host more than its work): a small
+            // file's content comes with its facts, its sha256 taken here; a big one's sum
+            // only; a missing path's error read by the shell, not grep.
             format!(
                 "if [ -L {q} ]; then printf 'link %s\\n' \"$(readlink -- {q})\"; \
                  elif [ -d {q} ]; then printf 'dir %s\\n' \"$(stat -c '%U %G %a' -- {q})\"; \
-                 elif [ -f {q} ]; then printf 'file %s %s\\n' \"$(stat -c '%U %G %a %s' -- {q})\" \"$(sha256sum < {q} 2>/dev/null | cut -c1-64)\"; \
-                 [ \"$(stat -c %s -- {q})\" -le {CONTENT_MAX} ] && base64 -w0 < {q} 2>/dev/null && echo; \
+                 elif [ -f {q} ]; then s=$(stat -c '%U %G %a %s' -- {q}); \
+                 if [ \"${{s##* }}\" -le {CONTENT_MAX} ] 2>/dev/null && b=$(base64 -w0 < {q} 2>/dev/null); then printf 'file %s\\n%s\\n' \"$s\" \"$b\"; \
+                 else h=$(sha256sum < {q} 2>/dev/null); printf 'file %s %s\\n' \"$s\" \"${{h%% *}}\"; fi; \
                  elif [ -e {q} ]; then echo other; \
-                 elif LC_ALL=C stat -- {q} 2>&1 | grep -q 'Permission denied'; then echo denied; else echo missing; fi"
+                 else e=$(LC_ALL=C stat -- {q} 2>&1); case \"$e\" in *'Permission denied'*) echo denied;; *) echo missing;; esac; fi"
             )
         }
         FactKey::Package(n) => {
@@ -120,19 +124,21 @@ fn parse_one(key: &FactKey, lines: &[&str]) -> Result<Fact, String> {
                     (f.owner, f.group, f.mode) =
                         (Some(w[1].into()), Some(w[2].into()), u32::from_str_radix(w[3], 8).ok());
                     f.size = w[4].parse().ok();
-                    f.sha256 = w.get(5).filter(|s| s.len() == 64).map(|s| s.to_string());
-                    f.content = match lines.get(1) {
-                        Some(b64) if f.size.is_some_and(|n| n <= CONTENT_MAX) => {
+                    match (w.get(5), lines.get(1)) {
+                        // A big file (or one that could not be read): its sum, if any.
+                        (Some(sum), _) => f.sha256 = Some(sum.to_string()).filter(|s| s.len() == 64),
+                        // A small one: its content, and so its sum and size.
+                        (None, Some(b64)) => {
                             use base64::Engine as _;
                             let bytes = base64::engine::general_purpose::STANDARD
                                 .decode(b64.trim())
                                 .map_err(|e| format!("file content of {key:?}: {e}"))?;
-                            // Written between the two reads: not this content.
-                            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-                            (f.sha256.as_deref() == Some(sha.as_str())).then(|| std::sync::Arc::new(bytes))
+                            f.sha256 = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
+                            f.size = Some(bytes.len() as u64);
+                            f.content = Some(std::sync::Arc::new(bytes));
                         }
-                        _ => None,
-                    };
+                        (None, None) => return Err(bad()),
+                    }
                 }
                 _ => return Err(bad()),
             }
@@ -263,12 +269,17 @@ mod tests {
         let f = dir.path().join("a b");
         std::fs::write(&f, "hi\n").unwrap();
         std::os::unix::fs::symlink(&f, dir.path().join("l")).unwrap();
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        let big: Vec<u8> = (0..CONTENT_MAX + 1).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("big"), &big).unwrap();
         let keys = [
             FactKey::File(f.display().to_string()),
             FactKey::File(dir.path().display().to_string()),
             FactKey::File(dir.path().join("l").display().to_string()),
             FactKey::File(dir.path().join("none").display().to_string()),
             FactKey::Init,
+            FactKey::File(dir.path().join("empty").display().to_string()),
+            FactKey::File(dir.path().join("big").display().to_string()),
         ];
         let refs: Vec<&FactKey> = keys.iter().collect();
         let out = std::process::Command::new("sh")
@@ -290,6 +301,24 @@ mod tests {
         assert_eq!(l.link_target.as_deref(), Some(f.to_str().unwrap()));
         let Fact::File(m) = &facts[3] else { panic!() };
         assert_eq!(m.kind, FileKind::Missing);
+        // A small file's content comes along; an empty one is known empty, not unknown.
+        assert_eq!(file.content.as_deref(), Some(&b"hi\n".to_vec()));
+        let Fact::File(e) = &facts[5] else { panic!() };
+        assert_eq!(
+            (e.kind, e.size, e.content.as_deref()),
+            (FileKind::File, Some(0), Some(&vec![]))
+        );
+        assert_eq!(
+            e.sha256.as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+        // A big one only its sum.
+        let Fact::File(b) = &facts[6] else { panic!() };
+        let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&big));
+        assert_eq!(
+            (b.size, b.sha256.as_deref(), b.content.is_none()),
+            (Some(CONTENT_MAX + 1), Some(want.as_str()), true)
+        );
     }
 
     #[test]

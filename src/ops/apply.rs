@@ -60,8 +60,9 @@ pub fn what(plan: &Plan) -> String {
 
 /// The command that carries out `action` (none for an upload, which is not a command).
 pub fn item_of(plan: &Plan, action: &Action) -> OpResult<Option<Item>> {
+    // runbook's own commands (writes, mkdir, ln); a `validate` command is the playbook's.
     let item = |script: &str, stdin: Option<Vec<u8>>| {
-        let mut item = Item::new(script, &plan.become_);
+        let mut item = Item::own(script, &plan.become_);
         item.stdin = stdin;
         item.stop_on_failure = true;
         Some(item)
@@ -73,7 +74,7 @@ pub fn item_of(plan: &Plan, action: &Action) -> OpResult<Option<Item>> {
                 .map_err(|e| OpError::invalid(plan.op, format!("cannot read {}: {e}", local.display())))?;
             item(script, Some(bytes))
         }
-        Action::Validated { write, .. } => item_of(plan, write)?,
+        Action::Validated { write, .. } => item_of(plan, write)?.map(|item| Item { bare: false, ..item }),
         Action::Upload { .. } => None,
     })
 }

@@ -251,12 +251,12 @@ impl<'h, 't> Batch<'h, 't> {
         }
         for (who, keys) in &groups {
             let refs: Vec<&FactKey> = keys.iter().collect();
-            items.push(Item::new(probe::script(&refs), who));
+            items.push(Item::own(probe::script(&refs), who));
         }
         let mut queries = needs.queries;
         queries.dedup();
         for (script, who) in &queries {
-            items.push(Item::new(script.clone(), who));
+            items.push(Item::own(script.clone(), who));
         }
         let timeout = host.ctx.command_timeout.map(crate::shell::limit_secs);
         for &i in early {
@@ -390,7 +390,7 @@ impl<'h, 't> Batch<'h, 't> {
                     let items: Option<Vec<(Action, Item)>> = plan
                         .actions
                         .iter()
-                        .map(|a| item_of(&plan, a).map(|it| it.map(|it| (a.clone(), with_timeout(it, timeout)))))
+                        .map(|a| item_of(&plan, a).map(|it| it.map(|it| (a.clone(), limited(it, timeout)))))
                         .collect::<OpResult<Vec<_>>>()
                         .map_err(|e| Stopped {
                             index: i,
@@ -615,8 +615,12 @@ fn timed_out(
     })
 }
 
-fn with_timeout(mut item: Item, secs: Option<u64>) -> Item {
-    item.timeout_secs = secs;
+/// A playbook's command (a `validate`) gets the run's time limit of its own; runbook's
+/// own commands only the script's (the sum of its commands' limits).
+fn limited(mut item: Item, secs: Option<u64>) -> Item {
+    if !item.bare {
+        item.timeout_secs = secs;
+    }
     item
 }
 
