@@ -86,6 +86,8 @@ pub fn script(items: &[Item]) -> (String, String) {
         }
     }
     s.push_str("exit 0\n");
+    // Held while it runs on the host (one per host at once): no spare capacity.
+    s.shrink_to_fit();
     (s, nonce)
 }
 

@@ -105,7 +105,7 @@ const MAX_ARG: usize = 64 * 1024;
 /// One framed command: the same bytes whichever session it goes to.
 pub struct Frame {
     nonce: String,
-    bytes: Vec<u8>,
+    bytes: bytes::Bytes,
 }
 
 impl Frame {
@@ -125,11 +125,18 @@ impl Frame {
             .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
             .unwrap_or_default();
         let lines = script.bytes().filter(|&b| b == b'\n').count();
-        let mut bytes = format!("{nonce} {lines} {} {mode}\n", input.len()).into_bytes();
-        bytes.extend_from_slice(script.as_bytes());
-        bytes.extend_from_slice(input.as_bytes());
-        bytes.extend_from_slice(format!("{nonce}\n").as_bytes());
-        Frame { nonce, bytes }
+        let head = format!("{nonce} {lines} {} {mode}\n", input.len());
+        let tail = format!("{nonce}\n");
+        // Held while the command runs (to send again should its shell have died first):
+        // no spare capacity, and sending shares it rather than copying.
+        let mut bytes = Vec::with_capacity(head.len() + script.len() + input.len() + tail.len());
+        for part in [&head, &script, &input, &tail] {
+            bytes.extend_from_slice(part.as_bytes());
+        }
+        Frame {
+            nonce,
+            bytes: bytes.into(),
+        }
     }
 }
 
@@ -475,7 +482,7 @@ mod tests {
         let f = Frame::new("echo ran", None);
         let cut = Frame {
             nonce: f.nonce.clone(),
-            bytes: f.bytes[..f.bytes.len() - 3].to_vec(),
+            bytes: f.bytes[..f.bytes.len() - 3].to_vec().into(),
         };
         let (stdout, _) = local_loop("sh", &[&cut]);
         assert_eq!(stdout, b"runbook-session-ready r\n");
