@@ -12,6 +12,10 @@ pub const CONTENT_MAX: u64 = 64 * 1024;
 
 pub fn script(keys: &[&FactKey]) -> String {
     let mut s = String::new();
+    if keys.iter().any(|k| matches!(k, FactKey::File(_))) {
+        s.push_str(MISSING);
+        s.push('\n');
+    }
     for k in keys {
         s.push_str(&format!("echo '{MARK}'\n{}\n", snippet(k)));
     }
@@ -19,13 +23,22 @@ pub fn script(keys: &[&FactKey]) -> String {
     s
 }
 
+/// `rb_missing PATH`: whether a path `[ -e ]` does not see is missing, rather than hidden
+/// from this user (a directory above it they cannot search: "permission denied"). The
+/// nearest directory above it that exists decides; in the shell alone, as a path not there
+/// yet (a first run) is the common case.
+const MISSING: &str = "rb_missing() { d=$1; while :; do \
+    case $d in */*) d=${d%/*}; [ -n \"$d\" ] || d=/;; *) d=.;; esac; \
+    if [ -d \"$d\" ]; then [ -x \"$d\" ]; return; elif [ -e \"$d\" ] || [ \"$d\" = . ]; then return 0; fi; \
+    done; }";
+
 fn snippet(key: &FactKey) -> String {
     match key {
         FactKey::File(p) => {
             let q = quote(p);
             // As few processes as can be (each costs the host more than its work): a small
             // file's content comes with its facts, its sha256 taken here; a big one's sum
-            // only; a missing path's error read by the shell, not grep.
+            // only; a missing path told from a hidden one by the shell alone.
             format!(
                 "if [ -L {q} ]; then printf 'link %s\\n' \"$(readlink -- {q})\"; \
                  elif [ -d {q} ]; then printf 'dir %s\\n' \"$(stat -c '%U %G %a' -- {q})\"; \
@@ -33,7 +46,7 @@ fn snippet(key: &FactKey) -> String {
                  if [ \"${{s##* }}\" -le {CONTENT_MAX} ] 2>/dev/null && b=$(base64 -w0 < {q} 2>/dev/null); then printf 'file %s\\n%s\\n' \"$s\" \"$b\"; \
                  else h=$(sha256sum < {q} 2>/dev/null); printf 'file %s %s\\n' \"$s\" \"${{h%% *}}\"; fi; \
                  elif [ -e {q} ]; then echo other; \
-                 else e=$(LC_ALL=C stat -- {q} 2>&1); case \"$e\" in *'Permission denied'*) echo denied;; *) echo missing;; esac; fi"
+                 elif rb_missing {q}; then echo missing; else echo denied; fi"
             )
         }
         FactKey::Package(n) => {
@@ -280,6 +293,9 @@ mod tests {
             FactKey::Init,
             FactKey::File(dir.path().join("empty").display().to_string()),
             FactKey::File(dir.path().join("big").display().to_string()),
+            FactKey::File(dir.path().join("no/such/dirs/x").display().to_string()),
+            FactKey::File(f.join("under-a-file").display().to_string()),
+            FactKey::File("relative/none".into()),
         ];
         let refs: Vec<&FactKey> = keys.iter().collect();
         let out = std::process::Command::new("sh")
@@ -312,6 +328,10 @@ mod tests {
             e.sha256.as_deref(),
             Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         );
+        for (i, fact) in facts.iter().enumerate().skip(7) {
+            let Fact::File(m) = fact else { panic!() };
+            assert_eq!(m.kind, FileKind::Missing, "key {i}");
+        }
         // A big one only its sum.
         let Fact::File(b) = &facts[6] else { panic!() };
         let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&big));
