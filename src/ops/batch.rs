@@ -323,14 +323,14 @@ impl<'h, 't> Batch<'h, 't> {
     fn send(&self, items: &[Item], probes: &[bool]) -> Result<Vec<Option<ExecOutput>>, crate::connection::ConnError> {
         let host = self.host;
         let (script, nonce) = framed::script(items);
-        // A big script (file contents) goes as standard input: a command line has a limit.
-        let mut req = match script.len() > 64 * 1024 {
-            false => ExecRequest::new(script),
-            true => ExecRequest {
-                script: "exec \"${SHELL:-/bin/sh}\" -s".into(),
-                stdin: Some(script.into_bytes()),
-                ..Default::default()
-            },
+        // The script goes on standard input, never in a command line: what it carries (file
+        // contents, secrets among them) would show in `ps` to every user of the host while
+        // it runs, and a command line has a limit. It is read whole (`cat`), then run:
+        // `sh -s` would read it from the pipe a byte per system call.
+        let mut req = ExecRequest {
+            script: "__rb_batch=$(cat) && eval \"$__rb_batch\"".into(),
+            stdin: Some(script.into_bytes()),
+            ..Default::default()
         };
         // Each item has its own time limit (`timeout` on the host); the script has the sum,
         // which also ends the wait for output something left running still holds.

@@ -157,6 +157,32 @@ fn results_read_late_failures_name_their_call_and_nothing_after_a_failure_happen
     );
     assert!(recap_changed(&o).contains(" 0 changed"), "{}", o.all());
 
+    // What a batch carries (file contents, secrets among them) goes on its script's stdin,
+    // never in a command line, where every user of the host sees it (`ps`) while it runs.
+    p.write(
+        "secret.rhai",
+        "step(\"secret\", hosts(\"test\"), |h| {\n    h.file(\"/srv/q/secret\", #{ content: \"pw=s3cr3t-in-a-batch\\n\", mode: \"0600\" });\n    h.run(\"sleep 2\");\n});\n",
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (listings, seen) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let (mut listings, mut seen) = (0, String::new());
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let (_, out) = tb.exec(h, "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done");
+                seen.extend(out.lines().filter(|l| l.contains("s3cr3t")).map(|l| format!("{l}\n")));
+                listings += 1;
+            }
+            (listings, seen)
+        });
+        let o = Test::in_project(&p).play("secret.rhai").on("test").run();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(recap_changed(&o).contains(" 2 changed"), "{}", o.all());
+        watcher.join().unwrap()
+    });
+    assert_eq!(tb.sh(h, "cat /srv/q/secret"), "pw=s3cr3t-in-a-batch\n");
+    assert!(listings >= 3, "the host's processes were listed {listings} times");
+    assert!(seen.is_empty(), "a command line showed the file's content:\n{seen}");
+
     // A failure in the middle: the error names the failed call's line, what came before
     // it is done, nothing after it is.
     p.write(
