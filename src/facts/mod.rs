@@ -10,5 +10,5 @@ mod store;
 mod types;
 
 pub use look::Look;
-pub use store::{FactStore, maybe_from_package};
+pub use store::{FactStore, at_or_below, maybe_from_package};
 pub use types::*;

@@ -38,7 +38,7 @@ impl FactStore {
         if dry_run {
             self.overlay.lock().unwrap().insert(key, fact);
         } else {
-            self.cache.lock().unwrap().remove(&key);
+            self.forget(&key);
         }
     }
 
@@ -51,10 +51,15 @@ impl FactStore {
         self.packages_pending.lock().unwrap().extend(names.iter().cloned());
     }
 
+    /// Forgets what is known of `key`: it is read again when next needed (a change that
+    /// failed half-way left it unknown).
+    pub fn forget(&self, key: &FactKey) {
+        self.cache.lock().unwrap().remove(key);
+    }
+
     /// Forgets everything known about files under `path` (after `absent`, `unpack`, …).
     pub fn forget_files_under(&self, dry_run: bool, path: &str) {
-        let prefix = format!("{}/", path.trim_end_matches('/'));
-        let under = |k: &FactKey| matches!(k, FactKey::File(p) if p == path || p.starts_with(&prefix));
+        let under = |k: &FactKey| matches!(k, FactKey::File(p) if at_or_below(p, path));
         self.cache.lock().unwrap().retain(|k, _| !under(k));
         if !dry_run {
             self.overlay.lock().unwrap().retain(|k, _| !under(k));
@@ -66,15 +71,22 @@ impl FactStore {
         if !dry_run {
             return self.forget_files_under(dry_run, path);
         }
-        let prefix = format!("{}/", path.trim_end_matches('/'));
         let mut overlay = self.overlay.lock().unwrap();
         for (k, f) in overlay.iter_mut() {
-            if matches!(k, FactKey::File(p) if p.starts_with(&prefix)) {
+            if matches!(k, FactKey::File(p) if at_or_below(p, path)) {
                 *f = Fact::File(FileFact::missing());
             }
         }
         overlay.insert(FactKey::File(path.to_string()), Fact::File(FileFact::missing()));
     }
+}
+
+/// Whether `path` is `dir` or lies below it.
+pub fn at_or_below(path: &str, dir: &str) -> bool {
+    path == dir
+        || path
+            .strip_prefix(dir.trim_end_matches('/'))
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Whether a path that is missing now may be brought by one of `pending` (packages a dry run
@@ -87,4 +99,23 @@ pub fn maybe_from_package(pending: &[String], path: &str) -> bool {
     pending
         .iter()
         .any(|p| in_dir(p) || p.strip_suffix("-common").is_some_and(in_dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_or_below;
+
+    #[test]
+    fn a_path_is_at_or_below_a_directory_by_whole_components() {
+        for (path, dir, want) in [
+            ("/srv/app", "/srv/app", true),
+            ("/srv/app/x/y", "/srv/app", true),
+            ("/srv/app/x", "/srv/app/", true),
+            ("/srv/apple", "/srv/app", false),
+            ("/srv", "/srv/app", false),
+            ("/etc/motd", "/", true),
+        ] {
+            assert_eq!(at_or_below(path, dir), want, "{path} under {dir}");
+        }
+    }
 }

@@ -19,7 +19,7 @@ use super::plan::{Action, Effect, Outcome, Plan};
 use crate::connection::failure::ExecFailure;
 use crate::connection::framed::{self, Item};
 use crate::connection::{ExecOutput, ExecRequest};
-use crate::facts::{Fact, FactKey, FileFact, Look, probe};
+use crate::facts::{Fact, FactKey, FileFact, Look, at_or_below, probe};
 use crate::host::Host;
 use crate::shell::Become;
 
@@ -545,11 +545,10 @@ impl<'h, 't> Batch<'h, 't> {
                         }
                         Err(e) => {
                             // What it changed before failing is not what the facts say.
-                            for k in plan.effects.iter().filter_map(|e| match e {
-                                Effect::Predict(k, _) => Some(k.clone()),
-                                _ => None,
-                            }) {
-                                host.state.facts.predict(false, k, Fact::File(FileFact::missing()));
+                            for e in &plan.effects {
+                                if let Effect::Predict(k, _) = e {
+                                    host.state.facts.forget(k);
+                                }
                             }
                             (i, Err(e))
                         }
@@ -666,8 +665,7 @@ fn foresee(plan: &Plan, ahead: &mut HashMap<FactKey, Fact>, removed: &mut Vec<St
                 ahead.insert(k.clone(), f.clone());
             }
             Effect::RemovedUnder(p) => {
-                let prefix = format!("{}/", p.trim_end_matches('/'));
-                ahead.retain(|k, _| !matches!(k, FactKey::File(f) if f == p || f.starts_with(&prefix)));
+                ahead.retain(|k, _| !matches!(k, FactKey::File(f) if at_or_below(f, p)));
                 removed.push(p.clone());
             }
             Effect::ForgetUnder(_) | Effect::PackagesPending(_) => {}
@@ -708,9 +706,7 @@ impl Ahead<'_, '_, '_> {
 
     fn removed(&self, key: &FactKey) -> bool {
         let FactKey::File(p) = key else { return false };
-        self.removed
-            .iter()
-            .any(|r| p == r || p.starts_with(&format!("{}/", r.trim_end_matches('/'))))
+        self.removed.iter().any(|r| at_or_below(p, r))
     }
 }
 

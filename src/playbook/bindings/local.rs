@@ -20,37 +20,28 @@ use crate::ship;
 pub fn register(engine: &mut Engine, run: &Arc<Play>) {
     let mut m = Module::new();
     let r = run.clone();
-    FuncRegistration::new("pack").with_volatility(true).set_into_module(
-        &mut m,
-        move |ctx: NativeCallContext, dir: &str, name: &str| {
-            crate::playbook::queue::flush()?;
+    FuncRegistration::new("pack")
+        .with_volatility(true)
+        .set_into_module(&mut m, move |ctx: NativeCallContext, dir: &str, name: &str| {
             pack(&r, &ctx, dir, name, Map::new())
-        },
-    );
+        });
     let r = run.clone();
     FuncRegistration::new("pack").with_volatility(true).set_into_module(
         &mut m,
-        move |ctx: NativeCallContext, dir: &str, name: &str, opts: Map| {
-            crate::playbook::queue::flush()?;
-            pack(&r, &ctx, dir, name, opts)
-        },
+        move |ctx: NativeCallContext, dir: &str, name: &str, opts: Map| pack(&r, &ctx, dir, name, opts),
     );
     let r = run.clone();
-    FuncRegistration::new("run").with_volatility(true).set_into_module(
-        &mut m,
-        move |ctx: NativeCallContext, cmd: Dynamic| {
-            crate::playbook::queue::flush()?;
-            local_run(&r, &cmd, Map::new()).or_else(|e| fail(&ctx, e))
-        },
-    );
+    FuncRegistration::new("run")
+        .with_volatility(true)
+        .set_into_module(&mut m, move |ctx: NativeCallContext, cmd: Dynamic| {
+            run_here(&r, &ctx, &cmd, Map::new())
+        });
     let r = run.clone();
-    FuncRegistration::new("run").with_volatility(true).set_into_module(
-        &mut m,
-        move |ctx: NativeCallContext, cmd: Dynamic, opts: Map| {
-            crate::playbook::queue::flush()?;
-            local_run(&r, &cmd, opts).or_else(|e| fail(&ctx, e))
-        },
-    );
+    FuncRegistration::new("run")
+        .with_volatility(true)
+        .set_into_module(&mut m, move |ctx: NativeCallContext, cmd: Dynamic, opts: Map| {
+            run_here(&r, &ctx, &cmd, opts)
+        });
     FuncRegistration::new("read_file")
         .with_volatility(true)
         .set_into_module(&mut m, |ctx: NativeCallContext, path: &str| -> RhaiResult<String> {
@@ -64,6 +55,8 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>) {
 /// `local::pack(dir, name, #{ exclude, prepare })` → `#{ path, sha256, size }`. Runs in
 /// dry-run too: it only writes on the controller, and later steps need its sha256.
 fn pack(run: &Play, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) -> RhaiResult<Map> {
+    // What the step queued on its hosts happens first, as the script reads.
+    crate::playbook::queue::flush()?;
     let parsed = Opts::declared("pack", "local::pack", opts).and_then(|o| {
         Ok(ship::PackOptions {
             exclude: o.string_list("exclude")?,
@@ -92,6 +85,12 @@ fn pack(run: &Play, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) -
 
 /// `local::run(cmd, opts)`: like `h.run` on the controller, without sudo. In dry-run only
 /// `readonly: true` commands run.
+/// `local::run`: after what the step queued on its hosts, as the script reads.
+fn run_here(run: &Play, ctx: &NativeCallContext, cmd: &Dynamic, opts: Map) -> RhaiResult<Map> {
+    crate::playbook::queue::flush()?;
+    local_run(run, cmd, opts).or_else(|e| fail(ctx, e))
+}
+
 fn local_run(run: &Play, cmd: &Dynamic, opts: Map) -> Result<Map, String> {
     let opts = Opts::declared("local::run", "local::run", opts)?;
     let readonly = opts.bool("readonly", false)?;

@@ -239,6 +239,7 @@ fn cloud_active(run: &Play, c: &Cloud, target: &Dynamic, timeout: Duration) -> R
 /// Calls the closure until it returns something other than `false` or `()`, and returns
 /// that. A closure that throws counts as "not yet" (its error is the last observation).
 fn until(run: &Play, ctx: &NativeCallContext, f: &FnPtr, opts: Map) -> RhaiResult<Dynamic> {
+    crate::playbook::queue::flush()?;
     let o = Opts::declared("wait::until_true", "wait::until_true", opts).or_else(|e| fail(ctx, e))?;
     let timeout = o
         .duration("timeout")
@@ -304,10 +305,13 @@ fn add<A: 'static, const N: usize, const X: bool, R: rhai::Variant + Clone>(
         .set_into_module(m, f);
 }
 
-/// A wait's error at the call, or after a stop request the stop (see `stopped_or`).
-fn op<T>(ctx: &NativeCallContext, run: &Play, call: String, r: Result<T, String>) -> RhaiResult<T> {
+/// Waits with `wait`: what the step queued on its hosts is carried out first (the wait is
+/// for what it does); its error at the call, or after a stop request the stop (see
+/// `stopped_or`).
+fn op<T>(ctx: &NativeCallContext, run: &Play, call: String, wait: impl FnOnce() -> Result<T, String>) -> RhaiResult<T> {
+    crate::playbook::queue::flush()?;
     // A message that already names the call (an option error) is not prefixed twice.
-    r.or_else(|e| match e.starts_with(&call) {
+    wait().or_else(|e| match e.starts_with(&call) {
         true => stopped_or(ctx, run, e),
         false => stopped_or(ctx, run, format!("{call}: {e}")),
     })
@@ -321,13 +325,9 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         &mut m,
         "port",
         move |ctx: NativeCallContext, target: Dynamic, p: Dynamic| {
-            crate::playbook::queue::flush()?;
-            op(
-                &ctx,
-                &r,
-                format!("wait::port({target}, {})", describe(&p)),
-                port(&r, target.clone(), &p, PORT_TIMEOUT),
-            )
+            op(&ctx, &r, format!("wait::port({target}, {})", describe(&p)), || {
+                port(&r, target.clone(), &p, PORT_TIMEOUT)
+            })
         },
     );
     let r = run.clone();
@@ -335,34 +335,27 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         &mut m,
         "port",
         move |ctx: NativeCallContext, target: Dynamic, p: Dynamic, timeout: Dynamic| {
-            crate::playbook::queue::flush()?;
             let call = format!("wait::port({target}, {})", describe(&p));
-            op(
-                &ctx,
-                &r,
-                call,
-                duration(&timeout).and_then(|t| port(&r, target.clone(), &p, t)),
-            )
+            op(&ctx, &r, call, || {
+                duration(&timeout).and_then(|t| port(&r, target.clone(), &p, t))
+            })
         },
     );
 
     let r = run.clone();
     add(&mut m, "http", move |ctx: NativeCallContext, url: &str| {
-        crate::playbook::queue::flush()?;
-        op(&ctx, &r, format!("wait::http({url:?})"), http(&r, url, Map::new()))
+        op(&ctx, &r, format!("wait::http({url:?})"), || http(&r, url, Map::new()))
     });
     let r = run.clone();
     add(&mut m, "http", move |ctx: NativeCallContext, url: &str, opts: Map| {
-        crate::playbook::queue::flush()?;
-        op(&ctx, &r, format!("wait::http({url:?})"), http(&r, url, opts))
+        op(&ctx, &r, format!("wait::http({url:?})"), || http(&r, url, opts))
     });
 
     // `h.wait_http`, a method of the host (here: it needs the play, as `wait::http` does).
     for with_opts in [false, true] {
         let r = run.clone();
         let call = move |ctx: NativeCallContext, h: &mut Host, url: &str, opts: Map| {
-            crate::playbook::queue::flush()?;
-            op(&ctx, &r, format!("h.wait_http({url:?})"), http_via(&r, h, url, opts))
+            op(&ctx, &r, format!("h.wait_http({url:?})"), || http_via(&r, h, url, opts))
         };
         match with_opts {
             true => {
@@ -370,7 +363,6 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
             }
             false => {
                 engine.register_fn("wait_http", move |ctx: NativeCallContext, h: &mut Host, url: &str| {
-                    crate::playbook::queue::flush()?;
                     call(ctx, h, url, Map::new())
                 });
             }
@@ -379,17 +371,17 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
 
     let r = run.clone();
     add(&mut m, "ssh", move |ctx: NativeCallContext, h: Host| {
-        crate::playbook::queue::flush()?;
-        op(&ctx, &r, format!("wait::ssh({})", h.name()), ssh(&r, &h, SSH_TIMEOUT))
+        op(&ctx, &r, format!("wait::ssh({})", h.name()), || {
+            ssh(&r, &h, SSH_TIMEOUT)
+        })
     });
     let r = run.clone();
     add(
         &mut m,
         "ssh",
         move |ctx: NativeCallContext, h: Host, timeout: Dynamic| {
-            crate::playbook::queue::flush()?;
             let call = format!("wait::ssh({})", h.name());
-            op(&ctx, &r, call, duration(&timeout).and_then(|t| ssh(&r, &h, t)))
+            op(&ctx, &r, call, || duration(&timeout).and_then(|t| ssh(&r, &h, t)))
         },
     );
 
@@ -398,37 +390,32 @@ pub fn register(engine: &mut Engine, run: &Arc<Play>, cloud: Arc<Cloud>) {
         &mut m,
         "ssh",
         move |ctx: NativeCallContext, h: Host, timeout: Dynamic, opts: Map| {
-            crate::playbook::queue::flush()?;
             let call = format!("wait::ssh({})", h.name());
-            op(&ctx, &r, call, duration(&timeout).and_then(|t| ssh_as(&r, &h, t, opts)))
+            op(&ctx, &r, call, || {
+                duration(&timeout).and_then(|t| ssh_as(&r, &h, t, opts))
+            })
         },
     );
 
     let (r, c) = (run.clone(), cloud.clone());
     add(&mut m, "cloud_active", move |ctx: NativeCallContext, d: Dynamic| {
-        crate::playbook::queue::flush()?;
         let call = format!("wait::cloud_active({:?})", droplet_name(&d));
-        op(&ctx, &r, call, cloud_active(&r, &c, &d, CLOUD_TIMEOUT))
+        op(&ctx, &r, call, || cloud_active(&r, &c, &d, CLOUD_TIMEOUT))
     });
     let (r, c) = (run.clone(), cloud);
     add(
         &mut m,
         "cloud_active",
         move |ctx: NativeCallContext, d: Dynamic, timeout: Dynamic| {
-            crate::playbook::queue::flush()?;
             let call = format!("wait::cloud_active({:?})", droplet_name(&d));
-            op(
-                &ctx,
-                &r,
-                call,
-                duration(&timeout).and_then(|t| cloud_active(&r, &c, &d, t)),
-            )
+            op(&ctx, &r, call, || {
+                duration(&timeout).and_then(|t| cloud_active(&r, &c, &d, t))
+            })
         },
     );
 
     let r = run.clone();
     add(&mut m, "until_true", move |ctx: NativeCallContext, f: FnPtr| {
-        crate::playbook::queue::flush()?;
         until(&r, &ctx, &f, Map::new())
     });
     let r = run.clone();
