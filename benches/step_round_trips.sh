@@ -17,7 +17,11 @@
 # timing, medians, runbook/floor ratios, the changes runbook reported (fails loudly
 # unless 19 x HOSTS on the first run and 0 on the no-change run), and runbook's peak
 # controller memory: peak PSS of an untimed first and no-change run (/proc/PID/smaps_rollup),
-# and max RSS of the timed runs (GNU time, /usr/bin/time -f %M).
+# and max RSS of the timed runs (GNU time, /usr/bin/time -f %M). Also the CPU each timed
+# run cost, per host (medians): on the hosts (the docker cgroup's cpuacct, when the
+# machine has cgroup v1 or v2 accounting for it) and on the whole machine (/proc/stat busy
+# time: hosts, the tool and its ssh clients). On 2 cores at N = 100 both tools are
+# CPU-bound, so time per host follows CPU per host.
 #
 # DELAY_MS=N adds N ms each way (a WAN round trip of 2N ms) through a local forwarding
 # proxy (benches/support/delay_proxy.py) that both tools then connect through.
@@ -87,6 +91,24 @@ RHAI
 expected_first=$((19 * hosts))
 
 now() { date +%s%N; }
+# cpu_now: "HOSTS_NS MACHINE_NS": CPU used so far by all containers and by the machine.
+host_cpu_file=""
+for f in /sys/fs/cgroup/cpuacct/docker/cpuacct.usage /sys/fs/cgroup/docker/cpu.stat; do
+    [ -r "$f" ] && { host_cpu_file=$f; break; }
+done
+cpu_now() {
+    local h=0
+    case "$host_cpu_file" in
+        *cpuacct.usage) h=$(cat "$host_cpu_file") ;;
+        *cpu.stat) h=$(awk '/^usage_usec/ {printf "%.0f", $2 * 1000}' "$host_cpu_file") ;;
+    esac
+    echo "$h $(awk '/^cpu / {printf "%.0f", ($2 + $3 + $4 + $7 + $8 + $9) * 10000000}' /proc/stat)"
+}
+# cpu_since "HOSTS_NS MACHINE_NS" ARRAY_PREFIX: appends this run's per-host CPU (ms).
+cpu_since() {
+    local a b c d; read -r a b <<< "$1"; read -r c d <<< "$(cpu_now)"
+    eval "$2_h+=($(( (c - a) / 1000000 / hosts )))"; eval "$2_m+=($(( (d - b) / 1000000 / hosts )))"
+}
 reset() { for n in "${names[@]}"; do docker exec "$n" rm -rf /srv/bench; done; }
 # runbook_once BIN: one play; prints the recap's change count; keeps the peak RSS (KB).
 runbook_once() {
@@ -164,19 +186,20 @@ c=$(runbook_once "$bin"); [ "$c" = 0 ] || die "after the floor's first run runbo
 floor_once check
 
 rb1=(); rb2=(); fl1=(); fl2=(); bf1=(); bf2=()
+rb1_h=(); rb2_h=(); fl1_h=(); fl2_h=(); bf1_h=(); bf2_h=(); rb1_m=(); rb2_m=(); fl1_m=(); fl2_m=(); bf1_m=(); bf2_m=()
 rb_round() {   # BIN ARRAY1 ARRAY2
-    local t c
+    local t c u
     reset
-    t=$(now); c=$(runbook_once "$1"); eval "$2+=($(( ($(now) - t) / 1000000 )))"
+    u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$2+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$2"
     [ "$c" = "$expected_first" ] || die "$1: first run reported $c changes, expected $expected_first"
-    t=$(now); c=$(runbook_once "$1"); eval "$3+=($(( ($(now) - t) / 1000000 )))"
+    u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$3+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$3"
     [ "$c" = 0 ] || die "$1: no-change run reported $c changes, expected 0"
 }
 fl_round() {
-    local t
+    local t u
     reset
-    t=$(now); floor_once first; fl1+=($(( ($(now) - t) / 1000000 )))
-    t=$(now); floor_once check; fl2+=($(( ($(now) - t) / 1000000 )))
+    u=$(cpu_now); t=$(now); floor_once first; fl1+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" fl1
+    u=$(cpu_now); t=$(now); floor_once check; fl2+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" fl2
 }
 : > "$work/rss.all"
 for r in $(seq 1 "$rounds"); do
@@ -188,17 +211,27 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "one step of 20 operations on $hosts hosts in parallel, added delay ${delay} ms each way, $rounds rounds"
 echo "runbook changes reported: first run $expected_first (19 per host), no-change run 0 (checked every run)"
+# cpu_line ARRAY_PREFIX: "hosts X ms, machine Y ms" per host (medians).
+cpu_line() {
+    local -n hh="$1_h" mm="$1_m"
+    if [ -n "$host_cpu_file" ]; then printf 'hosts %s ms, ' "$(median "${hh[@]}")"; else printf 'hosts n/a, '; fi
+    printf 'machine %s ms\n' "$(median "${mm[@]}")"
+}
 for run in first no-change; do
-    if [ "$run" = first ]; then a=("${rb1[@]}"); b=("${fl1[@]}"); c=("${bf1[@]}"); else a=("${rb2[@]}"); b=("${fl2[@]}"); c=("${bf2[@]}"); fi
+    if [ "$run" = first ]; then a=("${rb1[@]}"); b=("${fl1[@]}"); c=("${bf1[@]}"); x=(rb1 fl1 bf1); else a=("${rb2[@]}"); b=("${fl2[@]}"); c=("${bf2[@]}"); x=(rb2 fl2 bf2); fi
     ma=$(median "${a[@]}"); mb=$(median "${b[@]}")
     echo "$run run:"
     echo "  runbook (ms):                  ${a[*]}  median $ma"
     echo "  floor, one ssh per host (ms):  ${b[*]}  median $mb"
     echo "  runbook / floor time ratio:    $(ratio "$ma" "$mb")"
+    echo "  time per host (ms):            runbook $((ma / hosts)), floor $((mb / hosts))"
+    echo "  CPU per host, runbook:         $(cpu_line "${x[0]}")"
+    echo "  CPU per host, floor:           $(cpu_line "${x[1]}")"
     if [ -n "$before" ]; then
         mc=$(median "${c[@]}")
         echo "  BEFORE_BIN (ms):               ${c[*]}  median $mc"
         echo "  BEFORE_BIN / floor time ratio: $(ratio "$mc" "$mb")"
+        echo "  CPU per host, BEFORE_BIN:      $(cpu_line "${x[2]}")"
     fi
 done
 reset; pss_first=$(pss_once "$bin"); pss_again=$(pss_once "$bin")

@@ -17,6 +17,10 @@ pub struct ExecRequest {
     pub stdin: Option<Vec<u8>>,
     pub timeout: Option<Duration>,
     pub become_: Become,
+    /// `stdin` is a POSIX sh script that `script` reads whole and runs: a session shell
+    /// runs it itself, for fewer processes on the host (`ssh::session::Frame::script`).
+    /// Either way it never shows in a command line.
+    pub stdin_script: bool,
 }
 
 impl ExecRequest {

@@ -12,40 +12,76 @@ pub const CONTENT_MAX: u64 = 64 * 1024;
 
 pub fn script(keys: &[&FactKey]) -> String {
     let mut s = String::new();
-    if keys.iter().any(|k| matches!(k, FactKey::File(_))) {
-        s.push_str(MISSING);
-        s.push('\n');
+    let files = keys.iter().any(|k| matches!(k, FactKey::File(_)));
+    if files {
+        s.push_str(&FILES.replace("CONTENT_MAX", &CONTENT_MAX.to_string()));
+        s.push_str("\nrb_nl='\n'\nset --\n");
     }
     for k in keys {
         s.push_str(&format!("echo '{MARK}'\n{}\n", snippet(k)));
+    }
+    if files {
+        // The paths listed by their sections, all in one go (see `FILES`).
+        s.push_str(&format!(
+            "echo '{MARK}'\nrb_k=0\nuntil rb_files \"$@\"; do rb_k=$((rb_k + 1)); [ $rb_k -lt 3 ] || {{ echo unsteady; break; }}; done\n"
+        ));
     }
     s.push_str("exit 0\n");
     s
 }
 
+/// The shell functions a probe of paths uses. Every process costs a host more than its
+/// work here, so a path's own section only tells a link (its target), a missing path and
+/// a hidden one apart, with builtins; the paths that exist are listed (`set -- "$@" P`), and
+/// `rb_files` reads them all with one `stat`, and the small regular files' contents with
+/// one `cat` (their sha256 taken here, from the content): a line per listed path, in
+/// order, `HEXMODE OWNER GROUP MODE SIZE` and `c` (content in the last line, split by the
+/// sizes), `h SUM` (a big file: its sum only) or `n` (no content: a directory, or a file
+/// it cannot read), then the contents' base64. `gone`: the path went away between its
+/// section and the `stat`. The contents are read between two `stat`s that agree on their
+/// sizes (else it fails, and is run again up to three times), so no file's bytes are
+/// split at a size they no longer have.
+///
 /// `rb_missing PATH`: whether a path `[ -e ]` does not see is missing, rather than hidden
 /// from this user (a directory above it they cannot search: "permission denied"). The
 /// nearest directory above it that exists decides; in the shell alone, as a path not there
 /// yet (a first run) is the common case.
-const MISSING: &str = "rb_missing() { d=$1; while :; do \
+const FILES: &str = concat!(
+    "rb_missing() { d=$1; while :; do \
     case $d in */*) d=${d%/*}; [ -n \"$d\" ] || d=/;; *) d=.;; esac; \
     if [ -d \"$d\" ]; then [ -x \"$d\" ]; return; elif [ -e \"$d\" ] || [ \"$d\" = . ]; then return 0; fi; \
-    done; }";
+    done; }\n",
+    "rb_files() {\n",
+    "  [ $# -gt 0 ] || { echo; return 0; }\n",
+    // One `stat` for all; if one went away since its section, one each ("gone").
+    "  if rb_st=$(stat -c '%f %U %G %a %s' -- \"$@\" 2>/dev/null); then rb_st=\"$rb_st$rb_nl\"; else\n",
+    "    rb_st=; for rb_p; do rb_st=\"$rb_st$(stat -c '%f %U %G %a %s' -- \"$rb_p\" 2>/dev/null || echo gone)$rb_nl\"; done; fi\n",
+    "  rb_out=; rb_z=; rb_n=$#\n",
+    "  for rb_p; do\n",
+    "    rb_x=${rb_st%%\"$rb_nl\"*}; rb_st=${rb_st#*\"$rb_nl\"}\n",
+    "    case $rb_x in\n",
+    "      8*) if [ \"${rb_x##* }\" -le CONTENT_MAX ] && [ -r \"$rb_p\" ]; then\n",
+    "          rb_out=\"$rb_out$rb_x c$rb_nl\"; rb_z=\"$rb_z${rb_x##* }$rb_nl\"; set -- \"$@\" \"$rb_p\"\n",
+    "        else rb_h=$(sha256sum < \"$rb_p\" 2>/dev/null); rb_out=\"$rb_out$rb_x h ${rb_h%% *}$rb_nl\"; fi;;\n",
+    "      *) rb_out=\"$rb_out$rb_x n$rb_nl\";;\n",
+    "    esac\n",
+    "  done\n",
+    "  shift $rb_n; rb_b=\n",
+    "  if [ $# -gt 0 ]; then\n",
+    "    rb_b=$(cat -- \"$@\" 2>/dev/null | base64 -w0)\n",
+    "    [ \"$(stat -c %s -- \"$@\" 2>/dev/null)$rb_nl\" = \"$rb_z\" ] || return 1\n",
+    "  fi\n",
+    "  printf '%s%s\\n' \"$rb_out\" \"$rb_b\"\n",
+    "}"
+);
 
 fn snippet(key: &FactKey) -> String {
     match key {
         FactKey::File(p) => {
             let q = quote(p);
-            // As few processes as can be (each costs the host more than its work): a small
-            // file's content comes with its facts, its sha256 taken here; a big one's sum
-            // only; a missing path told from a hidden one by the shell alone.
             format!(
                 "if [ -L {q} ]; then printf 'link %s\\n' \"$(readlink -- {q})\"; \
-                 elif [ -d {q} ]; then printf 'dir %s\\n' \"$(stat -c '%U %G %a' -- {q})\"; \
-                 elif [ -f {q} ]; then s=$(stat -c '%U %G %a %s' -- {q}); \
-                 if [ \"${{s##* }}\" -le {CONTENT_MAX} ] 2>/dev/null && b=$(base64 -w0 < {q} 2>/dev/null); then printf 'file %s\\n%s\\n' \"$s\" \"$b\"; \
-                 else h=$(sha256sum < {q} 2>/dev/null); printf 'file %s %s\\n' \"$s\" \"${{h%% *}}\"; fi; \
-                 elif [ -e {q} ]; then echo other; \
+                 elif [ -e {q} ]; then echo listed; set -- \"$@\" {q}; \
                  elif rb_missing {q}; then echo missing; else echo denied; fi"
             )
         }
@@ -93,70 +129,149 @@ pub fn parse(keys: &[&FactKey], out: &str) -> Result<Vec<Fact>, String> {
             s.push(line);
         }
     }
-    if sections.len() != keys.len() {
+    let files = keys.iter().any(|k| matches!(k, FactKey::File(_)));
+    let expected = keys.len() + usize::from(files);
+    if sections.len() != expected {
         return Err(format!(
-            "reading facts: expected {} answers, got {}:\n{out}",
-            keys.len(),
+            "reading facts: expected {expected} answers, got {}:\n{out}",
             sections.len()
         ));
     }
-    keys.iter()
+    let mut listed = match files {
+        true => Listed::new(sections.pop().unwrap_or_default(), keys)?,
+        false => Listed::default(),
+    };
+    let facts = keys
+        .iter()
         .zip(sections)
-        .map(|(k, lines)| parse_one(k, &lines))
-        .collect()
+        .map(|(k, lines)| match k {
+            FactKey::File(p) => parse_file(p, &lines, &mut listed),
+            _ => parse_one(k, &lines),
+        })
+        .collect::<Result<Vec<Fact>, String>>()?;
+    listed.finish()?;
+    Ok(facts)
+}
+
+/// The paths `rb_files` read (see `FILES`): a line each, in order, and their contents.
+#[derive(Default)]
+struct Listed<'a> {
+    lines: std::vec::IntoIter<&'a str>,
+    contents: Vec<u8>,
+    at: usize,
+}
+
+impl<'a> Listed<'a> {
+    fn new(mut lines: Vec<&'a str>, keys: &[&FactKey]) -> Result<Self, String> {
+        let blob = lines.pop().unwrap_or("");
+        if blob == "unsteady" {
+            let paths: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            return Err(format!(
+                "files kept changing while they were read (three times), among {}",
+                paths.join(", ")
+            ));
+        }
+        use base64::Engine as _;
+        let contents = base64::engine::general_purpose::STANDARD
+            .decode(blob.trim())
+            .map_err(|e| format!("file contents: {e}"))?;
+        Ok(Listed {
+            lines: lines.into_iter(),
+            contents,
+            at: 0,
+        })
+    }
+
+    /// The next listed path's line, and its content when it came with one.
+    fn next(&mut self, path: &str) -> Result<(Vec<&'a str>, Option<Vec<u8>>), String> {
+        let line = self.lines.next().ok_or_else(|| format!("no stat line for {path}"))?;
+        let w: Vec<&str> = line.split(' ').collect();
+        let content = match (w.len(), w.last()) {
+            (6, Some(&"c")) => {
+                let size: usize = w[4].parse().map_err(|_| format!("bad size for {path}: {line}"))?;
+                let bytes = self
+                    .contents
+                    .get(self.at..self.at + size)
+                    .ok_or_else(|| format!("the contents read are shorter than the files' sizes ({path})"))?;
+                self.at += size;
+                Some(bytes.to_vec())
+            }
+            _ => None,
+        };
+        Ok((w, content))
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match (self.lines.len(), self.at == self.contents.len()) {
+            (0, true) => Ok(()),
+            _ => Err("more file facts came than paths were asked for".into()),
+        }
+    }
+}
+
+fn parse_file(path: &str, lines: &[&str], listed: &mut Listed) -> Result<Fact, String> {
+    let first = lines.first().copied().unwrap_or("");
+    let bad = |what: &dyn std::fmt::Debug| format!("unexpected fact output for {path}: {what:?}");
+    let mut f = FileFact::missing();
+    match first {
+        "missing" => {}
+        // Not "missing": a wrong guess there would redo (or undo) work.
+        "denied" => {
+            return Err(format!(
+                "cannot tell whether {path} exists: permission denied (look with sudo)"
+            ));
+        }
+        "listed" => {
+            let (w, content) = listed.next(path)?;
+            if w[0] == "gone" {
+                return Ok(Fact::File(f));
+            }
+            let raw = w.first().and_then(|h| u32::from_str_radix(h, 16).ok());
+            let (Some(raw), true) = (raw, w.len() >= 6) else {
+                return Err(bad(&w));
+            };
+            let attrs = (Some(w[1].into()), Some(w[2].into()), u32::from_str_radix(w[3], 8).ok());
+            match raw & 0o170000 {
+                0o040000 => {
+                    f.kind = FileKind::Dir;
+                    (f.owner, f.group, f.mode) = attrs;
+                }
+                0o100000 => {
+                    f.kind = FileKind::File;
+                    (f.owner, f.group, f.mode) = attrs;
+                    f.size = w[4].parse().ok();
+                    match (w[5], content) {
+                        // A small one: its content, and so its sum and size.
+                        ("c", Some(bytes)) => {
+                            f.sha256 = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
+                            f.size = Some(bytes.len() as u64);
+                            f.content = Some(std::sync::Arc::new(bytes));
+                        }
+                        // A big file (or one that could not be read): its sum, if any.
+                        ("h", _) => f.sha256 = w.get(6).map(|s| s.to_string()).filter(|s| s.len() == 64),
+                        ("n", _) => {}
+                        _ => return Err(bad(&w)),
+                    }
+                }
+                _ => f.kind = FileKind::Other,
+            }
+        }
+        _ => match first.strip_prefix("link ") {
+            Some(target) => {
+                f.kind = FileKind::Link;
+                f.link_target = Some(target.to_string());
+            }
+            None => return Err(bad(&lines)),
+        },
+    }
+    Ok(Fact::File(f))
 }
 
 fn parse_one(key: &FactKey, lines: &[&str]) -> Result<Fact, String> {
     let first = lines.first().copied().unwrap_or("");
     let bad = || format!("unexpected fact output for {key:?}: {lines:?}");
     Ok(match key {
-        FactKey::File(_) => {
-            let mut f = FileFact::missing();
-            let w: Vec<&str> = first.split(' ').collect();
-            match w[0] {
-                "missing" => {}
-                // Not "missing": a wrong guess there would redo (or undo) work.
-                "denied" => {
-                    let FactKey::File(p) = key else { unreachable!() };
-                    return Err(format!(
-                        "cannot tell whether {p} exists: permission denied (look with sudo)"
-                    ));
-                }
-                "other" => f.kind = FileKind::Other,
-                "link" => {
-                    f.kind = FileKind::Link;
-                    f.link_target = Some(first.strip_prefix("link ").unwrap_or("").to_string());
-                }
-                "dir" if w.len() >= 4 => {
-                    f.kind = FileKind::Dir;
-                    (f.owner, f.group, f.mode) =
-                        (Some(w[1].into()), Some(w[2].into()), u32::from_str_radix(w[3], 8).ok());
-                }
-                "file" if w.len() >= 5 => {
-                    f.kind = FileKind::File;
-                    (f.owner, f.group, f.mode) =
-                        (Some(w[1].into()), Some(w[2].into()), u32::from_str_radix(w[3], 8).ok());
-                    f.size = w[4].parse().ok();
-                    match (w.get(5), lines.get(1)) {
-                        // A big file (or one that could not be read): its sum, if any.
-                        (Some(sum), _) => f.sha256 = Some(sum.to_string()).filter(|s| s.len() == 64),
-                        // A small one: its content, and so its sum and size.
-                        (None, Some(b64)) => {
-                            use base64::Engine as _;
-                            let bytes = base64::engine::general_purpose::STANDARD
-                                .decode(b64.trim())
-                                .map_err(|e| format!("file content of {key:?}: {e}"))?;
-                            f.sha256 = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
-                            f.size = Some(bytes.len() as u64);
-                            f.content = Some(std::sync::Arc::new(bytes));
-                        }
-                        (None, None) => return Err(bad()),
-                    }
-                }
-                _ => return Err(bad()),
-            }
-            Fact::File(f)
-        }
+        FactKey::File(p) => return Err(format!("{p}: a file's facts are parsed by parse_file")),
         FactKey::Package(_) => {
             let (status, version) = first.split_once(' ').unwrap_or((first, ""));
             let installed = status == "installed";
@@ -339,6 +454,76 @@ mod tests {
             (b.size, b.sha256.as_deref(), b.content.is_none()),
             (Some(CONTENT_MAX + 1), Some(want.as_str()), true)
         );
+    }
+
+    /// Runs a probe with `shims` (name, sh script) ahead of the real tools on PATH.
+    fn probe_with(keys: &[&FactKey], shims: &[(&str, &str)]) -> Result<Vec<Fact>, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = tempfile::tempdir().unwrap();
+        for (name, body) in shims {
+            let p = bin.path().join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script(keys))
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        parse(keys, &String::from_utf8(out.stdout).unwrap())
+    }
+
+    #[test]
+    fn files_are_read_together_and_a_race_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n).display().to_string();
+        std::fs::write(p("a"), "alpha\n").unwrap();
+        std::fs::write(p("b"), "").unwrap();
+        std::fs::write(p("c"), "gamma, the third\n").unwrap();
+        std::fs::create_dir(p("d")).unwrap();
+        let keys: Vec<FactKey> = ["a", "d", "b", "none", "c"]
+            .iter()
+            .map(|n| FactKey::File(p(n)))
+            .collect();
+        let refs: Vec<&FactKey> = keys.iter().collect();
+        let content = |f: &Fact| match f {
+            Fact::File(f) => f.content.as_deref().cloned(),
+            _ => panic!(),
+        };
+        let together = probe_with(&refs, &[]).unwrap();
+        let contents: Vec<Option<Vec<u8>>> = together.iter().map(content).collect();
+        assert_eq!(
+            contents,
+            [
+                Some(b"alpha\n".to_vec()),
+                None,
+                Some(vec![]),
+                None,
+                Some(b"gamma, the third\n".to_vec())
+            ]
+        );
+        // A path gone between its test and the one `stat` for all: one `stat` each then, the
+        // same facts.
+        let one_each = format!(
+            "case $2 in *%f*) [ $# -le 4 ] || exit 1;; esac; exec {} \"$@\"",
+            which("stat")
+        );
+        assert_eq!(probe_with(&refs, &[("stat", &one_each)]).unwrap(), together);
+        // A file that grows whenever it is read: never split at a stale size, an error.
+        let grows = format!("{} \"$@\"; echo more >> {}", which("cat"), quote(&p("c")));
+        let err = probe_with(&refs, &[("cat", &grows)]).unwrap_err();
+        assert!(err.contains("kept changing"), "{err}");
+    }
+
+    fn which(tool: &str) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
     #[test]

@@ -330,6 +330,7 @@ impl<'h, 't> Batch<'h, 't> {
         let mut req = ExecRequest {
             script: "__rb_batch=$(cat) && eval \"$__rb_batch\"".into(),
             stdin: Some(script.into_bytes()),
+            stdin_script: true,
             ..Default::default()
         };
         // Each item has its own time limit (`timeout` on the host); the script has the sum,

@@ -530,8 +530,14 @@ pub fn dir(look: &dyn Look, a: &Dir) -> OpResult<Option<Plan>> {
             return Ok(None);
         }
         FileKind::Missing => {
-            let mut cmds = vec![format!("mkdir -p -- {q}")];
-            cmds.extend(attrs.fixes(&FileFact::missing(), path).1);
+            // The mode with `mkdir -m` (exact, whatever the umask): no `chmod` of its own.
+            let mode = attrs.mode.map(|m| format!("-m {m:o} ")).unwrap_or_default();
+            let mut cmds = vec![format!("mkdir -p {mode}-- {q}")];
+            let owners = Attrs {
+                mode: None,
+                ..attrs.clone()
+            };
+            cmds.extend(owners.fixes(&FileFact::missing(), path).1);
             ("create".to_string(), cmds.join(" && "))
         }
         k => {

@@ -418,7 +418,11 @@ impl SshConnection {
     /// another session only when the one it was sent to ended before acknowledging it:
     /// once it may have started, it is never sent again.
     async fn run_in_session(&self, req: &ExecRequest) -> Result<Option<ExecOutput>, ConnError> {
-        let frame = Frame::new(&req.command_line_with_timeout(), req.stdin.as_deref());
+        let plain = req.env.is_empty() && req.cwd.is_none() && req.become_ == crate::shell::Become::Me;
+        let frame = match (req.stdin_script && plain, &req.stdin) {
+            (true, Some(script)) => Frame::script(script, req.timeout.map(crate::shell::limit_secs)),
+            _ => Frame::new(&req.command_line_with_timeout(), req.stdin.as_deref()),
+        };
         for _ in 0..3 {
             let mut session = match self.sessions.take() {
                 Some(s) => s,

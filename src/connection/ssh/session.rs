@@ -2,16 +2,17 @@
 //! costs one round trip, where a channel of its own cost two (open, then exec) and a new
 //! process from sshd. `Pool` keeps a few idle ones per connection.
 //!
-//! The channel's exec request starts `LOOP` (plain POSIX sh, run by the login shell as
-//! every exec request is). It checks its tools and prints a ready line (no ready line:
+//! The channel's exec request starts `LOOP` (plain POSIX sh) in `/bin/sh`. It checks its tools and prints a ready line (no ready line:
 //! the connection goes back to a channel per command), then for each frame
 //!
 //! ```text
-//! NONCE LINES B64LEN M\n the header (NONCE: 16 random hex digits, new per command;
-//!                        M: `c` or, for a script too long for one argument, `s`)
+//! NONCE LINES B64LEN M [T]\n the header (NONCE: 16 random hex digits, new per command;
+//!                        M: `c` or, for a script too long for one argument, `s`; `e`
+//!                        for a script sent as stdin, T its time limit in seconds)
 //! LINES lines of script  read with `read -r`: builtins only, no process per command
 //! B64LEN bytes           the command's stdin, base64 (only when it has one), read with
-//!                        `head -c`, which never reads past its count from a pipe
+//!                        `head -c`, which never reads past its count from a pipe (`e`:
+//!                        the script itself, as it is)
 //! NONCE\n                the frame is whole: a truncated one (the connection dropped
 //!                        mid-write) ends the loop instead of running half a script
 //! ```
@@ -19,7 +20,8 @@
 //! it prints an acknowledgement `NONCE\n` on stdout (the command may start: before it, a
 //! dead session is retried elsewhere; after it, never), runs the script as sshd ran a
 //! command, `$SHELL -c SCRIPT` (`-s` and a here-document for a very long one), with the
-//! decoded stdin (or /dev/null) on its stdin, then prints `\nNONCE CODE\n` on stdout and
+//! decoded stdin (or /dev/null) on its stdin (`e`: `timeout T sh` reads the script whole
+//! from a pipe and evals it, its output straight on the channel), then prints `\nNONCE CODE\n` on stdout and
 //! `\nNONCE\n` on stderr. The random nonce means no command output can fake a marker.
 //!
 //! Stdin is decoded by the loop, not inlined in the script: bash reads a script from a
@@ -49,8 +51,7 @@ use crate::connection::types::ExecOutput;
 /// `exec 6>&1` keeps the channel's stdout: in `$(…)` fd 1 is the pipe the status goes to.
 /// The script's shell gets its stdin and the `cat` pipes, none of the loop's fds.
 const LOOP: &str = r#"# runbook session shell (src/connection/ssh/session.rs)
-__rb_t=$(printf abcd | { head -c 2 >/dev/null; head -c 2; }) && [ "$__rb_t" = cd ] &&
-  [ "$(printf YQ== | base64 -d)" = a ] ||
+[ "$(printf abcdYQ== | { head -c 4 >/dev/null; base64 -d; })" = a ] ||
   { echo 'runbook: no session shell here (it needs head -c and base64 -d)' >&2; exit 97; }
 __rb_sh=${SHELL:-/bin/sh}
 exec 6>&1
@@ -66,7 +67,7 @@ __RB_SCRIPT__
     echo "$?" >&9; } 2>&1 1>&8 | cat >&2; } 8>&1 | cat
 }
 printf 'runbook-session-ready %s\n' "READY_NONCE"
-while IFS=' ' read -r __rb_n __rb_l __rb_i __rb_m; do
+while IFS=' ' read -r __rb_n __rb_l __rb_i __rb_m __rb_t; do
   __rb_s=
   while [ "$__rb_l" -gt 0 ] && IFS= read -r __rb_x; do
     __rb_s="$__rb_s$__rb_x
@@ -77,7 +78,13 @@ while IFS=' ' read -r __rb_n __rb_l __rb_i __rb_m; do
   [ "$__rb_i" -gt 0 ] && __rb_b=$(head -c "$__rb_i")
   IFS= read -r __rb_e && [ "$__rb_e" = "$__rb_n" ] || exit 98
   printf '%s\n' "$__rb_n"
-  if [ "$__rb_i" -gt 0 ]; then
+  if [ "$__rb_m" = e ] && [ "${__rb_t:-0}" != 0 ]; then
+    printf '%s' "$__rb_b" | timeout -k 5 "$__rb_t" sh -c '__rb_s=$(cat) && eval "$__rb_s"' 6>&-
+    __rb_c=$?
+  elif [ "$__rb_m" = e ]; then
+    printf '%s' "$__rb_b" | sh -c '__rb_s=$(cat) && eval "$__rb_s"' 6>&-
+    __rb_c=$?
+  elif [ "$__rb_i" -gt 0 ]; then
     __rb_c=$(printf '%s' "$__rb_b" </dev/null | base64 -d | __rb_run)
   else
     __rb_c=$(__rb_run </dev/null)
@@ -93,6 +100,16 @@ done
 const READY_LIMIT: Duration = Duration::from_secs(20);
 /// Idle sessions kept per connection; more are closed when their command ends.
 const MAX_IDLE: usize = 4;
+
+/// The exec request: the login shell (as every exec request has it) starts the loop in
+/// `/bin/sh`, whose processes cost a host less to start than a login `bash` (each command
+/// costs a few), and which is POSIX whatever the login shell.
+fn start_line(ready_nonce: &str) -> String {
+    format!(
+        "exec /bin/sh -c {}",
+        crate::shell::quote(&LOOP.replace("READY_NONCE", ready_nonce))
+    )
+}
 
 fn nonce() -> String {
     format!("{:016x}", fastrand::u64(..))
@@ -140,6 +157,26 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// `script` (POSIX sh) run by `sh` reading nothing, killed after `timeout_secs`: a
+    /// script that reaches the host as standard input (`ExecRequest::stdin_script`),
+    /// never in a command line. It is sent as it is and run straight from the loop: no
+    /// login shell, no `cat`s around it (runbook's scripts frame their own output).
+    pub fn script(script: &[u8], timeout_secs: Option<u64>) -> Frame {
+        let nonce = nonce();
+        let head = format!("{nonce} 0 {} e {}\n", script.len(), timeout_secs.unwrap_or(0));
+        let tail = format!("{nonce}\n");
+        let mut bytes = Vec::with_capacity(head.len() + script.len() + tail.len());
+        bytes.extend_from_slice(head.as_bytes());
+        bytes.extend_from_slice(script);
+        bytes.extend_from_slice(tail.as_bytes());
+        Frame {
+            nonce,
+            bytes: bytes.into(),
+        }
+    }
+}
+
 /// How a new session started.
 pub enum Started {
     Ready(Session),
@@ -178,9 +215,7 @@ impl Session {
     /// Starts the loop on a new session channel.
     pub async fn start(channel: russh::Channel<Msg>) -> Result<Started, russh::Error> {
         let ready_nonce = nonce();
-        channel
-            .exec(true, LOOP.replace("READY_NONCE", &ready_nonce).into_bytes())
-            .await?;
+        channel.exec(true, start_line(&ready_nonce).into_bytes()).await?;
         let mut session = Session { channel: Some(channel) };
         let ready = format!("runbook-session-ready {ready_nonce}\n");
         let mut stdout = Vec::new();
@@ -462,6 +497,57 @@ mod tests {
             let out = output(&c, &stdout, &stderr);
             assert_eq!((out.stdout.as_slice(), out.code), (&b"done\n"[..], 0), "{shell}");
         }
+    }
+
+    #[test]
+    fn a_script_sent_as_stdin_runs_from_the_loop_and_is_killed_at_its_limit() {
+        // Quotes, a here-document and a long line; it reads nothing, and `exit` ends it alone.
+        let body = format!(
+            "x='{}'; printf '%s\\n' \"${{#x}}\"; cat <<'X'\n it's $HOME\nX\nread -r l && echo \"got $l\"; echo err >&2; exit 3",
+            "y".repeat(100_000)
+        );
+        let e = Frame::script(body.as_bytes(), Some(60));
+        let slow = Frame::script(b"echo started; sleep 30; echo never", Some(1));
+        let unlimited = Frame::script(b"echo fine", None);
+        let next = Frame::new("echo next", None);
+        for shell in ["bash", "dash"] {
+            let started = std::time::Instant::now();
+            let (stdout, stderr) = local_loop(shell, &[&e, &slow, &unlimited, &next]);
+            let out = output(&e, &stdout, &stderr);
+            assert_eq!(
+                (out.stdout_text().as_str(), out.code),
+                ("100000\n it's $HOME\n", 3),
+                "{shell}"
+            );
+            assert_eq!(out.stderr, b"err\n", "{shell}");
+            let out = output(&slow, &stdout, &stderr);
+            assert_eq!((out.stdout_text().as_str(), out.code), ("started\n", 124), "{shell}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{shell}: not killed"
+            );
+            assert_eq!(output(&unlimited, &stdout, &stderr).stdout, b"fine\n", "{shell}");
+            assert_eq!(output(&next, &stdout, &stderr).stdout, b"next\n", "{shell}");
+        }
+    }
+
+    #[test]
+    fn the_loop_starts_in_sh_whatever_the_login_shell() {
+        let mut child = Command::new("bash")
+            .arg("-c")
+            .arg(start_line("r"))
+            .env("SHELL", "bash")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The command's parent: a subshell of the loop (the command itself: the login shell).
+        let f = Frame::new("ps -o comm= -p $PPID; ps -o comm= -p $$; :", None);
+        child.stdin.take().unwrap().write_all(&f.bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let names = output(&f, &out.stdout, &out.stderr).stdout_text();
+        assert_eq!(names, "sh\nbash\n");
     }
 
     #[test]

@@ -464,6 +464,7 @@ pub fn request(cmd: &Dynamic, opts: &Opts) -> Result<crate::connection::ExecRequ
         stdin: opts.string("stdin")?.map(String::into_bytes),
         timeout: opts.duration("timeout")?,
         become_: become_of(opts)?,
+        stdin_script: false,
     })
 }
 
