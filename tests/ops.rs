@@ -187,10 +187,39 @@ fn args<T: serde::de::DeserializeOwned>(v: &Value) -> T {
     serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("args: {e}"))
 }
 
+/// A new file's temporary name is random (`.runbook-` and 16 hex digits): `.runbook-RANDOM`
+/// in the cases.
+fn unrandom(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(at) = rest.find(".runbook-") {
+                let (before, after) = rest.split_at(at + ".runbook-".len());
+                out.push_str(before);
+                let hex = after.len() >= 16 && after.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit);
+                rest = match hex {
+                    true => {
+                        out.push_str("RANDOM");
+                        &after[16..]
+                    }
+                    false => after,
+                };
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        Value::Array(a) => a.iter_mut().for_each(unrandom),
+        Value::Object(o) => o.values_mut().for_each(unrandom),
+        _ => {}
+    }
+}
+
 fn plan_json(r: Result<Option<Plan>, OpError>) -> Value {
     match r {
         Ok(Some(p)) => {
             let mut v = serde_json::to_value(&p).expect("plans serialize");
+            unrandom(&mut v);
             // A predicted file whose content is known only after apply (the JSON form of a
             // fact leaves this out).
             for (i, e) in p.effects.iter().enumerate() {

@@ -335,9 +335,12 @@ pub fn content(look: &dyn Look, op: &'static str, a: &Content) -> OpResult<Optio
             finish.push(format!("chgrp {} \"$t\"", quote(g)));
         }
         finish.extend(a.safeguards.check_step("\"$t\""));
+        // The temporary file's name is chosen here, at random, and the shell creates it
+        // only if it is not there (`set -C`: never through a planted link) and readable by
+        // its owner alone, as `mktemp` did, without a process of its own.
         let script = format!(
-            "t=$(mktemp {tmpl}) && {{ cat > \"$t\" && {finish} && mv -f -- \"$t\" {q} || {{ rm -f -- \"$t\"; exit 1; }}; }}",
-            tmpl = quote(&format!("{}/.runbook-XXXXXX", parent.trim_end_matches('/'))),
+            "t={tmp} && (umask 077 && set -C && exec cat > \"$t\") && {finish} && mv -f -- \"$t\" {q} || {{ rm -f -- \"$t\"; exit 1; }}",
+            tmp = quote(&temp_name(&parent)),
             finish = finish.join(" && "),
             q = quote(path),
         );
@@ -499,6 +502,12 @@ pub fn line(look: &dyn Look, a: &Line) -> OpResult<Option<Plan>> {
         who: a.who.clone(),
     };
     content(look, "line", &write)
+}
+
+/// A new file's temporary name in `dir`: `.runbook-` and 16 random hex digits, which no
+/// one can guess ahead, and no file left by a killed run takes again.
+pub fn temp_name(dir: &str) -> String {
+    format!("{}/.runbook-{:016x}", dir.trim_end_matches('/'), fastrand::u64(..))
 }
 
 /// `h.dir(path, #{ mode, owner, group })`: a directory (and its parents).
