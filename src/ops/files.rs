@@ -324,25 +324,25 @@ pub fn content(look: &dyn Look, op: &'static str, a: &Content) -> OpResult<Optio
             false => None,
         };
         let mode = after.mode.unwrap_or(0o644);
-        let mut finish = vec![format!("chmod {mode:o} \"$t\"")];
+        // The temporary file's name is chosen here, at random (no one can plant a link
+        // there ahead), and one `install` writes it with its mode: never readable by more
+        // than the mode allows, and no `mktemp`, `cat` and `chmod` of its own.
+        let mut steps = vec![format!("install -m {mode:o} /dev/stdin \"$t\"")];
         // An existing file keeps its owner unless told otherwise.
         let owner = a.attrs.owner.clone().or_else(|| cur.owner.clone().filter(|_| existed));
         let group = a.attrs.group.clone().or_else(|| cur.group.clone().filter(|_| existed));
         if let Some(o) = &owner {
-            finish.push(format!("chown {} \"$t\"", quote(o)));
+            steps.push(format!("chown {} \"$t\"", quote(o)));
         }
         if let Some(g) = &group {
-            finish.push(format!("chgrp {} \"$t\"", quote(g)));
+            steps.push(format!("chgrp {} \"$t\"", quote(g)));
         }
-        finish.extend(a.safeguards.check_step("\"$t\""));
-        // The temporary file's name is chosen here, at random, and the shell creates it
-        // only if it is not there (`set -C`: never through a planted link) and readable by
-        // its owner alone, as `mktemp` did, without a process of its own.
+        steps.extend(a.safeguards.check_step("\"$t\""));
+        steps.push(format!("mv -f -- \"$t\" {}", quote(path)));
         let script = format!(
-            "t={tmp} && (umask 077 && set -C && exec cat > \"$t\") && {finish} && mv -f -- \"$t\" {q} || {{ rm -f -- \"$t\"; exit 1; }}",
+            "t={tmp} && {steps} || {{ rm -f -- \"$t\"; exit 1; }}",
             tmp = quote(&temp_name(&parent)),
-            finish = finish.join(" && "),
-            q = quote(path),
+            steps = steps.join(" && "),
         );
         let mut what = vec![match existed {
             true => format!("content ({} bytes)", content.len()),

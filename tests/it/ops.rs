@@ -54,7 +54,8 @@ fn file_operations_change_once_then_never() {
     );
     assert_eq!(first.total_changes(), 9);
     assert_eq!(
-        tb.sh(h, "stat -c '%a %U' /srv/app/conf /srv/app/conf/a.txt; cat /srv/app/conf/a.txt /srv/app/conf/b.txt /etc/motd /srv/app/conf/upstream.conf"),
+        // (and no temporary file left beside them)
+        tb.sh(h, "ls -A /srv/app/conf /etc | grep '^[.]runbook-'; stat -c '%a %U' /srv/app/conf /srv/app/conf/a.txt; cat /srv/app/conf/a.txt /srv/app/conf/b.txt /etc/motd /srv/app/conf/upstream.conf"),
         format!(
             "750 root\n600 root\nalpha\nbeta\ngamma=1\nwelcome\nupstream app {{\n    server 10.0.0.1:3000;\n    server 10.0.0.2:3000;\n}}\n# {} test\n",
             h.name
