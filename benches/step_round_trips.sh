@@ -26,14 +26,19 @@
 # DELAY_MS=N adds N ms each way (a WAN round trip of 2N ms) through a local forwarding
 # proxy (benches/support/delay_proxy.py) that both tools then connect through.
 # BEFORE_BIN=PATH also times another runbook binary (e.g. a build of an earlier commit).
+# SUBSET=K also times both tools on the first K of the HOSTS hosts in every round, and prints
+# the time per host on all HOSTS over the time per host on K: how each scales, measured
+# side by side on the same containers (e.g. HOSTS=100 SUBSET=20).
 #
-#   [DELAY_MS=N] [BEFORE_BIN=PATH] benches/step_round_trips.sh [HOSTS] [ROUNDS]
+#   [DELAY_MS=N] [BEFORE_BIN=PATH] [SUBSET=K] benches/step_round_trips.sh [HOSTS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hosts="${1:-5}"
 rounds="${2:-5}"
 delay="${DELAY_MS:-0}"
 before="${BEFORE_BIN:-}"
+subset="${SUBSET:-}"
+[ -z "$subset" ] || [ "$subset" -lt "$hosts" ] || { echo "SUBSET must be fewer than HOSTS" >&2; exit 1; }
 cargo build --release -q
 bin="${CARGO_TARGET_DIR:-$PWD/target}/release/runbook"
 [ -x /usr/bin/time ] || { echo "GNU time (/usr/bin/time) is needed for the memory figure" >&2; exit 1; }
@@ -62,6 +67,9 @@ fi
         printf '[hosts.%s]\naddress = "%s"\nport = %s\n\n' "${names[$i]}" "${addrs[$i]}" "${ports[$i]}"
     done
 } > "$work/inv.toml"
+if [ -n "$subset" ]; then
+    awk -v k="$subset" '/^\[hosts\./ {n++} n <= k' "$work/inv.toml" > "$work/inv-sub.toml"
+fi
 export HOME="$work/home"; mkdir -p "$HOME/.ssh"
 for i in "${!addrs[@]}"; do
     for _ in $(seq 1 50); do
@@ -110,11 +118,15 @@ cpu_since() {
     eval "$2_h+=($(( (c - a) / 1000000 / hosts )))"; eval "$2_m+=($(( (d - b) / 1000000 / hosts )))"
 }
 reset() { for n in "${names[@]}"; do docker exec "$n" rm -rf /srv/bench; done; }
-# runbook_once BIN: one play; prints the recap's change count; keeps the peak RSS (KB).
+# runbook_once BIN [INVENTORY FORKS]: one play; prints the recap's change count; keeps the
+# peak RSS (KB).
 runbook_once() {
-    (cd "$work" && /usr/bin/time -f %M -o "$work/rss" "$1" play step.rhai -i inv.toml --forks "$hosts" \
+    (cd "$work" && /usr/bin/time -f '%M %U %S' -o "$work/rss" "$1" play step.rhai -i "${2:-inv.toml}" --forks "${3:-$hosts}" \
         -o json --state "$work/state.db" > "$work/out.json") || { cat "$work/out.json" >&2; exit 1; }
-    cat "$work/rss" >> "$work/rss.all"
+    local m u sy; read -r m u sy < "$work/rss"
+    echo "$m" >> "$work/rss.all"
+    # The controller's own CPU (user + sys), in ms per host.
+    awk -v u="$u" -v s="$sy" -v n="${3:-$hosts}" 'BEGIN { printf "%d", (u + s) * 1000 / n }' > "$work/ctl"
     tail -n 1 "$work/out.json" | grep -o '"changes":[0-9]*' | head -n 1 | cut -d: -f2
 }
 # pss_once BIN: one untimed play (sampling costs CPU), printing its peak PSS in KB: resident
@@ -156,9 +168,9 @@ floor_script() {
     op "[ \"\$(readlink /srv/bench/current)\" = /srv/bench/d0 ]" "ln -sfn /srv/bench/d0 /srv/bench/current.tmp && mv -T /srv/bench/current.tmp /srv/bench/current"
     echo "uname -r >/dev/null"
 }
-floor_once() {   # MODE
-    local pids=()
-    for i in "${!addrs[@]}"; do
+floor_once() {   # MODE [HOST_COUNT]
+    local pids=() i
+    for ((i = 0; i < ${2:-$hosts}; i++)); do
         ssh -q -i "$key" -o BatchMode=yes -o UserKnownHostsFile="$HOME/.ssh/known_hosts" -p "${ports[$i]}" \
             "root@${addrs[$i]}" sh -s < "$work/floor-$1-$i.sh" > "$work/floor-$1-$i.out" & pids+=($!)
     done
@@ -186,13 +198,16 @@ c=$(runbook_once "$bin"); [ "$c" = 0 ] || die "after the floor's first run runbo
 floor_once check
 
 rb1=(); rb2=(); fl1=(); fl2=(); bf1=(); bf2=()
+rb1_c=(); rb2_c=(); bf1_c=(); bf2_c=(); sr1_c=(); sr2_c=()
 rb1_h=(); rb2_h=(); fl1_h=(); fl2_h=(); bf1_h=(); bf2_h=(); rb1_m=(); rb2_m=(); fl1_m=(); fl2_m=(); bf1_m=(); bf2_m=()
 rb_round() {   # BIN ARRAY1 ARRAY2
     local t c u
     reset
     u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$2+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$2"
+    eval "$2_c+=($(cat "$work/ctl"))"
     [ "$c" = "$expected_first" ] || die "$1: first run reported $c changes, expected $expected_first"
     u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$3+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$3"
+    eval "$3_c+=($(cat "$work/ctl"))"
     [ "$c" = 0 ] || die "$1: no-change run reported $c changes, expected 0"
 }
 fl_round() {
@@ -202,7 +217,20 @@ fl_round() {
     u=$(cpu_now); t=$(now); floor_once check; fl2+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" fl2
 }
 : > "$work/rss.all"
+sr1=(); sr2=(); sf1=(); sf2=()
+sub_round() {   # both tools on the first $subset hosts
+    local t c
+    reset
+    t=$(now); c=$(runbook_once "$bin" inv-sub.toml "$subset"); sr1+=($(( ($(now) - t) / 1000000 ))); sr1_c+=($(cat "$work/ctl"))
+    [ "$c" = $((19 * subset)) ] || die "first run on $subset hosts reported $c changes"
+    t=$(now); c=$(runbook_once "$bin" inv-sub.toml "$subset"); sr2+=($(( ($(now) - t) / 1000000 ))); sr2_c+=($(cat "$work/ctl"))
+    [ "$c" = 0 ] || die "no-change run on $subset hosts reported $c changes"
+    reset
+    t=$(now); floor_once first "$subset"; sf1+=($(( ($(now) - t) / 1000000 )))
+    t=$(now); floor_once check "$subset"; sf2+=($(( ($(now) - t) / 1000000 )))
+}
 for r in $(seq 1 "$rounds"); do
+    [ -z "$subset" ] || sub_round
     if [ $((r % 2)) = 1 ]; then rb_round "$bin" rb1 rb2; fl_round; else fl_round; rb_round "$bin" rb1 rb2; fi
     if [ -n "$before" ]; then cp "$work/rss.all" "$work/rss.keep"; rb_round "$before" bf1 bf2; cp "$work/rss.keep" "$work/rss.all"; fi
 done
@@ -215,7 +243,9 @@ echo "runbook changes reported: first run $expected_first (19 per host), no-chan
 cpu_line() {
     local -n hh="$1_h" mm="$1_m"
     if [ -n "$host_cpu_file" ]; then printf 'hosts %s ms, ' "$(median "${hh[@]}")"; else printf 'hosts n/a, '; fi
-    printf 'machine %s ms\n' "$(median "${mm[@]}")"
+    printf 'machine %s ms' "$(median "${mm[@]}")"
+    if [ "$1" != fl1 ] && [ "$1" != fl2 ]; then local -n cc="$1_c"; printf ', runbook itself %s ms' "$(median "${cc[@]}")"; fi
+    echo
 }
 for run in first no-change; do
     if [ "$run" = first ]; then a=("${rb1[@]}"); b=("${fl1[@]}"); c=("${bf1[@]}"); x=(rb1 fl1 bf1); else a=("${rb2[@]}"); b=("${fl2[@]}"); c=("${bf2[@]}"); x=(rb2 fl2 bf2); fi
@@ -234,5 +264,27 @@ for run in first no-change; do
         echo "  CPU per host, BEFORE_BIN:      $(cpu_line "${x[2]}")"
     fi
 done
+if [ -n "$subset" ]; then
+    # per_host MS COUNT: ms per host, one decimal
+    per_host() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.1f", a / n }'; }
+    echo "scaling, $subset of the $hosts hosts against all $hosts (same containers, same rounds):"
+    for run in first no-change; do
+        if [ "$run" = first ]; then x=(rb1 sr1 fl1 sf1); else x=(rb2 sr2 fl2 sf2); fi
+        for tool in runbook floor; do
+            if [ "$tool" = runbook ]; then all="${x[0]}[*]"; sub="${x[1]}[*]"; else all="${x[2]}[*]"; sub="${x[3]}[*]"; fi
+            # shellcheck disable=SC2086 # the runs, one word each
+            ma=$(median ${!all}); ms=$(median ${!sub})
+            pa=$(per_host "$ma" "$hosts"); ps=$(per_host "$ms" "$subset")
+            printf '  %-9s %-7s ms per host: %s on %s hosts (%s), %s on %s (%s); ratio %s\n' "$run" "$tool" \
+                "$pa" "$hosts" "${!all}" "$ps" "$subset" "${!sub}" "$(ratio "$pa" "$ps")"
+            if [ "$tool" = runbook ]; then
+                all="${x[0]}_c[*]"; sub="${x[1]}_c[*]"
+                # shellcheck disable=SC2086
+                printf '  %-9s runbook itself, CPU ms per host: %s on %s hosts, %s on %s\n' "$run" \
+                    "$(median ${!all})" "$hosts" "$(median ${!sub})" "$subset"
+            fi
+        done
+    done
+fi
 reset; pss_first=$(pss_once "$bin"); pss_again=$(pss_once "$bin")
 echo "runbook peak controller memory: PSS ${pss_first} KB first run, ${pss_again} KB no-change run (untimed runs, /proc/PID/smaps_rollup); max RSS $(sort -n "$work/rss.all" | tail -n 1) KB (timed runs, GNU time %M)"

@@ -2,8 +2,9 @@
 //! costs one round trip, where a channel of its own cost two (open, then exec) and a new
 //! process from sshd. `Pool` keeps a few idle ones per connection.
 //!
-//! The channel's exec request starts `LOOP` (plain POSIX sh) in `/bin/sh`. It checks its tools and prints a ready line (no ready line:
-//! the connection goes back to a channel per command), then for each frame
+//! The channel's exec request starts `LOOP` (plain POSIX sh) in `/bin/sh`. It checks its
+//! tools and prints a ready line (no ready line: the connection goes back to a channel per
+//! command), then for each frame
 //!
 //! ```text
 //! NONCE LINES B64LEN M [T]\n the header (NONCE: 16 random hex digits, new per command;
@@ -21,8 +22,8 @@
 //! dead session is retried elsewhere; after it, never), runs the script as sshd ran a
 //! command, `$SHELL -c SCRIPT` (`-s` and a here-document for a very long one), with the
 //! decoded stdin (or /dev/null) on its stdin (`e`: `timeout T sh` reads the script whole
-//! from a pipe and evals it, its output straight on the channel), then prints `\nNONCE CODE\n` on stdout and
-//! `\nNONCE\n` on stderr. The random nonce means no command output can fake a marker.
+//! from a pipe and evals it, its output straight on the channel), then prints
+//! `\nNONCE CODE\n` on stdout and `\nNONCE\n` on stderr. The random nonce means no command output can fake a marker.
 //!
 //! Stdin is decoded by the loop, not inlined in the script: bash reads a script from a
 //! pipe one byte per system call (10 MB of stdin took 7 s that way, 0.6 s decoded by the
@@ -155,9 +156,7 @@ impl Frame {
             bytes: bytes.into(),
         }
     }
-}
 
-impl Frame {
     /// `script` (POSIX sh) run by `sh` reading nothing, killed after `timeout_secs`: a
     /// script that reaches the host as standard input (`ExecRequest::stdin_script`),
     /// never in a command line. It is sent as it is and run straight from the loop: no
