@@ -230,8 +230,11 @@ sub_round() {   # both tools on the first $subset hosts
     t=$(now); floor_once check "$subset"; sf2+=($(( ($(now) - t) / 1000000 )))
 }
 for r in $(seq 1 "$rounds"); do
-    [ -z "$subset" ] || sub_round
+    # The subset goes first in odd rounds and last in even ones, as the tools alternate: the
+    # machine's speed drifts, and a fixed order would put the drift in the ratio.
+    [ -z "$subset" ] || [ $((r % 2)) = 0 ] || sub_round
     if [ $((r % 2)) = 1 ]; then rb_round "$bin" rb1 rb2; fl_round; else fl_round; rb_round "$bin" rb1 rb2; fi
+    [ -z "$subset" ] || [ $((r % 2)) = 1 ] || sub_round
     if [ -n "$before" ]; then cp "$work/rss.all" "$work/rss.keep"; rb_round "$before" bf1 bf2; cp "$work/rss.keep" "$work/rss.all"; fi
 done
 
