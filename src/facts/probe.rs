@@ -144,10 +144,7 @@ pub fn parse(keys: &[&FactKey], out: &str) -> Result<Vec<Fact>, String> {
     let facts = keys
         .iter()
         .zip(sections)
-        .map(|(k, lines)| match k {
-            FactKey::File(p) => parse_file(p, &lines, &mut listed),
-            _ => parse_one(k, &lines),
-        })
+        .map(|(k, lines)| parse_one(k, &lines, &mut listed))
         .collect::<Result<Vec<Fact>, String>>()?;
     listed.finish()?;
     Ok(facts)
@@ -267,11 +264,12 @@ fn parse_file(path: &str, lines: &[&str], listed: &mut Listed) -> Result<Fact, S
     Ok(Fact::File(f))
 }
 
-fn parse_one(key: &FactKey, lines: &[&str]) -> Result<Fact, String> {
+/// One key's facts from its section (a file's also from what `rb_files` read).
+fn parse_one(key: &FactKey, lines: &[&str], listed: &mut Listed) -> Result<Fact, String> {
     let first = lines.first().copied().unwrap_or("");
     let bad = || format!("unexpected fact output for {key:?}: {lines:?}");
     Ok(match key {
-        FactKey::File(p) => return Err(format!("{p}: a file's facts are parsed by parse_file")),
+        FactKey::File(p) => return parse_file(p, lines, listed),
         FactKey::Package(_) => {
             let (status, version) = first.split_once(' ').unwrap_or((first, ""));
             let installed = status == "installed";
@@ -536,6 +534,7 @@ mod tests {
                 "DEFAULT_OUTPUT_POLICY=\"ACCEPT\"",
                 "ufw allow 22/tcp",
             ],
+            &mut Listed::default(),
         )
         .unwrap();
         assert_eq!(
@@ -558,6 +557,7 @@ mod tests {
                 "ActiveSince=1700000000",
                 "Written=1700000100",
             ],
+            &mut Listed::default(),
         )
         .unwrap();
         assert_eq!(
@@ -583,6 +583,7 @@ mod tests {
                 "ActiveSince=1700000000",
                 "Written=0",
             ],
+            &mut Listed::default(),
         )
         .unwrap();
         assert_eq!(

@@ -79,11 +79,9 @@ while IFS=' ' read -r __rb_n __rb_l __rb_i __rb_m __rb_t; do
   [ "$__rb_i" -gt 0 ] && __rb_b=$(head -c "$__rb_i")
   IFS= read -r __rb_e && [ "$__rb_e" = "$__rb_n" ] || exit 98
   printf '%s\n' "$__rb_n"
-  if [ "$__rb_m" = e ] && [ "${__rb_t:-0}" != 0 ]; then
-    printf '%s' "$__rb_b" | timeout -k 5 "$__rb_t" sh -c '__rb_s=$(cat) && eval "$__rb_s"' 6>&-
-    __rb_c=$?
-  elif [ "$__rb_m" = e ]; then
-    printf '%s' "$__rb_b" | sh -c '__rb_s=$(cat) && eval "$__rb_s"' 6>&-
+  if [ "$__rb_m" = e ]; then
+    __rb_k=; [ "${__rb_t:-0}" = 0 ] || __rb_k="timeout -k 5 $__rb_t"
+    printf '%s' "$__rb_b" | $__rb_k sh -c '__rb_s=$(cat) && eval "$__rb_s"' 6>&-
     __rb_c=$?
   elif [ "$__rb_i" -gt 0 ]; then
     __rb_c=$(printf '%s' "$__rb_b" </dev/null | base64 -d | __rb_run)

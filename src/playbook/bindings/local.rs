@@ -83,14 +83,14 @@ fn pack(run: &Play, ctx: &NativeCallContext, dir: &str, name: &str, opts: Map) -
     Ok(m)
 }
 
-/// `local::run(cmd, opts)`: like `h.run` on the controller, without sudo. In dry-run only
-/// `readonly: true` commands run.
 /// `local::run`: after what the step queued on its hosts, as the script reads.
 fn run_here(run: &Play, ctx: &NativeCallContext, cmd: &Dynamic, opts: Map) -> RhaiResult<Map> {
     crate::playbook::queue::flush()?;
     local_run(run, cmd, opts).or_else(|e| fail(ctx, e))
 }
 
+/// `local::run(cmd, opts)`: like `h.run` on the controller, without sudo. In dry-run only
+/// `readonly: true` commands run.
 fn local_run(run: &Play, cmd: &Dynamic, opts: Map) -> Result<Map, String> {
     let opts = Opts::declared("local::run", "local::run", opts)?;
     let readonly = opts.bool("readonly", false)?;
