@@ -28,7 +28,10 @@
 # BEFORE_BIN=PATH also times another runbook binary (e.g. a build of an earlier commit).
 # SUBSET=K also times both tools on the first K of the HOSTS hosts in every round, and prints
 # the time per host on all HOSTS over the time per host on K: how each scales, measured
-# side by side on the same containers (e.g. HOSTS=100 SUBSET=20).
+# side by side on the same containers (e.g. HOSTS=100 SUBSET=20), as a ratio of the medians
+# and round by round (the two runs of a round are seconds apart, so the machine's drift
+# stays out). Last comes a log of every timed run: its time, its CPU per host, how busy it
+# kept the machine, and how busy the machine still was after each reset.
 #
 #   [DELAY_MS=N] [BEFORE_BIN=PATH] [SUBSET=K] benches/step_round_trips.sh [HOSTS] [ROUNDS]
 set -euo pipefail
@@ -112,12 +115,23 @@ cpu_now() {
     esac
     echo "$h $(awk '/^cpu / {printf "%.0f", ($2 + $3 + $4 + $7 + $8 + $9) * 10000000}' /proc/stat)"
 }
-# cpu_since "HOSTS_NS MACHINE_NS" ARRAY_PREFIX: appends this run's per-host CPU (ms).
+# cpu_since "HOSTS_NS MACHINE_NS" ARRAY_PREFIX START_NS [HOST_COUNT]: appends this run's
+# per-host CPU (ms), and logs the run: its time, its CPU, and how busy it kept the machine
+# (machine CPU over cores x time; below 100% means the run waited with a core idle).
 cpu_since() {
-    local a b c d; read -r a b <<< "$1"; read -r c d <<< "$(cpu_now)"
-    eval "$2_h+=($(( (c - a) / 1000000 / hosts )))"; eval "$2_m+=($(( (d - b) / 1000000 / hosts )))"
+    local a b c d n=${4:-$hosts} wall=$(( ($(now) - $3) / 1000000 )); read -r a b <<< "$1"; read -r c d <<< "$(cpu_now)"
+    eval "$2_h+=($(( (c - a) / 1000000 / n )))"; eval "$2_m+=($(( (d - b) / 1000000 / n )))"
+    printf '%-4s on %3d hosts: %6d ms, CPU per host: hosts %4d ms, machine %4d ms; machine busy %3d%%\n' "$2" "$n" "$wall" \
+        $(( (c - a) / 1000000 / n )) $(( (d - b) / 1000000 / n )) $(( (d - b) / 10000 / wall / cores )) >> "$work/runs.log"
 }
-reset() { for n in "${names[@]}"; do docker exec "$n" rm -rf /srv/bench; done; }
+cores=$(nproc)
+# reset: empties every host's /srv/bench, then logs how busy the machine still is over half a
+# second (what earlier runs and docker left running goes into the next timed run).
+reset() {
+    for n in "${names[@]}"; do docker exec "$n" rm -rf /srv/bench; done
+    local a b; a=$(cpu_now); sleep 0.5; b=$(cpu_now)
+    echo "reset, then machine busy $(( (${b#* } - ${a#* }) / 5000000 / cores ))% over 0.5 s" >> "$work/runs.log"
+}
 # runbook_once BIN [INVENTORY FORKS]: one play; prints the recap's change count; keeps the
 # peak RSS (KB).
 runbook_once() {
@@ -203,31 +217,33 @@ rb1_h=(); rb2_h=(); fl1_h=(); fl2_h=(); bf1_h=(); bf2_h=(); rb1_m=(); rb2_m=(); 
 rb_round() {   # BIN ARRAY1 ARRAY2
     local t c u
     reset
-    u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$2+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$2"
+    u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$2+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$2" "$t"
     eval "$2_c+=($(cat "$work/ctl"))"
     [ "$c" = "$expected_first" ] || die "$1: first run reported $c changes, expected $expected_first"
-    u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$3+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$3"
+    u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$3+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$3" "$t"
     eval "$3_c+=($(cat "$work/ctl"))"
     [ "$c" = 0 ] || die "$1: no-change run reported $c changes, expected 0"
 }
 fl_round() {
     local t u
     reset
-    u=$(cpu_now); t=$(now); floor_once first; fl1+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" fl1
-    u=$(cpu_now); t=$(now); floor_once check; fl2+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" fl2
+    u=$(cpu_now); t=$(now); floor_once first; fl1+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" fl1 "$t"
+    u=$(cpu_now); t=$(now); floor_once check; fl2+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" fl2 "$t"
 }
 : > "$work/rss.all"
-sr1=(); sr2=(); sf1=(); sf2=()
+sr1=(); sr2=(); sf1=(); sf2=(); sr1_h=(); sr2_h=(); sf1_h=(); sf2_h=(); sr1_m=(); sr2_m=(); sf1_m=(); sf2_m=()
 sub_round() {   # both tools on the first $subset hosts
-    local t c
+    local t c u
     reset
-    t=$(now); c=$(runbook_once "$bin" inv-sub.toml "$subset"); sr1+=($(( ($(now) - t) / 1000000 ))); sr1_c+=($(cat "$work/ctl"))
+    u=$(cpu_now); t=$(now); c=$(runbook_once "$bin" inv-sub.toml "$subset"); sr1+=($(( ($(now) - t) / 1000000 ))); sr1_c+=($(cat "$work/ctl"))
+    cpu_since "$u" sr1 "$t" "$subset"
     [ "$c" = $((19 * subset)) ] || die "first run on $subset hosts reported $c changes"
-    t=$(now); c=$(runbook_once "$bin" inv-sub.toml "$subset"); sr2+=($(( ($(now) - t) / 1000000 ))); sr2_c+=($(cat "$work/ctl"))
+    u=$(cpu_now); t=$(now); c=$(runbook_once "$bin" inv-sub.toml "$subset"); sr2+=($(( ($(now) - t) / 1000000 ))); sr2_c+=($(cat "$work/ctl"))
+    cpu_since "$u" sr2 "$t" "$subset"
     [ "$c" = 0 ] || die "no-change run on $subset hosts reported $c changes"
     reset
-    t=$(now); floor_once first "$subset"; sf1+=($(( ($(now) - t) / 1000000 )))
-    t=$(now); floor_once check "$subset"; sf2+=($(( ($(now) - t) / 1000000 )))
+    u=$(cpu_now); t=$(now); floor_once first "$subset"; sf1+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" sf1 "$t" "$subset"
+    u=$(cpu_now); t=$(now); floor_once check "$subset"; sf2+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" sf2 "$t" "$subset"
 }
 for r in $(seq 1 "$rounds"); do
     # The subset goes first in odd rounds and last in even ones, as the tools alternate: the
@@ -270,16 +286,32 @@ done
 if [ -n "$subset" ]; then
     # per_host MS COUNT: ms per host, one decimal
     per_host() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.1f", a / n }'; }
+    # paired "ALL_RUNS" "SUBSET_RUNS": each round's time per host on all hosts over its time per
+    # host on the subset. The two runs of a round are seconds apart, so the machine's drift
+    # over minutes (CPU per host moves by a third here) stays out of these ratios.
+    paired() {
+        awk -v a="$1" -v b="$2" -v n="$hosts" -v k="$subset" 'BEGIN {
+            c = split(a, x, " "); split(b, y, " ")
+            for (i = 1; i <= c; i++) printf "%s%.2f", (i > 1 ? " " : ""), (x[i] / n) / (y[i] / k) }'
+    }
     echo "scaling, $subset of the $hosts hosts against all $hosts (same containers, same rounds):"
     for run in first no-change; do
         if [ "$run" = first ]; then x=(rb1 sr1 fl1 sf1); else x=(rb2 sr2 fl2 sf2); fi
         for tool in runbook floor; do
-            if [ "$tool" = runbook ]; then all="${x[0]}[*]"; sub="${x[1]}[*]"; else all="${x[2]}[*]"; sub="${x[3]}[*]"; fi
+            if [ "$tool" = runbook ]; then p=("${x[0]}" "${x[1]}"); else p=("${x[2]}" "${x[3]}"); fi
+            all="${p[0]}[*]"; sub="${p[1]}[*]"
             # shellcheck disable=SC2086 # the runs, one word each
             ma=$(median ${!all}); ms=$(median ${!sub})
             pa=$(per_host "$ma" "$hosts"); ps=$(per_host "$ms" "$subset")
-            printf '  %-9s %-7s ms per host: %s on %s hosts (%s), %s on %s (%s); ratio %s\n' "$run" "$tool" \
+            printf '  %-9s %-7s ms per host: %s on %s hosts (%s), %s on %s (%s); ratio of the medians %s\n' "$run" "$tool" \
                 "$pa" "$hosts" "${!all}" "$ps" "$subset" "${!sub}" "$(ratio "$pa" "$ps")"
+            pr=$(paired "${!all}" "${!sub}")
+            # shellcheck disable=SC2086
+            printf '  %-9s %-7s ratio round by round: %s; median %s\n' "$run" "$tool" "$pr" "$(median $pr)"
+            all="${p[0]}_h[*]"; sub="${p[1]}_h[*]"; a="${p[0]}_m[*]"; b="${p[1]}_m[*]"
+            # shellcheck disable=SC2086
+            printf '  %-9s %-7s CPU ms per host: hosts %s on %s, %s on %s; machine %s on %s, %s on %s\n' "$run" "$tool" \
+                "$(median ${!all})" "$hosts" "$(median ${!sub})" "$subset" "$(median ${!a})" "$hosts" "$(median ${!b})" "$subset"
             if [ "$tool" = runbook ]; then
                 all="${x[0]}_c[*]"; sub="${x[1]}_c[*]"
                 # shellcheck disable=SC2086
@@ -289,5 +321,7 @@ if [ -n "$subset" ]; then
         done
     done
 fi
+echo "every timed run, in order (rb/fl = runbook/floor on all hosts, sr/sf = on the subset, bf = BEFORE_BIN; 1 = first run, 2 = no-change):"
+sed 's/^/  /' "$work/runs.log"
 reset; pss_first=$(pss_once "$bin"); pss_again=$(pss_once "$bin")
 echo "runbook peak controller memory: PSS ${pss_first} KB first run, ${pss_again} KB no-change run (untimed runs, /proc/PID/smaps_rollup); max RSS $(sort -n "$work/rss.all" | tail -n 1) KB (timed runs, GNU time %M)"
