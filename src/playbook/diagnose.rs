@@ -22,12 +22,7 @@ pub fn diagnose(err: &EvalAltResult, source: &str, sources: &Sources) -> Diagnos
         match e {
             EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
                 if let Some(loc) = sources.location(&current, *pos) {
-                    let what = if name.starts_with("anon$") {
-                        "closure".to_string()
-                    } else {
-                        format!("`{name}`")
-                    };
-                    trail.push(format!("in {what}, called at {loc}"));
+                    trail.push(format!("in {}, called at {loc}", what(name)));
                 }
                 if !src.is_empty() {
                     current = src.clone();
@@ -44,14 +39,28 @@ pub fn diagnose(err: &EvalAltResult, source: &str, sources: &Sources) -> Diagnos
             _ => break,
         }
     }
-    // A queued operation's failure, raised later: where the operation was called.
+    // A queued operation's failure, raised later: where the operation was called, and the
+    // way there as it was then (not the way to where the queue was carried out).
     if let EvalAltResult::ErrorRuntime(v, _) = e
         && let Some(deferred) = v.read_lock::<super::queue::Deferred>()
     {
         let mut d = Diagnostic::new(deferred.message.clone());
-        let source = deferred.source.clone().unwrap_or(current);
+        let mut caller = source.to_string();
+        let mut trail = Vec::new();
+        for call in &deferred.calls {
+            if let Some(loc) = sources.location(&caller, call.at) {
+                trail.push(format!("in {}, called at {loc}", what(&call.name)));
+            }
+            if let Some(s) = &call.source {
+                caller = s.clone();
+            }
+        }
+        let source = deferred.source.clone().unwrap_or(caller);
         if let Some(loc) = sources.location(&source, deferred.at) {
             d = d.at(loc);
+        }
+        for note in trail.into_iter().rev() {
+            d = d.note(note);
         }
         return d;
     }
@@ -64,6 +73,15 @@ pub fn diagnose(err: &EvalAltResult, source: &str, sources: &Sources) -> Diagnos
         d = d.note(note);
     }
     d
+}
+
+/// A script function as a note names it: a closure, or `name`.
+fn what(name: &str) -> String {
+    if name.starts_with("anon$") {
+        "closure".to_string()
+    } else {
+        format!("`{name}`")
+    }
 }
 
 /// The error's text without Rhai's "(line x, position y)" suffix and "Runtime error:" prefix.

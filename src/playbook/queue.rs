@@ -6,9 +6,9 @@
 //! cloud call, `print`), works on another host, or ends. An operation inside a `try` body
 //! (or a function called from one) is carried out at once, so its failure is caught there.
 //!
-//! A failure is raised where the failed operation was called (its file, line and column),
-//! and nothing queued after it is carried out: the closure ends as it did when operations
-//! ran one by one.
+//! A failure is raised where the failed operation was called (its file, line and column,
+//! and the functions it was called through), and nothing queued after it is carried out:
+//! the closure ends as it did when operations ran one by one.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -40,6 +40,42 @@ struct Entry {
     then: Option<Then>,
     source: Option<String>,
     at: Position,
+    calls: Vec<Call>,
+}
+
+/// A script function or closure the operation was called in, outermost first: a failure
+/// raised later names the way there, as one raised at once does.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub name: String,
+    /// The script the function is written in, when it is not the playbook (a module's).
+    pub source: Option<String>,
+    /// Where it was called, in its caller's script.
+    pub at: Position,
+}
+
+/// The script functions and closures the current native call is inside, from Rhai's call
+/// stack (kept while a debugger is registered: `bindings::track_calls`). The stack holds
+/// native calls too (`step`, `map`, the operation itself), which a failure raised at once
+/// does not name: only functions found in the scripts' libraries are kept.
+fn calls(ctx: &NativeCallContext) -> Vec<Call> {
+    let Some(debugger) = ctx.debugger() else {
+        return Vec::new();
+    };
+    debugger
+        .call_stack()
+        .iter()
+        .filter_map(|f| {
+            let lib = ctx
+                .iter_namespaces()
+                .find(|m| m.get_script_fn(&f.fn_name, f.args.len()).is_some())?;
+            Some(Call {
+                name: f.fn_name.to_string(),
+                source: lib.id().map(str::to_string),
+                at: f.pos,
+            })
+        })
+        .collect()
 }
 
 struct Queue {
@@ -53,6 +89,7 @@ pub struct Deferred {
     pub message: String,
     pub source: Option<String>,
     pub at: Position,
+    pub calls: Vec<Call>,
 }
 
 impl std::fmt::Display for Deferred {
@@ -92,6 +129,7 @@ pub fn enqueue(
         then,
         source: ctx.call_source().map(str::to_string),
         at: ctx.call_position(),
+        calls: calls(ctx),
     };
     QUEUE.with(|q| {
         q.borrow_mut()
@@ -144,13 +182,13 @@ pub fn flush() -> RhaiResult<()> {
     let tells: Vec<bool> = entries.iter().map(|e| e.then.is_some()).collect();
     let (work, rest): (Vec<Work>, Vec<_>) = entries
         .into_iter()
-        .map(|e| (e.work, (e.slot, e.then, e.source, e.at)))
+        .map(|e| (e.work, (e.slot, e.then, e.source, e.at, e.calls)))
         .unzip();
     let mut thens: Vec<Option<Then>> = Vec::with_capacity(rest.len());
     let mut places = Vec::with_capacity(rest.len());
-    for (slot, then, source, at) in rest {
+    for (slot, then, source, at, calls) in rest {
         thens.push(then);
-        places.push((slot, source, at));
+        places.push((slot, source, at, calls));
     }
     // Each outcome lands as soon as it is known; its handlers are notified then.
     let mut told = |i: usize, d: &Done| -> Result<(), String> {
@@ -165,12 +203,13 @@ pub fn flush() -> RhaiResult<()> {
         .exclusive(|| batch::carry_out(&host, &work, &tells, &mut told));
     let mut failure = None;
     if let Some(stopped) = stopped {
-        let (slot, source, at) = &places[stopped.index];
+        let (slot, source, at, calls) = &mut places[stopped.index];
         *slot.0.lock().unwrap() = Some(Err(stopped.error.clone()));
         failure = Some(Deferred {
             message: stopped.error,
             source: source.clone(),
             at: *at,
+            calls: std::mem::take(calls),
         });
     }
     for (slot, ..) in places.iter().skip(done.len() + usize::from(failure.is_some())) {

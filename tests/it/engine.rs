@@ -331,6 +331,47 @@ fn runtime_errors_in_imported_modules_point_into_the_module() {
     );
 }
 
+/// A queued operation fails when the queue is carried out, after the module function that
+/// called it has returned: its error still names the way there, as an error raised at once
+/// does (the test above), and nothing queued after it is carried out.
+#[test]
+fn a_queued_operation_failing_later_names_the_functions_it_was_called_through() {
+    let p = Project::new();
+    p.local_inventory(&[("web", &["w1"])]);
+    let out = p.path("out");
+    std::fs::create_dir(&out).unwrap();
+    let out = out.display().to_string();
+    p.write(
+        "site.rhai",
+        &format!(
+            "import \"tools\" as tools;\n\nstep(\"setup\", hosts(\"web\"), |h| {{\n    tools::install(h, \"nginx\");\n    h.dir(\"{out}/after\");\n}});\n"
+        ),
+    );
+    let file_call = format!("h.file(`{out}/missing/${{pkg}}.conf`, #{{ content: \"x\" }});");
+    p.write(
+        "tools.rhai",
+        &format!("fn install(h, pkg) {{\n    h.dir(`{out}/${{pkg}}`);\n    {file_call}\n}}\n"),
+    );
+    let o = p.runbook(&["play", "site.rhai", "-i", "local", "-o", "json"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    let events = o.events();
+    let failure = events.iter().find(|e| e["status"] == "failed").unwrap();
+    assert_eq!(
+        failure["error"].as_str().unwrap(),
+        format!(
+            "w1: file {out}/missing/nginx.conf: directory {out}/missing does not exist (create it first with h.dir)\n  --> tools.rhai:3:7\n   |\n 3 |     {file_call}\n   |       ^^^^\n  = note: in `install`, called at site.rhai:4:12\n  = note: in closure, called at site.rhai:3:1"
+        )
+    );
+    assert!(
+        std::path::Path::new(&out).join("nginx").is_dir(),
+        "the directory queued before the failure is made"
+    );
+    assert!(
+        !std::path::Path::new(&out).join("after").exists(),
+        "nothing queued after the failure is carried out"
+    );
+}
+
 #[test]
 fn unknown_groups_are_named_with_the_known_ones() {
     let p = error_project("step(\"a\", hosts(\"wbe\"), |h| {});\n");

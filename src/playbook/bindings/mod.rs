@@ -65,30 +65,35 @@ pub fn register(engine: &mut Engine, run: Arc<Play>) {
         let stop = !executor::inside_step() || since.elapsed() > STEP_GRACE;
         stop.then(executor::stop_token)
     });
-    if limit > 0 {
-        limit_operations(engine, limit);
-    }
+    track_calls(engine, limit);
 }
 
-/// `--max-operations`: script code that goes over the limit fails at the expression it
-/// reached. Rhai's own limit (and anything `on_progress` ends) is a system error, which Rhai
-/// moves to the outermost call (a step's `step(` line); this hook sees every expression with
-/// its position, so the error is raised there, as an ordinary error whose way out through
-/// closures and functions `diagnose` shows. Only made when a limit is set: it costs a call
-/// per expression.
-fn limit_operations(engine: &mut Engine, limit: u64) {
-    use rhai::debugger::DebuggerEvent;
+/// Rhai's debugger, for two things:
+/// - It keeps the call stack, so a queued operation's failure, raised later, names the
+///   functions it was called through (`queue::Call`). With no limit the hook itself runs
+///   once: it answers `Continue`, which leaves only the stack's bookkeeping per call.
+/// - `--max-operations`: script code that goes over the limit fails at the expression it
+///   reached. Rhai's own limit (and anything `on_progress` ends) is a system error, which
+///   Rhai moves to the outermost call (a step's `step(` line); this hook sees every
+///   expression with its position, so the error is raised there, as an ordinary error whose
+///   way out through closures and functions `diagnose` shows. With a limit the hook runs at
+///   every expression.
+fn track_calls(engine: &mut Engine, limit: u64) {
+    use rhai::debugger::{DebuggerCommand, DebuggerEvent};
     #[allow(deprecated)] // volatile, not deprecated (Rhai's words)
     engine.register_debugger(
         |_, debugger| debugger,
         move |ctx, event, _, _, pos| {
+            if limit == 0 {
+                return Ok(DebuggerCommand::Continue);
+            }
             // Not when a function returns (with the error raised here, among others).
             let at_expression = matches!(event, DebuggerEvent::Start | DebuggerEvent::Step);
             if at_expression && ctx.global_runtime_state().num_operations() > limit {
                 let over = rhai::Dynamic::from(crate::playbook::diagnose::OperationLimit(limit));
                 return Err(rhai::EvalAltResult::ErrorRuntime(over, pos).into());
             }
-            Ok(rhai::debugger::DebuggerCommand::StepInto)
+            Ok(DebuggerCommand::StepInto)
         },
     );
 }
