@@ -48,7 +48,7 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct Call {
     pub name: String,
-    /// The script the function is written in, when it is not the playbook (a module's).
+    /// The script the function is written in (its library's id), when Rhai knows it.
     pub source: Option<String>,
     /// Where it was called, in its caller's script.
     pub at: Position,
