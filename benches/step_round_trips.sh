@@ -128,8 +128,9 @@ cores=$(nproc)
 # reset: empties every host's /srv/bench, then logs how busy the machine still is over half a
 # second (what earlier runs and docker left running goes into the next timed run).
 reset() {
+    local n a b
     for n in "${names[@]}"; do docker exec "$n" rm -rf /srv/bench; done
-    local a b; a=$(cpu_now); sleep 0.5; b=$(cpu_now)
+    a=$(cpu_now); sleep 0.5; b=$(cpu_now)
     echo "reset, then machine busy $(( (${b#* } - ${a#* }) / 5000000 / cores ))% over 0.5 s" >> "$work/runs.log"
 }
 # runbook_once BIN [INVENTORY FORKS]: one play; prints the recap's change count; keeps the
@@ -214,42 +215,32 @@ floor_once check
 rb1=(); rb2=(); fl1=(); fl2=(); bf1=(); bf2=()
 rb1_c=(); rb2_c=(); bf1_c=(); bf2_c=(); sr1_c=(); sr2_c=()
 rb1_h=(); rb2_h=(); fl1_h=(); fl2_h=(); bf1_h=(); bf2_h=(); rb1_m=(); rb2_m=(); fl1_m=(); fl2_m=(); bf1_m=(); bf2_m=()
-rb_round() {   # BIN ARRAY1 ARRAY2
-    local t c u
+# rb_round BIN ARRAY1 ARRAY2 [INVENTORY HOST_COUNT]: runbook's first and no-change runs.
+rb_round() {
+    local t c u n=${5:-$hosts}
     reset
-    u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$2+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$2" "$t"
+    u=$(cpu_now); t=$(now); c=$(runbook_once "$1" "${4:-inv.toml}" "$n"); eval "$2+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$2" "$t" "$n"
     eval "$2_c+=($(cat "$work/ctl"))"
-    [ "$c" = "$expected_first" ] || die "$1: first run reported $c changes, expected $expected_first"
-    u=$(cpu_now); t=$(now); c=$(runbook_once "$1"); eval "$3+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$3" "$t"
+    [ "$c" = $((19 * n)) ] || die "$1: first run on $n hosts reported $c changes, expected $((19 * n))"
+    u=$(cpu_now); t=$(now); c=$(runbook_once "$1" "${4:-inv.toml}" "$n"); eval "$3+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$3" "$t" "$n"
     eval "$3_c+=($(cat "$work/ctl"))"
-    [ "$c" = 0 ] || die "$1: no-change run reported $c changes, expected 0"
+    [ "$c" = 0 ] || die "$1: no-change run on $n hosts reported $c changes, expected 0"
 }
+# fl_round ARRAY1 ARRAY2 [HOST_COUNT]: the floor's first and no-change runs.
 fl_round() {
-    local t u
+    local t u n=${3:-$hosts}
     reset
-    u=$(cpu_now); t=$(now); floor_once first; fl1+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" fl1 "$t"
-    u=$(cpu_now); t=$(now); floor_once check; fl2+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" fl2 "$t"
+    u=$(cpu_now); t=$(now); floor_once first "$n"; eval "$1+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$1" "$t" "$n"
+    u=$(cpu_now); t=$(now); floor_once check "$n"; eval "$2+=($(( ($(now) - t) / 1000000 )))"; cpu_since "$u" "$2" "$t" "$n"
 }
 : > "$work/rss.all"
 sr1=(); sr2=(); sf1=(); sf2=(); sr1_h=(); sr2_h=(); sf1_h=(); sf2_h=(); sr1_m=(); sr2_m=(); sf1_m=(); sf2_m=()
-sub_round() {   # both tools on the first $subset hosts
-    local t c u
-    reset
-    u=$(cpu_now); t=$(now); c=$(runbook_once "$bin" inv-sub.toml "$subset"); sr1+=($(( ($(now) - t) / 1000000 ))); sr1_c+=($(cat "$work/ctl"))
-    cpu_since "$u" sr1 "$t" "$subset"
-    [ "$c" = $((19 * subset)) ] || die "first run on $subset hosts reported $c changes"
-    u=$(cpu_now); t=$(now); c=$(runbook_once "$bin" inv-sub.toml "$subset"); sr2+=($(( ($(now) - t) / 1000000 ))); sr2_c+=($(cat "$work/ctl"))
-    cpu_since "$u" sr2 "$t" "$subset"
-    [ "$c" = 0 ] || die "no-change run on $subset hosts reported $c changes"
-    reset
-    u=$(cpu_now); t=$(now); floor_once first "$subset"; sf1+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" sf1 "$t" "$subset"
-    u=$(cpu_now); t=$(now); floor_once check "$subset"; sf2+=($(( ($(now) - t) / 1000000 ))); cpu_since "$u" sf2 "$t" "$subset"
-}
+sub_round() { rb_round "$bin" sr1 sr2 inv-sub.toml "$subset"; fl_round sf1 sf2 "$subset"; }   # both tools on the first $subset hosts
 for r in $(seq 1 "$rounds"); do
     # The subset goes first in odd rounds and last in even ones, as the tools alternate: the
     # machine's speed drifts, and a fixed order would put the drift in the ratio.
     [ -z "$subset" ] || [ $((r % 2)) = 0 ] || sub_round
-    if [ $((r % 2)) = 1 ]; then rb_round "$bin" rb1 rb2; fl_round; else fl_round; rb_round "$bin" rb1 rb2; fi
+    if [ $((r % 2)) = 1 ]; then rb_round "$bin" rb1 rb2; fl_round fl1 fl2; else fl_round fl1 fl2; rb_round "$bin" rb1 rb2; fi
     [ -z "$subset" ] || [ $((r % 2)) = 1 ] || sub_round
     if [ -n "$before" ]; then cp "$work/rss.all" "$work/rss.keep"; rb_round "$before" bf1 bf2; cp "$work/rss.keep" "$work/rss.all"; fi
 done

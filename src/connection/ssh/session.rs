@@ -23,7 +23,8 @@
 //! command, `$SHELL -c SCRIPT` (`-s` and a here-document for a very long one), with the
 //! decoded stdin (or /dev/null) on its stdin (`e`: `timeout T sh` reads the script whole
 //! from a pipe and evals it, its output straight on the channel), then prints
-//! `\nNONCE CODE\n` on stdout and `\nNONCE\n` on stderr. The random nonce means no command output can fake a marker.
+//! `\nNONCE CODE\n` on stdout and `\nNONCE\n` on stderr. The random nonce means no command
+//! output can fake a marker.
 //!
 //! Stdin is decoded by the loop, not inlined in the script: bash reads a script from a
 //! pipe one byte per system call (10 MB of stdin took 7 s that way, 0.6 s decoded by the
